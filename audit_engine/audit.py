@@ -1,0 +1,283 @@
+"""Run the configured checks on one model and one dataset and apply the policy.
+
+Each check is a module with ``DEFAULTS`` (its parameters), ``applies(ctx) -> str | None``
+(None when it can run, else the reason it is skipped) and ``run(ctx) -> CheckOutcome``.
+Checks only read the :class:`AuditContext`; every model call goes through
+``ctx.evaluator``. Each check draws randomness from ``ctx.rng(<its name>, ...)``, a stream
+that does not depend on which other checks ran.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .config import CHECK_NAMES, AuditConfig, Verdict
+from .data.loader import AuditData, load_data
+from .data.space import FeatureSpace
+from .errors import ConfigError, InvalidValueError
+from .evaluator.local import LocalEvaluator
+from .evaluator.base import Progress
+from .model.loader import OnnxModel, load_model
+from .result import AuditResult
+from .stats import child_rng
+
+__all__ = ["AuditContext", "CheckOutcome", "audit", "prepare", "CHECK_MODULES"]
+
+logger = logging.getLogger(__name__)
+
+CHECK_MODULES = {
+    "performance": "audit_engine.performance",
+    "fairness": "audit_engine.fairness.check",
+    "explanations": "audit_engine.explain.check",
+    "ood": "audit_engine.ood.check",
+    "uncertainty": "audit_engine.uncertainty.check",
+}
+
+
+@dataclass
+class CheckOutcome:
+    """What a check returns: its audit.json section and its policy verdicts."""
+
+    section: dict[str, Any]
+    verdicts: list[Verdict] = field(default_factory=list)
+
+
+@dataclass
+class AuditContext:
+    """Everything a check may read. Arrays are in feature space / class-index space.
+
+    Attributes
+    ----------
+    rows: the audited data in feature space, (n, *row_shape) float64.
+    proba: model probabilities on ``rows``, (n, n_classes); (n, 1) values for regression.
+    y: raw target values (n,) or None; y_index: (n,) class indices (classification).
+    positive_index: column of the positive class (binary), else None.
+    predicted_index: (n,) predicted class index (binary: p(positive) >= threshold).
+    reference / reference_rows, ood_data / ood_rows: optional extra datasets.
+    """
+
+    model: OnnxModel
+    data: AuditData
+    space: FeatureSpace
+    evaluator: LocalEvaluator
+    config: AuditConfig
+    rows: np.ndarray
+    proba: np.ndarray
+    reference: AuditData | None = None
+    reference_rows: np.ndarray | None = None
+    ood_data: AuditData | None = None
+    ood_rows: np.ndarray | None = None
+    progress: Progress | None = None
+
+    def rng(self, *keys: str | int) -> np.random.Generator:
+        """A reproducible random stream for ``keys`` (e.g. ``ctx.rng("fairness", "bootstrap")``)."""
+        return child_rng(self.config.seed, *keys)
+
+    @property
+    def task(self) -> str:
+        return self.evaluator.task
+
+    @property
+    def classes(self) -> list[Any]:
+        return list(self.evaluator.classes or [])
+
+    @property
+    def y(self) -> np.ndarray | None:
+        return self.data.y
+
+    @cached_property
+    def y_index(self) -> np.ndarray | None:
+        if self.data.y is None or self.task != "classification":
+            return None
+        return class_indices(self.data.y, self.classes, self.data.target)
+
+    @cached_property
+    def positive_index(self) -> int | None:
+        if self.task != "classification" or len(self.classes) != 2:
+            return None
+        wanted = self.config.positive_label
+        names = [str(c) for c in self.classes]
+        if wanted is None:
+            try:
+                return int(np.argmax(np.asarray(self.classes, dtype=float)))
+            except (TypeError, ValueError):
+                return names.index(max(names))
+        if str(wanted) not in names:
+            raise ConfigError(
+                f"The positive label {wanted!r} is not one of the model's classes ({', '.join(names)}); "
+                "pass one of them with --positive-label."
+            )
+        return names.index(str(wanted))
+
+    @property
+    def positive_label(self) -> Any:
+        return None if self.positive_index is None else self.classes[self.positive_index]
+
+    @cached_property
+    def predicted_index(self) -> np.ndarray | None:
+        if self.task != "classification":
+            return None
+        if self.positive_index is not None:
+            hit = self.proba[:, self.positive_index] >= self.config.threshold
+            return np.where(hit, self.positive_index, 1 - self.positive_index)
+        return self.proba.argmax(axis=1)
+
+
+def class_indices(y: np.ndarray, classes: Sequence[Any], target: str | None) -> np.ndarray:
+    """Map target values to the model's class indices (labels compared as strings)."""
+    lookup = {_label(c): i for i, c in enumerate(classes)}
+    labels = np.array([_label(v) for v in np.asarray(y).tolist()], dtype=object)
+    unknown = sorted({v for v in set(labels.tolist()) if v not in lookup})
+    if unknown:
+        raise InvalidValueError(
+            f"The target {target or 'y'!r} holds value(s) {', '.join(map(repr, unknown[:5]))} that are not "
+            f"among the model's classes ({', '.join(map(repr, lookup))}); check the target column."
+        )
+    return np.array([lookup[v] for v in labels], dtype=np.intp)
+
+
+def _label(value: Any) -> str:
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _module(name: str) -> Any:
+    return importlib.import_module(CHECK_MODULES[name])
+
+
+def prepare(
+    model: OnnxModel | str | os.PathLike[str],
+    data: AuditData | Any,
+    *,
+    config: AuditConfig | None = None,
+    reference: AuditData | Any | None = None,
+    ood_data: AuditData | Any | None = None,
+    progress: Progress | None = None,
+) -> AuditContext:
+    """Load and bind everything, score the data once, and return the context checks read."""
+    config = config or AuditConfig()
+    if not isinstance(model, OnnxModel):
+        model = load_model(model, provider=config.provider, output=config.output,
+                           output_kind=config.output_kind, threads=config.threads)
+    data = load_data(data, target=config.target, sensitive=config.sensitive, features=config.features)
+    reference = None if reference is None else load_data(reference, features=config.features)
+    ood_data = None if ood_data is None else load_data(ood_data, features=config.features)
+    extras = [d for d in (reference, ood_data) if d is not None]
+    space = FeatureSpace.bind(model, data, features=config.features, also=extras)
+    rows = space.encode(data)
+    if data.y is not None:
+        _check_target(data)
+    evaluator = LocalEvaluator(model, space, max_chunk_bytes=config.max_chunk_bytes, progress=progress,
+                               probe_rows=rows, y=data.y)
+    proba = evaluator.predict(rows)
+    ctx = AuditContext(
+        model, data, space, evaluator, config, rows, proba,
+        reference=reference,
+        reference_rows=None if reference is None else space.encode(reference),
+        ood_data=ood_data,
+        ood_rows=None if ood_data is None else space.encode(ood_data),
+        progress=progress,
+    )
+    if data.y is not None and ctx.task == "classification":
+        _ = ctx.y_index, ctx.positive_index  # validate labels up front, before any file is written
+    return ctx
+
+
+def _check_target(data: AuditData) -> None:
+    values = np.unique(np.asarray(data.y).astype(str))
+    if len(values) < 2:
+        raise InvalidValueError(
+            f"The target {data.target!r} has a single value ({values[0]!r}) in all {data.n_rows} rows; "
+            "performance and fairness need rows of at least two classes."
+        )
+
+
+def audit(
+    model: OnnxModel | str | os.PathLike[str],
+    data: AuditData | Any,
+    *,
+    config: AuditConfig | None = None,
+    reference: AuditData | Any | None = None,
+    ood_data: AuditData | Any | None = None,
+    progress: Progress | None = None,
+) -> AuditResult:
+    """Audit ``model`` on ``data`` and return the :class:`AuditResult`.
+
+    Parameters
+    ----------
+    model: an OnnxModel or a path to an .onnx file.
+    data: an AuditData, a path, a DataFrame or an array (target / sensitive from config).
+    config: the AuditConfig (default: every applicable check, default policy, seed 0).
+    reference: reference data (in-distribution) for shift tests and data detectors.
+    ood_data: known out-of-distribution data, to measure how well OOD scores separate it.
+    progress: optional ``progress(rows_done, rows_total)`` for model calls.
+    """
+    started = time.perf_counter()
+    config = config or AuditConfig()
+    ctx = prepare(model, data, config=config, reference=reference, ood_data=ood_data, progress=progress)
+    wanted = config.checks if config.checks is not None else CHECK_NAMES
+    modules = {name: _module(name) for name in wanted}
+    for name, module in modules.items():  # validate every check's parameters before running any
+        config.params(name, getattr(module, "DEFAULTS", {}))
+    sections: dict[str, Any] = {}
+    verdicts: list[Verdict] = []
+    checks: dict[str, Any] = {}
+    for name, module in modules.items():
+        reason = module.applies(ctx) if hasattr(module, "applies") else None
+        if reason:
+            checks[name] = {"status": "skipped", "reason": reason}
+            if config.checks is not None:
+                logger.warning("Check %s skipped: %s", name, reason)
+            continue
+        before = ctx.evaluator.stats.copy()
+        t0 = time.perf_counter()
+        outcome = module.run(ctx)
+        used = ctx.evaluator.stats.since(before)
+        sections[name] = outcome.section
+        verdicts.extend(outcome.verdicts)
+        checks[name] = {"status": "ran", "seconds": round(time.perf_counter() - t0, 6),
+                        "model_calls": used.model_calls, "rows_evaluated": used.rows_evaluated}
+    total = time.perf_counter() - started
+    stats = ctx.evaluator.stats.to_dict()
+    stats["total_seconds"] = round(total, 6)
+    stats["engine_overhead_seconds"] = round(max(0.0, total - stats["seconds"]), 6)
+    model_block = ctx.model.to_dict()
+    data_block = ctx.data.to_dict()
+    data_block["features"] = ctx.space.feature_names if ctx.space.features else data_block["features"]
+    data_block["layout"] = ctx.space.layout
+    return AuditResult(
+        engine={"name": "audit-engine", "version": __version__, "packages": _package_versions()},
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        seed=config.seed,
+        config=config.to_dict(),
+        model=model_block,
+        data=data_block,
+        evaluations=stats,
+        verdicts=[v.to_dict() for v in verdicts],
+        checks=checks,
+        **sections,
+    )
+
+
+def _package_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {}
+    for name in ("onnxruntime-gpu", "onnxruntime", "onnx", "numpy", "scipy", "scikit-learn", "pandas", "jinja2"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out

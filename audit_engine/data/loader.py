@@ -1,0 +1,246 @@
+"""Load the user's data into :class:`AuditData`: CSV, Parquet, NumPy (.npz/.npy), pandas.
+
+AuditData keeps the raw columns; binding them to the model's inputs is the job of
+:class:`~audit_engine.data.space.FeatureSpace`, which needs the model.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ColumnError, DataError, DataNotFoundError, InvalidValueError
+
+__all__ = ["AuditData", "load_data"]
+
+
+@dataclass
+class AuditData:
+    """The rows to audit.
+
+    Exactly one of ``frame`` (tabular data; all columns, target and sensitive included)
+    and ``array`` (array data such as images, shape (n, ...)) is set.
+
+    Attributes
+    ----------
+    frame: pandas DataFrame with every column of the source, or None.
+    array: numpy array (n, ...) for .npz/.npy sources, or None.
+    target: name of the target column (``"y"`` for arrays), or None.
+    y: target values (n,) or None.
+    sensitive: DataFrame (n, s) of sensitive attributes as strings (missing stays NaN).
+    features: names of the feature columns (tabular); None for arrays.
+    path, sha256: where the data came from and its digest (of the file, or of the values).
+    """
+
+    frame: pd.DataFrame | None
+    array: np.ndarray | None
+    target: str | None
+    y: np.ndarray | None
+    sensitive: pd.DataFrame
+    features: list[str] | None
+    path: str | None
+    sha256: str
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def n_rows(self) -> int:
+        return int(len(self.frame) if self.frame is not None else self.array.shape[0])  # type: ignore[union-attr]
+
+    @property
+    def sensitive_names(self) -> list[str]:
+        return [str(c) for c in self.sensitive.columns]
+
+    def take(self, index: np.ndarray) -> AuditData:
+        """A new AuditData with the given rows (same columns), e.g. for a sample."""
+        index = np.asarray(index)
+        return AuditData(
+            frame=None if self.frame is None else self.frame.iloc[index].reset_index(drop=True),
+            array=None if self.array is None else self.array[index],
+            target=self.target,
+            y=None if self.y is None else self.y[index],
+            sensitive=self.sensitive.iloc[index].reset_index(drop=True),
+            features=self.features,
+            path=self.path,
+            sha256=self.sha256,
+            extra={k: v[index] for k, v in self.extra.items()},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``data`` block of audit.json."""
+        return {
+            "path": self.path,
+            "sha256": self.sha256,
+            "rows": self.n_rows,
+            "features": list(self.features) if self.features is not None else [],
+            "row_shape": None if self.array is None else list(self.array.shape[1:]),
+            "target": self.target,
+            "sensitive": self.sensitive_names,
+        }
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _frame_sha256(frame: pd.DataFrame) -> str:
+    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    digest = hashlib.sha256(hashed.tobytes())
+    digest.update("\x1f".join(map(str, frame.columns)).encode())
+    return digest.hexdigest()
+
+
+def _missing_column(kind: str, name: str, columns: Sequence[str]) -> ColumnError:
+    close = difflib.get_close_matches(name, [str(c) for c in columns], n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    shown = ", ".join(repr(str(c)) for c in list(columns)[:12])
+    more = ", ..." if len(columns) > 12 else ""
+    return ColumnError(
+        f"The {kind} column {name!r} is not in the data (columns: {shown}{more}).{hint}"
+    )
+
+
+def _read(path: Path) -> tuple[pd.DataFrame | None, dict[str, np.ndarray] | None]:
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".csv", ".txt", ".tsv"):
+            return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ","), None
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path), None
+        if suffix == ".npz":
+            with np.load(path, allow_pickle=False) as npz:
+                return None, {k: npz[k] for k in npz.files}
+        if suffix == ".npy":
+            return None, {"x": np.load(path, allow_pickle=False)}
+    except pd.errors.EmptyDataError as exc:
+        raise InvalidValueError(f"The data file {str(path)!r} is empty; it needs a header and rows.") from exc
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise DataError(f"Cannot read {str(path)!r} as {suffix[1:]} ({exc}); check the file's format.") from exc
+    except ImportError as exc:
+        raise DataError(f"Reading {suffix} files needs pyarrow: pip install pyarrow ({exc}).") from exc
+    raise DataError(
+        f"Unknown data format {suffix or '(no extension)'!r} for {str(path)!r}; "
+        "use .csv, .parquet, .npz (arrays x and optional y) or .npy."
+    )
+
+
+def load_data(
+    source: str | os.PathLike[str] | pd.DataFrame | np.ndarray | AuditData,
+    *,
+    target: str | None = None,
+    sensitive: Sequence[str] = (),
+    features: Sequence[str] | None = None,
+    y: np.ndarray | None = None,
+) -> AuditData:
+    """Load data for an audit.
+
+    Parameters
+    ----------
+    source: a path (.csv, .parquet, .npz with ``x`` and optional ``y``, .npy), a
+        DataFrame, a numpy array (n, ...), or an AuditData (returned as is).
+    target: the label column (tabular); for .npz the ``y`` array is the target.
+    sensitive: columns holding protected attributes (kept as strings).
+    features: feature columns; default every column but the target and sensitive ones.
+    y: labels for an array source.
+
+    Raises
+    ------
+    DataNotFoundError, ColumnError, InvalidValueError, DataError
+    """
+    if isinstance(source, AuditData):
+        return source
+    sensitive = [sensitive] if isinstance(sensitive, str) else list(sensitive)
+    path: str | None = None
+    arrays: dict[str, np.ndarray] | None = None
+    frame: pd.DataFrame | None = None
+    if isinstance(source, pd.DataFrame):
+        frame = source.reset_index(drop=True)
+    elif isinstance(source, np.ndarray):
+        arrays = {"x": source}
+        if y is not None:
+            arrays["y"] = np.asarray(y)
+    else:
+        file = Path(source)
+        if not file.is_file():
+            raise DataNotFoundError(f"Data file {str(file)!r} does not exist; check the path.")
+        path = str(file)
+        frame, arrays = _read(file)
+
+    if frame is not None:
+        frame.columns = [str(c) for c in frame.columns]
+        if len(frame) == 0:
+            raise InvalidValueError(
+                f"The data{' in ' + repr(path) if path else ''} has no rows; an audit needs at least one."
+            )
+        if target is not None and target not in frame.columns:
+            raise _missing_column("target", target, frame.columns)
+        for name in sensitive:
+            if name not in frame.columns:
+                raise _missing_column("sensitive", name, frame.columns)
+        if features is not None:
+            for name in features:
+                if name not in frame.columns:
+                    raise _missing_column("feature", name, frame.columns)
+            feature_list = list(features)
+        else:
+            skip = set(sensitive) | ({target} if target else set())
+            feature_list = [c for c in frame.columns if c not in skip]
+        if not feature_list:
+            raise ColumnError("The data has no feature columns left after removing the target and sensitive columns.")
+        y_values = None
+        if target is not None:
+            y_values = frame[target].to_numpy()
+            if pd.isna(frame[target]).any():
+                bad = int(pd.isna(frame[target]).sum())
+                raise InvalidValueError(
+                    f"The target column {target!r} has {bad} missing values; drop or fill those rows."
+                )
+        sens = pd.DataFrame({name: _as_group_strings(frame[name]) for name in sensitive})
+        sha = _file_sha256(Path(path)) if path else _frame_sha256(frame)
+        return AuditData(frame, None, target, y_values, sens, feature_list, path, sha)
+
+    assert arrays is not None
+    if "x" not in arrays:
+        raise DataError(
+            f"The .npz file {path!r} has arrays {sorted(arrays)}; it needs one named 'x' (and optionally 'y')."
+        )
+    x = np.asarray(arrays["x"])
+    if x.ndim < 2:
+        raise DataError(f"Array data must have shape (n, ...) with at least 2 dimensions; got {x.shape}.")
+    if x.shape[0] == 0:
+        raise InvalidValueError("The array data has no rows; an audit needs at least one.")
+    y_values = arrays.get("y")
+    if y_values is not None and len(y_values) != len(x):
+        raise DataError(f"The arrays x ({len(x)} rows) and y ({len(y_values)} rows) differ in length.")
+    sens = pd.DataFrame(index=range(len(x)))
+    for name in sensitive:
+        if name not in arrays:
+            raise _missing_column("sensitive", name, list(arrays))
+        sens[name] = _as_group_strings(pd.Series(arrays[name]))
+    sha = _file_sha256(Path(path)) if path else hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()
+    extra = {k: v for k, v in arrays.items() if k not in ("x", "y") and k not in sensitive}
+    return AuditData(None, x, "y" if y_values is not None else None, y_values, sens, None, path, sha, extra)
+
+
+def _as_group_strings(column: pd.Series) -> pd.Series:
+    """Group labels as strings; missing values stay missing (NaN), never the text 'nan'."""
+    values = column.astype(object)
+    out = values.where(values.isna(), values.map(_label))
+    return out.reset_index(drop=True)
+
+
+def _label(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)

@@ -1,0 +1,345 @@
+"""FeatureSpace: how rows of the user's data become the model's input tensors.
+
+Every method works on rows in *feature space*: a float64 array ``(n, *row_shape)``.
+
+- Tabular data: ``row_shape == (d,)``, one column per feature. Numeric features hold
+  their values; categorical (string) features hold the integer code of the category in
+  ``Feature.categories``, so perturbation methods can sample categories with numpy and
+  never touch strings. :meth:`FeatureSpace.feeds` turns codes back into strings.
+- Array data (images): ``row_shape`` is the model input's per-row shape, e.g.
+  ``(1, 8, 8)`` for NCHW or ``(8, 8, 1)`` for NHWC.
+
+Three bindings (``layout``):
+
+``columns``  one model input per data column, matched by name (skl2onnx pipelines with
+             ``[None, 1]`` float or string inputs).
+``matrix``   one ``[None, d]`` input fed the feature columns in order (checked against d).
+``array``    one input fed array data whose per-row shape matches it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InvalidValueError, SchemaMismatchError
+from ..model.loader import OnnxModel, TensorSpec
+from .loader import AuditData
+
+__all__ = ["Feature", "FeatureSpace"]
+
+_STRING_DTYPES = ("string",)
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One tabular feature: ``kind`` is ``numeric`` or ``categorical``.
+
+    For categorical features ``categories`` lists the category strings; the feature's
+    value in feature space is the index into that tuple.
+    """
+
+    name: str
+    kind: Literal["numeric", "categorical"]
+    categories: tuple[str, ...] = ()
+
+    @property
+    def is_categorical(self) -> bool:
+        return self.kind == "categorical"
+
+
+@dataclass(frozen=True)
+class FeatureSpace:
+    """The binding between data rows and model inputs (see the module docstring)."""
+
+    layout: Literal["columns", "matrix", "array"]
+    row_shape: tuple[int, ...]
+    features: tuple[Feature, ...]
+    inputs: tuple[TensorSpec, ...]
+    image_layout: str | None = None  # "NCHW" / "NHWC" for image-like arrays
+    _categories: tuple[np.ndarray, ...] = field(default=(), repr=False, compare=False)
+
+    # ----------------------------------------------------------------- description
+    @property
+    def n_features(self) -> int:
+        return int(np.prod(self.row_shape))
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Names of the features in order: column names, or ``x[i,j,...]`` for arrays."""
+        if self.features:
+            return [f.name for f in self.features]
+        if len(self.row_shape) == 1:
+            return [f"x{i}" for i in range(self.row_shape[0])]
+        return ["x[" + ",".join(map(str, idx)) + "]" for idx in np.ndindex(*self.row_shape)]
+
+    @property
+    def categorical_mask(self) -> np.ndarray:
+        """Boolean (d,) mask of categorical features (all False for arrays)."""
+        if not self.features:
+            return np.zeros(self.n_features, dtype=bool)
+        return np.array([f.is_categorical for f in self.features], dtype=bool)
+
+    @property
+    def is_image(self) -> bool:
+        return self.image_layout is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "layout": self.layout,
+            "row_shape": list(self.row_shape),
+            "image_layout": self.image_layout,
+            "features": [
+                {"name": f.name, "kind": f.kind, **({"categories": list(f.categories)} if f.categories else {})}
+                for f in self.features
+            ],
+        }
+
+    # ----------------------------------------------------------------- binding
+    @classmethod
+    def bind(
+        cls,
+        model: OnnxModel,
+        data: AuditData,
+        *,
+        features: Sequence[str] | None = None,
+        also: Sequence[AuditData] = (),
+    ) -> FeatureSpace:
+        """Bind ``data`` to ``model``'s inputs.
+
+        ``also`` lists further datasets (reference, OOD) encoded in the same space: their
+        categories are included so they can be encoded too.
+        """
+        inputs = tuple(model.session_inputs)
+        if data.frame is not None:
+            names = {i.name for i in inputs}
+            columns = set(data.frame.columns)
+            if len(inputs) > 1 or (len(inputs) == 1 and _is_column_input(inputs[0]) and inputs[0].name in columns):
+                missing = [i.name for i in inputs if i.name not in columns]
+                if missing:
+                    raise SchemaMismatchError(
+                        f"The model takes one input per column, and the data has no column for "
+                        f"input(s) {', '.join(repr(m) for m in missing)}; add or rename those columns."
+                    )
+                bad = [i for i in inputs if not _is_column_input(i)]
+                if bad:
+                    raise SchemaMismatchError(
+                        f"Model input {bad[0].name!r} has shape {list(bad[0].shape or [])}; "
+                        "with several inputs each must take one column ([None, 1] or [None])."
+                    )
+                return cls._bind_columns(inputs, [data, *also], names)
+            return cls._bind_matrix(inputs[0], [data, *also], features)
+        return cls._bind_array(inputs, data, also)
+
+    @classmethod
+    def _bind_columns(cls, inputs: tuple[TensorSpec, ...], datas: list[AuditData], names: set[str]) -> FeatureSpace:
+        feats = []
+        for spec in inputs:
+            if spec.dtype in _STRING_DTYPES:
+                values = pd.concat([_column(d, spec.name) for d in datas], ignore_index=True)
+                _check_missing(values, spec.name)
+                cats = tuple(sorted({_category(v) for v in values}))
+                feats.append(Feature(spec.name, "categorical", cats))
+            else:
+                if spec.numpy_dtype is None:
+                    raise SchemaMismatchError(
+                        f"Model input {spec.name!r} has type {spec.type}, which audit-engine cannot feed from a column."
+                    )
+                feats.append(Feature(spec.name, "numeric"))
+        return cls("columns", (len(feats),), tuple(feats), inputs,
+                   _categories=tuple(np.array(f.categories, dtype=object) for f in feats))
+
+    @classmethod
+    def _bind_matrix(cls, spec: TensorSpec, datas: list[AuditData], features: Sequence[str] | None) -> FeatureSpace:
+        data = datas[0]
+        assert data.frame is not None
+        if spec.shape is None or len(spec.shape) != 2:
+            raise SchemaMismatchError(
+                f"Model input {spec.name!r} has shape {list(spec.shape or [])}, which tabular data cannot "
+                "fill; tabular data needs a [None, d] input or one [None, 1] input per column."
+            )
+        cols = list(features) if features is not None else list(data.features or [])
+        for name in cols:
+            if name not in data.frame.columns:
+                raise SchemaMismatchError(f"The feature column {name!r} is not in the data.")
+        d = spec.shape[1]
+        if isinstance(d, int) and d != len(cols):
+            raise SchemaMismatchError(
+                f"Model input {spec.name!r} expects {d} {spec.dtype} features; the data has "
+                f"{len(cols)} feature columns ({', '.join(repr(c) for c in cols[:8])}"
+                f"{', ...' if len(cols) > 8 else ''}); list the model's columns with "
+                "features=[...] (or --features / 'features' in the config)."
+            )
+        if spec.dtype in _STRING_DTYPES:
+            raise SchemaMismatchError(
+                f"Model input {spec.name!r} is a [None, d] string tensor; audit-engine feeds string "
+                "features as one [None, 1] input per column."
+            )
+        for other in datas[1:]:
+            if other.frame is None:
+                raise SchemaMismatchError("Reference or OOD data must be tabular like the audited data.")
+            missing = [c for c in cols if c not in other.frame.columns]
+            if missing:
+                raise SchemaMismatchError(
+                    f"The extra dataset {other.path or ''!r} lacks feature column(s) {missing}; "
+                    "it must have the same columns as the audited data."
+                )
+        feats = tuple(Feature(c, "numeric") for c in cols)
+        return cls("matrix", (len(cols),), feats, (spec,))
+
+    @classmethod
+    def _bind_array(cls, inputs: tuple[TensorSpec, ...], data: AuditData, also: Sequence[AuditData]) -> FeatureSpace:
+        assert data.array is not None
+        if len(inputs) != 1:
+            raise SchemaMismatchError(
+                f"Array data can feed a model with one input; this model has {len(inputs)} "
+                f"({', '.join(i.name for i in inputs)}): use tabular data with one column per input."
+            )
+        spec = inputs[0]
+        row = tuple(int(s) for s in data.array.shape[1:])
+        want = tuple(spec.shape[1:]) if spec.shape else None
+        if want is None or len(want) != len(row) or any(
+            isinstance(w, int) and w != r for w, r in zip(want, row, strict=False)
+        ):
+            raise SchemaMismatchError(
+                f"Model input {spec.name!r} expects rows of shape {list(want or [])}; the array data "
+                f"has rows of shape {list(row)}; reshape or transpose the array to match."
+            )
+        for other in also:
+            if other.array is None or tuple(other.array.shape[1:]) != row:
+                got = None if other.array is None else list(other.array.shape[1:])
+                raise SchemaMismatchError(
+                    f"The extra dataset {other.path or ''!r} has rows of shape {got}; "
+                    f"it must match the audited data's {list(row)}."
+                )
+        image = None
+        if len(row) == 3:
+            image = "NCHW" if row[0] in (1, 3, 4) and row[2] not in (1, 3, 4) else "NHWC" if row[2] in (1, 3, 4) else "NCHW"
+        elif len(row) == 2:
+            image = "HW"
+        return cls("array", row, (), inputs, image_layout=image)
+
+    # ----------------------------------------------------------------- conversion
+    def encode(self, data: AuditData) -> np.ndarray:
+        """Rows of ``data`` in feature space, float64 ``(n, *row_shape)``.
+
+        Raises InvalidValueError for NaN/inf, strings in numeric features and unknown
+        categories; SchemaMismatchError when a column is missing.
+        """
+        if self.layout == "array":
+            if data.array is None:
+                raise SchemaMismatchError("This model was bound to array data; pass array data here too.")
+            x = np.asarray(data.array)
+            if tuple(x.shape[1:]) != self.row_shape:
+                raise SchemaMismatchError(
+                    f"Rows of shape {list(x.shape[1:])} do not match the model's {list(self.row_shape)}."
+                )
+            if not np.issubdtype(x.dtype, np.number):
+                raise InvalidValueError(f"Array data must be numeric; got dtype {x.dtype}.")
+            x = x.astype(np.float64)
+            _check_finite(x, "the array data")
+            return x
+        if data.frame is None:
+            raise SchemaMismatchError("This model was bound to tabular data; pass tabular data here too.")
+        out = np.empty((len(data.frame), len(self.features)), dtype=np.float64)
+        for j, feat in enumerate(self.features):
+            column = _column(data, feat.name)
+            if feat.is_categorical:
+                _check_missing(column, feat.name)
+                codes = pd.Categorical(column.map(_category), categories=list(feat.categories)).codes
+                if (codes < 0).any():
+                    unknown = column.map(_category)[codes < 0].iloc[0]
+                    raise InvalidValueError(
+                        f"Column {feat.name!r} holds the category {unknown!r}, unseen when the data was "
+                        "bound; pass that dataset to FeatureSpace.bind(also=...)."
+                    )
+                out[:, j] = codes
+            else:
+                out[:, j] = _numeric(column, feat.name)
+        return out
+
+    def feeds(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """The model's input tensors for rows in feature space ``(m, *row_shape)``."""
+        if self.layout == "columns":
+            feeds = {}
+            for j, (feat, spec) in enumerate(zip(self.features, self.inputs, strict=True)):
+                values = rows[:, j]
+                if feat.is_categorical:
+                    arr = self._categories[j][values.astype(np.intp)]
+                else:
+                    arr = values.astype(spec.numpy_dtype)
+                feeds[spec.name] = arr.reshape(-1, 1) if spec.shape is None or len(spec.shape) != 1 else arr
+            return feeds
+        spec = self.inputs[0]
+        return {spec.name: np.ascontiguousarray(rows, dtype=spec.numpy_dtype)}
+
+    def bytes_per_row(self) -> int:
+        """Bytes of input tensors per row, used to size chunks (strings counted at 64)."""
+        if self.layout == "columns":
+            return sum(64 if f.is_categorical else np.dtype(s.numpy_dtype).itemsize for f, s in zip(self.features, self.inputs, strict=True))
+        spec = self.inputs[0]
+        return int(np.prod(self.row_shape)) * np.dtype(spec.numpy_dtype).itemsize
+
+
+def _is_column_input(spec: TensorSpec) -> bool:
+    if spec.shape is None:
+        return False
+    if len(spec.shape) == 1:
+        return True
+    return len(spec.shape) == 2 and spec.shape[1] == 1
+
+
+def _column(data: AuditData, name: str) -> pd.Series:
+    assert data.frame is not None
+    if name not in data.frame.columns:
+        raise SchemaMismatchError(f"The data has no column {name!r}, which the model needs as input.")
+    return data.frame[name]
+
+
+def _category(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _check_missing(values: pd.Series, name: str) -> None:
+    missing = pd.isna(values)
+    if missing.any():
+        raise InvalidValueError(
+            f"Column {name!r} has {int(missing.sum())} missing values (first at row "
+            f"{int(np.flatnonzero(missing.to_numpy())[0])}); fill or drop them before auditing."
+        )
+
+
+def _numeric(column: pd.Series, name: str) -> np.ndarray:
+    if column.dtype == object or pd.api.types.is_string_dtype(column.dtype):
+        converted = pd.to_numeric(column, errors="coerce")
+        bad = converted.isna() & column.notna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InvalidValueError(
+                f"Column {name!r} must be numeric for the model but holds the string "
+                f"{str(column.iloc[row])!r} at row {row}; clean the column or export the model "
+                "with an encoder for it."
+            )
+        column = converted
+    if pd.api.types.is_bool_dtype(column.dtype):
+        column = column.astype(np.float64)
+    values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    _check_finite(values, f"column {name!r}")
+    return values
+
+
+def _check_finite(values: np.ndarray, where: str) -> None:
+    bad = ~np.isfinite(values)
+    if bad.any():
+        first = np.argwhere(bad)[0]
+        kind = "NaN" if np.isnan(values[tuple(first)]) else "inf"
+        raise InvalidValueError(
+            f"{where[0].upper() + where[1:]} holds {int(bad.sum())} NaN/inf values (first: {kind} at row "
+            f"{int(first[0])}); fill or drop them before auditing."
+        )

@@ -1,0 +1,104 @@
+"""The one exception tree of audit-engine.
+
+Every error a user can cause is an :class:`AuditEngineError`; its message is one
+sentence that says what was expected, what came, and how to fix it. The CLI maps
+every ``AuditEngineError`` to exit code 2 without a traceback.
+
+::
+
+    AuditEngineError
+    ├── ModelError                  the .onnx file cannot be used
+    │   ├── ModelNotFoundError
+    │   ├── ModelFormatError        not ONNX, truncated, fails onnx.checker
+    │   ├── ModelSecurityError      too large, external data outside its folder, custom ops
+    │   └── OutputError             unknown output name, unusable output type
+    ├── ProviderError               unknown provider, CUDA requested but not usable
+    ├── DataError                   the data cannot be used
+    │   ├── DataNotFoundError
+    │   ├── ColumnError             missing / unexpected column
+    │   ├── SchemaMismatchError     data does not fit the model's inputs
+    │   └── InvalidValueError       NaN, inf, strings in numeric columns, empty data
+    ├── ConfigError                 bad config file, bad flag value, bad parameter
+    ├── NotFittedError              a detector used before fit
+    └── SchemaVersionError          an audit.json this version cannot read
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuditEngineError",
+    "ModelError",
+    "ModelNotFoundError",
+    "ModelFormatError",
+    "ModelSecurityError",
+    "OutputError",
+    "ProviderError",
+    "DataError",
+    "DataNotFoundError",
+    "ColumnError",
+    "SchemaMismatchError",
+    "InvalidValueError",
+    "ConfigError",
+    "NotFittedError",
+    "SchemaVersionError",
+]
+
+
+class AuditEngineError(Exception):
+    """Base class of every error a user can cause; the CLI exits 2 on it."""
+
+
+class ModelError(AuditEngineError):
+    """The model file cannot be used."""
+
+
+class ModelNotFoundError(ModelError):
+    """The model path does not exist or is not a file."""
+
+
+class ModelFormatError(ModelError):
+    """The file is not a valid ONNX model (not protobuf, truncated, fails the checker)."""
+
+
+class ModelSecurityError(ModelError):
+    """The model breaks a safety rule (size limit, external data outside its folder)."""
+
+
+class OutputError(ModelError):
+    """The requested output does not exist or cannot be interpreted."""
+
+
+class ProviderError(AuditEngineError):
+    """The execution provider is unknown or cannot run on this machine."""
+
+
+class DataError(AuditEngineError):
+    """The data cannot be used."""
+
+
+class DataNotFoundError(DataError):
+    """The data path does not exist."""
+
+
+class ColumnError(DataError):
+    """A required column (target, sensitive, feature) is missing or malformed."""
+
+
+class SchemaMismatchError(DataError):
+    """The data does not fit the model's inputs (count, names, dtypes, shapes)."""
+
+
+class InvalidValueError(DataError):
+    """Values the audit cannot use: NaN/inf, strings in numeric columns, empty data."""
+
+
+class ConfigError(AuditEngineError):
+    """A configuration value, flag or parameter is invalid."""
+
+
+class NotFittedError(AuditEngineError):
+    """A detector or estimator was used before ``fit`` was called."""
+
+
+class SchemaVersionError(AuditEngineError):
+    """An audit.json was written by a schema version this engine cannot read."""

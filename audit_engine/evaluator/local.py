@@ -1,0 +1,211 @@
+"""LocalEvaluator: one onnxruntime session, inputs chunked to a memory budget in bytes."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+
+from ..data.space import FeatureSpace
+from ..errors import ConfigError, SchemaMismatchError
+from ..model.loader import OnnxModel
+from ..model.outputs import guess_kind, logit_source, normalise, to_logits
+from .base import EvaluationStats, Progress
+
+__all__ = ["LocalEvaluator", "DEFAULT_CHUNK_BYTES"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CHUNK_BYTES = 64 * 1024**2
+_PROBE_ROWS = 256
+
+
+class LocalEvaluator:
+    """Score rows in feature space with one onnxruntime session.
+
+    Parameters
+    ----------
+    model: the loaded OnnxModel.
+    space: the FeatureSpace binding data to the model's inputs.
+    max_chunk_bytes: memory budget of the input tensors of one call; the row count of a
+        chunk follows from it (a model with a fixed batch dimension is fed exactly that
+        many rows per call, the last chunk padded).
+    progress: optional ``progress(rows_done, rows_total)`` callback.
+    probe_rows: a few real rows (feature space) used to infer the output kind and
+        number of classes when the graph does not say.
+    y: the audit's target values, used to name classes and tell a binary probability
+        output from a regression output.
+
+    Notes
+    -----
+    Results do not depend on ``max_chunk_bytes``: each row is scored independently.
+    """
+
+    def __init__(
+        self,
+        model: OnnxModel,
+        space: FeatureSpace,
+        *,
+        max_chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+        progress: Progress | None = None,
+        probe_rows: np.ndarray | None = None,
+        y: np.ndarray | None = None,
+    ) -> None:
+        if int(max_chunk_bytes) < 1:
+            raise ConfigError(f"max_chunk_bytes must be a positive number of bytes; got {max_chunk_bytes}.")
+        self.model = model
+        self.space = space
+        self.max_chunk_bytes = int(max_chunk_bytes)
+        self.progress = progress
+        self.stats = EvaluationStats()
+        self._output_index = [o.name for o in model.session.get_outputs()].index(model.output)
+        self._use_binding = model.provider == "cuda" and all(
+            not f.is_categorical for f in space.features
+        )
+        self.output_kind, self.classes, self.n_outputs = self._resolve_output(probe_rows, y)
+        model.output_kind = self.output_kind
+        if self.task == "classification":
+            model.classes = list(self.classes) if self.classes is not None else None
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def task(self) -> str:
+        return "regression" if self.output_kind == "regression" else "classification"
+
+    @property
+    def logit_source(self) -> str:
+        """``"logits"`` or ``"log_probabilities"``: what :meth:`logits` returns."""
+        return logit_source(self.output_kind)
+
+    @property
+    def rows_per_chunk(self) -> int:
+        fixed = self.model.fixed_batch
+        if fixed:
+            return fixed
+        return max(1, self.max_chunk_bytes // max(1, self.space.bytes_per_row()))
+
+    # ----------------------------------------------------------------- public API
+    def predict(self, rows: np.ndarray) -> np.ndarray:
+        """Probabilities ``(n, n_classes)`` (classification) or values ``(n, 1)`` (regression)."""
+        return normalise(self.raw(rows), self.output_kind)
+
+    def logits(self, rows: np.ndarray) -> np.ndarray:
+        """Logits ``(n, n_classes)`` if the model outputs them, else log-probabilities."""
+        return to_logits(self.raw(rows), self.output_kind)
+
+    def raw(self, rows: np.ndarray) -> np.ndarray:
+        """The chosen output as the model returns it, float64 ``(n, k)``."""
+        rows = self._check_rows(rows)
+        n = rows.shape[0]
+        out: np.ndarray | None = None
+        step = self.rows_per_chunk
+        done = 0
+        for start in range(0, n, step):
+            chunk = rows[start : start + step]
+            values = self._run(chunk)
+            if out is None:
+                out = np.empty((n, values.shape[1]), dtype=np.float64)
+            out[start : start + chunk.shape[0]] = values
+            done += chunk.shape[0]
+            if self.progress is not None:
+                self.progress(done, n)
+        if out is None:
+            return np.empty((0, max(1, self.n_outputs)), dtype=np.float64)
+        return out
+
+    # ----------------------------------------------------------------- internals
+    def _check_rows(self, rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows)
+        if rows.ndim == len(self.space.row_shape):
+            rows = rows[None]
+        if tuple(rows.shape[1:]) != self.space.row_shape:
+            raise SchemaMismatchError(
+                f"Rows of shape {list(rows.shape[1:])} do not match the feature space's "
+                f"{list(self.space.row_shape)}."
+            )
+        return rows
+
+    def _run(self, chunk: np.ndarray) -> np.ndarray:
+        m = chunk.shape[0]
+        fixed = self.model.fixed_batch
+        if fixed and m != fixed:
+            pad = np.repeat(chunk[-1:], fixed - m, axis=0)
+            chunk = np.concatenate([chunk, pad], axis=0)
+        feeds = self.space.feeds(chunk)
+        session = self.model.session
+        start = time.perf_counter()
+        if self._use_binding:
+            binding = session.io_binding()
+            for name, value in feeds.items():
+                binding.bind_cpu_input(name, value)
+            binding.bind_output(self.model.output)
+            session.run_with_iobinding(binding)
+            result = binding.copy_outputs_to_cpu()[0]
+        else:
+            result = session.run([self.model.output], feeds)[0]
+        self.stats.seconds += time.perf_counter() - start
+        self.stats.model_calls += 1
+        self.stats.rows_evaluated += m
+        values = np.asarray(result, dtype=np.float64)
+        values = values.reshape(values.shape[0], -1) if values.ndim != 1 else values[:, None]
+        return values[:m]
+
+    def _resolve_output(self, probe_rows: np.ndarray | None, y: np.ndarray | None) -> tuple[str, list[Any] | None, int]:
+        model = self.model
+        spec = model.output_spec()
+        if not spec.is_tensor or spec.dtype not in ("float32", "float64", "float16"):
+            from ..errors import OutputError
+
+            raise OutputError(
+                f"Output {spec.name!r} has type {spec.type}, not a float tensor of probabilities, "
+                "logits or values; choose another output with --output."
+            )
+        sample = None
+        if probe_rows is not None and len(probe_rows):
+            sample = self._run(np.asarray(probe_rows[:_PROBE_ROWS], dtype=np.float64))
+            # The probe is setup, not audit work: do not count it.
+            self.stats = EvaluationStats()
+        k = sample.shape[1] if sample is not None else _static_width(spec.shape)
+        kind = model.output_kind
+        binary = None
+        if y is not None:
+            binary = len(np.unique(np.asarray(y).astype(str))) == 2 and not _is_continuous(y)
+        if kind is None:
+            if sample is None:
+                raise ConfigError("Cannot infer the output kind without data; pass output_kind.")
+            kind = guess_kind(sample, producer_op=model.producer_op, binary_target=binary)
+        if kind == "regression":
+            return kind, None, 1
+        n_classes = 2 if kind in ("probability", "logit") else (k or 0)
+        classes = _resolve_classes(model.classes, n_classes, y)
+        return kind, classes, n_classes
+
+
+def _static_width(shape: Any) -> int | None:
+    if not shape:
+        return 1
+    last = shape[-1] if len(shape) > 1 else 1
+    return last if isinstance(last, int) else None
+
+
+def _is_continuous(y: np.ndarray) -> bool:
+    y = np.asarray(y)
+    if not np.issubdtype(y.dtype, np.floating):
+        return False
+    return bool(np.any(np.mod(y, 1) != 0))
+
+
+def _resolve_classes(graph_classes: list[Any] | None, k: int, y: np.ndarray | None) -> list[Any]:
+    """Class labels in output-column order: the graph's, else the target's sorted labels."""
+    if graph_classes is not None and len(graph_classes) == k:
+        return list(graph_classes)
+    if y is not None:
+        labels = np.unique(np.asarray(y))
+        if len(labels) == k:
+            return [v.item() if isinstance(v, np.generic) else v for v in labels]
+        ints = np.asarray(y)
+        if np.issubdtype(ints.dtype, np.number) and np.all(np.mod(ints, 1) == 0) and ints.min() >= 0 and ints.max() < k:
+            return list(range(k))
+    return list(range(k))

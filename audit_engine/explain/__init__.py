@@ -1,0 +1,1 @@
+"""explanations (being built; see the issue)."""

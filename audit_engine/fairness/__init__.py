@@ -1,0 +1,1 @@
+"""fairness (being built; see the issue)."""

@@ -1,0 +1,416 @@
+"""Load an ONNX file safely and describe it: hash, opset, producer, IO schema, session.
+
+Untrusted files are checked before onnxruntime sees them (DESIGN.md §7): a size limit,
+protobuf parsing, ``onnx.checker``, external-data paths confined to the model's folder,
+and operator domains limited to the standard ones (no custom-op libraries are loaded).
+skl2onnx's ZipMap output is rewritten away so probabilities come back as one tensor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto
+
+from ..errors import (
+    ModelFormatError,
+    ModelNotFoundError,
+    ModelSecurityError,
+    OutputError,
+)
+from .outputs import NORMALISATION, OUTPUT_KINDS
+from .providers import create_session, describe_provider
+
+__all__ = ["TensorSpec", "OnnxModel", "load_model", "MAX_MODEL_BYTES"]
+
+logger = logging.getLogger(__name__)
+
+MAX_MODEL_BYTES = 2 * 1024**3
+_STANDARD_DOMAINS = {"", "ai.onnx", "ai.onnx.ml", "com.microsoft", "ai.onnx.preview.training"}
+
+_ONNX_TO_NUMPY = {
+    "tensor(float)": np.float32,
+    "tensor(double)": np.float64,
+    "tensor(float16)": np.float16,
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+    "tensor(int16)": np.int16,
+    "tensor(int8)": np.int8,
+    "tensor(uint8)": np.uint8,
+    "tensor(bool)": np.bool_,
+    "tensor(string)": np.object_,
+}
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One model input or output as onnxruntime sees it.
+
+    ``shape`` holds ints for fixed dimensions and strings (or None) for symbolic ones;
+    ``type`` is onnxruntime's type string, e.g. ``tensor(float)`` or
+    ``seq(map(int64,tensor(float)))``.
+    """
+
+    name: str
+    shape: tuple[Any, ...] | None
+    type: str
+
+    @property
+    def dtype(self) -> str:
+        """Short dtype name: float32, int64, string, ... or the full type for non-tensors."""
+        np_type = _ONNX_TO_NUMPY.get(self.type)
+        if np_type is None:
+            return self.type
+        return "string" if np_type is np.object_ else np.dtype(np_type).name
+
+    @property
+    def numpy_dtype(self) -> Any:
+        return _ONNX_TO_NUMPY.get(self.type)
+
+    @property
+    def is_tensor(self) -> bool:
+        return self.type.startswith("tensor(")
+
+    def to_dict(self) -> dict[str, Any]:
+        shape = None if self.shape is None else [d if isinstance(d, int) else (d or None) for d in self.shape]
+        return {"name": self.name, "shape": shape, "dtype": self.dtype}
+
+
+@dataclass
+class OnnxModel:
+    """A checked ONNX model with its session.
+
+    Attributes
+    ----------
+    path, sha256, opset, producer: identity of the file.
+    inputs, outputs: the original IO schema (before any rewrite).
+    output: name of the output the audit uses (probability-like by default).
+    output_kind: how that output becomes probabilities (see ``model.outputs``), or None
+        while it is still to be inferred from real outputs when data is bound.
+    classes: class labels when the graph names them (ZipMap / ai.onnx.ml classifiers).
+    provider: ``"cuda"`` or ``"cpu"``: where the session runs.
+    """
+
+    path: str
+    sha256: str
+    opset: int
+    producer: str
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    output: str
+    output_kind: str | None
+    output_kind_forced: bool
+    classes: list[Any] | None
+    provider: str
+    session: Any = field(repr=False)
+    producer_op: str | None = None
+    rewrites: list[str] = field(default_factory=list)
+    session_inputs: list[TensorSpec] = field(default_factory=list)
+    file_bytes: int = 0
+
+    @property
+    def normalisation(self) -> str:
+        return NORMALISATION.get(self.output_kind or "", "inferred from outputs")
+
+    @property
+    def task(self) -> str:
+        """``classification`` or ``regression`` (known once the output kind is)."""
+        return "regression" if self.output_kind == "regression" else "classification"
+
+    @property
+    def fixed_batch(self) -> int | None:
+        """The batch size every call must use when the first input dimension is fixed."""
+        dims = [i.shape[0] for i in self.session_inputs if i.shape and isinstance(i.shape[0], int)]
+        return dims[0] if dims else None
+
+    def output_spec(self) -> TensorSpec:
+        for spec in self.session_outputs():
+            if spec.name == self.output:
+                return spec
+        raise OutputError(f"Output {self.output!r} is not in the model.")
+
+    def session_outputs(self) -> list[TensorSpec]:
+        return [_spec(o) for o in self.session.get_outputs()]
+
+    def describe_provider(self) -> str:
+        return describe_provider(self.provider)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``model`` block of audit.json."""
+        return {
+            "path": self.path,
+            "sha256": self.sha256,
+            "bytes": self.file_bytes,
+            "opset": self.opset,
+            "producer": self.producer,
+            "inputs": [i.to_dict() for i in self.inputs],
+            "outputs": [o.to_dict() for o in self.outputs],
+            "output": self.output,
+            "output_kind": self.output_kind,
+            "normalisation": self.normalisation,
+            "rewrites": list(self.rewrites),
+            "task": self.task,
+            "classes": None if self.classes is None else [_jsonable(c) for c in self.classes],
+            "provider": self.provider,
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _spec(node_arg: Any) -> TensorSpec:
+    shape = node_arg.shape
+    if shape is not None:
+        shape = tuple(d if isinstance(d, int) else (d if d else None) for d in shape)
+    return TensorSpec(node_arg.name, shape, node_arg.type)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_external_data(model: onnx.ModelProto, folder: Path) -> None:
+    """Refuse external-data locations outside the model's folder (path traversal)."""
+    root = folder.resolve()
+    tensors = list(model.graph.initializer)
+    for node in model.graph.node:
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.TENSOR:
+                tensors.append(attr.t)
+    for tensor in tensors:
+        if tensor.data_location != TensorProto.EXTERNAL:
+            continue
+        entries = {e.key: e.value for e in tensor.external_data}
+        location = entries.get("location", "")
+        target = (root / location).resolve()
+        if os.path.isabs(location) or not target.is_relative_to(root):
+            raise ModelSecurityError(
+                f"Tensor {tensor.name!r} points its external data at {location!r}, outside "
+                f"the model's folder {str(root)!r}; move the data file next to the model "
+                "and store a relative location."
+            )
+        if not target.is_file():
+            raise ModelFormatError(
+                f"Tensor {tensor.name!r} needs external data file {location!r}, which is "
+                "missing from the model's folder; copy it next to the model."
+            )
+
+
+def _check_domains(model: onnx.ModelProto, allow_custom_ops: bool) -> None:
+    if allow_custom_ops:
+        return
+    local = {f.domain for f in model.functions}
+    for node in model.graph.node:
+        if node.domain not in _STANDARD_DOMAINS and node.domain not in local:
+            raise ModelSecurityError(
+                f"Node {node.name or node.op_type!r} uses operator {node.op_type!r} from the "
+                f"custom domain {node.domain!r}; audit-engine loads no custom-op libraries "
+                "unless allow_custom_ops=True is passed."
+            )
+
+
+def _producer_ops(graph: onnx.GraphProto) -> dict[str, onnx.NodeProto]:
+    return {out: node for node in graph.node for out in node.output}
+
+
+def _strip_zipmap(model: onnx.ModelProto) -> tuple[dict[str, str], dict[str, list[Any]]]:
+    """Replace every graph output produced by ZipMap with the ZipMap's probability tensor.
+
+    Returns {old output name: new output name} and {new name: class labels}.
+    The new output keeps the old name so users can still ask for it by name.
+    """
+    graph = model.graph
+    producers = _producer_ops(graph)
+    renamed: dict[str, str] = {}
+    classes: dict[str, list[Any]] = {}
+    for out in list(graph.output):
+        node = producers.get(out.name)
+        if node is None or node.op_type != "ZipMap":
+            continue
+        labels: list[Any] = []
+        for attr in node.attribute:
+            if attr.name == "classlabels_int64s":
+                labels = [int(v) for v in attr.ints]
+            elif attr.name == "classlabels_strings":
+                labels = [v.decode() for v in attr.strings]
+        source = node.input[0]
+        graph.node.remove(node)
+        # Rename the upstream tensor to the old output name so names stay stable.
+        for other in graph.node:
+            for i, name in enumerate(other.output):
+                if name == source:
+                    other.output[i] = out.name
+            for i, name in enumerate(other.input):
+                if name == source:
+                    other.input[i] = out.name
+        new_out = onnx.helper.make_tensor_value_info(out.name, TensorProto.FLOAT, None)
+        index = list(graph.output).index(out)
+        graph.output.remove(out)
+        graph.output.insert(index, new_out)
+        renamed[out.name] = out.name
+        classes[out.name] = labels
+    return renamed, classes
+
+
+def _graph_classes(graph: onnx.GraphProto) -> list[Any] | None:
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.name == "classlabels_ints" and len(attr.ints):
+                return [int(v) for v in attr.ints]
+            if attr.name in ("classlabels_strings",) and len(attr.strings):
+                return [v.decode() for v in attr.strings]
+    return None
+
+
+def _choose_output(outputs: list[TensorSpec], requested: str | None, zipmapped: set[str]) -> str:
+    names = [o.name for o in outputs]
+    if requested is not None:
+        if requested not in names:
+            raise OutputError(
+                f"The model has no output named {requested!r}; its outputs are "
+                f"{', '.join(repr(n) for n in names)}: pass one of them with --output."
+            )
+        return requested
+    for name in names:
+        if name in zipmapped:
+            return name
+
+    def score(spec: TensorSpec) -> int:
+        if not spec.is_tensor or spec.dtype not in ("float32", "float64", "float16"):
+            return -1
+        rank = len(spec.shape) if spec.shape is not None else 2
+        last = spec.shape[-1] if spec.shape else None
+        lowered = spec.name.lower()
+        bonus = 2 if any(w in lowered for w in ("prob", "logit", "score", "output", "pred", "variable")) else 0
+        if rank == 2 and (last is None or not isinstance(last, int) or last >= 2):
+            return 10 + bonus
+        if rank in (1, 2):
+            return 5 + bonus
+        return bonus
+
+    candidates = sorted(outputs, key=score, reverse=True)
+    if not candidates or score(candidates[0]) < 0:
+        raise OutputError(
+            "The model has no float tensor output that could hold probabilities, logits or "
+            f"values (outputs: {', '.join(f'{o.name} {o.type}' for o in outputs)})."
+        )
+    return candidates[0].name
+
+
+def load_model(
+    path: str | os.PathLike[str],
+    *,
+    provider: str = "auto",
+    output: str | None = None,
+    output_kind: str | None = None,
+    threads: int | None = None,
+    max_bytes: int = MAX_MODEL_BYTES,
+    allow_custom_ops: bool = False,
+) -> OnnxModel:
+    """Load, check and open an ONNX model for auditing.
+
+    Parameters
+    ----------
+    path: the .onnx file.
+    provider: ``"auto"`` | ``"cpu"`` | ``"cuda"``.
+    output: name of the output to audit; default the probability-like one.
+    output_kind: override the inferred kind (see ``model.outputs.OUTPUT_KINDS``).
+    threads: intra-op CPU threads (None: onnxruntime's default).
+    max_bytes: refuse larger files (external data included).
+    allow_custom_ops: allow nodes from non-standard domains.
+    """
+    if output_kind is not None and output_kind not in OUTPUT_KINDS:
+        from ..errors import ConfigError
+
+        raise ConfigError(
+            f"Unknown output kind {output_kind!r}; use one of: {', '.join(OUTPUT_KINDS)}."
+        )
+    file = Path(path)
+    if not file.is_file():
+        raise ModelNotFoundError(f"Model file {str(file)!r} does not exist; check the path.")
+    size = file.stat().st_size
+    if size > max_bytes:
+        raise ModelSecurityError(
+            f"Model file {str(file)!r} is {size} bytes, over the {max_bytes}-byte limit; "
+            "raise max_bytes if you trust it."
+        )
+    if size == 0:
+        raise ModelFormatError(f"Model file {str(file)!r} is empty; export the model again.")
+    raw = file.read_bytes()
+    try:
+        proto = onnx.load_model_from_string(raw)
+    except Exception as exc:  # noqa: BLE001 - protobuf raises DecodeError and friends
+        raise ModelFormatError(
+            f"{str(file)!r} is not a readable ONNX model ({type(exc).__name__}); "
+            "check that it is a complete .onnx file, not truncated or of another format."
+        ) from exc
+    if not proto.graph.node and not proto.graph.output:
+        raise ModelFormatError(
+            f"{str(file)!r} parsed as an empty ONNX graph; it is not an ONNX model or it is truncated."
+        )
+    _check_external_data(proto, file.parent)
+    _check_domains(proto, allow_custom_ops)
+    try:
+        onnx.checker.check_model(str(file))
+    except Exception as exc:  # noqa: BLE001 - ValidationError and protobuf errors
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelFormatError(
+            f"{str(file)!r} fails onnx.checker ({first[:200]}); re-export the model."
+        ) from exc
+    if any(t.data_location == TensorProto.EXTERNAL for t in proto.graph.initializer):
+        onnx.load_external_data_for_model(proto, str(file.parent))
+
+    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
+    producer = " ".join(p for p in (proto.producer_name, proto.producer_version) if p)
+
+    original_session, _ = create_session(proto.SerializeToString(), "cpu", threads=1)
+    inputs = [_spec(i) for i in original_session.get_inputs()]
+    outputs = [_spec(o) for o in original_session.get_outputs()]
+    del original_session
+
+    zipmapped, zip_classes = _strip_zipmap(proto)
+    rewrites = [f"ZipMap removed from output {name!r}" for name in zipmapped]
+    rewritten = proto.SerializeToString()
+    session, used = create_session(rewritten, provider, threads=threads)
+    session_outputs = [_spec(o) for o in session.get_outputs()]
+    chosen = _choose_output(session_outputs, output, set(zipmapped))
+
+    classes = zip_classes.get(chosen) or _graph_classes(proto.graph)
+    producer_node = _producer_ops(proto.graph).get(chosen)
+    kind = output_kind
+    if kind is None and chosen in zipmapped:
+        kind = "zipmap"
+    logger.info(describe_provider(used))
+    return OnnxModel(
+        path=str(file),
+        sha256=hashlib.sha256(raw).hexdigest(),
+        opset=int(opset),
+        producer=producer,
+        inputs=inputs,
+        outputs=outputs,
+        output=chosen,
+        output_kind=kind,
+        output_kind_forced=output_kind is not None,
+        classes=classes,
+        provider=used,
+        session=session,
+        producer_op=producer_node.op_type if producer_node is not None else None,
+        rewrites=rewrites,
+        session_inputs=[_spec(i) for i in session.get_inputs()],
+        file_bytes=size,
+    )
+

@@ -1,0 +1,144 @@
+"""Output normalisation: every classifier becomes an (n, n_classes) probability matrix.
+
+The kinds of model output the engine understands, and how each becomes probabilities:
+
+================  =====================================  ===============================
+kind              raw output                             normalisation
+================  =====================================  ===============================
+probabilities     (n, k) rows on the simplex              as given
+zipmap            skl2onnx ZipMap seq(map(label, p))      graph rewritten to its (n, k) input
+logits            (n, k) unnormalised scores              softmax
+log_probabilities (n, k) log-softmax                      exp
+probability       (n,) or (n, 1) p(positive class)        [1 - p, p]
+logit             (n,) or (n, 1) single logit             sigmoid, then [1 - p, p]
+regression        (n,) or (n, 1) real values              identity, shape (n, 1)
+================  =====================================  ===============================
+
+``to_logits`` gives what out-of-distribution scores need: logits when the model
+gives them, else log-probabilities (the kind says which).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "OUTPUT_KINDS",
+    "NORMALISATION",
+    "normalise",
+    "to_logits",
+    "logit_source",
+    "guess_kind",
+]
+
+OUTPUT_KINDS = (
+    "probabilities",
+    "zipmap",
+    "logits",
+    "log_probabilities",
+    "probability",
+    "logit",
+    "regression",
+)
+
+NORMALISATION = {
+    "probabilities": "probabilities as given",
+    "zipmap": "ZipMap probabilities (graph rewritten to the probability tensor)",
+    "logits": "softmax of logits",
+    "log_probabilities": "exp of log-probabilities",
+    "probability": "single probability of the positive class, as [1 - p, p]",
+    "logit": "sigmoid of a single logit, as [1 - p, p]",
+    "regression": "identity (regression)",
+}
+
+_EPS = 1e-12
+
+
+def _as_2d(raw: np.ndarray) -> np.ndarray:
+    raw = np.asarray(raw, dtype=np.float64)
+    if raw.ndim == 1:
+        return raw[:, None]
+    return raw.reshape(raw.shape[0], -1)
+
+
+def normalise(raw: np.ndarray, kind: str) -> np.ndarray:
+    """Turn a raw output into probabilities (classifiers) or (n, 1) values (regression).
+
+    Parameters
+    ----------
+    raw: array (n,) or (n, k) as the model returned it.
+    kind: one of :data:`OUTPUT_KINDS`.
+
+    Returns
+    -------
+    float64 array (n, n_classes) whose rows sum to 1, or (n, 1) for regression.
+    """
+    z = _as_2d(raw)
+    if kind in ("probabilities", "zipmap", "regression"):
+        return z
+    if kind == "logits":
+        z = z - z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+    if kind == "log_probabilities":
+        return np.exp(z)
+    if kind == "probability":
+        p = np.clip(z[:, :1], 0.0, 1.0)
+        return np.hstack([1.0 - p, p])
+    if kind == "logit":
+        p = 1.0 / (1.0 + np.exp(-z[:, :1]))
+        return np.hstack([1.0 - p, p])
+    raise ValueError(f"unknown output kind {kind!r}")
+
+
+def to_logits(raw: np.ndarray, kind: str) -> np.ndarray:
+    """Scores on the logit scale, (n, k): logits when the model gives them, else log p.
+
+    For a single logit ``z`` the two-class logits are ``[0, z]`` (softmax of which is
+    ``[1 - sigmoid(z), sigmoid(z)]``), so max-logit and energy stay consistent.
+    """
+    z = _as_2d(raw)
+    if kind == "logits":
+        return z
+    if kind == "log_probabilities":
+        return z
+    if kind == "logit":
+        return np.hstack([np.zeros_like(z[:, :1]), z[:, :1]])
+    if kind == "regression":
+        return z
+    return np.log(np.clip(normalise(raw, kind), _EPS, None))
+
+
+def logit_source(kind: str) -> str:
+    """Say where :func:`to_logits` values come from: ``"logits"`` or ``"log_probabilities"``."""
+    return "logits" if kind in ("logits", "logit") else "log_probabilities"
+
+
+def guess_kind(
+    sample: np.ndarray, *, producer_op: str | None, binary_target: bool | None
+) -> str:
+    """Infer the output kind from the producing node and a sample of real outputs.
+
+    Parameters
+    ----------
+    sample: raw outputs on a few real rows, (m,) or (m, k).
+    producer_op: op_type of the node that writes the output (Softmax, Sigmoid, ...).
+    binary_target: whether the audit's target has two values (None when unknown).
+    """
+    z = _as_2d(sample)
+    k = z.shape[1]
+    finite = np.all(np.isfinite(z))
+    in_unit = finite and z.size > 0 and float(z.min()) >= -1e-6 and float(z.max()) <= 1 + 1e-6
+    if k >= 2:
+        if producer_op == "Softmax":
+            return "probabilities"
+        if producer_op == "LogSoftmax":
+            return "log_probabilities"
+        if in_unit and np.allclose(z.sum(axis=1), 1.0, atol=1e-3):
+            return "probabilities"
+        return "logits"
+    if producer_op == "Sigmoid":
+        return "probability"
+    if binary_target:
+        return "probability" if in_unit else "logit"
+    return "regression"

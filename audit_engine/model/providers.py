@@ -1,0 +1,149 @@
+"""Execution providers: choose CUDA or CPU, and make a session that really runs there.
+
+``auto`` tries CUDA when onnxruntime offers it and a session can actually be made on
+it (onnxruntime-gpu lists ``CUDAExecutionProvider`` even on machines without a GPU, and
+then falls back to CPU after printing native error lines); otherwise it uses the CPU.
+``cuda`` refuses to fall back. The native lines onnxruntime writes to stderr while it
+probes CUDA are swallowed at the file-descriptor level, so the user sees one clean line
+from :func:`describe_provider` instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator
+
+import onnxruntime as ort
+
+from ..errors import ProviderError
+
+__all__ = ["PROVIDERS", "create_session", "describe_provider"]
+
+logger = logging.getLogger(__name__)
+
+PROVIDERS = ("auto", "cpu", "cuda")
+_CUDA = "CUDAExecutionProvider"
+_CPU = "CPUExecutionProvider"
+
+
+@contextlib.contextmanager
+def _captured_stderr() -> Iterator[list[str]]:
+    """Redirect the process's fd 2 (where onnxruntime's C++ logger writes) to a temp file.
+
+    Yields a list that receives the captured text when the block ends.
+    """
+    captured: list[str] = []
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real fd 2 (embedded interpreters): nothing to hide
+        yield captured
+        return
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield captured
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            captured.append(tmp.read().decode("utf-8", "replace"))
+
+
+def _session_options(threads: int | None) -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = int(threads)
+    return options
+
+
+def create_session(
+    model_bytes: bytes, provider: str = "auto", *, threads: int | None = None
+) -> tuple[ort.InferenceSession, str]:
+    """Create an InferenceSession on the requested provider.
+
+    Parameters
+    ----------
+    model_bytes:
+        The serialised (possibly rewritten) model.
+    provider:
+        ``"auto"`` (CUDA when it really runs, else CPU), ``"cuda"`` or ``"cpu"``.
+    threads:
+        Intra-op threads for the CPU provider (None: onnxruntime's default, all cores).
+
+    Returns
+    -------
+    (session, provider_used) where provider_used is ``"cuda"`` or ``"cpu"``.
+    """
+    if provider not in PROVIDERS:
+        raise ProviderError(
+            f"Unknown provider {provider!r}; use one of: {', '.join(PROVIDERS)}."
+        )
+    available = ort.get_available_providers()
+    options = _session_options(threads)
+    if provider in ("auto", "cuda"):
+        if _CUDA not in available:
+            if provider == "cuda":
+                raise ProviderError(
+                    "CUDA was requested but this onnxruntime build has no CUDA provider "
+                    f"(available: {', '.join(available)}); install onnxruntime-gpu or use --provider cpu."
+                )
+        else:
+            with _captured_stderr() as native:
+                try:
+                    session = ort.InferenceSession(
+                        model_bytes, sess_options=options, providers=[_CUDA, _CPU]
+                    )
+                    error = None
+                except Exception as exc:  # noqa: BLE001 - onnxruntime raises bare RuntimeError/Fail
+                    session, error = None, exc
+            if session is not None and _CUDA in session.get_providers():
+                return session, "cuda"
+            reason = _first_line(native[0] if native else "") or (str(error) if error else "")
+            if provider == "cuda":
+                raise ProviderError(
+                    "CUDA was requested but no CUDA session could be made on this machine"
+                    f"{' (' + reason + ')' if reason else ''}; use --provider cpu or auto."
+                )
+            logger.info("CUDA is not usable here (%s); running on CPU.", reason or "no GPU")
+    try:
+        session = ort.InferenceSession(model_bytes, sess_options=options, providers=[_CPU])
+    except Exception as exc:  # noqa: BLE001
+        from ..errors import ModelFormatError
+
+        raise ModelFormatError(
+            f"onnxruntime cannot load this model: {_first_line(str(exc))}; "
+            "check that it was exported with a supported opset and operators."
+        ) from exc
+    return session, "cpu"
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _first_line(text: str) -> str:
+    """The informative part of onnxruntime's first native error line, without colour codes."""
+    for line in _ANSI.sub("", text).splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        for marker in ("FAIL : ", "] "):
+            if marker in line:
+                line = line.rsplit(marker, 1)[-1]
+                break
+        return line[:200]
+    return ""
+
+
+def describe_provider(provider_used: str) -> str:
+    """One line for the user saying where the model runs."""
+    if provider_used == "cuda":
+        return "Running the model on CUDA (onnxruntime CUDAExecutionProvider)."
+    return "Running the model on CPU (onnxruntime CPUExecutionProvider)."

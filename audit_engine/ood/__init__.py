@@ -1,0 +1,1 @@
+"""ood (being built; see the issue)."""

@@ -1,0 +1,297 @@
+"""Performance of the model on the audited data, each metric with a bootstrap interval.
+
+Classification: accuracy, balanced accuracy, ROC AUC (binary; macro one-vs-rest for
+multiclass), log loss, Brier score (binary: on p(positive); multiclass: mean squared
+distance to the one-hot label, as scikit-learn's multiclass ``brier_score_loss``), and
+expected calibration error (Guo et al. 2017: 15 equal-width bins on the top-label
+confidence, weighted |accuracy − confidence|). Multiclass adds per-class precision,
+recall, F1 and one-vs-rest AUC. Regression: MAE, RMSE, R².
+
+Every metric is written as a weighted statistic of per-row terms, so the point value
+(unit weights) and the Poisson-bootstrap replicates (Poisson(1) weights) come from the
+same vectorised code. Scores: higher is better for accuracy/AUC/R², lower is better for
+log loss, Brier, ECE, MAE and RMSE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .stats import Estimate, percentile_interval, poisson_weight_blocks
+
+__all__ = ["classification_metrics", "regression_metrics", "weighted_auc", "ECE_BINS", "run"]
+
+ECE_BINS = 15
+_EPS = 1e-15
+
+Statistic = Callable[[np.ndarray], np.ndarray]
+
+
+def weighted_auc(scores: np.ndarray, positive: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """ROC AUC for each weight row: ``(b, n)`` weights → ``(b,)`` AUCs (NaN if one class).
+
+    Ties count one half (Mann–Whitney), so unit weights equal scikit-learn's roc_auc_score.
+    """
+    order = np.argsort(scores, kind="mergesort")
+    s = scores[order]
+    pos = positive[order].astype(np.float64)
+    w = weights[:, order]
+    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
+    wp = np.add.reduceat(w * pos, starts, axis=1)
+    wn = np.add.reduceat(w * (1.0 - pos), starts, axis=1)
+    neg_before = np.cumsum(wn, axis=1) - wn
+    total_p = wp.sum(axis=1)
+    total_n = wn.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (wp * (neg_before + 0.5 * wn)).sum(axis=1) / (total_p * total_n)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def classification_metrics(
+    proba: np.ndarray, y_index: np.ndarray, *, positive_index: int | None, threshold: float = 0.5
+) -> dict[str, Statistic]:
+    """Weighted statistics for a classifier.
+
+    Parameters
+    ----------
+    proba: (n, k) probabilities.
+    y_index: (n,) true class index into proba's columns.
+    positive_index: column of the positive class for binary problems, else None.
+    threshold: decision threshold on p(positive) (binary only); multiclass uses argmax.
+    """
+    n, k = proba.shape
+    rows = np.arange(n)
+    if positive_index is not None and k == 2:
+        p_pos = proba[:, positive_index]
+        y_pos = (y_index == positive_index).astype(np.float64)
+        pred_pos = (p_pos >= threshold).astype(np.float64)
+        correct = (pred_pos == y_pos).astype(np.float64)
+        class_masks = [y_pos, 1.0 - y_pos]
+        class_hits = [y_pos * pred_pos, (1.0 - y_pos) * (1.0 - pred_pos)]
+        brier_terms = (p_pos - y_pos) ** 2
+    else:
+        pred = proba.argmax(axis=1)
+        correct = (pred == y_index).astype(np.float64)
+        onehot = np.eye(k)[y_index]
+        class_masks = [onehot[:, c] for c in range(k) if onehot[:, c].any()]
+        class_hits = [onehot[:, c] * correct for c in range(k) if onehot[:, c].any()]
+        brier_terms = ((proba - onehot) ** 2).sum(axis=1)
+    logloss_terms = -np.log(np.clip(proba[rows, y_index], _EPS, 1.0))
+    # ECE on the top-label confidence (Guo et al. 2017).
+    top = proba.max(axis=1)
+    top_correct = (proba.argmax(axis=1) == y_index).astype(np.float64)
+    bins = np.minimum((top * ECE_BINS).astype(int), ECE_BINS - 1)
+    bin_onehot = np.eye(ECE_BINS)[bins]
+
+    def mean(terms: np.ndarray) -> Statistic:
+        return lambda w: (w @ terms) / w.sum(axis=1)
+
+    def balanced(w: np.ndarray) -> np.ndarray:
+        recalls = np.stack([_ratio(w @ h, w @ m) for h, m in zip(class_hits, class_masks, strict=True)])
+        return np.nanmean(recalls, axis=0) if recalls.size else np.full(w.shape[0], np.nan)
+
+    def ece(w: np.ndarray) -> np.ndarray:
+        count = w @ bin_onehot
+        acc = w @ (bin_onehot * top_correct[:, None])
+        conf = w @ (bin_onehot * top[:, None])
+        return np.abs(acc - conf).sum(axis=1) / w.sum(axis=1)
+
+    out: dict[str, Statistic] = {
+        "accuracy": mean(correct),
+        "balanced_accuracy": balanced,
+        "log_loss": mean(logloss_terms),
+        "brier_score": mean(brier_terms),
+        "expected_calibration_error": ece,
+    }
+    if positive_index is not None and k == 2:
+        out["roc_auc"] = lambda w: weighted_auc(p_pos, y_pos, w)
+    elif k > 2:
+        present = [c for c in range(k) if (y_index == c).any() and (y_index != c).any()]
+
+        def macro_auc(w: np.ndarray) -> np.ndarray:
+            aucs = np.stack([weighted_auc(proba[:, c], (y_index == c).astype(float), w) for c in present])
+            return np.nanmean(aucs, axis=0)
+
+        if present:
+            out["roc_auc"] = macro_auc
+    return out
+
+
+def per_class_metrics(proba: np.ndarray, y_index: np.ndarray) -> dict[int, dict[str, Statistic]]:
+    """Per-class precision, recall, F1 and one-vs-rest AUC (multiclass)."""
+    k = proba.shape[1]
+    pred = proba.argmax(axis=1)
+    out: dict[int, dict[str, Statistic]] = {}
+    for c in range(k):
+        is_c = (y_index == c).astype(np.float64)
+        pred_c = (pred == c).astype(np.float64)
+        tp = is_c * pred_c
+
+        def precision(w: np.ndarray, tp: np.ndarray = tp, pred_c: np.ndarray = pred_c) -> np.ndarray:
+            return _ratio(w @ tp, w @ pred_c)
+
+        def recall(w: np.ndarray, tp: np.ndarray = tp, is_c: np.ndarray = is_c) -> np.ndarray:
+            return _ratio(w @ tp, w @ is_c)
+
+        def f1(w: np.ndarray, tp: np.ndarray = tp, is_c: np.ndarray = is_c, pred_c: np.ndarray = pred_c) -> np.ndarray:
+            return _ratio(2 * (w @ tp), w @ is_c + w @ pred_c)
+
+        stats: dict[str, Statistic] = {"precision": precision, "recall": recall, "f1": f1}
+        if is_c.any() and (1 - is_c).any():
+            stats["roc_auc"] = lambda w, c=c, is_c=is_c: weighted_auc(proba[:, c], is_c, w)
+        out[c] = stats
+    return out
+
+
+def regression_metrics(pred: np.ndarray, y: np.ndarray) -> dict[str, Statistic]:
+    """Weighted MAE, RMSE and R² (lower is better for MAE/RMSE; higher for R²)."""
+    err = pred - y
+    abs_err = np.abs(err)
+    sq_err = err**2
+    y2 = y**2
+
+    def r2(w: np.ndarray) -> np.ndarray:
+        total = w.sum(axis=1)
+        mean_y = (w @ y) / total
+        ss_tot = w @ y2 - total * mean_y**2
+        return 1.0 - _ratio(w @ sq_err, ss_tot)
+
+    return {
+        "mae": lambda w: (w @ abs_err) / w.sum(axis=1),
+        "rmse": lambda w: np.sqrt((w @ sq_err) / w.sum(axis=1)),
+        "r2": r2,
+    }
+
+
+def estimate_all(
+    statistics: dict[Any, Statistic], n: int, *, n_boot: int, rng: np.random.Generator, confidence: float
+) -> dict[Any, Estimate]:
+    """Point values and intervals for many statistics sharing the same bootstrap weights."""
+    ones = np.ones((1, n))
+    values = {name: float(stat(ones)[0]) for name, stat in statistics.items()}
+    reps: dict[Any, list[np.ndarray]] = {name: [] for name in statistics}
+    if n_boot > 0:
+        for w in poisson_weight_blocks(rng, n, n_boot):
+            for name, stat in statistics.items():
+                reps[name].append(np.asarray(stat(w), dtype=np.float64))
+    out = {}
+    for name in statistics:
+        low, high = percentile_interval(np.concatenate(reps[name]), confidence) if reps[name] else (np.nan, np.nan)
+        out[name] = Estimate(values[name], low, high)
+    return out
+
+
+def calibration_curve(proba: np.ndarray, y_index: np.ndarray, positive_index: int | None, n_bins: int = 10) -> dict[str, Any]:
+    """Reliability diagram data: per equal-width bin, mean predicted vs observed frequency.
+
+    Binary: on p(positive) vs the positive rate. Multiclass: top-label confidence vs accuracy.
+    """
+    if positive_index is not None and proba.shape[1] == 2:
+        p = proba[:, positive_index]
+        hit = (y_index == positive_index).astype(float)
+        what = "p(positive) vs observed positive rate"
+    else:
+        p = proba.max(axis=1)
+        hit = (proba.argmax(axis=1) == y_index).astype(float)
+        what = "top-label confidence vs accuracy"
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    idx = np.minimum((p * n_bins).astype(int), n_bins - 1)
+    count = np.bincount(idx, minlength=n_bins)
+    mean_pred = _ratio(np.bincount(idx, weights=p, minlength=n_bins), count)
+    observed = _ratio(np.bincount(idx, weights=hit, minlength=n_bins), count)
+    return {
+        "what": what,
+        "bins": edges.tolist(),
+        "mean_predicted": [None if np.isnan(v) else float(v) for v in mean_pred],
+        "observed": [None if np.isnan(v) else float(v) for v in observed],
+        "count": [int(c) for c in count],
+    }
+
+
+@dataclass
+class PerformanceReport:
+    """The ``performance`` section of audit.json."""
+
+    task: str
+    n: int
+    metrics: dict[str, Estimate]
+    per_class: dict[str, dict[str, Estimate]] | None
+    calibration: dict[str, Any] | None
+    confusion_matrix: dict[str, Any] | None
+    positive_label: Any
+    threshold: float | None
+    n_bootstrap: int
+    confidence: float
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "task": self.task,
+            "n": self.n,
+            "positive_label": self.positive_label,
+            "threshold": self.threshold,
+            "n_bootstrap": self.n_bootstrap,
+            "confidence": self.confidence,
+            "metrics": {k: v.to_dict() for k, v in self.metrics.items()},
+        }
+        if self.per_class is not None:
+            out["per_class"] = {c: {k: v.to_dict() for k, v in m.items()} for c, m in self.per_class.items()}
+        if self.calibration is not None:
+            out["calibration"] = self.calibration
+        if self.confusion_matrix is not None:
+            out["confusion_matrix"] = self.confusion_matrix
+        return out
+
+
+DEFAULTS: dict[str, Any] = {"calibration_bins": 10}
+
+
+def run(ctx: Any) -> Any:
+    """The performance check: needs a target; returns a CheckOutcome."""
+    from .audit import CheckOutcome
+
+    params = ctx.config.params("performance", DEFAULTS)
+    rng = ctx.rng("performance")
+    cfg = ctx.config
+    n = len(ctx.y)
+    if ctx.task == "regression":
+        stats = regression_metrics(ctx.proba[:, 0], ctx.y.astype(np.float64))
+        report = PerformanceReport(
+            "regression", n, estimate_all(stats, n, n_boot=cfg.n_bootstrap, rng=rng, confidence=cfg.confidence),
+            None, None, None, None, None, cfg.n_bootstrap, cfg.confidence,
+        )
+    else:
+        stats = classification_metrics(ctx.proba, ctx.y_index, positive_index=ctx.positive_index, threshold=cfg.threshold)
+        metrics = estimate_all(stats, n, n_boot=cfg.n_bootstrap, rng=rng, confidence=cfg.confidence)
+        per_class = None
+        if ctx.proba.shape[1] > 2:
+            per_class = {}
+            for c, class_stats in per_class_metrics(ctx.proba, ctx.y_index).items():
+                per_class[str(ctx.classes[c])] = estimate_all(
+                    class_stats, n, n_boot=cfg.n_bootstrap, rng=ctx.rng("performance", "class", c), confidence=cfg.confidence
+                )
+        pred = ctx.predicted_index
+        k = ctx.proba.shape[1]
+        cm = np.zeros((k, k), dtype=int)
+        np.add.at(cm, (ctx.y_index, pred), 1)
+        report = PerformanceReport(
+            "classification", n, metrics, per_class,
+            calibration_curve(ctx.proba, ctx.y_index, ctx.positive_index, params["calibration_bins"]),
+            {"labels": [str(c) for c in ctx.classes], "rows_true_columns_predicted": cm.tolist()},
+            ctx.positive_label, cfg.threshold if ctx.positive_index is not None else None,
+            cfg.n_bootstrap, cfg.confidence,
+        )
+    verdicts = []
+    for rule in cfg.policy.rules_for("performance"):
+        est = report.metrics.get(rule.metric)
+        if est is None:
+            continue
+        verdicts.append(rule.judge(est.value, ci_low=est.ci_low, ci_high=est.ci_high))
+    return CheckOutcome(report.to_dict(), verdicts)

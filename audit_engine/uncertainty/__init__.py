@@ -1,0 +1,1 @@
+"""uncertainty (being built; see the issue)."""
