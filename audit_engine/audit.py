@@ -9,6 +9,7 @@ that does not depend on which other checks ran.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import importlib
 import logging
@@ -172,6 +173,8 @@ def prepare(
         model = load_model(model, provider=config.provider, output=config.output,
                            output_kind=config.output_kind, threads=config.threads)
     data = load_data(data, target=config.target, sensitive=config.sensitive, features=config.features)
+    # Record what the audit really used, whether it came from the config or the AuditData.
+    config = dataclasses.replace(config, target=data.target, sensitive=tuple(data.sensitive_names))
     reference = None if reference is None else load_data(reference, features=config.features)
     ood_data = None if ood_data is None else load_data(ood_data, features=config.features)
     extras = [d for d in (reference, ood_data) if d is not None]
@@ -227,6 +230,7 @@ def audit(
     started = time.perf_counter()
     config = config or AuditConfig()
     ctx = prepare(model, data, config=config, reference=reference, ood_data=ood_data, progress=progress)
+    config = ctx.config
     wanted = config.checks if config.checks is not None else CHECK_NAMES
     modules = {name: _module(name) for name in wanted}
     for name, module in modules.items():  # validate every check's parameters before running any

@@ -97,7 +97,10 @@ class LocalEvaluator:
 
     def raw(self, rows: np.ndarray) -> np.ndarray:
         """The chosen output as the model returns it, float64 ``(n, k)``."""
-        rows = self._check_rows(rows)
+        return self._run_all(self._check_rows(rows), report=True)
+
+    # ----------------------------------------------------------------- internals
+    def _run_all(self, rows: np.ndarray, *, report: bool) -> np.ndarray:
         n = rows.shape[0]
         out: np.ndarray | None = None
         step = self.rows_per_chunk
@@ -109,13 +112,12 @@ class LocalEvaluator:
                 out = np.empty((n, values.shape[1]), dtype=np.float64)
             out[start : start + chunk.shape[0]] = values
             done += chunk.shape[0]
-            if self.progress is not None:
+            if report and self.progress is not None:
                 self.progress(done, n)
         if out is None:
-            return np.empty((0, max(1, self.n_outputs)), dtype=np.float64)
+            return np.empty((0, max(1, getattr(self, "n_outputs", 1))), dtype=np.float64)
         return out
 
-    # ----------------------------------------------------------------- internals
     def _check_rows(self, rows: np.ndarray) -> np.ndarray:
         rows = np.asarray(rows)
         if rows.ndim == len(self.space.row_shape):
@@ -164,7 +166,7 @@ class LocalEvaluator:
             )
         sample = None
         if probe_rows is not None and len(probe_rows):
-            sample = self._run(np.asarray(probe_rows[:_PROBE_ROWS], dtype=np.float64))
+            sample = self._run_all(np.asarray(probe_rows[:_PROBE_ROWS], dtype=np.float64), report=False)
             # The probe is setup, not audit work: do not count it.
             self.stats = EvaluationStats()
         k = sample.shape[1] if sample is not None else _static_width(spec.shape)

@@ -119,7 +119,7 @@ def create_session(
         from ..errors import ModelFormatError
 
         raise ModelFormatError(
-            f"onnxruntime cannot load this model: {_first_line(str(exc))}; "
+            f"onnxruntime cannot load this model ({_ort_message(str(exc))}); "
             "check that it was exported with a supported opset and operators."
         ) from exc
     return session, "cpu"
@@ -140,6 +140,15 @@ def _first_line(text: str) -> str:
                 break
         return line[:200]
     return ""
+
+
+def _ort_message(text: str) -> str:
+    """onnxruntime's error without its C++ file, line and function signature."""
+    text = _ANSI.sub("", text).strip().splitlines()[0] if text.strip() else ""
+    if "FAIL : " in text:
+        text = text.split("FAIL : ", 1)[1]
+    text = re.sub(r"^\S+:\d+ .*?\) ", "", text)
+    return text[:300]
 
 
 def describe_provider(provider_used: str) -> str:

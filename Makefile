@@ -1,0 +1,40 @@
+# Quick start on a fresh machine:  make demo   (set up + audit the bundled fixtures)
+#                                  make test   (set up + run the tests)
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test reports bench fixtures clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(VENV)/bin/audit-engine demo --out demo-out
+
+test: setup
+	$(PY) -m pytest -q
+
+reports: setup
+	$(PY) -m audit_engine.report.gallery --out reports
+
+bench: setup
+	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) benchmarks/bench_evaluator.py
+	$(PY) benchmarks/bench_fairness.py
+	$(PY) benchmarks/bench_explain.py
+	$(PY) benchmarks/bench_ood.py
+
+# Rebuilding the committed fixtures needs torch (CPU) and skl2onnx.
+fixtures: setup
+	$(PY) -m pip install -q 'torch==2.13.0' skl2onnx
+	$(PY) fixtures/build.py
+
+clean:
+	rm -rf $(VENV) demo-out test-output .pytest_cache

@@ -1,0 +1,69 @@
+"""The result type of every explanation method: :class:`Attribution`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..result import to_jsonable
+
+__all__ = ["Attribution"]
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """Attributions of the explained rows, with a confidence interval on each value.
+
+    Attributes
+    ----------
+    values: float64 ``(n_rows, n_features)`` for tabular data, ``(n_rows, *row_shape)``
+        for images (per-superpixel / per-patch weights are painted back onto the pixels
+        they cover). Positive = the feature pushes the explained score (the probability
+        of ``targets[i]``, or the regression value) up. Permutation importance is global:
+        ``(1, n_features)``, the increase of the loss when the feature is permuted.
+    feature_names: the ``n_features`` names (``space.feature_names``).
+    ci_low, ci_high: same shape as ``values``; the confidence interval from independent
+        sampling rounds (equal to ``values`` for deterministic methods).
+    method: ``lime``, ``smoothgrad``, ``occlusion`` or ``permutation``.
+    params: the parameters used (seed, n_samples, ...), JSON-able.
+    rows: ``(n_rows,)`` indices of the explained rows in the data.
+    targets: ``(n_rows,)`` class index each row was explained for (-1 for regression).
+    """
+
+    values: np.ndarray
+    feature_names: list[str]
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    method: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
+    targets: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
+
+    @property
+    def significant(self) -> np.ndarray:
+        """Boolean mask, same shape as ``values``: the interval excludes zero."""
+        return (self.ci_low > 0) | (self.ci_high < 0)
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.values.shape[0])
+
+    def flat(self) -> np.ndarray:
+        """``values`` as ``(n_rows, n_features)`` (images flattened)."""
+        return self.values.reshape(self.values.shape[0], -1)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict (NaN becomes null)."""
+        return to_jsonable({
+            "method": self.method,
+            "feature_names": list(self.feature_names),
+            "rows": np.asarray(self.rows).tolist(),
+            "targets": np.asarray(self.targets).tolist(),
+            "values": np.asarray(self.values).tolist(),
+            "ci_low": np.asarray(self.ci_low).tolist(),
+            "ci_high": np.asarray(self.ci_high).tolist(),
+            "params": dict(self.params),
+        })
