@@ -147,8 +147,9 @@ def test_wheel_ships_schema_and_templates(tmp_path):
     import sys
 
     root = Path(__file__).resolve().parent.parent
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                    str(tmp_path), str(root)], check=True, capture_output=True)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                            str(tmp_path), str(root)], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr[-2000:]
     wheel = next(tmp_path.glob("audit_engine-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "audit_engine/schema/audit.schema.json" in names
