@@ -18,6 +18,7 @@ from .evaluator import EvaluationStats, Evaluator, LocalEvaluator  # noqa: E402
 from .model import OnnxModel, TensorSpec, load_model  # noqa: E402
 from .report import render  # noqa: E402
 from .result import SCHEMA_VERSION, AuditResult, validate  # noqa: E402
+from .uncertainty import UncertaintyResult, uncertainty  # noqa: E402
 
 __all__ = [
     "__version__",
@@ -36,12 +37,14 @@ __all__ = [
     "Policy",
     "Rule",
     "TensorSpec",
+    "UncertaintyResult",
     "Verdict",
     "audit",
     "load_data",
     "load_model",
     "prepare",
     "render",
+    "uncertainty",
     "validate",
     *_errors_all,
 ]

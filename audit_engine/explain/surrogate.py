@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._common import blas_single_thread, mean_interval
+from ._common import mean_interval
 
 __all__ = ["RidgeFit", "weighted_ridge"]
 
@@ -68,35 +68,35 @@ def weighted_ridge(
     n, s, d = z.shape
     k = max(1, min(int(n_folds), s))
     edges = np.linspace(0, s, k + 1).astype(int)
-    with blas_single_thread():
-        parts = []
-        for a, b in zip(edges[:-1], edges[1:], strict=True):  # a loop over folds, not rows
-            zk, wk, yk = z[:, a:b], w[:, a:b], y[:, a:b]
-            zw = zk * wk[:, :, None]
-            parts.append((
-                wk.sum(axis=1),
-                zw.sum(axis=1),
-                np.matmul(zw.transpose(0, 2, 1), zk),
-                np.einsum("ns,nst->nt", wk, yk),
-                np.matmul(zw.transpose(0, 2, 1), yk),
-                np.einsum("ns,nst->nt", wk, yk * yk),
-            ))
-        full = [sum(p[i] for p in parts) for i in range(6)]
-        coef, intercept = _solve(*full[:5], alpha)
-        sw, sx, sxx, sy, sxy, syy = full
-        # weighted residual sum of squares from the moments
-        quad = np.einsum("ndt,nde,net->nt", coef, sxx, coef)
-        rss = (syy - 2 * np.einsum("ndt,ndt->nt", coef, sxy) - 2 * intercept * sy
-               + quad + 2 * intercept * np.einsum("nd,ndt->nt", sx, coef) + intercept**2 * sw[:, None])
-        tss = syy - sy**2 / np.maximum(sw, 1e-300)[:, None]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            r2 = np.where(tss > 1e-15, 1.0 - rss / np.where(tss > 1e-15, tss, 1.0), np.nan)
-        if k >= 2:
-            folds = np.stack([_solve(*p[:5], alpha)[0] for p in parts])  # (k, n, d, t)
-            _, lo, hi = mean_interval(folds, axis=0, confidence=confidence)
-            # centre the interval on the full fit: its half-width is the fold spread / sqrt(k)
-            mid = folds.mean(axis=0)
-            lo, hi = coef - (mid - lo), coef + (hi - mid)
-        else:
-            lo, hi = coef.copy(), coef.copy()
+    # callers limit BLAS to one thread (see _common.blas_single_thread)
+    parts = []
+    for a, b in zip(edges[:-1], edges[1:], strict=True):  # a loop over folds, not rows
+        zk, wk, yk = z[:, a:b], w[:, a:b], y[:, a:b]
+        zw = zk * wk[:, :, None]
+        parts.append((
+            wk.sum(axis=1),
+            zw.sum(axis=1),
+            np.matmul(zw.transpose(0, 2, 1), zk),
+            np.einsum("ns,nst->nt", wk, yk),
+            np.matmul(zw.transpose(0, 2, 1), yk),
+            np.einsum("ns,nst->nt", wk, yk * yk),
+        ))
+    full = [sum(p[i] for p in parts) for i in range(6)]
+    coef, intercept = _solve(*full[:5], alpha)
+    sw, sx, sxx, sy, sxy, syy = full
+    # weighted residual sum of squares from the moments
+    quad = np.einsum("ndt,nde,net->nt", coef, sxx, coef)
+    rss = (syy - 2 * np.einsum("ndt,ndt->nt", coef, sxy) - 2 * intercept * sy
+           + quad + 2 * intercept * np.einsum("nd,ndt->nt", sx, coef) + intercept**2 * sw[:, None])
+    tss = syy - sy**2 / np.maximum(sw, 1e-300)[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r2 = np.where(tss > 1e-15, 1.0 - rss / np.where(tss > 1e-15, tss, 1.0), np.nan)
+    if k >= 2:
+        folds = np.stack([_solve(*p[:5], alpha)[0] for p in parts])  # (k, n, d, t)
+        _, lo, hi = mean_interval(folds, axis=0, confidence=confidence)
+        # centre the interval on the full fit: its half-width is the fold spread / sqrt(k)
+        mid = folds.mean(axis=0)
+        lo, hi = coef - (mid - lo), coef + (hi - mid)
+    else:
+        lo, hi = coef.copy(), coef.copy()
     return RidgeFit(coef, intercept, r2, lo, hi)

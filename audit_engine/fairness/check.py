@@ -1,15 +1,124 @@
-"""The fairness check of an audit (being built)."""
+"""The fairness check of an audit: group counts from the scored data, then the report.
+
+Runs when the data has sensitive attributes (``--sensitive``). Without a target it still
+runs and reports what needs no truth — selection rates, demographic parity, impact
+ratios, the four-fifths and Local Law 144 views; rates that need the truth (TPR, FPR,
+precision, ...) are then absent. Binary classifiers are judged at ``config.threshold``
+on p(positive); multiclass models one-vs-rest per class on the argmax; regressors by the
+group means of prediction and error.
+
+The counts are taken chunk by chunk (``chunk_rows``) and merged, the same path a
+streaming or distributed run takes, so the check's memory does not grow with the rows.
+
+Policy: every rule of ``[policy.fairness]`` is judged on each attribute (subject = the
+attribute) with its interval; intersections are judged too when ``judge_intersections``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-DEFAULTS: dict[str, Any] = {}
+import numpy as np
+
+from ..errors import ConfigError
+from .analysis import FairnessReport, fairness_report
+from .counts import GroupCounts, GroupSums, group_counts, group_sums
+
+__all__ = ["DEFAULTS", "applies", "run", "counts_from_context"]
+
+DEFAULTS: dict[str, Any] = {
+    "reference_group": None,
+    "min_group_size": 30,
+    "score_bins": 10,
+    "max_intersection_order": 3,
+    "ll144_min_share": 0.02,
+    "four_fifths_threshold": 0.8,
+    "judge_intersections": False,
+    "sweep": True,
+    "chunk_rows": 1_000_000,
+}
 
 
 def applies(ctx: Any) -> str | None:
-    return "not built yet"
+    """None when the check can run, else why it is skipped."""
+    if ctx.data.sensitive is None or ctx.data.sensitive.shape[1] == 0:
+        return "no sensitive attributes were given (pass --sensitive COL ...)"
+    return None
 
 
-def run(ctx: Any) -> Any:  # pragma: no cover - never called while applies() refuses
-    raise NotImplementedError
+def _params(ctx: Any) -> dict[str, Any]:
+    p = ctx.config.params("fairness", DEFAULTS)
+    for key in ("min_group_size", "score_bins", "max_intersection_order", "chunk_rows"):
+        value = p[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"The 'fairness.{key}' parameter must be an int >= 1; got {value!r}.")
+    for key in ("ll144_min_share", "four_fifths_threshold"):
+        value = p[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+            raise ConfigError(f"The 'fairness.{key}' parameter must be a number in [0, 1]; got {value!r}.")
+    return p
+
+
+def counts_from_context(ctx: Any, *, chunk_rows: int = 1_000_000, score_bins: int = 10) -> GroupCounts | GroupSums:
+    """Per-group counts of the audited predictions, taken in chunks of ``chunk_rows`` and merged."""
+    sensitive = ctx.data.sensitive
+    n = len(sensitive)
+    parts: list[Any] = []
+    for start in range(0, n, chunk_rows):
+        sl = slice(start, min(n, start + chunk_rows))
+        groups = sensitive.iloc[sl]
+        if ctx.task == "regression":
+            y = None if ctx.y is None else np.asarray(ctx.y, dtype=np.float64)[sl]
+            parts.append(group_sums(y, ctx.proba[sl, 0], groups))
+            continue
+        y_true = None if ctx.y_index is None else ctx.y_index[sl]
+        scores = ctx.proba[sl, ctx.positive_index] if ctx.positive_index is not None else None
+        parts.append(group_counts(y_true, ctx.predicted_index[sl], groups, scores=scores,
+                                  n_classes=ctx.proba.shape[1], score_bins=score_bins))
+    total = parts[0]
+    for part in parts[1:]:
+        total = total.merge(part)
+    return total
+
+
+def report_from_context(ctx: Any) -> FairnessReport:
+    """The :class:`FairnessReport` of the audited data (no verdicts)."""
+    p = _params(ctx)
+    counts = counts_from_context(ctx, chunk_rows=p["chunk_rows"], score_bins=p["score_bins"])
+    return fairness_report(
+        counts,
+        positive_index=ctx.positive_index,
+        class_labels=ctx.classes or None,
+        reference_group=p["reference_group"],
+        n_boot=ctx.config.n_bootstrap,
+        confidence=ctx.config.confidence,
+        rng=ctx.rng("fairness", "bootstrap"),
+        min_group_size=p["min_group_size"],
+        max_order=p["max_intersection_order"],
+        ll144_min_share=float(p["ll144_min_share"]),
+        four_fifths_threshold=float(p["four_fifths_threshold"]),
+        sweep=bool(p["sweep"]),
+    )
+
+
+def run(ctx: Any) -> Any:
+    """The fairness check: a CheckOutcome with the ``fairness`` section and its verdicts."""
+    from ..audit import CheckOutcome
+
+    p = _params(ctx)
+    report = report_from_context(ctx)
+    section = report.to_dict()
+    for view in section.values():
+        if view["task"] == "classification" and ctx.positive_index is not None:
+            view["positive_label"] = str(ctx.positive_label)
+            view["threshold"] = ctx.config.threshold
+    verdicts = []
+    for name, view in report.views.items():
+        if len(view["attributes"]) > 1 and not p["judge_intersections"]:
+            continue
+        for rule in ctx.config.policy.rules_for("fairness"):
+            est = view["metrics"].get(rule.metric)
+            if est is None:
+                continue
+            verdicts.append(rule.judge(est.value, ci_low=est.ci_low, ci_high=est.ci_high, subject=name))
+    return CheckOutcome(section, verdicts)

@@ -1,15 +1,291 @@
-"""The ood check of an audit (being built)."""
+"""The ``ood`` check: how well the model's outputs and the data reveal out-of-distribution rows.
+
+What it computes (every score: higher = more out of distribution):
+
+- output scores from ``ctx.evaluator.logits`` (logits, or log-probabilities when the
+  model gives probabilities — ``logit_source`` in the section says which): ``msp``,
+  ``max_logit``, ``energy`` (:mod:`.output_scores`), ``odin`` (:mod:`.odin`, tuned on
+  the reference only);
+- data detectors ``mahalanobis``, ``knn``, ``iforest`` (:mod:`.detectors`), cross-fitted
+  on the reference: the reference is split in two folds, each fold is scored by the
+  detector fitted on the other, and every other row by the detector of a randomly drawn
+  fold — so reference and new rows get scores from the same distribution, never a
+  distance of a row to itself;
+- per-feature shift tests of the audited data against ``--reference`` (:mod:`.shift`).
+
+The reference (in-distribution) rows are ``--reference`` when given, else the audited
+data itself (``reference.source`` says which; shift tests are then skipped — a dataset
+does not drift from itself). Per score: the threshold at the reference's 95th percentile,
+the fraction of audited rows above it, and with ``--ood-data`` the AUROC and FPR at 95%
+TPR of reference vs OOD rows with bootstrap intervals (:mod:`.evaluation`). The most
+out-of-distribution audited rows are listed (mean percentile of their scores among the
+reference scores).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-DEFAULTS: dict[str, Any] = {}
+import numpy as np
+
+from ..errors import ConfigError, SchemaMismatchError
+from .detectors import DETECTORS, make_detector
+from .evaluation import flagged_fraction, histogram, reference_threshold, separation
+from .odin import DEFAULT_EPSILONS, DEFAULT_TEMPERATURES, ODIN
+from .output_scores import output_scores
+from .shift import shift_tests
+
+__all__ = ["DEFAULTS", "ALL_SCORES", "applies", "run"]
+
+ALL_SCORES = ("msp", "max_logit", "energy", "odin", "mahalanobis", "knn", "iforest")
+OUTPUT_BASED = ("msp", "max_logit", "energy", "odin")
+
+DEFAULTS: dict[str, Any] = {
+    "scores": list(ALL_SCORES),
+    "energy_temperature": 1.0,
+    "odin_temperatures": list(DEFAULT_TEMPERATURES),
+    "odin_epsilons": list(DEFAULT_EPSILONS),
+    "odin_gradient": "auto",
+    "odin_samples": 16,
+    "odin_tune_rows": 200,
+    "knn_k": 5,
+    "iforest_trees": 100,
+    "covariance": "auto",
+    "threshold_quantile": 0.95,
+    "shift_alpha": 0.05,
+    "psi_bins": 10,
+    "max_shift_features": 50,
+    "top_k": 10,
+    "histogram_bins": 20,
+}
 
 
 def applies(ctx: Any) -> str | None:
-    return "not built yet"
+    """The check runs on every model and dataset (output scores only for classifiers)."""
+    if ctx.rows.shape[0] < 4 and ctx.reference_rows is None:
+        return f"the audited data has {ctx.rows.shape[0]} rows; OOD detectors need at least 4 reference rows"
+    return None
 
 
-def run(ctx: Any) -> Any:  # pragma: no cover - never called while applies() refuses
-    raise NotImplementedError
+def _validate(params: dict[str, Any]) -> list[str]:
+    scores = list(params["scores"])
+    unknown = [s for s in scores if s not in ALL_SCORES]
+    if unknown:
+        raise ConfigError(f"Unknown ood score(s) {unknown}; use some of: {', '.join(ALL_SCORES)}.")
+    q = float(params["threshold_quantile"])
+    if not 0.5 <= q < 1.0:
+        raise ConfigError(f"The 'threshold_quantile' parameter of ood must be in [0.5, 1); got {q!r}.")
+    return scores
+
+
+def run(ctx: Any) -> Any:
+    from ..audit import CheckOutcome
+
+    params = ctx.config.params("ood", DEFAULTS)
+    wanted = _validate(params)
+    cfg = ctx.config
+    current = ctx.rows
+    own_reference = ctx.reference_rows is None
+    reference = current if own_reference else ctx.reference_rows
+    ood = ctx.ood_rows
+    for name, other in (("reference", reference), ("OOD", ood)):
+        if other is not None and other.shape[1:] != current.shape[1:]:
+            raise SchemaMismatchError(
+                f"The {name} data has rows of shape {list(other.shape[1:])}; the audited data has "
+                f"{list(current.shape[1:])}; pass {name} data with the same columns or array shape."
+            )
+    n_ref, n_cur = reference.shape[0], current.shape[0]
+    skipped: dict[str, str] = {}
+    # ------------------------------------------------------------- model outputs (one call)
+    scores: dict[str, dict[str, np.ndarray]] = {}  # name -> {"reference", "current", "ood"}
+    params_out: dict[str, dict[str, Any]] = {}
+    classification = ctx.task == "classification"
+    logit_source = ctx.evaluator.logit_source if classification else None
+    if classification and any(s in wanted for s in OUTPUT_BASED):
+        parts = [current] + ([] if own_reference else [reference]) + ([] if ood is None else [ood])
+        logits = ctx.evaluator.logits(np.concatenate(parts))
+        split = _splitter(n_cur, None if own_reference else n_ref, None if ood is None else ood.shape[0])
+        named, skip = output_scores(logits, logit_source=logit_source, temperature=float(params["energy_temperature"]))
+        skipped.update({k: v for k, v in skip.items() if k in wanted})
+        for name, values in named.items():
+            if name in wanted:
+                scores[name] = split(values)
+        params_out["energy"] = {"temperature": float(params["energy_temperature"])}
+        if "odin" in wanted:
+            before = ctx.evaluator.stats.copy()
+            rng = ctx.rng("ood", "odin")
+            fit_rows = reference[rng.permutation(n_ref)[: max(2, n_ref // 2)]]
+            odin = ODIN(ctx.evaluator, temperatures=params["odin_temperatures"], epsilons=params["odin_epsilons"],
+                        gradient=params["odin_gradient"], n_samples=int(params["odin_samples"]),
+                        tune_rows=int(params["odin_tune_rows"]), seed=rng).fit(fit_rows)
+            tuned = ctx.evaluator.stats.since(before)
+            all_rows = np.concatenate(parts)
+            scores["odin"] = split(odin.score(all_rows, logits=logits))
+            used = ctx.evaluator.stats.since(before)
+            params_out["odin"] = {**odin.to_dict(), "tuning_evaluations": tuned.to_dict(), "evaluations": used.to_dict()}
+    elif not classification:
+        for name in OUTPUT_BASED:
+            if name in wanted:
+                skipped[name] = "output scores need a classifier; this model is a regression"
+    # ------------------------------------------------------------- data detectors (cross-fitted)
+    rng = ctx.rng("ood", "detectors")
+    folds = rng.permutation(n_ref) % 2
+    extra = [] if own_reference else [current]
+    extra += [] if ood is None else [ood]
+    extra_rows = np.concatenate(extra) if extra else np.empty((0, *current.shape[1:]))
+    extra_fold = rng.integers(0, 2, size=extra_rows.shape[0])
+    mask = ctx.space.categorical_mask if ctx.space.features else None
+    for name in (s for s in wanted if s in DETECTORS):
+        ref_scores = np.empty(n_ref)
+        extra_scores = np.empty(extra_rows.shape[0])
+        info: dict[str, Any] = {}
+        for f in (0, 1):
+            det = make_detector(name, categorical_mask=mask, knn_k=int(params["knn_k"]),
+                                iforest_trees=int(params["iforest_trees"]), covariance=params["covariance"],
+                                seed=ctx.rng("ood", name, f))
+            det.fit(reference[folds == f])
+            ref_scores[folds != f] = det.score(reference[folds != f])
+            if extra_rows.shape[0]:
+                extra_scores[extra_fold == f] = det.score(extra_rows[extra_fold == f])
+            info = {k: v for k, v in det.to_dict().items() if k != "threshold"}
+        info["fit"] = "two-fold cross-fit on the reference"
+        params_out[name] = info
+        entry = {"reference": ref_scores}
+        entry["current"] = ref_scores if own_reference else extra_scores[:n_cur]
+        if ood is not None:
+            entry["ood"] = extra_scores[-ood.shape[0]:]
+        scores[name] = entry
+    # ------------------------------------------------------------- evaluation per score
+    q = float(params["threshold_quantile"])
+    section_scores: dict[str, Any] = {}
+    for name in (s for s in ALL_SCORES if s in scores):
+        s = scores[name]
+        threshold = reference_threshold(s["reference"], quantile=q)
+        out: dict[str, Any] = {
+            "score_source": "model_outputs" if name in OUTPUT_BASED else "data",
+            "threshold": threshold,
+            "flagged_fraction": flagged_fraction(s["current"], threshold),
+            "auroc": None,
+            "fpr_at_95_tpr": None,
+        }
+        if name in OUTPUT_BASED:
+            out["logit_source"] = logit_source
+        if ood is not None:
+            sep = separation(s["reference"], s["ood"], n_boot=cfg.n_bootstrap, rng=ctx.rng("ood", "bootstrap", name),
+                             confidence=cfg.confidence)
+            out["auroc"] = sep["auroc"].to_dict()
+            out["fpr_at_95_tpr"] = sep["fpr_at_95_tpr"].to_dict()
+            out["ood_flagged_fraction"] = flagged_fraction(s["ood"], threshold)
+        groups = {"reference": s["reference"]}
+        if not own_reference:
+            groups["current"] = s["current"]
+        if ood is not None:
+            groups["ood"] = s["ood"]
+        out["histogram"] = histogram(groups, bins=int(params["histogram_bins"]))
+        out["params"] = params_out.get(name, {})
+        section_scores[name] = out
+    # ------------------------------------------------------------- most out-of-distribution rows
+    most = _most_ood(ctx, scores, section_scores, int(params["top_k"]))
+    # ------------------------------------------------------------- shift tests
+    shift: dict[str, Any] = {}
+    shift_summary: dict[str, Any]
+    if own_reference:
+        shift_summary = {"status": "skipped", "reason": "no --reference data; the audited data cannot drift from itself"}
+    else:
+        results = shift_tests(reference, current, feature_names=ctx.space.feature_names, categorical_mask=mask,
+                              alpha=float(params["shift_alpha"]), bins=int(params["psi_bins"]))
+        shown = sorted(results, key=lambda r: (r.p_adjusted, -r.statistic))[: int(params["max_shift_features"])]
+        shift = {r.feature: r.to_dict() for r in shown}
+        n_drifted = sum(r.drifted for r in results)
+        shift_summary = {
+            "status": "ran", "tested": len(results), "drifted": n_drifted,
+            "drifted_fraction": n_drifted / max(1, len(results)), "shown": len(shown),
+            "alpha": float(params["shift_alpha"]), "correction": "benjamini-hochberg",
+            "tests": "ks for numeric features, chi2 for categorical codes; psi on reference deciles / categories",
+        }
+    section = {
+        "reference": {
+            "source": "audited data" if own_reference else "reference",
+            "rows": int(n_ref),
+            "note": ("--reference was not given: the audited data serves as the reference (detectors cross-fitted on it, "
+                     "so about 5% of its rows are flagged by construction)") if own_reference else None,
+        },
+        "ood_rows": None if ood is None else int(ood.shape[0]),
+        "logit_source": logit_source,
+        "direction": "higher score = more out of distribution",
+        "threshold_quantile": q,
+        "scores": section_scores,
+        "skipped": skipped,
+        "most_ood": most,
+        "shift": shift,
+        "shift_summary": shift_summary,
+    }
+    return CheckOutcome(section, _verdicts(cfg, section_scores, shift_summary))
+
+
+def _splitter(n_cur: int, n_ref: int | None, n_ood: int | None) -> Any:
+    """Split scores of the concatenated [current, reference?, ood?] rows into named parts."""
+
+    def split(values: np.ndarray) -> dict[str, np.ndarray]:
+        out = {"current": values[:n_cur]}
+        at = n_cur
+        if n_ref is not None:
+            out["reference"] = values[at: at + n_ref]
+            at += n_ref
+        else:
+            out["reference"] = out["current"]
+        if n_ood is not None:
+            out["ood"] = values[at: at + n_ood]
+        return out
+
+    return split
+
+
+def _most_ood(ctx: Any, scores: dict[str, dict[str, np.ndarray]], section: dict[str, Any], k: int) -> list[dict[str, Any]]:
+    if not scores or k <= 0:
+        return []
+    names = [n for n in ALL_SCORES if n in scores]
+    pct = np.stack([
+        np.searchsorted(np.sort(scores[n]["reference"]), scores[n]["current"], side="right") / scores[n]["reference"].size
+        for n in names
+    ])
+    combined = pct.mean(axis=0)
+    tie = np.stack([scores[n]["current"] for n in names]).mean(axis=0)
+    order = np.lexsort((-tie, -combined))[:k]
+    out = []
+    for i in order:
+        entry: dict[str, Any] = {
+            "row": int(i),
+            "percentile": float(combined[i]),
+            "scores": {n: float(scores[n]["current"][i]) for n in names},
+            "flagged_by": [n for n in names if scores[n]["current"][i] > section[n]["threshold"]],
+        }
+        if ctx.task == "classification":
+            p = ctx.proba[i]
+            entry["prediction"] = _jsonable(ctx.classes[int(ctx.predicted_index[i])]) if ctx.classes else int(p.argmax())
+            entry["confidence"] = float(p.max())
+        else:
+            entry["prediction"] = float(ctx.proba[i, 0])
+        out.append(entry)
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _verdicts(cfg: Any, scores: dict[str, Any], shift_summary: dict[str, Any]) -> list[Any]:
+    verdicts = []
+    for rule in cfg.policy.rules_for("ood"):
+        if rule.metric in ("drifted_features", "drifted_fraction"):
+            if shift_summary.get("status") == "ran":
+                key = "drifted" if rule.metric == "drifted_features" else "drifted_fraction"
+                verdicts.append(rule.judge(float(shift_summary[key])))
+            continue
+        for name, entry in scores.items():
+            value = entry.get(rule.metric)
+            if isinstance(value, dict):
+                verdicts.append(rule.judge(value["value"], ci_low=value["ci_low"], ci_high=value["ci_high"], subject=name))
+            elif isinstance(value, (int, float)):
+                verdicts.append(rule.judge(float(value), subject=name))
+    return verdicts

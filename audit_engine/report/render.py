@@ -1,49 +1,105 @@
 """Render an AuditResult (or an audit.json file) to a self-contained HTML file.
 
-Computation never formats text here beyond presentation: the view model is built from
-the audit.json dict alone, so a report can be rebuilt later with ``audit-engine render``.
-Jinja runs with autoescaping on and StrictUndefined.
+The walk: audit.json dict → view model (:mod:`.views`, every number already text) →
+SVG charts (:mod:`.charts`) → Jinja template. Jinja runs with autoescaping on for every
+template and ``StrictUndefined``; the only unescaped values are the SVG drawings, whose
+text matplotlib escapes. A report can be rebuilt from audit.json alone
+(``audit-engine render audit.json --template audit|model-card|bias-audit --out FILE``).
+
+Older files: any audit.json of this engine's schema MAJOR version renders (sections a
+newer minor added are shown as not recorded; keys this version does not know are ignored);
+another MAJOR is refused with :class:`~audit_engine.errors.SchemaVersionError`.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 
+from ..errors import ConfigError
 from ..result import AuditResult, atomic_write_text
+from . import charts
+from .views import VIEW_BUILDERS, Chart, Figures
 
-__all__ = ["TEMPLATES", "render", "render_html"]
+__all__ = ["TEMPLATES", "render", "render_html", "build_view"]
 
-TEMPLATES = {"audit": "audit.html.j2"}
+logger = logging.getLogger(__name__)
+
+TEMPLATES = {
+    "audit": "audit.html.j2",
+    "model-card": "model-card.html.j2",
+    "bias-audit": "bias-audit.html.j2",
+}
 
 
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.PackageLoader("audit_engine", "templates"),
-        autoescape=True,
+        autoescape=True,  # every template, whatever its file name
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        keep_trailing_newline=True,
     )
 
 
-def render_html(result: AuditResult | dict[str, Any], *, template: str = "audit") -> str:
-    from ..errors import ConfigError
+def _document(result: AuditResult | dict[str, Any]) -> dict[str, Any]:
+    """The audit.json dict; a dict goes through AuditResult.from_dict so its version is checked."""
+    if isinstance(result, AuditResult):
+        return result.to_dict()
+    if not isinstance(result, dict):
+        raise ConfigError(f"render expects an AuditResult, an audit.json dict or a path; got {type(result).__name__}.")
+    return AuditResult.from_dict(result).to_dict()
 
+
+def build_view(result: AuditResult | dict[str, Any], *, template: str = "audit") -> Any:
+    """The view model of ``template`` for ``result`` (what the snapshot tests compare)."""
     if template not in TEMPLATES:
         raise ConfigError(f"Unknown template {template!r}; use one of: {', '.join(TEMPLATES)}.")
-    doc = result.to_dict() if isinstance(result, AuditResult) else result
-    return _environment().get_template(TEMPLATES[template]).render(doc=doc)
+    return VIEW_BUILDERS[template](_document(result))
+
+
+def _charts(view: Any) -> list[Chart]:
+    found: list[Chart] = []
+    sections = list(getattr(view, "sections", []))
+    if hasattr(view, "reproducibility"):
+        sections.append(view.reproducibility)
+    for section in sections:
+        for block in section.blocks:
+            if isinstance(block, Chart):
+                found.append(block)
+            elif isinstance(block, Figures):
+                found.extend(block.charts)
+    return found
+
+
+def _svg(chart: Chart) -> Markup:
+    try:
+        svg = charts.draw(chart.chart, chart.title, chart.data)
+    except (ValueError, TypeError, KeyError, IndexError, ZeroDivisionError) as exc:
+        logger.warning("Chart %r could not be drawn (%s); the report shows its caption only.", chart.title, exc)
+        return Markup('<p class="muted">(chart not drawn: its data is incomplete)</p>')
+    # Safe: matplotlib's SVG writer escapes every text node and attribute it writes.
+    return Markup(svg)
+
+
+def render_html(result: AuditResult | dict[str, Any], *, template: str = "audit") -> str:
+    """The HTML text of view ``template`` (audit | model-card | bias-audit) of ``result``."""
+    view = build_view(result, template=template)
+    svgs = {c.id: _svg(c) for c in _charts(view)}
+    return _environment().get_template(TEMPLATES[template]).render(view=view, svgs=svgs)
 
 
 def render(
     result: AuditResult | str | os.PathLike[str], path: str | os.PathLike[str], *, template: str = "audit"
 ) -> Path:
-    """Write the HTML view ``template`` of ``result`` (an AuditResult or audit.json path) to ``path``."""
-    if not isinstance(result, AuditResult):
+    """Write the HTML view ``template`` of ``result`` (an AuditResult, a dict or an audit.json path) to ``path``."""
+    if isinstance(result, (str, os.PathLike)):
         result = AuditResult.from_json(result)
     html = render_html(result, template=template)
     atomic_write_text(path, html)

@@ -56,7 +56,8 @@ MAX_TABLE_ROWS = 40      # rows of any one table (groups, features, shift tests,
 MAX_BARS = 20            # bars of any one bar chart
 MAX_LOCAL_ROWS = 6       # local explanations shown per method
 MAX_QUEUE_ROWS = 20      # review-queue rows shown
-MAX_HEATMAP_SIDE = 64    # heatmaps larger than this are block-averaged down
+MAX_SHIFT_ROWS = 20      # shift tests shown (most significant first)
+MAX_HEATMAP_SIDE = 32    # heatmaps larger than this are block-averaged down (SVG stays small)
 SMALL_CATEGORY_SHARE = 0.02  # NYC LL144: categories under 2% of the data may be excluded
 
 SECTION_TITLES = {
@@ -114,6 +115,7 @@ class Cell:
 
     text: str
     cls: str = ""
+    sub: str = ""  # a second, smaller line (an interval)
 
 
 @dataclass(frozen=True)
@@ -386,7 +388,7 @@ def _performance(doc: Mapping[str, Any], ids: _Ids) -> list[Block]:
     blocks: list[Block] = []
     n = perf.get("n")
     conf = perf.get("confidence", doc.get("config", {}).get("confidence", 0.95))
-    level = fmt_number(conf, percent=True, digits=2) if _is_number(conf) else "95%"
+    level = f"{100 * float(conf):g}%" if _is_number(conf) else "95%"
     lead = f"Measured on {fmt_number(n)} rows" if _is_number(n) else "Measured on the audited data"
     if _is_number(perf.get("threshold")) and perf.get("positive_label") is not None:
         lead += f", positive class {perf['positive_label']}, decision threshold {fmt_number(perf['threshold'])}"
@@ -426,6 +428,12 @@ def _performance(doc: Mapping[str, Any], ids: _Ids) -> list[Block]:
     return blocks
 
 
+def _ci(est: Any) -> str:
+    """The interval as a second line for a table cell ("" when there is none)."""
+    text = _interval_text(est)
+    return "" if text == "—" else text
+
+
 def _interval_text(est: Any, *, percent: bool = False) -> str:
     _, low, high = _estimate(est)
     if low is None or high is None:
@@ -434,7 +442,8 @@ def _interval_text(est: Any, *, percent: bool = False) -> str:
 
 
 # ---------------------------------------------------------------------------- fairness
-_GROUP_COLUMNS = ("n", "share", "base_rate", "selection_rate", "tpr", "fpr", "fnr", "precision", "accuracy", "mean_score")
+_GROUP_COLUMNS = ("n", "base_rate", "selection_rate", "tpr", "fpr", "precision", "accuracy")
+_FLAG_TEXT = {"small_group": "small group", "no_positives": "no positives", "no_negatives": "no negatives"}
 
 
 def fairness_attributes(fair: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
@@ -448,12 +457,15 @@ def _group_flags(g: Mapping[str, Any]) -> list[str]:
     for key in ("flags", "warnings", "notes"):
         val = g.get(key)
         if isinstance(val, str):
-            flags.append(val)
+            flags.append(_FLAG_TEXT.get(val, val.replace("_", " ")))
         elif isinstance(val, Sequence):
-            flags.extend(str(x) for x in val)
+            flags.extend(_FLAG_TEXT.get(str(x), str(x).replace("_", " ")) for x in val)
     for key in ("small", "too_small", "unstable"):
         if g.get(key) is True:
             flags.append("small group" if "small" in key else "unstable")
+    undefined = g.get("undefined")
+    if isinstance(undefined, Mapping) and undefined:
+        flags.append("undefined: " + ", ".join(f"{metric_name(k).lower()} ({v})" for k, v in undefined.items()))
     return flags
 
 
@@ -462,7 +474,28 @@ def _impact_ratios(entry: Mapping[str, Any]) -> dict[str, float | None]:
     if isinstance(ratios, Mapping):
         inner = ratios.get("ratios") if isinstance(ratios.get("ratios"), Mapping) else ratios
         return {str(k): _num(v) for k, v in inner.items() if not isinstance(v, (list, str)) and k not in ("reference", "most_selected")}
-    return {}
+    groups = entry.get("groups") if isinstance(entry.get("groups"), Mapping) else {}
+    return {str(k): _num(g.get("impact_ratio")) for k, g in groups.items() if isinstance(g, Mapping) and "impact_ratio" in g}
+
+
+def _group_value(g: Mapping[str, Any], key: str) -> Cell:
+    """A group's figure, with its interval on a second line when the group records one (``g.ci.<key>``)."""
+    v = g.get(key)
+    if isinstance(v, Mapping):
+        return Cell(fmt_number(_num(v)), "num", _interval_text(v))
+    ci = g.get("ci").get(key) if isinstance(g.get("ci"), Mapping) else None
+    if isinstance(ci, Mapping) and _is_number(v):
+        sub = _interval_text({"value": v, "ci_low": ci.get("ci_low"), "ci_high": ci.get("ci_high")})
+        return Cell(fmt_number(v), "num", "" if sub == "—" else sub)
+    if v is None and isinstance(g.get("undefined"), Mapping) and key in g["undefined"]:
+        return Cell("undefined", "num muted")
+    return Cell(fmt_number(v), "num")
+
+
+def _four_fifths_threshold(entry: Mapping[str, Any]) -> float:
+    ff = entry.get("four_fifths")
+    thr = ff.get("threshold") if isinstance(ff, Mapping) else None
+    return float(thr) if _is_number(thr) else 0.8
 
 
 def _fairness(doc: Mapping[str, Any], ids: _Ids) -> list[Block]:
@@ -471,21 +504,29 @@ def _fairness(doc: Mapping[str, Any], ids: _Ids) -> list[Block]:
     attrs = fairness_attributes(fair)
     if not attrs:
         raise ValueError("no attribute entries with groups")
-    threshold = fair.get("threshold", doc.get("config", {}).get("threshold"))
+    first = next(iter(attrs.values()))
+    threshold = first.get("threshold", doc.get("config", {}).get("threshold"))
     intro = (f"Group metrics of the binary decisions at threshold {fmt_number(threshold)}"
              if _is_number(threshold) else "Group metrics of the model's decisions")
-    blocks.append(Paragraph(intro + " for each sensitive attribute and each intersection; "
-                            "gaps are shown with their bootstrap intervals. A gap whose interval "
-                            "excludes zero is a difference the data supports."))
+    if first.get("positive_label") is not None:
+        intro += f" (positive class {first['positive_label']})"
+    blocks.append(Paragraph(intro + " for each sensitive attribute and each intersection, with bootstrap "
+                            "intervals in parentheses. A gap whose interval excludes zero is a difference the "
+                            "data supports; groups too small for a stable figure are flagged, never dropped."))
     for attr, entry in attrs.items():
         blocks.append(Heading(attribute_name(attr)))
         groups: Mapping[str, Any] = entry["groups"]
         ratios = _impact_ratios(entry)
-        ref = entry.get("reference_group")
-        if ref is not None:
-            blocks.append(Paragraph(f"Reference group: {ref}."))
+        four = _four_fifths_threshold(entry)
+        facts = []
+        if entry.get("reference_group") is not None:
+            facts.append(f"Reference group: {entry['reference_group']}")
+        if _is_number(entry.get("unknown")) and entry.get("unknown"):
+            facts.append(f"rows with an unknown value: {fmt_number(entry['unknown'])}")
+        if facts:
+            blocks.append(Paragraph("; ".join(facts) + "."))
         present = [c for c in _GROUP_COLUMNS if any(isinstance(g, Mapping) and c in g for g in groups.values())]
-        columns = ["Group"] + [metric_name(c) if c not in ("n", "share") else c for c in present]
+        columns = ["Group"] + [metric_name(c) if c != "n" else "n" for c in present]
         if ratios:
             columns.append("Impact ratio")
         columns.append("Flags")
@@ -493,40 +534,71 @@ def _fairness(doc: Mapping[str, Any], ids: _Ids) -> list[Block]:
         for name, g in list(groups.items())[:MAX_TABLE_ROWS]:
             if not isinstance(g, Mapping):
                 continue
-            row = [Cell(str(name))]
-            for c in present:
-                v = g.get(c)
-                row.append(Cell(fmt_estimate(v) if isinstance(v, Mapping) else fmt_number(v), "num"))
+            row = [Cell(attribute_name(name) if "*" in attr else str(name))]
+            row += [_group_value(g, c) for c in present]
             if ratios:
                 r = ratios.get(str(name))
-                row.append(Cell(fmt_number(r), "num fail" if r is not None and r < 0.8 else "num"))
+                row.append(Cell(fmt_number(r), "num fail" if r is not None and r < four else "num"))
             flags = _group_flags(g)
             row.append(Cell("; ".join(flags), "flag" if flags else ""))
             rows.append(row)
         more = len(groups) - len(rows)
         blocks.append(Table(columns, rows, note=f"{more} more groups are in audit.json." if more > 0 else ""))
+        ff = entry.get("four_fifths")
+        if isinstance(ff, Mapping) and isinstance(ff.get("passes"), bool):
+            below = [str(x) for x in ff.get("below", []) or []]
+            text = (f"Four-fifths rule (impact ratio at least {fmt_number(four)} against the most selected group, "
+                    f"{ff.get('most_selected_group', '—')}): ")
+            text += "met by every group." if ff["passes"] else (
+                f"not met by {len(below)} group{'s' if len(below) != 1 else ''}: {', '.join(below[:12])}"
+                + ("…" if len(below) > 12 else "") + ".")
+            blocks.append(Paragraph(text, "" if ff["passes"] else "fail"))
         metrics = entry.get("metrics") if isinstance(entry.get("metrics"), Mapping) else {}
+        ref_metrics = entry.get("reference_metrics") if isinstance(entry.get("reference_metrics"), Mapping) else {}
         if metrics:
-            rows = [[Cell(metric_name(k)), Cell(fmt_number(_num(m)), "num"), Cell(_interval_text(m), "num")]
-                    for k, m in metrics.items() if isinstance(m, (Mapping, int, float)) or m is None]
-            blocks.append(Table(["Gap", "Value", "95% interval"], rows))
+            cols = ["Gap", "Between groups (max − min)"]
+            if ref_metrics:
+                cols.append(f"To the reference group ({entry.get('reference_group', '—')})")
+            rows = []
+            for k, m in metrics.items():
+                if not (isinstance(m, Mapping) or _is_number(m) or m is None):
+                    continue
+                row = [Cell(metric_name(k)), Cell(fmt_number(_num(m)), "num", _ci(m))]
+                if ref_metrics:
+                    row.append(Cell(fmt_number(_num(ref_metrics.get(k))), "num", _ci(ref_metrics.get(k))))
+                rows.append(row)
+            blocks.append(Table(cols, rows))
+            undefined = entry.get("undefined_metrics")
+            if isinstance(undefined, Mapping) and undefined:
+                blocks.append(Paragraph("Undefined: " + "; ".join(f"{metric_name(k)}: {v}" for k, v in undefined.items()) + ".", "muted"))
             gap_keys = [k for k, m in metrics.items() if _num(m) is not None and str(k).endswith("difference")]
             if gap_keys:
                 blocks.append(ids.chart(
                     "interval_bars", f"Gaps for {attribute_name(attr)}",
-                    f"Bars: fairness gaps (differences) for {attribute_name(attr)}; whiskers: bootstrap intervals; "
-                    "0 means no gap.",
+                    f"Bars: fairness gaps (max − min over groups) for {attribute_name(attr)}; whiskers: bootstrap "
+                    "intervals; 0 means no gap.",
                     {"labels": [metric_name(k) for k in gap_keys],
                      "values": [_estimate(metrics[k])[0] for k in gap_keys],
                      "low": [_estimate(metrics[k])[1] for k in gap_keys],
                      "high": [_estimate(metrics[k])[2] for k in gap_keys],
                      "reference": 0.0, "xlabel": "difference"},
                 ))
+        figs = []
         sweep = _sweep(entry.get("threshold_sweep", entry.get("sweep")))
         if sweep:
-            blocks.append(ids.chart(
-                "sweep", f"Threshold sweep for {attribute_name(attr)}",
-                f"Lines: fairness gaps for {attribute_name(attr)} as the decision threshold moves.", sweep))
+            figs.append(ids.chart("sweep", f"Gaps across thresholds: {attribute_name(attr)}",
+                                  f"Lines: fairness gaps for {attribute_name(attr)} as the decision threshold moves.", sweep))
+        rates = _sweep_groups(entry.get("sweep"), groups)
+        if rates:
+            figs.append(ids.chart("sweep", f"Selection rate across thresholds: {attribute_name(attr)}",
+                                  f"Lines: selection rate of each of the largest groups of {attribute_name(attr)} as the "
+                                  "decision threshold moves.", rates))
+        cal = _group_calibration(entry.get("calibration"), groups)
+        if cal:
+            figs.append(ids.chart("group_calibration", f"Calibration by group: {attribute_name(attr)}",
+                                  f"Reliability diagram per group of {attribute_name(attr)} (largest groups).", cal))
+        if figs:
+            blocks.append(Figures(figs))
     sweep = _sweep(fair.get("threshold_sweep", fair.get("sweep")))
     if sweep:
         blocks.append(Heading("Threshold sweep"))
@@ -534,8 +606,45 @@ def _fairness(doc: Mapping[str, Any], ids: _Ids) -> list[Block]:
     return blocks
 
 
+_MAX_SERIES = 6
+
+
+def _largest(groups: Mapping[str, Any], names: Iterable[str]) -> list[str]:
+    sizes = {str(k): _num(g.get("n")) or 0.0 for k, g in groups.items() if isinstance(g, Mapping)}
+    return sorted((str(n) for n in names), key=lambda n: -sizes.get(n, 0.0))[:_MAX_SERIES]
+
+
+def _sweep_groups(node: Any, groups: Mapping[str, Any]) -> dict[str, Any] | None:
+    if not isinstance(node, Mapping) or not isinstance(node.get("groups"), Mapping):
+        return None
+    ts = _numbers(node.get("thresholds"))
+    if not ts:
+        return None
+    series = {}
+    for name in _largest(groups, node["groups"]):
+        g = node["groups"].get(name)
+        nums = _numbers(g.get("selection_rate")) if isinstance(g, Mapping) else None
+        if nums and len(nums) == len(ts):
+            series[name] = nums
+    return {"x": ts, "series": series, "xlabel": "decision threshold", "ylabel": "selection rate"} if series else None
+
+
+def _group_calibration(node: Any, groups: Mapping[str, Any]) -> dict[str, Any] | None:
+    if not isinstance(node, Mapping) or not isinstance(node.get("groups"), Mapping):
+        return None
+    series = {}
+    for name in _largest(groups, node["groups"]):
+        g = node["groups"].get(name)
+        if not isinstance(g, Mapping):
+            continue
+        mp, obs = _numbers(g.get("mean_predicted")), _numbers(g.get("observed"))
+        if mp and obs and len(mp) == len(obs):
+            series[name] = {"mean_predicted": mp, "observed": obs}
+    return {"series": series} if series else None
+
+
 def _sweep(node: Any) -> dict[str, Any] | None:
-    """``{thresholds: [...], <metric>: [...] or {<attr>: [...]}}`` → chart data, or None."""
+    """``{thresholds: [...], <metric>: [...]}`` → chart data of the difference metrics, or None."""
     if not isinstance(node, Mapping):
         return None
     ts = _numbers(node.get("thresholds", node.get("threshold")))
@@ -547,13 +656,10 @@ def _sweep(node: Any) -> dict[str, Any] | None:
             continue
         nums = _numbers(val)
         if nums and len(nums) == len(ts):
+            if str(key).endswith("ratio"):
+                continue  # ratios live on another scale; the chart shows differences
             series[metric_name(key)] = nums
-        elif isinstance(val, Mapping):
-            for sub, inner in val.items():
-                nums = _numbers(inner) or _numbers(inner.get("value")) if isinstance(inner, Mapping) else _numbers(inner)
-                if nums and len(nums) == len(ts):
-                    series[f"{metric_name(key)} ({attribute_name(sub)})"] = nums
-    return {"x": ts, "series": dict(list(series.items())[:8]), "xlabel": "decision threshold"} if series else None
+    return {"x": ts, "series": dict(list(series.items())[:8]), "xlabel": "decision threshold", "ylabel": "gap"} if series else None
 
 
 # ---------------------------------------------------------------------------- explanations
@@ -769,60 +875,118 @@ def _ood(doc: Mapping[str, Any], ids: _Ids) -> list[Block]:
     shift = ood.get("shift") if isinstance(ood.get("shift"), Mapping) else {}
     if not scores and not shift:
         raise ValueError("no OOD scores or shift tests")
+    ref = ood.get("reference") if isinstance(ood.get("reference"), Mapping) else {}
+    facts = []
+    if ref:
+        facts.append(f"Reference (in-distribution) rows: {fmt_number(ref.get('rows'))} from the {ref.get('source', 'reference')}")
+    if _is_number(ood.get("ood_rows")):
+        facts.append(f"known out-of-distribution rows: {fmt_number(ood['ood_rows'])}")
+    if ood.get("logit_source"):
+        facts.append(f"output scores computed from {str(ood['logit_source']).replace('_', ' ')}")
+    if facts:
+        blocks.append(Paragraph("; ".join(facts) + "."))
+    if ref.get("note"):
+        blocks.append(Paragraph(str(ref["note"]), "muted"))
     if scores:
         blocks.append(Heading("Scores"))
+        q = ood.get("threshold_quantile")
+        qtext = f"{100 * float(q):g}th percentile" if _is_number(q) else "95th percentile"
         blocks.append(Paragraph(
-            "Each score is higher for inputs that look less like the reference data. AUROC is how well it "
+            "Each score is higher for inputs that look less like the reference data. AUROC says how well it "
             "separates the known out-of-distribution rows from in-distribution rows (1 is perfect, 0.5 is "
-            "chance); without such rows, the threshold is the reference's 95th percentile and the table "
-            "gives the fraction of audited rows above it."))
+            f"chance). The threshold is the reference's {qtext}; \"flagged\" is the share of audited rows above it."))
         rows = []
         hist_charts = []
         roc: dict[str, Any] = {}
-        for name, s in scores.items():
-            if not isinstance(s, Mapping):
+        for name, sc in scores.items():
+            if not isinstance(sc, Mapping):
                 continue
-            rows.append([Cell(metric_name(name)), Cell(fmt_estimate(s.get("auroc")), "num"),
-                         Cell(fmt_estimate(s.get("fpr_at_95_tpr")), "num"),
-                         Cell(fmt_number(_num(s.get("threshold"))), "num"),
-                         Cell(fmt_estimate(s.get("flagged_fraction"), percent=True), "num")])
-            hist = _histogram(s.get("histogram", s.get("histograms")))
+            rows.append([Cell(metric_name(name)), Cell(str(sc.get("score_source", "")).replace("_", " ")),
+                         Cell(fmt_number(_num(sc.get("auroc"))), "num", _ci(sc.get("auroc"))),
+                         Cell(fmt_number(_num(sc.get("fpr_at_95_tpr"))), "num", _ci(sc.get("fpr_at_95_tpr"))),
+                         Cell(fmt_number(_num(sc.get("threshold"))), "num"),
+                         Cell(fmt_number(_num(sc.get("flagged_fraction")), percent=True), "num"),
+                         Cell(fmt_number(_num(sc.get("ood_flagged_fraction")), percent=True), "num")])
+            hist = _histogram(sc.get("histogram"))
             if hist:
                 hist_charts.append(ids.chart("histogram", metric_name(name),
-                                             f"Histograms of the {metric_name(name)} score per dataset.", hist))
-            curve = s.get("roc")
-            if isinstance(curve, Mapping):
-                fpr, tpr = _numbers(curve.get("fpr")), _numbers(curve.get("tpr"))
-                if fpr and tpr and len(fpr) == len(tpr):
-                    roc[metric_name(name)] = {"fpr": fpr, "tpr": tpr}
-        blocks.append(Table(["Score", "AUROC (interval)", "FPR at 95% TPR", "Threshold", "Flagged"], rows))
+                                             f"Histograms of the {metric_name(name)} score: " + ", ".join(hist["series"]) + ".", hist))
+            curve = _roc_points(sc)
+            if curve:
+                roc[metric_name(name)] = curve
+        blocks.append(Table(["Score", "From", "AUROC", "FPR at 95% TPR", "Threshold", "Audited rows flagged",
+                             "OOD rows flagged"], rows))
+        skipped = ood.get("skipped")
+        if isinstance(skipped, Mapping) and skipped:
+            blocks.append(Paragraph("Not computed: " + "; ".join(f"{metric_name(k)}: {v}" for k, v in skipped.items()) + ".", "muted"))
         if roc:
-            blocks.append(ids.chart("roc", "ROC curves", "ROC curves of each score separating out-of-distribution "
-                                    "from in-distribution rows; the diagonal is chance.", {"curves": roc}))
+            blocks.append(ids.chart("roc", "ROC curves", "ROC curves of each score separating out-of-distribution from "
+                                    "in-distribution rows, from the binned score histograms; the diagonal is chance.",
+                                    {"curves": roc}))
         if hist_charts:
-            blocks.append(Figures(hist_charts, caption="Score distributions: reference (in-distribution) against "
-                                                       "audited or out-of-distribution rows."))
-    top = ood.get("top_rows", ood.get("most_ood"))
+            blocks.append(Figures(hist_charts, caption="Score distributions (density) per dataset: reference, audited "
+                                                       "and known out-of-distribution rows."))
+    top = ood.get("most_ood")
     if isinstance(top, list) and top:
-        rows = [[Cell(str(r.get(k, "")) if not _is_number(r.get(k)) else fmt_number(r.get(k)), "num" if _is_number(r.get(k)) else "")
-                 for k in ("row", "score", "value")] for r in top[:MAX_QUEUE_ROWS] if isinstance(r, Mapping)]
-        blocks.append(Table(["Row", "Score", "Value"], rows, caption="Most out-of-distribution rows"))
-    if shift:
+        shown = [r for r in top if isinstance(r, Mapping)][:MAX_QUEUE_ROWS]
+        rows = [[Cell(fmt_number(r.get("row")), "num"), Cell(fmt_number(_num(r.get("percentile")), percent=True), "num"),
+                 Cell(", ".join(metric_name(x) for x in r.get("flagged_by", []) or []) or "—"),
+                 Cell(_cell_text(r.get("prediction"))), Cell(fmt_number(_num(r.get("confidence"))), "num")] for r in shown]
+        blocks.append(Table(["Row", "Percentile of reference", "Flagged by", "Prediction", "Confidence"], rows,
+                            caption=f"The {len(shown)} most out-of-distribution audited rows"))
+    summary = ood.get("shift_summary") if isinstance(ood.get("shift_summary"), Mapping) else {}
+    if shift or summary:
         blocks.append(Heading("Shift between reference and audited data"))
+    if summary.get("status") == "skipped":
+        blocks.append(Paragraph(f"Not run: {summary.get('reason', 'no reason recorded')}.", "not-run"))
+    if shift:
         items = [(str(k), v) for k, v in shift.items() if isinstance(v, Mapping)]
-        items.sort(key=lambda kv: (_num(kv[1].get("p_value")) if _num(kv[1].get("p_value")) is not None else 2.0))
-        drifted = sum(1 for _, v in items if v.get("drifted") is True)
-        blocks.append(Paragraph(f"{drifted} of {len(items)} features shifted (tests corrected for multiple testing)."))
-        cols = ["Feature", "Test", "Statistic", "p-value", "PSI", "Drifted"]
+        items.sort(key=lambda kv: (_num(kv[1].get("p_adjusted", kv[1].get("p_value"))) if _num(kv[1].get("p_adjusted", kv[1].get("p_value"))) is not None else 2.0))
+        tested = summary.get("tested", len(items))
+        drifted = summary.get("drifted", sum(1 for _, v in items if v.get("drifted") is True))
+        how = f" ({summary['tests']}; {summary.get('correction', 'corrected for multiple testing')}" if summary.get("tests") else " (corrected for multiple testing"
+        how += f", alpha {fmt_number(summary['alpha'])})" if _is_number(summary.get("alpha")) else ")"
+        blocks.append(Paragraph(f"{fmt_number(drifted)} of {fmt_number(tested)} features shifted{how}."))
         rows = []
-        for k, v in items[:MAX_TABLE_ROWS]:
-            p = v.get("p_value_adjusted", v.get("p_adjusted", v.get("p_value")))
+        for k, v in items[:MAX_SHIFT_ROWS]:
             rows.append([Cell(k), Cell(str(v.get("test", ""))), Cell(fmt_number(_num(v.get("statistic"))), "num"),
-                         Cell(fmt_number(_num(p)), "num"), Cell(fmt_number(_num(v.get("psi"))), "num"),
+                         Cell(fmt_number(_num(v.get("p_value"))), "num"), Cell(fmt_number(_num(v.get("p_adjusted"))), "num"),
+                         Cell(fmt_number(_num(v.get("psi"))), "num"),
                          Cell("yes" if v.get("drifted") is True else "no", "flag" if v.get("drifted") is True else "")])
-        more = len(items) - len(rows)
-        blocks.append(Table(cols, rows, note=f"{more} more features are in audit.json." if more > 0 else ""))
+        shown_total = summary.get("tested") if _is_number(summary.get("tested")) else len(items)
+        more = int(shown_total) - len(rows)
+        blocks.append(Table(["Feature", "Test", "Statistic", "p-value", "Adjusted p", "PSI", "Drifted"], rows,
+                            note=f"{more} more features were tested; the most significant are listed." if more > 0 else ""))
     return blocks
+
+
+def _roc_points(sc: Mapping[str, Any]) -> dict[str, list[float]] | None:
+    """ROC points of a score: ``sc.roc{fpr, tpr}`` if recorded, else from its reference and OOD histograms.
+
+    From histograms: sweeping the threshold down the shared bin edges, TPR is the share of OOD
+    rows above it and FPR the share of reference rows above it (a binned ROC).
+    """
+    curve = sc.get("roc")
+    if isinstance(curve, Mapping):
+        fpr, tpr = _numbers(curve.get("fpr")), _numbers(curve.get("tpr"))
+        if fpr and tpr and len(fpr) == len(tpr):
+            return {"fpr": fpr, "tpr": tpr}
+    hist = sc.get("histogram")
+    if not isinstance(hist, Mapping):
+        return None
+    ref, bad = _numbers(hist.get("reference")), _numbers(hist.get("ood"))
+    if not ref or not bad or len(ref) != len(bad):
+        return None
+    r_tot, b_tot = sum(v or 0.0 for v in ref), sum(v or 0.0 for v in bad)
+    if r_tot <= 0 or b_tot <= 0:
+        return None
+    fpr, tpr, r_acc, b_acc = [0.0], [0.0], 0.0, 0.0
+    for r, b in zip(reversed(ref), reversed(bad), strict=True):
+        r_acc += r or 0.0
+        b_acc += b or 0.0
+        fpr.append(r_acc / r_tot)
+        tpr.append(b_acc / b_tot)
+    return {"fpr": fpr, "tpr": tpr}
 
 
 def _histogram(node: Any) -> dict[str, Any] | None:
@@ -834,61 +998,88 @@ def _histogram(node: Any) -> dict[str, Any] | None:
         return None
     series = {}
     source = node.get("counts") if isinstance(node.get("counts"), Mapping) else node
+    if _numbers(node.get("counts")):
+        source = {"rows": node["counts"]}
     for key, val in source.items():
         if key in ("edges", "bins", "bin_edges"):
             continue
         nums = _numbers(val)
         if nums and len(nums) == len(edges) - 1:
-            series[str(key)] = nums
+            series[{"current": "audited", "ood": "out of distribution"}.get(str(key), str(key))] = nums
     return {"edges": edges, "series": series} if series else None
 
 
 # ---------------------------------------------------------------------------- uncertainty
+_UNC_MEASURES = ("predictive_entropy", "aleatoric", "epistemic")
+
+
 def _uncertainty(doc: Mapping[str, Any], ids: _Ids) -> list[Block]:
     unc = doc["uncertainty"]
     blocks: list[Block] = []
-    method = unc.get("method")
-    if method:
-        blocks.append(Paragraph(f"Method: {method}. Predictive entropy splits into expected entropy (aleatoric: "
-                                "noise the model sees in the data) and mutual information (epistemic: what the "
-                                "model does not know; high on unfamiliar inputs)."))
-    rows = []
-    hist_charts = []
-    for key, val in unc.items():
-        if key in ("method", "review_queue", "params"):
-            continue
-        if isinstance(val, Mapping) and not {"value", "ci_low", "ci_high"} <= set(val):
-            for sub, inner in val.items():
-                if _estimate(inner)[0] is not None:
-                    rows.append([Cell(metric_name(key)), Cell(metric_name(sub)), Cell(fmt_estimate(inner), "num")])
+    methods = {k: v for k, v in unc.items() if isinstance(v, Mapping) and isinstance(v.get("summary"), Mapping)}
+    if _is_number(unc.get("rows")):
+        blocks.append(Paragraph(f"Measured on {fmt_number(unc['rows'])} rows"
+                                + (" (a sample of the audited data)" if unc.get("sampled") else "") + ". "
+                                "Predictive entropy (in nats) splits into expected entropy (aleatoric: noise the model "
+                                "sees in the data) and mutual information (epistemic: what the model does not know; high "
+                                "on unfamiliar inputs)."))
+    for name, m in methods.items():
+        blocks.append(Heading(f"Method: {metric_name(m.get('method', name)) if m.get('method', name) != 'mc_dropout' else 'MC dropout'}"))
+        facts = []
+        if _is_number(m.get("passes")):
+            facts.append(f"{fmt_number(m['passes'])} passes" if name == "mc_dropout" else f"{fmt_number(m['passes'])} models")
+        if m.get("outputs_vary") is False:
+            facts.append("the outputs did not vary between passes, so epistemic uncertainty is zero")
+        if facts:
+            blocks.append(Paragraph("; ".join(facts) + "."))
+        summary = m["summary"]
+        stats = ("mean", "median", "p90", "p99", "max")
+        rows = []
+        hist_charts = []
+        for key, val in summary.items():
+            if not isinstance(val, Mapping):
+                continue
+            rows.append([Cell(metric_name(key))] + [Cell(fmt_number(_num(val.get(st))), "num") for st in stats])
             hist = _histogram(val.get("histogram"))
             if hist:
-                hist_charts.append(ids.chart("histogram", metric_name(key), f"Histogram of {metric_name(key)} per dataset.", hist))
-        elif _estimate(val)[0] is not None:
-            rows.append([Cell(metric_name(key)), Cell(""), Cell(fmt_estimate(val), "num")])
-        elif isinstance(val, (str, bool)):
-            rows.append([Cell(metric_name(key)), Cell(""), Cell(fmt_number(val) if isinstance(val, bool) else val)])
-    if rows:
-        blocks.append(Table(["Measure", "Statistic", "Value"], rows[:MAX_TABLE_ROWS]))
-    if hist_charts:
-        blocks.append(Figures(hist_charts))
+                hist_charts.append(ids.chart("histogram", metric_name(key), f"Histogram of {metric_name(key)} over the rows.",
+                                             dict(hist, xlabel="nats")))
+        blocks.append(Table(["Measure", "Mean", "Median", "90th pct", "99th pct", "Max"], rows))
+        comp = m.get("ood_comparison")
+        if isinstance(comp, Mapping) and _is_number(comp.get("ood_mean_epistemic")):
+            blocks.append(Paragraph(
+                f"Mean epistemic uncertainty: {fmt_number(_num(comp.get('audited_mean_epistemic')))} on the audited rows, "
+                f"{fmt_number(_num(comp.get('ood_mean_epistemic')))} on {fmt_number(comp.get('ood_rows'))} known "
+                "out-of-distribution rows."))
+        if hist_charts:
+            blocks.append(Figures(hist_charts))
+    if not methods:  # another layout: list its measures
+        for key, val in unc.items():
+            if _estimate(val)[0] is not None:
+                blocks.append(Paragraph(f"{metric_name(key)}: {fmt_estimate(val)}."))
     queue = unc.get("review_queue")
     if isinstance(queue, Mapping):
         queue = queue.get("rows", queue.get("items"))
     if isinstance(queue, list) and queue:
         shown = [q for q in queue if isinstance(q, Mapping)][:MAX_QUEUE_ROWS]
-        keys = [k for k in ("row", "prediction", "score", "epistemic", "predictive_entropy", "disagreement", "ood_score", "reason")
-                if any(k in q for q in shown)]
+        signals = unc.get("review_signals") if isinstance(unc.get("review_signals"), list) else []
         blocks.append(Heading("Review queue"))
-        blocks.append(Paragraph(f"The {len(shown)} rows that most need a human look, most uncertain first."))
-        rows = [[Cell(_cell_text(q.get(k)), "num" if _is_number(q.get(k)) else "") for k in keys] for q in shown]
-        blocks.append(Table([metric_name(k) for k in keys], rows))
-        score_key = next((k for k in ("score", "epistemic", "predictive_entropy", "disagreement", "ood_score") if k in keys), None)
-        if score_key:
+        blocks.append(Paragraph(f"The {len(shown)} rows that most need a human look, highest priority first"
+                                + (f" (signals: {', '.join(metric_name(x).lower() for x in signals)})" if signals else "") + "."))
+        sig_keys = [k for k in dict.fromkeys(k for q in shown if isinstance(q.get("signals"), Mapping) for k in q["signals"])][:4]
+        rows = []
+        for q in shown:
+            sig = q.get("signals") if isinstance(q.get("signals"), Mapping) else {}
+            rows.append([Cell(fmt_number(q.get("row")), "num"), Cell(fmt_number(_num(q.get("priority"))), "num"),
+                         Cell(_cell_text(q.get("prediction"))), Cell(fmt_number(_num(q.get("confidence"))), "num")]
+                        + [Cell(fmt_number(_num(sig.get(k))), "num") for k in sig_keys]
+                        + [Cell(str(q.get("reason", "")))])
+        blocks.append(Table(["Row", "Priority", "Prediction", "Confidence"] + [metric_name(k) for k in sig_keys] + ["Reason"], rows))
+        if any(_num(q.get("priority")) is not None for q in shown):
             blocks.append(ids.chart(
-                "bars", "Review queue", f"Bars: {metric_name(score_key)} of the rows in the review queue.",
+                "bars", "Review queue", "Bars: review priority of the rows in the queue (1 is the most urgent).",
                 {"labels": [f"row {_cell_text(q.get('row'))}" for q in shown],
-                 "values": [_num(q.get(score_key)) for q in shown], "xlabel": metric_name(score_key)}))
+                 "values": [_num(q.get("priority")) for q in shown], "xlabel": "priority"}))
     if not blocks:
         raise ValueError("no uncertainty measures")
     return blocks
@@ -1220,49 +1411,59 @@ def bias_audit_view(doc: Mapping[str, Any]) -> BiasAuditView:
     for attr, entry in ordered:
         kind = _ll144_kind(attr)
         title = kinds[kind] if kind else f"Other attribute: {attribute_name(attr)}"
-        groups = {str(k): v for k, v in entry["groups"].items() if isinstance(v, Mapping)}
-        ll = entry.get("ll144") if isinstance(entry.get("ll144"), Mapping) else entry.get("bias_audit") if isinstance(entry.get("bias_audit"), Mapping) else {}
-        total = sum(int(g["n"]) for g in groups.values() if _is_number(g.get("n")))
-        unknown = ll.get("unknown", ll.get("unknown_count", entry.get("unknown", entry.get("unknown_count"))))
-        if _is_number(unknown) is False and _is_number(rows_total) and total:
-            unknown = max(int(rows_total) - total, 0) if "*" not in attr else None
-        ratios = _impact_ratios(entry)
-        small_given = ll.get("small_categories", ll.get("excluded"))
+        ll = entry.get("ll144") if isinstance(entry.get("ll144"), Mapping) else {}
+        four = _four_fifths_threshold(entry)
+        min_share = float(ll["min_share"]) if _is_number(ll.get("min_share")) else SMALL_CATEGORY_SHARE
+        cats = ll.get("categories") if isinstance(ll.get("categories"), Mapping) else None
+        if cats is None:  # older layout: derive the table from the group figures
+            groups = {str(k): v for k, v in entry["groups"].items() if isinstance(v, Mapping)}
+            total = sum(float(g["n"]) for g in groups.values() if _is_number(g.get("n"))) or 1.0
+            ratios = _impact_ratios(entry)
+            cats = {}
+            for name, g in groups.items():
+                share = float(g["n"]) / total if _is_number(g.get("n")) else None
+                small = share is not None and share < min_share
+                cats[name] = {"n": g.get("n"), "share": share, "selection_rate": g.get("selection_rate"),
+                              "impact_ratio": None if small else ratios.get(name), "excluded": small}
+        unknown = ll.get("unknown", entry.get("unknown"))
         rows = []
         bars_l, bars_v = [], []
-        for name, g in list(groups.items())[:MAX_TABLE_ROWS]:
-            n = g.get("n")
-            share = _num(g.get("share"))
-            if share is None and _is_number(n) and (total or rows_total):
-                share = float(n) / float(rows_total if _is_number(rows_total) and "*" not in attr else total or 1)
-            if isinstance(small_given, Sequence) and not isinstance(small_given, str):
-                small = name in [str(s) for s in small_given]
-            else:
-                small = bool(g.get("small_category", g.get("under_2pct", share is not None and share < SMALL_CATEGORY_SHARE)))
-            ratio = ratios.get(name)
-            passes = None if small or ratio is None else ratio >= 0.8
+        for name, c in list(cats.items())[:MAX_TABLE_ROWS]:
+            if not isinstance(c, Mapping):
+                continue
+            small = c.get("excluded") is True
+            ratio = _num(c.get("impact_ratio"))
+            passes = None if small or ratio is None else ratio >= four
             if passes is False:
-                failing.append(f"{attribute_name(attr)} = {name}")
-            rows.append([Cell(name), Cell(fmt_number(n), "num"), Cell(fmt_number(share, percent=True), "num"),
-                         Cell(fmt_number(_num(g.get("selection_rate"))), "num"),
-                         Cell(fmt_number(ratio), "num" + (" fail" if passes is False else "")),
-                         Cell("under 2%: excluded" if small else "", "flag" if small else ""),
+                failing.append(f"{attribute_name(attr)} = {attribute_name(name) if '*' in attr else name}")
+            label = attribute_name(name) if "*" in attr else str(name)
+            rows.append([Cell(label), Cell(fmt_number(c.get("n")), "num"),
+                         Cell(fmt_number(_num(c.get("share")), percent=True), "num"),
+                         Cell(fmt_number(_num(c.get("selection_rate"))), "num"),
+                         Cell(fmt_number(ratio) if not small else "excluded", "num" + (" fail" if passes is False else "")),
+                         Cell(f"under {fmt_number(min_share, percent=True, digits=2)}" if small else "", "flag" if small else ""),
                          Cell("—" if passes is None else "meets 4/5" if passes else "below 4/5",
                               "" if passes is None else "pass" if passes else "fail")])
             if not small and ratio is not None:
-                bars_l.append(name)
+                bars_l.append(label)
                 bars_v.append(ratio)
-        blocks: list[Block] = [Table(["Category", "Number of applicants", "Share", "Selection rate", "Impact ratio",
-                                      "Small category", "Four-fifths rule"], rows)]
-        if ll.get("reference") or entry.get("most_selected"):
-            blocks.insert(0, Paragraph(f"Most selected category: {ll.get('reference', entry.get('most_selected'))}."))
+        blocks: list[Block] = []
+        most = ll.get("most_selected_group", (entry.get("four_fifths") or {}).get("most_selected_group")
+                      if isinstance(entry.get("four_fifths"), Mapping) else None)
+        if most is not None:
+            blocks.append(Paragraph(f"Most selected category: {most}."))
+        blocks.append(Table(["Category", "Number of applicants", "Share of data", "Selection rate", "Impact ratio",
+                             "Small category", "Four-fifths rule"], rows))
+        more = len(cats) - len(rows)
+        if more > 0:
+            blocks.append(Paragraph(f"{more} more categories are in audit.json.", "muted"))
         if unknown is not None:
-            blocks.append(Paragraph(f"Rows whose category is unknown: {fmt_number(unknown)}."))
+            blocks.append(Paragraph(f"Rows whose category is unknown (not in any category above): {fmt_number(unknown)}."))
         if bars_v:
             blocks.append(ids.chart("bars", f"Impact ratios: {title}", f"Bars: impact ratio per category for {title}; "
-                                    "the line at 0.8 is the four-fifths rule.",
+                                    f"the dashed line at {fmt_number(four)} is the four-fifths rule.",
                                     {"labels": bars_l[:MAX_BARS], "values": bars_v[:MAX_BARS], "xlabel": "impact ratio",
-                                     "line": 0.8}))
+                                     "line": four}))
         sections.append(Section(f"attr-{len(sections) + 1}", title, blocks=blocks))
     if not attrs:
         info = doc.get("checks", {}).get("fairness") if isinstance(doc.get("checks"), Mapping) else None
@@ -1272,14 +1473,15 @@ def bias_audit_view(doc: Mapping[str, Any]) -> BiasAuditView:
         outcome = Finding("fail", f"Four-fifths rule not met by {len(failing)} categor{'y' if len(failing) == 1 else 'ies'}: "
                                   + ", ".join(failing[:10]) + ("…" if len(failing) > 10 else "") + ".")
     else:
-        outcome = Finding("pass", "Every category with at least 2% of the data has an impact ratio of 0.8 or more.")
+        outcome = Finding("pass", "Every category that is not excluded as small has an impact ratio at or above the "
+                                  "four-fifths threshold.")
     method = Section("method", "Method", blocks=[Paragraph(
         "Selection rate: the share of a category that the model selects (predicts the positive class at the "
         f"decision threshold {fmt_number(doc.get('config', {}).get('threshold'))}). Impact ratio: a category's "
         "selection rate divided by the selection rate of the most selected category. Categories under 2% of the "
         "data are marked and excluded from the four-fifths outcome. This view follows the tables required for "
-        "bias audits of automated employment decision tools under New York City Local Law 144 (rules of 6 "
-        "CRR-NY 5-300); whether the law applies to this model is for the employer to decide.")])
+        "bias audits of automated employment decision tools under New York City Local Law 144 (rules at "
+        "6 RCNY § 5-300 et seq.); whether the law applies to this model is for the employer to decide.")])
     return BiasAuditView(title=f"Bias audit: {doc.get('model', {}).get('path', 'model')}", status=_status(doc.get("status")),
                          subtitle=_subtitle(doc), outcome=outcome, sections=[method] + sections, notices=_notices(doc))
 

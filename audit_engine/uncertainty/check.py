@@ -1,15 +1,115 @@
-"""The uncertainty check of an audit (being built)."""
+"""The ``uncertainty`` check: MC dropout and/or a committee, and the review queue.
+
+- MC dropout runs when the model's graph contains Dropout nodes (rewritten into mask
+  inputs; :mod:`audit_engine.model.dropout`), ``passes`` seeded passes over the audited
+  rows (at most ``max_rows``, a seeded sample beyond that).
+- The committee runs when the config lists other model versions in
+  ``[uncertainty] models = ["a.onnx", "b.onnx"]`` (the audited model is a member too).
+- With ``--ood-data`` (MC dropout), the mean epistemic uncertainty of the audited rows and
+  of the OOD rows is compared.
+- The review queue ranks the audited rows by the mean percentile of the available
+  signals (epistemic, committee disagreement, ``1 − max p`` of the audited model).
+
+The rewritten model's calls are counted by their own Evaluator and added to the audit's
+Evaluator stats, so ``checks.uncertainty.model_calls`` includes them.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-DEFAULTS: dict[str, Any] = {}
+import numpy as np
+
+from ..model.dropout import count_dropout
+from .api import from_probabilities
+from .committee import committee_probabilities
+from .mc_dropout import MCDropoutSampler
+from .review import review_queue
+
+__all__ = ["DEFAULTS", "applies", "run"]
+
+DEFAULTS: dict[str, Any] = {"passes": 30, "models": [], "max_rows": 5000, "top_k": 10, "histogram_bins": 20}
+
+
+def _dropout_nodes(ctx: Any) -> int:
+    try:
+        return count_dropout(ctx.model.path)
+    except Exception:  # noqa: BLE001 - an unreadable file was already refused by load_model
+        return 0
 
 
 def applies(ctx: Any) -> str | None:
-    return "not built yet"
+    if ctx.task != "classification":
+        return "uncertainty needs a classifier; this model is a regression"
+    models = ctx.config.params("uncertainty", DEFAULTS)["models"]
+    if not models and _dropout_nodes(ctx) == 0:
+        return ("the model has no Dropout node (MC dropout impossible) and no committee was configured "
+                "([uncertainty] models = [...])")
+    return None
 
 
-def run(ctx: Any) -> Any:  # pragma: no cover - never called while applies() refuses
-    raise NotImplementedError
+def run(ctx: Any) -> Any:
+    from ..audit import CheckOutcome
+
+    params = ctx.config.params("uncertainty", DEFAULTS)
+    cfg = ctx.config
+    bins = int(params["histogram_bins"])
+    n = ctx.rows.shape[0]
+    take = np.arange(n)
+    if n > int(params["max_rows"]):
+        take = np.sort(ctx.rng("uncertainty", "sample").choice(n, size=int(params["max_rows"]), replace=False))
+    rows = ctx.rows[take]
+    section: dict[str, Any] = {"rows": int(take.size), "sampled": bool(take.size < n)}
+    signals: dict[str, np.ndarray] = {}
+    if _dropout_nodes(ctx):
+        sampler = MCDropoutSampler(ctx.model, ctx.space, max_chunk_bytes=ctx.evaluator.max_chunk_bytes)
+        seed = ctx.rng("uncertainty", "mc_dropout")
+        probs = sampler.sample(rows, passes=int(params["passes"]), seed=seed)
+        result = from_probabilities("mc_dropout", probs, params={"dropout": sampler.sites_info,
+                                                                 "masks": "one Bernoulli mask per Dropout per pass, fed as a graph input"})
+        mc = result.to_dict(bins=bins)
+        if ctx.ood_rows is not None:
+            ood_probs = sampler.sample(ctx.ood_rows, passes=int(params["passes"]), seed=ctx.rng("uncertainty", "mc_ood"))
+            ood = from_probabilities("mc_dropout", ood_probs)
+            mc["ood_comparison"] = {
+                "audited_mean_epistemic": float(result.epistemic.mean()),
+                "ood_mean_epistemic": float(ood.epistemic.mean()),
+                "audited_mean_aleatoric": float(result.aleatoric.mean()),
+                "ood_mean_aleatoric": float(ood.aleatoric.mean()),
+                "ood_rows": int(ctx.ood_rows.shape[0]),
+            }
+        mc["evaluations"] = sampler.evaluator.stats.to_dict()
+        ctx.evaluator.stats.add(sampler.evaluator.stats)
+        section["mc_dropout"] = mc
+        signals["epistemic"] = result.epistemic
+    if params["models"]:
+        data = ctx.data.take(take) if take.size < n else ctx.data
+        probs, names, stats = committee_probabilities([ctx.model, *params["models"]], data, features=cfg.features,
+                                                      provider=cfg.provider, max_chunk_bytes=cfg.max_chunk_bytes)
+        result = from_probabilities("committee", probs, params={"members": names})
+        com = result.to_dict(bins=bins)
+        com["evaluations"] = stats.to_dict()
+        ctx.evaluator.stats.add(stats)
+        section["committee"] = com
+        signals["disagreement"] = result.disagreement
+        signals["committee_kl"] = result.epistemic
+    proba = ctx.proba[take]
+    signals["low_confidence"] = 1.0 - proba.max(axis=1)
+    queue = review_queue(signals, k=int(params["top_k"]), predictions=ctx.predicted_index[take],
+                         confidence=proba.max(axis=1), labels=ctx.classes)
+    for entry in queue:
+        entry["row"] = int(take[entry["row"]])
+    section["review_queue"] = queue
+    section["review_signals"] = list(signals)
+    verdicts = []
+    for rule in cfg.policy.rules_for("uncertainty"):
+        for method in ("mc_dropout", "committee"):
+            block = section.get(method)
+            if block is None:
+                continue
+            measure, _, stat = rule.metric.rpartition("_")
+            summary = block["summary"].get(measure)
+            if summary is not None and stat in summary:
+                verdicts.append(rule.judge(summary[stat], subject=method))
+    return CheckOutcome(section, verdicts)
+

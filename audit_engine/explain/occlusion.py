@@ -1,0 +1,129 @@
+"""Occlusion / feature ablation (Zeiler & Fergus 2014), batched over rows and features.
+
+Tabular: feature j of row x is replaced by a baseline value and the attribution is the
+drop of the explained score, ``f(x) − f(x with x_j := b_j)`` (positive = the feature's
+actual value pushes the score up). For a linear model this is ``coef_j·(x_j − b_j)``.
+Baselines: ``mean`` (default), ``median``, ``zero``, an explicit row ``(d,)``, or
+``sample`` — the expectation over ``n_samples`` background values of the feature
+(interventional ablation), whose spread gives the interval. Categorical features are
+always replaced by their mode (``sample`` draws background codes).
+
+Images: a ``patch_size``×``patch_size`` window slides with ``stride`` over the image and
+is set to the baseline (``zero`` by default, or ``mean``: the image's mean); each pixel's
+attribution is the mean score drop of the windows that cover it, so the heatmap has the
+image's shape.
+
+Fixed baselines are deterministic: their interval collapses onto the value.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..data.space import FeatureSpace
+from ..errors import ConfigError
+from ._common import Predict, gather_scores, mean_interval
+from ._image import patch_masks, spatial_shape, to_row_shape
+
+__all__ = ["tabular_baseline", "occlusion_tabular", "occlusion_image"]
+
+
+def tabular_baseline(background: np.ndarray, categorical: np.ndarray, baseline: str | np.ndarray) -> np.ndarray:
+    """The ``(d,)`` replacement values: numeric by ``baseline``, categorical by the mode."""
+    bg = np.asarray(background, dtype=np.float64)
+    d = bg.shape[1]
+    if isinstance(baseline, str):
+        if baseline == "mean":
+            base = bg.mean(axis=0)
+        elif baseline == "median":
+            base = np.median(bg, axis=0)
+        elif baseline == "zero":
+            base = np.zeros(d)
+        else:
+            raise ConfigError(
+                f"Unknown occlusion baseline {baseline!r}; use 'mean', 'median', 'zero', 'sample' or a row of {d} values."
+            )
+    else:
+        base = np.asarray(baseline, dtype=np.float64).reshape(-1)
+        if base.shape != (d,) or not np.all(np.isfinite(base)):
+            raise ConfigError(f"An occlusion baseline row must hold {d} finite values; got shape {list(base.shape)}.")
+        return base
+    cat = np.flatnonzero(np.asarray(categorical, dtype=bool))
+    for j in cat:  # mode of each categorical feature
+        codes, counts = np.unique(bg[:, j], return_counts=True)
+        base[j] = codes[counts.argmax()]
+    return base
+
+
+def occlusion_tabular(
+    predict: Predict,
+    x: np.ndarray,
+    targets: np.ndarray,
+    *,
+    background: np.ndarray,
+    categorical: np.ndarray,
+    baseline: str | np.ndarray = "mean",
+    n_samples: int = 50,
+    rngs: list[np.random.Generator] | None = None,
+    confidence: float = 0.95,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Attributions ``(t, n, d)`` with intervals of rows ``x`` ``(n, d)``."""
+    n, d = x.shape
+    if isinstance(baseline, str) and baseline == "sample":
+        bg = np.asarray(background, dtype=np.float64)
+        picks = np.stack([g.integers(0, bg.shape[0], size=(n_samples, d)) for g in rngs or []])  # (n, S, d)
+        repl = bg[picks, np.arange(d)]  # (n, S, d) background values per feature
+        s = n_samples
+    else:
+        repl = tabular_baseline(background, categorical, baseline)[None, None, :]
+        s = 1
+    # rows (n, S, d features occluded, d)
+    pert = np.broadcast_to(x[:, None, None, :], (n, s, d, d)).copy()
+    diag = np.arange(d)
+    pert[:, :, diag, diag] = np.broadcast_to(repl, (n, s, d))
+    scores = predict(np.concatenate([x, pert.reshape(-1, d)]))
+    t = targets.shape[1]
+    base = gather_scores(scores[:n], np.arange(n), targets)  # (n, t)
+    owner = np.repeat(np.arange(n), s * d)
+    occ = gather_scores(scores[n:], owner, targets).reshape(n, s, d, t)
+    drops = base[:, None, None, :] - occ  # (n, S, d, t)
+    value, lo, hi = mean_interval(drops, axis=1, confidence=confidence)
+    move = lambda a: np.moveaxis(a, -1, 0)  # noqa: E731
+    return move(value), move(lo), move(hi)
+
+
+def occlusion_image(
+    predict: Predict,
+    x: np.ndarray,
+    targets: np.ndarray,
+    *,
+    space: FeatureSpace,
+    patch_size: int,
+    stride: int,
+    baseline: str | float = "zero",
+) -> np.ndarray:
+    """Per-pixel attributions ``(t, n, *row_shape)`` of images ``x`` ``(n, *row_shape)``."""
+    n = x.shape[0]
+    masks = patch_masks(spatial_shape(space), patch_size, stride)  # (P, H, W)
+    full = to_row_shape(space, masks)  # (P, *row_shape)
+    p = masks.shape[0]
+    if isinstance(baseline, str):
+        if baseline == "zero":
+            fill = np.zeros((n,) + (1,) * (x.ndim - 1))
+        elif baseline == "mean":
+            fill = x.reshape(n, -1).mean(axis=1).reshape((n,) + (1,) * (x.ndim - 1))
+        else:
+            raise ConfigError(f"Unknown image occlusion baseline {baseline!r}; use 'zero', 'mean' or a number.")
+    else:
+        fill = np.full((n,) + (1,) * (x.ndim - 1), float(baseline))
+    pert = np.where(full[None], fill[:, None], x[:, None])  # (n, P, *row_shape)
+    scores = predict(np.concatenate([x, pert.reshape((n * p,) + x.shape[1:])]))
+    base = gather_scores(scores[:n], np.arange(n), targets)
+    occ = gather_scores(scores[n:], np.repeat(np.arange(n), p), targets).reshape(n, p, -1)
+    drops = base[:, None, :] - occ  # (n, P, t)
+    cover = masks.reshape(p, -1).astype(np.float64)  # (P, HW)
+    counts = np.maximum(cover.sum(axis=0), 1.0)
+    heat = np.einsum("npt,pk->tnk", drops, cover) / counts  # (t, n, HW)
+    h, w = masks.shape[1:]
+    heat = heat.reshape(heat.shape[:2] + (h, w))
+    return np.ascontiguousarray(to_row_shape(space, heat))

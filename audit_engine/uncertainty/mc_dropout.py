@@ -1,0 +1,91 @@
+"""MC dropout through the Evaluator (Gal & Ghahramani 2016).
+
+The model's Dropout nodes are rewritten into mask inputs
+(:mod:`audit_engine.model.dropout`); a :class:`LocalEvaluator` over the rewritten session
+feeds each pass's masks next to the data, so every pass is an ordinary, counted,
+chunked Evaluator call. Pass t draws its masks from its own child stream
+``SeedSequence(seed).spawn(T)[t]``: the same seed gives the same numbers, and the first
+T passes are the same whatever the total.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from ..data.space import FeatureSpace
+from ..errors import InvalidValueError
+from ..evaluator.local import DEFAULT_CHUNK_BYTES, LocalEvaluator
+from ..model.dropout import draw_masks, mc_dropout_model
+from ..model.loader import OnnxModel
+
+__all__ = ["MaskedSpace", "MCDropoutSampler"]
+
+
+class MaskedSpace:
+    """A FeatureSpace whose ``feeds`` also carry the current dropout masks."""
+
+    def __init__(self, space: FeatureSpace) -> None:
+        self._space = space
+        self.masks: dict[str, np.ndarray] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._space, name)
+
+    def feeds(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        return {**self._space.feeds(rows), **self.masks}
+
+
+class MCDropoutSampler:
+    """T stochastic passes of a model with Dropout.
+
+    Parameters
+    ----------
+    model: the loaded OnnxModel (its output kind already resolved, e.g. by a LocalEvaluator).
+    space: the FeatureSpace rows live in.
+    max_chunk_bytes: the Evaluator's memory budget per call.
+
+    Attributes
+    ----------
+    evaluator: the LocalEvaluator over the rewritten session (its ``stats`` count the passes).
+    sites: the rewritten Dropout nodes.
+    """
+
+    def __init__(self, model: OnnxModel, space: FeatureSpace, *, max_chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> None:
+        if model.output_kind is None:
+            raise InvalidValueError("MC dropout needs the model's output kind; score the data with a LocalEvaluator first.")
+        rewritten, self.sites = mc_dropout_model(model)
+        self.space = MaskedSpace(space)
+        self.evaluator = LocalEvaluator(rewritten, self.space, max_chunk_bytes=max_chunk_bytes)  # type: ignore[arg-type]
+
+    @property
+    def sites_info(self) -> list[dict[str, Any]]:
+        return [s.to_dict() for s in self.sites]
+
+    def passes(self, rows: np.ndarray, *, passes: int, seed: int | np.random.Generator | None = 0) -> Iterator[np.ndarray]:
+        """Yield each pass's probabilities ``(n, k)`` for ``rows``."""
+        for rng in _streams(seed, passes):
+            self.space.masks = draw_masks(self.sites, rng)
+            try:
+                yield self.evaluator.predict(rows)
+            finally:
+                self.space.masks = {}
+
+    def sample(self, rows: np.ndarray, *, passes: int, seed: int | np.random.Generator | None = 0) -> np.ndarray:
+        """Probabilities of every pass, ``(passes, n, k)``."""
+        if isinstance(passes, bool) or not isinstance(passes, (int, np.integer)) or passes < 2:
+            from ..errors import ConfigError
+
+            raise ConfigError(f"The 'passes' parameter of MC dropout must be an int >= 2; got {passes!r}.")
+        return np.stack(list(self.passes(rows, passes=int(passes), seed=seed)))
+
+
+def _streams(seed: int | np.random.Generator | None, n: int) -> list[np.random.Generator]:
+    if isinstance(seed, np.random.Generator):
+        seq = np.random.SeedSequence(int(seed.integers(0, 2**63 - 1)))
+    else:
+        seq = np.random.SeedSequence(0 if seed is None else int(seed))
+    return [np.random.default_rng(s) for s in seq.spawn(n)]
+
