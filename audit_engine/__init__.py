@@ -10,6 +10,7 @@
 __version__ = "0.1.0"
 
 from .audit import AuditContext, CheckOutcome, audit, prepare  # noqa: E402
+from .compare import Comparison, compare  # noqa: E402
 from .config import AuditConfig, Policy, Rule, Verdict  # noqa: E402
 from .data import AuditData, Feature, FeatureSpace, load_data  # noqa: E402
 from .errors import *  # noqa: E402,F403
@@ -28,6 +29,7 @@ __all__ = [
     "AuditData",
     "AuditResult",
     "CheckOutcome",
+    "Comparison",
     "EvaluationStats",
     "Evaluator",
     "Feature",
@@ -40,6 +42,7 @@ __all__ = [
     "UncertaintyResult",
     "Verdict",
     "audit",
+    "compare",
     "load_data",
     "load_model",
     "prepare",

@@ -42,8 +42,8 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
                    help="how to read that output (default: inferred)")
 
 
-def _add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, help="data to audit: .csv, .parquet, .npz (x, y) or .npy")
+def _add_run_options(p: argparse.ArgumentParser, *, data_required: bool = True) -> None:
+    p.add_argument("--data", required=data_required, help="data to audit: .csv, .parquet, .npz (x, y) or .npy")
     p.add_argument("--target", default=None, help="label column")
     p.add_argument("--sensitive", nargs="+", default=None, metavar="COL", help="protected attribute columns")
     p.add_argument("--features", nargs="+", default=None, metavar="COL",
@@ -75,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(run)
     run.add_argument("--out", default="audit-out", help="output folder (default audit-out)")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    compare = sub.add_parser("compare", help="compare two model versions on one dataset, or two audit.json files")
+    compare.add_argument("a", help="model A (.onnx) or audit A (.json)")
+    compare.add_argument("b", help="model B (.onnx) or audit B (.json)")
+    _add_run_options(compare, data_required=False)
+    compare.add_argument("--out", default="compare-out", help="output folder (default compare-out)")
 
     render = sub.add_parser("render", help="rebuild a report from audit.json alone")
     render.add_argument("audit_json")
@@ -194,6 +200,42 @@ def _summary(result: Any, out: Path) -> None:
     print(f"Wrote {out / 'audit.json'} and {out / 'report.html'}.")
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import compare_models, compare_results, write_comparison
+    from .errors import ConfigError
+
+    jsons = [str(x).endswith(".json") for x in (args.a, args.b)]
+    out = Path(args.out)
+    staging = None
+    if all(jsons):
+        comparison, results = compare_results(args.a, args.b), None
+    elif any(jsons):
+        raise ConfigError("Compare two models (.onnx) or two audits (.json), not one of each.")
+    else:
+        if not args.data:
+            raise ConfigError("Comparing two models needs the data to run them on: pass --data.")
+        config = _config(args)
+        comparison, *pair = compare_models(args.a, args.b, args.data, config=config,
+                                           reference=args.reference, ood_data=args.ood_data)
+        results = (pair[0], pair[1])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        write_comparison(comparison, staging, results)
+        out.mkdir(parents=True, exist_ok=True)
+        for item in staging.iterdir():
+            os.replace(item, out / item.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    print(f"Comparison: {comparison.status}" + (f" ({len(comparison.regressions)} regression(s))" if comparison.regressions else ""))
+    for item in comparison.regressions:
+        print(f"  worse: {item}")
+    print(f"Wrote {out / 'compare.json'} and {out / 'compare.html'}.")
+    if comparison.status == "policy_fail":
+        print("  B fails its policy (see audit_b.json).")
+    return EXIT_PASS if comparison.status == "ok" else EXIT_POLICY_FAIL
+
+
 def _cmd_render(args: argparse.Namespace) -> int:
     from .report import render
 
@@ -269,7 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_BAD_INPUT
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    commands = {"run": _cmd_run, "render": _cmd_render, "inspect": _cmd_inspect, "demo": _cmd_demo}
+    commands = {"run": _cmd_run, "compare": _cmd_compare, "render": _cmd_render, "inspect": _cmd_inspect, "demo": _cmd_demo}
     try:
         return commands[args.command](args)
     except AuditEngineError as exc:

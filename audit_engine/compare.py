@@ -1,0 +1,284 @@
+"""Compare two model versions: on one dataset (paired), or from two audit.json files.
+
+Two models on the same rows (:func:`compare_models`): both are scored once, and every
+performance metric's change comes with a **paired** Poisson-bootstrap interval — the same
+row weights drive both models in each replicate, so the interval reflects the change, not
+the two models' separate noise. Prediction agreement (how many decisions flip) is reported
+overall and per sensitive group.
+
+Two audit.json files (:func:`compare_results`): the change of each metric is the
+difference of the point values; its interval treats the two audits as independent
+(normal approximation from the two percentile intervals) and is said to be so. When both
+files audited the same data (same sha256), :func:`compare_models` gives tighter answers.
+
+Directions: for every metric the comparison knows whether higher or lower is better, and
+calls a change ``better`` or ``worse`` only when its interval excludes zero.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import AuditConfig
+from .errors import ConfigError
+from .result import AuditResult, atomic_write_text, to_jsonable
+
+__all__ = ["Comparison", "compare_results", "compare_models", "compare", "HIGHER_IS_BETTER"]
+
+HIGHER_IS_BETTER = {
+    "accuracy", "balanced_accuracy", "roc_auc", "r2", "demographic_parity_ratio", "equalized_odds_ratio",
+    "auroc", "precision", "recall", "f1", "impact_ratio",
+}
+_Z95 = 1.959963984540054
+
+
+def _direction(metric: str) -> str:
+    if metric in HIGHER_IS_BETTER or metric.endswith("_ratio"):
+        return "higher"
+    return "lower"
+
+
+def _judge(metric: str, low: float | None, high: float | None) -> str:
+    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
+        return "unknown"
+    if low <= 0 <= high:
+        return "no clear change"
+    up = low > 0
+    return "better" if up == (_direction(metric) == "higher") else "worse"
+
+
+def _f(x: Any) -> float | None:
+    return float(x) if isinstance(x, (int, float)) and math.isfinite(float(x)) else None
+
+
+def _independent_delta(a: dict[str, Any], b: dict[str, Any], confidence: float) -> dict[str, Any]:
+    va, vb = _f(a.get("value")), _f(b.get("value"))
+    if va is None or vb is None:
+        return {"value": None, "ci_low": None, "ci_high": None}
+    z = _Z95 if abs(confidence - 0.95) < 1e-9 else float(__import__("scipy.stats").stats.norm.ppf(0.5 + confidence / 2))
+    ses = []
+    for est in (a, b):
+        lo, hi = _f(est.get("ci_low")), _f(est.get("ci_high"))
+        if lo is None or hi is None:
+            return {"value": vb - va, "ci_low": None, "ci_high": None}
+        ses.append((hi - lo) / (2 * z))
+    se = math.hypot(*ses)
+    return {"value": vb - va, "ci_low": vb - va - z * se, "ci_high": vb - va + z * se}
+
+
+@dataclass
+class Comparison:
+    """The change from model A to model B; ``to_dict()`` is compare.json."""
+
+    a: dict[str, Any]
+    b: dict[str, Any]
+    method: str
+    same_data: bool
+    performance: dict[str, Any]
+    fairness: dict[str, Any]
+    ood: dict[str, Any]
+    verdict_changes: list[dict[str, Any]]
+    agreement: dict[str, Any] | None = None
+    confidence: float = 0.95
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def regressions(self) -> list[str]:
+        """Metrics that got worse with an interval excluding no change, plus newly failed rules."""
+        out = []
+        for block in (self.performance, self.ood):
+            out += [f"{name}" for name, entry in block.items() if entry["change"] == "worse"]
+        for attr, metrics in self.fairness.items():
+            out += [f"{attr}: {name}" for name, entry in metrics.items() if entry["change"] == "worse"]
+        out += [f"{v['check']}: {v['metric']}{' for ' + v['subject'] if v.get('subject') else ''} now {v['b']}"
+                for v in self.verdict_changes if v["b"] == "fail" and v["a"] != "fail"]
+        return out
+
+    @property
+    def status(self) -> str:
+        """``regressed`` when anything got measurably worse, else ``policy_fail`` when B fails
+        its policy, else ``ok``. The CLI exits 1 unless ``ok``."""
+        if self.regressions:
+            return "regressed"
+        return "policy_fail" if self.b.get("status") == "fail" else "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_jsonable({
+            "kind": "audit-engine comparison",
+            "method": self.method,
+            "confidence": self.confidence,
+            "status": self.status,
+            "regressions": self.regressions,
+            "a": self.a,
+            "b": self.b,
+            "same_data": self.same_data,
+            "performance": self.performance,
+            "fairness": self.fairness,
+            "ood": self.ood,
+            "verdict_changes": self.verdict_changes,
+            "agreement": self.agreement,
+            **self.extra,
+        })
+
+    def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
+        import json
+
+        text = json.dumps(self.to_dict(), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+        if path is not None:
+            atomic_write_text(path, text)
+        return text
+
+
+def _summary(doc: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "model_path": doc["model"]["path"], "model_sha256": doc["model"]["sha256"],
+        "data_sha256": doc["data"]["sha256"], "rows": doc["data"]["rows"], "status": doc["status"],
+        "created": doc.get("created"), "seed": doc.get("seed"),
+    }
+
+
+def _entry(metric: str, a: dict[str, Any], b: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
+    return {"a": a, "b": b, "delta": delta, "better_when": _direction(metric),
+            "change": _judge(metric, delta.get("ci_low"), delta.get("ci_high"))}
+
+
+def _verdict_changes(da: dict[str, Any], db: dict[str, Any]) -> list[dict[str, Any]]:
+    def key(v: dict[str, Any]) -> tuple[str, str, str]:
+        return v["check"], v["metric"], v.get("subject") or ""
+
+    va = {key(v): v["status"] for v in da.get("verdicts", [])}
+    vb = {key(v): v["status"] for v in db.get("verdicts", [])}
+    out = []
+    for k in sorted(set(va) | set(vb)):
+        if va.get(k) != vb.get(k):
+            out.append({"check": k[0], "metric": k[1], "subject": k[2] or None, "a": va.get(k, "absent"), "b": vb.get(k, "absent")})
+    return out
+
+
+def compare_results(
+    a: AuditResult | dict[str, Any] | str | os.PathLike[str],
+    b: AuditResult | dict[str, Any] | str | os.PathLike[str],
+) -> Comparison:
+    """Compare two audits from their audit.json alone (no model is loaded)."""
+    da, db = (_load(x) for x in (a, b))
+    confidence = float(db.get("config", {}).get("confidence", 0.95))
+    performance = {}
+    pa = (da.get("performance") or {}).get("metrics", {})
+    pb = (db.get("performance") or {}).get("metrics", {})
+    for name in sorted(set(pa) & set(pb)):
+        performance[name] = _entry(name, pa[name], pb[name], _independent_delta(pa[name], pb[name], confidence))
+    fairness: dict[str, Any] = {}
+    fa, fb = da.get("fairness") or {}, db.get("fairness") or {}
+    for attr in sorted(set(fa) & set(fb)):
+        ma, mb = (fa[attr] or {}).get("metrics", {}), (fb[attr] or {}).get("metrics", {})
+        if not isinstance(ma, dict) or not isinstance(mb, dict):
+            continue
+        block = {}
+        for name in sorted(set(ma) & set(mb)):
+            if isinstance(ma[name], dict) and "value" in ma[name] and isinstance(mb[name], dict):
+                block[name] = _entry(name, ma[name], mb[name], _independent_delta(ma[name], mb[name], confidence))
+        if block:
+            fairness[attr] = block
+    ood = {}
+    oa, ob = ((da.get("ood") or {}).get("scores") or {}), ((db.get("ood") or {}).get("scores") or {})
+    for name in sorted(set(oa) & set(ob)):
+        ea, eb = oa[name].get("auroc"), ob[name].get("auroc")
+        if isinstance(ea, dict) and isinstance(eb, dict):
+            ood[f"{name}.auroc"] = _entry("auroc", ea, eb, _independent_delta(ea, eb, confidence))
+    return Comparison(
+        a=_summary(da), b=_summary(db), method="independent audits (normal approximation from the two intervals)",
+        same_data=da["data"]["sha256"] == db["data"]["sha256"], performance=performance, fairness=fairness,
+        ood=ood, verdict_changes=_verdict_changes(da, db), confidence=confidence,
+    )
+
+
+def _load(x: AuditResult | dict[str, Any] | str | os.PathLike[str]) -> dict[str, Any]:
+    if isinstance(x, AuditResult):
+        return x.to_dict()
+    if isinstance(x, dict):
+        return AuditResult.from_dict(x).to_dict()
+    return AuditResult.from_json(x).to_dict()
+
+
+def compare_models(
+    model_a: Any, model_b: Any, data: Any, *, config: AuditConfig | None = None, **audit_kwargs: Any,
+) -> tuple[Comparison, AuditResult, AuditResult]:
+    """Audit two models on the same data and compare them with paired intervals.
+
+    Returns (comparison, result_a, result_b). Performance deltas use the same Poisson
+    bootstrap weights for both models (paired); fairness and OOD deltas come from the two
+    audits as in :func:`compare_results`. ``agreement`` gives the share of rows whose
+    decision is the same under both models, overall and per sensitive group.
+    """
+    from .audit import audit, prepare
+    from .performance import classification_metrics, estimate_all, regression_metrics
+
+    config = config or AuditConfig()
+    ctx_a = prepare(model_a, data, config=config, **{k: v for k, v in audit_kwargs.items() if k != "progress"})
+    ctx_b = prepare(model_b, ctx_a.data, config=config, **{k: v for k, v in audit_kwargs.items() if k != "progress"})
+    if ctx_a.task != ctx_b.task:
+        raise ConfigError(f"Model A is a {ctx_a.task} model and model B a {ctx_b.task} model; compare models of one task.")
+    if ctx_a.task == "classification" and [str(c) for c in ctx_a.classes] != [str(c) for c in ctx_b.classes]:
+        raise ConfigError(
+            f"The models predict different classes ({ctx_a.classes} vs {ctx_b.classes}); compare versions of one model."
+        )
+    result_a = audit(ctx_a.model, ctx_a.data, config=config, **audit_kwargs)
+    result_b = audit(ctx_b.model, ctx_a.data, config=config, **audit_kwargs)
+    comparison = compare_results(result_a, result_b)
+    comparison.method = "paired bootstrap on the same rows (performance); independent audits (fairness, OOD)"
+    n = ctx_a.data.n_rows
+    agreement = None
+    if ctx_a.data.y is not None:
+        if ctx_a.task == "classification":
+            sa = classification_metrics(ctx_a.proba, ctx_a.y_index, positive_index=ctx_a.positive_index,
+                                        threshold=config.threshold)
+            sb = classification_metrics(ctx_b.proba, ctx_b.y_index, positive_index=ctx_b.positive_index,
+                                        threshold=config.threshold)
+        else:
+            y = ctx_a.data.y.astype(np.float64)
+            sa, sb = regression_metrics(ctx_a.proba[:, 0], y), regression_metrics(ctx_b.proba[:, 0], y)
+        deltas = {name: (lambda w, fa=sa[name], fb=sb[name]: fb(w) - fa(w)) for name in sa if name in sb}
+        paired = estimate_all(deltas, n, n_boot=config.n_bootstrap, rng=ctx_a.rng("compare", "paired"),
+                              confidence=config.confidence)
+        for name, est in paired.items():
+            if name in comparison.performance:
+                entry = comparison.performance[name]
+                entry["delta"] = est.to_dict()
+                entry["change"] = _judge(name, entry["delta"]["ci_low"], entry["delta"]["ci_high"])
+    if ctx_a.task == "classification":
+        same = ctx_a.predicted_index == ctx_b.predicted_index
+        agreement = {"rate": float(same.mean()), "flipped_rows": int((~same).sum()), "by_group": {}}
+        for attr in ctx_a.data.sensitive_names:
+            groups = ctx_a.data.sensitive[attr]
+            block = {}
+            for g in sorted(groups.dropna().unique(), key=str):
+                mask = (groups == g).to_numpy()
+                block[str(g)] = {"n": int(mask.sum()), "rate": float(same[mask].mean())}
+            agreement["by_group"][attr] = block
+    comparison.agreement = agreement
+    return comparison, result_a, result_b
+
+
+def compare(a: Any, b: Any, data: Any = None, **kwargs: Any) -> Comparison:
+    """Compare two audit.json files / AuditResults, or two models on ``data``."""
+    if data is None:
+        return compare_results(a, b)
+    return compare_models(a, b, data, **kwargs)[0]
+
+
+def write_comparison(comparison: Comparison, out: Path, results: tuple[AuditResult, AuditResult] | None = None) -> None:
+    """compare.json and compare.html (and both audits when given) into ``out``, atomically per file."""
+    from .report.compare import render_comparison
+
+    out.mkdir(parents=True, exist_ok=True)
+    if results is not None:
+        results[0].to_json(out / "audit_a.json")
+        results[1].to_json(out / "audit_b.json")
+    comparison.to_json(out / "compare.json")
+    atomic_write_text(out / "compare.html", render_comparison(comparison.to_dict()))
