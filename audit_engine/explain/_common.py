@@ -68,10 +68,11 @@ def check_float(name: str, value: Any, *, low: float = 0.0, high: float = np.inf
 
 
 def blas_single_thread() -> Any:
-    """Context that limits BLAS to one thread.
+    """Context that limits BLAS to one thread (for benchmarks and callers that need it).
 
-    The batched ridge solves of LIME are many small (d x S)·(S x d) products; measured on
-    a 2-core machine, multithreaded OpenBLAS was far slower on them than one thread.
+    Not used on the LIME hot path: with the stacked moment products of
+    :mod:`.surrogate`, the default thread count measured faster than one thread
+    (benchmarks/results/explain.md), unlike a loop of per-row scikit-learn fits.
     """
     try:
         from threadpoolctl import threadpool_limits

@@ -226,7 +226,8 @@ def attribute(
     p["confidence"] = confidence
     p.update({k: v for k, v in extra.items() if k == "backend"})
     if "surrogate_r2" in extra:
-        p["surrogate_r2_median"] = float(np.nanmedian(extra["surrogate_r2"])) if extra["surrogate_r2"].size else None
+        r2 = extra["surrogate_r2"][np.isfinite(extra["surrogate_r2"])]
+        p["surrogate_r2_median"] = float(np.median(r2)) if r2.size else None
     return values, lo, hi, p
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..data.space import FeatureSpace
-from ._common import Predict, blas_single_thread, gather_scores
+from ._common import Predict, gather_scores
 from ._image import grid_segments, spatial_shape, to_row_shape
 from .surrogate import weighted_ridge
 
@@ -68,8 +68,7 @@ def lime_image(
     cos = np.sqrt(nz / k)  # cosine similarity of z with all-ones
     dist = 1.0 - cos
     w = np.sqrt(np.exp(-(dist**2) / kernel_width**2))
-    with blas_single_thread():
-        fit = weighted_ridge(z, w, y, alpha=alpha, n_folds=n_folds, confidence=confidence)
+    fit = weighted_ridge(z, w, y, alpha=alpha, n_folds=n_folds, confidence=confidence)
     t = targets.shape[1]
 
     def paint(a: np.ndarray) -> np.ndarray:  # (n, K, t) -> (t, n, *row_shape)

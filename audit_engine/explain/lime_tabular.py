@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from ._common import Predict, blas_single_thread, gather_scores
+from ._common import Predict, gather_scores
 from .surrogate import weighted_ridge
 
 __all__ = ["TabularLimeStats", "fit_tabular_stats", "lime_tabular"]
@@ -220,9 +220,7 @@ def lime_tabular(
             b1 = min(a1, b0 + small)
             zb = z[b0 - a0 : b1 - a0].astype(np.float64)
             w = np.sqrt(np.exp(-(d - zb.sum(axis=2)) / width**2))
-            with blas_single_thread():
-                fit = weighted_ridge(zb, w, y[b0 - a0 : b1 - a0], alpha=alpha, n_folds=n_folds,
-                                     confidence=confidence)
+            fit = weighted_ridge(zb, w, y[b0 - a0 : b1 - a0], alpha=alpha, n_folds=n_folds, confidence=confidence)
             for k, arr in enumerate((fit.coef, fit.ci_low, fit.ci_high)):
                 out[k, :, b0:b1] = np.moveaxis(arr, -1, 0)
             r2[:, b0:b1] = fit.r2.T

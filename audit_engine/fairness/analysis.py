@@ -35,7 +35,6 @@ SEPARATOR = "*"
 _DIFF_GAPS = {k for k, (how, _) in GAP_METRICS.items() if how in ("diff", "max_diff")}
 # rates whose signed difference to the reference group is reported per group
 _SIGNED = ("selection_rate", "tpr", "fpr", "fnr", "precision", "accuracy")
-_REGRESSION_RATES = ("mean_prediction", "mean_target", "mean_error", "mean_absolute_error")
 _REGRESSION_GAPS = {
     "mean_prediction_difference": "mean_prediction",
     "mean_error_difference": "mean_error",

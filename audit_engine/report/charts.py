@@ -207,6 +207,7 @@ DRAWINGS: dict[str, tuple[Callable[[Any, dict[str, Any]], None], tuple[float, fl
 
 _PROLOG = re.compile(r"^.*?(?=<svg\b)", re.S)
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
+_METADATA = re.compile(r"\s*<metadata>.*?</metadata>", re.S)
 
 
 def draw(chart: str, title: str, data: dict[str, Any]) -> str:
@@ -221,7 +222,7 @@ def draw(chart: str, title: str, data: dict[str, Any]) -> str:
         fig.tight_layout(pad=0.4)
         buf = io.StringIO()
         FigureCanvasSVG(fig).print_svg(buf, metadata={"Date": None, "Creator": None})
-    svg = _COMMENT.sub("", _PROLOG.sub("", buf.getvalue(), count=1))
+    svg = _METADATA.sub("", _COMMENT.sub("", _PROLOG.sub("", buf.getvalue(), count=1)), count=1)
     return svg.strip()
 
 
