@@ -13,6 +13,7 @@ from .audit import AuditContext, CheckOutcome, audit, prepare  # noqa: E402
 from .compare import Comparison, compare  # noqa: E402
 from .config import AuditConfig, Policy, Rule, Verdict  # noqa: E402
 from .data import AuditData, Feature, FeatureSpace, load_data  # noqa: E402
+from .explain import Attribution, explain  # noqa: E402
 from .errors import *  # noqa: E402,F403
 from .errors import __all__ as _errors_all  # noqa: E402
 from .evaluator import EvaluationStats, Evaluator, LocalEvaluator  # noqa: E402
@@ -24,6 +25,7 @@ from .uncertainty import UncertaintyResult, uncertainty  # noqa: E402
 __all__ = [
     "__version__",
     "SCHEMA_VERSION",
+    "Attribution",
     "AuditConfig",
     "AuditContext",
     "AuditData",
@@ -43,6 +45,7 @@ __all__ = [
     "Verdict",
     "audit",
     "compare",
+    "explain",
     "load_data",
     "load_model",
     "prepare",
