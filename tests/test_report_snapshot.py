@@ -44,7 +44,7 @@ def test_view_model_matches_snapshot(name, template):
 def test_snapshots_cover_every_section():
     view = _view_json("compas", "audit")
     states = {s["key"]: s["state"] for s in view["sections"]}
-    assert states["performance"] == states["fairness"] == states["ood"] == "ran"
+    assert states["performance"] == states["fairness"] == states["ood"] == states["explanations"] == "ran"
     view = _view_json("digits04", "audit")
     states = {s["key"]: s["state"] for s in view["sections"]}
     assert states["uncertainty"] == states["ood"] == "ran"

@@ -714,6 +714,27 @@ def _downsample(grid: list[list[float]]) -> list[list[float]]:
     return out
 
 
+def _nested_grid(node: Any) -> list[list[float]] | None:
+    """An (h, w) grid from a nested list of shape (h, w), (1, h, w), (c, h, w) or (h, w, c) (channels summed)."""
+    if not isinstance(node, list) or not node:
+        return None
+    while isinstance(node, list) and len(node) == 1 and isinstance(node[0], list) and node[0] and isinstance(node[0][0], list):
+        node = node[0]
+    if not all(isinstance(r, list) and r for r in node):
+        return None
+    if isinstance(node[0][0], list):  # 3-D
+        if len(node) <= 4:  # (c, h, w)
+            h, w = len(node[0]), len(node[0][0])
+            grid = [[sum(_num(node[c][i][j]) or 0.0 for c in range(len(node))) for j in range(w)] for i in range(h)]
+        else:  # (h, w, c)
+            grid = [[sum(_num(v) or 0.0 for v in px) for px in row] for row in node]
+    else:
+        grid = [[_num(v) or 0.0 for v in row] for row in node]
+    if len({len(r) for r in grid}) != 1:
+        return None
+    return _downsample(grid)
+
+
 def _image_input(local: Mapping[str, Any], shape: list[int]) -> list[list[float]] | None:
     """The input image of a local explanation (key ``input``/``image``), as an (h, w) grid."""
     raw = local.get("input", local.get("image"))
@@ -747,6 +768,7 @@ def _explanations(doc: Mapping[str, Any], ids: _Ids) -> list[Block]:
     layout = doc.get("model", {}).get("layout") or doc.get("data", {}).get("image_layout")
     quality_rows: list[list[Cell]] = []
     curves: dict[str, Any] = {}
+    quality_bars: dict[str, Any] = {}
     for method, entry in methods.items():
         blocks.append(Heading(f"Method: {method}"))
         params = entry.get("params")
@@ -754,7 +776,7 @@ def _explanations(doc: Mapping[str, Any], ids: _Ids) -> list[Block]:
             blocks.append(Paragraph("Parameters: " + ", ".join(f"{k} = {fmt_number(v) if not isinstance(v, (Mapping, list)) else json.dumps(v)}" for k, v in params.items()) + "."))
         glob = entry.get("global")
         if isinstance(glob, Mapping) and glob:
-            image_grid = _grid(glob, shape, layout) if shape else None
+            image_grid = _nested_grid(entry.get("global_heatmap")) or (_grid(glob, shape, layout) if shape else None)
             if image_grid is not None:
                 blocks.append(ids.chart("heatmap", f"{method}: global attribution map",
                                         f"Heatmap of the mean attribution per pixel ({method}).",
@@ -778,9 +800,30 @@ def _explanations(doc: Mapping[str, Any], ids: _Ids) -> list[Block]:
                 more = len(items) - len(top)
                 blocks.append(Table(["Feature", "Attribution", "Interval", "Significance"], rows,
                                     note=f"{more} more features are in audit.json." if more > 0 else ""))
+        sig = entry.get("significant")
+        if isinstance(sig, list) and sig:
+            frac = entry.get("significant_fraction")
+            blocks.append(Paragraph(f"Features whose interval excludes zero: {', '.join(str(x) for x in sig[:15])}"
+                                    + ("…" if len(sig) > 15 else "")
+                                    + (f" ({fmt_number(frac, percent=True)} of features)." if _is_number(frac) else ".")))
         local = entry.get("local")
         if isinstance(local, list) and local:
             blocks.extend(_local_blocks(method, local, shape, layout, ids))
+        stab = entry.get("rank_stability")
+        if isinstance(stab, Mapping):
+            items = [(metric_name(k), fmt_estimate(v)) for k, v in stab.items() if isinstance(v, Mapping) and _estimate(v)[0] is not None]
+            if items:
+                blocks.append(Paragraph("Rank stability across seeds: " + "; ".join(f"{k} {v}" for k, v in items)
+                                        + (f" (top {stab['k']})" if _is_number(stab.get("k")) else "") + "."))
+        quality = entry.get("quality")
+        if isinstance(quality, Mapping):
+            keys = [k for k in ("deletion_auc", "random_deletion_auc", "insertion_auc", "random_insertion_auc")
+                    if _estimate(quality.get(k))[0] is not None]
+            if keys:
+                quality_bars.setdefault("labels", []).extend(f"{method}: {metric_name(k).lower()}" for k in keys)
+                quality_bars.setdefault("values", []).extend(_estimate(quality[k])[0] for k in keys)
+                quality_bars.setdefault("low", []).extend(_estimate(quality[k])[1] for k in keys)
+                quality_bars.setdefault("high", []).extend(_estimate(quality[k])[2] for k in keys)
         quality = entry.get("quality")
         if isinstance(quality, Mapping):
             for qname, q in quality.items():
@@ -799,7 +842,7 @@ def _explanations(doc: Mapping[str, Any], ids: _Ids) -> list[Block]:
                     curve = _numbers(q)
                     if curve:
                         curves[f"{method} {qname}"] = curve
-    if quality_rows or curves:
+    if quality_rows or curves or quality_bars:
         blocks.append(Heading("Faithfulness"))
         blocks.append(Paragraph(
             "Deletion and insertion curves (Petsiuk et al. 2018): the model's score as the most "
@@ -807,6 +850,11 @@ def _explanations(doc: Mapping[str, Any], ids: _Ids) -> list[Block]:
             "or added back (insertion: a fast rise is faithful, higher area is better)."))
         if quality_rows:
             blocks.append(Table(["Method", "Measure", "Value (interval)"], quality_rows))
+        if quality_bars:
+            blocks.append(ids.chart("interval_bars", "Faithfulness: deletion and insertion areas",
+                                    "Bars: area under the deletion curve (lower is more faithful) and insertion curve "
+                                    "(higher is more faithful) per method, beside a random ranking's; whiskers: intervals.",
+                                    dict(quality_bars, xlabel="area under the curve")))
         if curves:
             blocks.append(ids.chart("curves", "Deletion and insertion curves",
                                     "Lines: model score against the fraction of features removed or inserted.",
@@ -817,17 +865,19 @@ def _explanations(doc: Mapping[str, Any], ids: _Ids) -> list[Block]:
 def _local_blocks(method: str, local: list[Any], shape: list[int] | None, layout: str | None, ids: _Ids) -> list[Block]:
     blocks: list[Block] = []
     shown = [e for e in local if isinstance(e, Mapping)][:MAX_LOCAL_ROWS]
-    if shape:
+    if shape or any(isinstance(e.get("heatmap"), list) for e in shown):
         charts = []
         for e in shown:
             attrs = e.get("attributions")
-            grid = _grid(attrs, shape, layout) if isinstance(attrs, Mapping) else None
+            grid = _nested_grid(e.get("heatmap")) or (_grid(attrs, shape, layout) if isinstance(attrs, Mapping) else None)
             if grid is None:
                 continue
+            image = _image_input(e, shape) if shape else None
             charts.append(ids.chart(
-                "heatmap", f"row {e.get('row', '?')}: {_prediction_text(e)}",
-                f"Heatmap of {method} attributions for row {e.get('row', '?')} over its input image.",
-                {"grid": grid, "image": _image_input(e, shape)}))
+                "heatmap", f"row {_cell_text(e.get('row', '?'))}",
+                f"Row {_cell_text(e.get('row', '?'))}: predicted {_prediction_text(e)}. Heatmap of {method} attributions"
+                + (" over the input image." if image else "."),
+                {"grid": grid, "image": image}))
         if charts:
             blocks.append(Figures(charts, caption=f"Local {method} attributions for {len(charts)} sampled rows "
                                                   "(red raises the explained class's score, blue lowers it)."))
@@ -857,13 +907,19 @@ def _prediction_text(e: Mapping[str, Any]) -> str:
             parts.append(f"(score {fmt_number(score)})")
     elif pred is not None:
         parts.append(fmt_number(pred) if _is_number(pred) else str(pred))
+        if _is_number(e.get("probability")):
+            parts.append(f"(p {fmt_number(e['probability'])})")
     for key in ("target", "explained", "explained_class"):
         if e.get(key) is not None and e.get(key) != pred:
             parts.append(f"explaining {e.get(key)}")
             break
     runner = e.get("runner_up")
-    if runner is not None:
-        parts.append(f"runner-up {runner if not isinstance(runner, Mapping) else runner.get('label', runner.get('class', ''))}")
+    if isinstance(runner, Mapping):
+        label = runner.get("prediction", runner.get("label", runner.get("class", "")))
+        prob = f" (p {fmt_number(runner['probability'])})" if _is_number(runner.get("probability")) else ""
+        parts.append(f"; runner-up {label}{prob}")
+    elif runner is not None:
+        parts.append(f"; runner-up {runner}")
     return " ".join(p for p in parts if p) or "—"
 
 
