@@ -239,3 +239,22 @@ def test_check_on_images_stores_heatmaps():
     local = doc["explanations"]["occlusion"]["local"]
     assert np.asarray(local[0]["heatmap"]).shape == (1, 8, 8)
     assert "heatmap" not in local[3]
+
+
+def test_faithfulness_curves_end_where_the_areas_say():
+    """Deletion starts at the model's score on the row and ends at the baseline's; the AUC is the curve's area."""
+    from audit_engine.explain.faithfulness import deletion_insertion, quality_summary
+
+    w = np.array([2.0, -1.0, 0.5, 0.0])
+    predict = lambda rows: np.stack([1 - 1 / (1 + np.exp(-rows @ w)), 1 / (1 + np.exp(-rows @ w))], axis=1)  # noqa: E731
+    x = np.array([[1.0, -1.0, 1.0, 3.0], [0.5, 0.2, -1.0, 1.0]])
+    attributions = x * w
+    out = deletion_insertion(predict, x, attributions, np.ones((2, 1), dtype=np.intp), baseline=np.zeros(4),
+                             n_steps=4, rng=np.random.default_rng(0))
+    summary = quality_summary(out)
+    dele = summary["deletion_curve"]
+    p = predict(x)[:, 1]
+    np.testing.assert_allclose(dele["values"][0], p.mean(), atol=1e-12)
+    np.testing.assert_allclose(dele["values"][-1], 0.5, atol=1e-12)
+    np.testing.assert_allclose(np.trapezoid(dele["values"], dele["fraction"]), summary["deletion_auc"]["value"], atol=1e-12)
+    assert summary["deletion_auc"]["value"] < summary["random_deletion_auc"]["value"]

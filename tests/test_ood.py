@@ -240,3 +240,19 @@ def test_ood_data_with_other_columns_is_refused():
     with pytest.raises(DataError, match="priors_count"):  # ColumnError, a DataError
         audit(model_path("compas_logreg.onnx"), frame, config=AuditConfig(checks=("ood",), features=tuple(cols)),
               ood_data=frame.drop(columns=["priors_count"]))
+
+
+def test_roc_points_lie_on_sklearns_roc_curve():
+    """The thinned ROC curve is a subset of scikit-learn's full curve and ends at (0,0), (1,1)."""
+    from sklearn.metrics import roc_curve
+
+    from audit_engine.ood.evaluation import roc_points
+
+    rng = np.random.default_rng(5)
+    id_scores, ood_scores = rng.normal(size=700), rng.normal(1.0, size=300)
+    points = roc_points(id_scores, ood_scores, n_points=50)
+    assert len(points["fpr"]) <= 50 and points["fpr"][0] == 0.0 and points["tpr"][-1] == 1.0
+    fpr, tpr, _ = roc_curve(np.r_[np.zeros(700), np.ones(300)], np.r_[id_scores, ood_scores], drop_intermediate=False)
+    full = set(zip(np.round(fpr, 12), np.round(tpr, 12)))
+    assert all((round(f, 12), round(t, 12)) in full for f, t in zip(points["fpr"], points["tpr"]))
+    assert np.all(np.diff(points["fpr"]) >= 0) and np.all(np.diff(points["tpr"]) >= 0)

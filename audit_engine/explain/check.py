@@ -198,8 +198,9 @@ def run(ctx: Any) -> Any:
             rho_all = np.concatenate(rhos)
             ov_all = np.concatenate(overlaps)
             entry["rank_stability"] = {
-                "spearman": Estimate(*map(float, mean_interval(rho_all, axis=0, confidence=confidence))).to_dict(),
-                "top_k_overlap": Estimate(*map(float, mean_interval(ov_all, axis=0, confidence=confidence))).to_dict(),
+                # Student-t intervals of bounded quantities are clipped to their range.
+                "spearman": Estimate(*np.clip(mean_interval(rho_all, axis=0, confidence=confidence), -1.0, 1.0).astype(float)).to_dict(),
+                "top_k_overlap": Estimate(*np.clip(mean_interval(ov_all, axis=0, confidence=confidence), 0.0, 1.0).astype(float)).to_dict(),
                 "k": int(min(int(p["top_k"]), flat_v.shape[2])),
                 "extra_seeds": int(p["stability_seeds"]),
             }
@@ -247,6 +248,7 @@ def _local(ctx: Any, row_ids: np.ndarray, targets: np.ndarray, v: np.ndarray, lo
         if image:
             if i < heatmap_rows:
                 item["heatmap"] = full[0, i].tolist()
+                item["input"] = ctx.rows[r].tolist()  # so the report can draw the heatmap over the image
             item["top_features"] = [names[j] for j in np.argsort(-np.abs(v[0, i]))[:5]]
         else:
             item["attributions"] = _named(names, v[0, i])

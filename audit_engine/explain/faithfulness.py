@@ -22,7 +22,8 @@ __all__ = ["deletion_insertion", "quality_summary"]
 
 
 def _curves(predict: Predict, x: np.ndarray, order: np.ndarray, targets: np.ndarray, baseline: np.ndarray,
-            n_steps: int) -> tuple[np.ndarray, np.ndarray]:
+            n_steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Deletion and insertion AUCs (n,), the fractions (k,) and the curves (n, 2, k)."""
     n = x.shape[0]
     flat = x.reshape(n, -1)
     d = flat.shape[1]
@@ -38,7 +39,7 @@ def _curves(predict: Predict, x: np.ndarray, order: np.ndarray, targets: np.ndar
     y = gather_scores(predict(batch), np.repeat(np.arange(n), 2 * k), targets[:, :1]).reshape(n, 2, k)
     frac = counts / d
     area = lambda c: np.trapezoid(c, frac, axis=-1) if hasattr(np, "trapezoid") else np.trapz(c, frac, axis=-1)  # noqa: E731
-    return area(y[:, 0]), area(y[:, 1])
+    return area(y[:, 0]), area(y[:, 1]), frac, y
 
 
 def deletion_insertion(
@@ -59,22 +60,33 @@ def deletion_insertion(
     n = x.shape[0]
     d = int(np.prod(x.shape[1:]))
     order = np.argsort(-attributions.reshape(n, -1), axis=1, kind="stable")
-    dele, ins = _curves(predict, x, order, targets, baseline, n_steps)
+    dele, ins, frac, curves = _curves(predict, x, order, targets, baseline, n_steps)
     rand = np.argsort(rng.random((n_random, n, d)), axis=2)
     xr = np.broadcast_to(x, (n_random,) + x.shape).reshape((n_random * n,) + x.shape[1:])
-    rd, ri = _curves(predict, xr, rand.reshape(n_random * n, d), np.tile(targets, (n_random, 1)), baseline, n_steps)
+    rd, ri, _, rand_curves = _curves(predict, xr, rand.reshape(n_random * n, d), np.tile(targets, (n_random, 1)),
+                                     baseline, n_steps)
     return {
         "deletion_auc": dele,
         "insertion_auc": ins,
         "random_deletion_auc": rd.reshape(n_random, n).mean(axis=0),
         "random_insertion_auc": ri.reshape(n_random, n).mean(axis=0),
+        "fractions": frac,
+        "curves": curves.mean(axis=0),            # (2, k): mean deletion and insertion curve
+        "random_curves": rand_curves.mean(axis=0),  # (2, k): the same for random rankings
     }
 
 
 def quality_summary(aucs: dict[str, np.ndarray], confidence: float = 0.95) -> dict[str, Any]:
-    """Mean of each per-row AUC with its Student-t interval over the rows."""
+    """Mean of each per-row AUC with its Student-t interval over the rows, plus the mean
+    curves (``deletion_curve`` / ``insertion_curve``: ``{fraction, values, random}``) for the report."""
     out: dict[str, Any] = {}
     for key, values in aucs.items():
-        m, lo, hi = mean_interval(values, axis=0, confidence=confidence)
-        out[key] = Estimate(float(m), float(lo), float(hi)).to_dict()
+        if key.endswith("_auc"):
+            m, lo, hi = mean_interval(values, axis=0, confidence=confidence)
+            out[key] = Estimate(float(m), float(lo), float(hi)).to_dict()
+    if "curves" in aucs:
+        frac = [float(f) for f in aucs["fractions"]]
+        for i, name in enumerate(("deletion_curve", "insertion_curve")):
+            out[name] = {"fraction": frac, "values": [float(v) for v in aucs["curves"][i]],
+                         "random": [float(v) for v in aucs["random_curves"][i]]}
     return out

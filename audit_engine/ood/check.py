@@ -30,7 +30,7 @@ import numpy as np
 
 from ..errors import ConfigError, SchemaMismatchError
 from .detectors import DETECTORS, make_detector
-from .evaluation import flagged_fraction, histogram, reference_threshold, separation
+from .evaluation import flagged_fraction, histogram, reference_threshold, roc_points, separation
 from .odin import DEFAULT_EPSILONS, DEFAULT_TEMPERATURES, ODIN
 from .output_scores import output_scores
 from .shift import shift_tests
@@ -176,6 +176,7 @@ def run(ctx: Any) -> Any:
             out["auroc"] = sep["auroc"].to_dict()
             out["fpr_at_95_tpr"] = sep["fpr_at_95_tpr"].to_dict()
             out["ood_flagged_fraction"] = flagged_fraction(s["ood"], threshold)
+            out["roc"] = roc_points(s["reference"], s["ood"])
         groups = {"reference": s["reference"]}
         if not own_reference:
             groups["current"] = s["current"]

@@ -79,6 +79,25 @@ def separation(
     return {"auroc": Estimate(auc0, *auc_ci), "fpr_at_95_tpr": Estimate(fpr0, *fpr_ci)}
 
 
+def roc_points(id_scores: np.ndarray, ood_scores: np.ndarray, *, n_points: int = 50) -> dict[str, list[float]]:
+    """The ROC curve of separating OOD (positive, higher score) from in-distribution rows,
+    thinned to at most ``n_points`` points for the report: ``{fpr, tpr}``, both increasing.
+
+    Every distinct threshold is a point of the full curve; the thinned curve keeps the
+    points nearest to an even grid of FPR values, plus (0, 0) and (1, 1).
+    """
+    s_id = np.sort(np.asarray(id_scores, dtype=np.float64))
+    s_ood = np.sort(np.asarray(ood_scores, dtype=np.float64))
+    thresholds = np.unique(np.r_[s_id, s_ood])[::-1]
+    fpr = 1.0 - np.searchsorted(s_id, thresholds, side="left") / max(1, s_id.size)
+    tpr = 1.0 - np.searchsorted(s_ood, thresholds, side="left") / max(1, s_ood.size)
+    fpr, tpr = np.r_[0.0, fpr, 1.0], np.r_[0.0, tpr, 1.0]
+    if fpr.size > n_points:
+        keep = np.unique(np.r_[0, np.searchsorted(fpr, np.linspace(0, 1, n_points - 1)).clip(0, fpr.size - 1), fpr.size - 1])
+        fpr, tpr = fpr[keep], tpr[keep]
+    return {"fpr": [float(v) for v in fpr], "tpr": [float(v) for v in tpr]}
+
+
 def reference_threshold(reference_scores: np.ndarray, *, quantile: float = 0.95) -> float:
     """The ``quantile`` of in-distribution scores: rows above it are flagged."""
     return float(np.quantile(np.asarray(reference_scores, dtype=np.float64), quantile))
