@@ -68,11 +68,11 @@ def check_float(name: str, value: Any, *, low: float = 0.0, high: float = np.inf
 
 
 def blas_single_thread() -> Any:
-    """Context that limits BLAS to one thread (for benchmarks and callers that need it).
+    """Context that limits BLAS to one thread.
 
-    Not used on the LIME hot path: with the stacked moment products of
-    :mod:`.surrogate`, the default thread count measured faster than one thread
-    (benchmarks/results/explain.md), unlike a loop of per-row scikit-learn fits.
+    Every attribution runs under it (``api.attribute``): the stacked ridge solves of
+    :mod:`.surrogate` are as fast on one thread, and idle OpenBLAS workers no longer spin
+    against ONNX Runtime's threads (benchmarks/results/explain.md).
     """
     try:
         from threadpoolctl import threadpool_limits

@@ -24,7 +24,7 @@ from ..errors import ConfigError
 from ..evaluator.local import DEFAULT_CHUNK_BYTES, LocalEvaluator
 from ..model.loader import OnnxModel, load_model
 from ..stats import child_rng
-from ._common import check_float, check_int, row_rngs
+from ._common import blas_single_thread, check_float, check_int, row_rngs
 from ._image import spatial_shape
 from .attribution import Attribution
 
@@ -119,7 +119,19 @@ def resolve_targets(target: Any, proba: np.ndarray, task: str) -> np.ndarray:
     return np.full(proba.shape[0], int(target), dtype=np.intp)
 
 
-def attribute(
+def attribute(*args: Any, **kwargs: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    """:func:`_attribute` with BLAS limited to one thread.
+
+    On 2 cores, idle OpenBLAS workers can spin against ONNX Runtime's own threads right
+    after the surrogate fits; in one measurement (heavy model, 100k perturbations) ONNX
+    Runtime's time inside the engine matched the raw session's only with one BLAS thread.
+    The stacked ridge solves are as fast on one thread (the BLAS table in BENCHMARKS.md).
+    """
+    with blas_single_thread():
+        return _attribute(*args, **kwargs)
+
+
+def _attribute(
     evaluator: LocalEvaluator,
     x_all: np.ndarray,
     *,
