@@ -99,7 +99,6 @@ def classification_metrics(
         return np.nanmean(recalls, axis=0) if recalls.size else np.full(w.shape[0], np.nan)
 
     def ece(w: np.ndarray) -> np.ndarray:
-        count = w @ bin_onehot
         acc = w @ (bin_onehot * top_correct[:, None])
         conf = w @ (bin_onehot * top[:, None])
         return np.abs(acc - conf).sum(axis=1) / w.sum(axis=1)

@@ -7,7 +7,6 @@ import zipfile
 from pathlib import Path
 
 import jsonschema
-import numpy as np
 import pytest
 
 import audit_engine as ae

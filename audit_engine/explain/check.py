@@ -135,7 +135,6 @@ def run(ctx: Any) -> Any:
     image = space.is_image
     names = space.feature_names
     confidence = ctx.config.confidence
-    seed = ctx.config.seed
     row_ids = _select_rows(ctx, int(p["n_rows"]), float(p["uncertain_share"]))
     x = ctx.rows[row_ids]
     background = ctx.reference_rows if ctx.reference_rows is not None else ctx.rows

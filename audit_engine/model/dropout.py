@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
 
 from ..errors import ModelError, ModelFormatError
 from .loader import OnnxModel, _strip_zipmap

@@ -175,14 +175,6 @@ def _spec(node_arg: Any) -> TensorSpec:
     return TensorSpec(node_arg.name, shape, node_arg.type)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _check_external_data(model: onnx.ModelProto, folder: Path) -> None:
     """Refuse external-data locations outside the model's folder (path traversal)."""
     root = folder.resolve()

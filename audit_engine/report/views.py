@@ -1458,7 +1458,6 @@ def bias_audit_view(doc: Mapping[str, Any]) -> BiasAuditView:
     """
     fair = doc.get("fairness")
     attrs = fairness_attributes(fair) if isinstance(fair, Mapping) else {}
-    rows_total = doc.get("data", {}).get("rows")
     kinds = {"sex": "Sex", "race": "Race/ethnicity", "intersection": "Intersectional (sex × race/ethnicity)"}
     ordered = sorted(attrs.items(), key=lambda kv: ["sex", "race", "intersection", None].index(_ll144_kind(kv[0])))
     sections: list[Section] = []
