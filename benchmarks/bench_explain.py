@@ -88,19 +88,26 @@ def light(args, lines):
     data = ae.load_data(ROOT / "fixtures/data/breast_cancer.csv", target="target")
     model, space, x, ev = setup(ROOT / "fixtures/models/breast_cancer_mlp.onnx", data)
     rows = np.arange(args.rows) * (x.shape[0] // args.rows)
-    explain_rows(ev, x, method="lime", rows=rows[:2], n_samples=args.samples)  # warm-up
-    before = ev.stats.copy()
-    t = time.perf_counter()
-    ours = explain_rows(ev, x, method="lime", rows=rows, n_samples=args.samples, seed=0)
-    t_eng = time.perf_counter() - t
-    ort_eng = ev.stats.since(before).seconds
+    explain_rows(ev, x, method="lime", rows=rows, n_samples=args.samples)  # warm-up at full size
+    # Best of 3 for the engine and best of 2 for the lime package (its two seeded runs):
+    # single timings on a 2-core machine moved by ±30% between runs.
+    t_eng, ort_eng = np.inf, np.inf
+    for _ in range(3):
+        before = ev.stats.copy()
+        t = time.perf_counter()
+        ours = explain_rows(ev, x, method="lime", rows=rows, n_samples=args.samples, seed=0)
+        elapsed = time.perf_counter() - t
+        if elapsed < t_eng:
+            t_eng, ort_eng = elapsed, ev.stats.since(before).seconds
     sub = rows[: args.lime_rows]
     before = ev.stats.copy()
     t = time.perf_counter()
     a = lime_package(ev, x, sub, ours.targets[: args.lime_rows], 1, args.samples)
     t_lime = time.perf_counter() - t
     ort_lime = ev.stats.since(before).seconds
+    t = time.perf_counter()
     b = lime_package(ev, x, sub, ours.targets[: args.lime_rows], 2, args.samples)
+    t_lime = min(t_lime, time.perf_counter() - t)
     # shap KernelExplainer, small nsamples, k-means background
     import shap
 
