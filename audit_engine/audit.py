@@ -33,7 +33,7 @@ from .model.loader import OnnxModel, load_model
 from .result import AuditResult
 from .stats import child_rng
 
-__all__ = ["AuditContext", "CheckOutcome", "audit", "prepare", "CHECK_MODULES"]
+__all__ = ["AuditContext", "CheckOutcome", "audit", "prepare", "run_checks", "CHECK_MODULES"]
 
 logger = logging.getLogger(__name__)
 
@@ -228,8 +228,17 @@ def audit(
     progress: optional ``progress(rows_done, rows_total)`` for model calls.
     """
     started = time.perf_counter()
-    config = config or AuditConfig()
     ctx = prepare(model, data, config=config, reference=reference, ood_data=ood_data, progress=progress)
+    return run_checks(ctx, started=started)
+
+
+def run_checks(ctx: AuditContext, *, started: float | None = None) -> AuditResult:
+    """Run the configured checks on a prepared context and build the :class:`AuditResult`.
+
+    ``started`` (a ``time.perf_counter()`` value) is where ``total_seconds`` counts from;
+    default: now. :func:`audit` is ``run_checks(prepare(...))``.
+    """
+    started = time.perf_counter() if started is None else started
     config = ctx.config
     wanted = config.checks if config.checks is not None else CHECK_NAMES
     modules = {name: _module(name) for name in wanted}

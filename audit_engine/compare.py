@@ -216,20 +216,27 @@ def compare_models(
     audits as in :func:`compare_results`. ``agreement`` gives the share of rows whose
     decision is the same under both models, overall and per sensitive group.
     """
-    from .audit import audit, prepare
+    import time
+
+    from .audit import prepare, run_checks
     from .performance import classification_metrics, estimate_all, regression_metrics
 
     config = config or AuditConfig()
-    ctx_a = prepare(model_a, data, config=config, **{k: v for k, v in audit_kwargs.items() if k != "progress"})
-    ctx_b = prepare(model_b, ctx_a.data, config=config, **{k: v for k, v in audit_kwargs.items() if k != "progress"})
+    started_a = time.perf_counter()
+    ctx_a = prepare(model_a, data, config=config, **audit_kwargs)
+    prepared_a = time.perf_counter()
+    ctx_b = prepare(model_b, ctx_a.data, config=config, **audit_kwargs)
+    prepare_b_seconds = time.perf_counter() - prepared_a
     if ctx_a.task != ctx_b.task:
         raise ConfigError(f"Model A is a {ctx_a.task} model and model B a {ctx_b.task} model; compare models of one task.")
     if ctx_a.task == "classification" and [str(c) for c in ctx_a.classes] != [str(c) for c in ctx_b.classes]:
         raise ConfigError(
             f"The models predict different classes ({ctx_a.classes} vs {ctx_b.classes}); compare versions of one model."
         )
-    result_a = audit(ctx_a.model, ctx_a.data, config=config, **audit_kwargs)
-    result_b = audit(ctx_b.model, ctx_a.data, config=config, **audit_kwargs)
+    # Each model is loaded and scored once: the audits run on the prepared contexts.
+    # Each total counts its own preparation only, not the other model's work in between.
+    result_a = run_checks(ctx_a, started=started_a + prepare_b_seconds)
+    result_b = run_checks(ctx_b, started=time.perf_counter() - prepare_b_seconds)
     comparison = compare_results(result_a, result_b)
     comparison.method = "paired bootstrap on the same rows (performance); independent audits (fairness, OOD)"
     n = ctx_a.data.n_rows

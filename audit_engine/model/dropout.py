@@ -30,7 +30,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ..errors import ModelError, ModelFormatError
-from .loader import OnnxModel, _strip_zipmap
+from .loader import OnnxModel, strip_zipmap
 from .providers import create_session
 
 __all__ = ["DropoutSite", "count_dropout", "rewrite_dropout", "mc_dropout_model"]
@@ -166,7 +166,7 @@ def mc_dropout_model(model: OnnxModel) -> tuple[OnnxModel, list[DropoutSite]]:
     its ``session_inputs`` stay the data inputs, since the mask inputs are fed by the caller.
     """
     proto = onnx.load(model.path)
-    _strip_zipmap(proto)
+    strip_zipmap(proto)
     rewritten, sites = rewrite_dropout(proto)
     session, used = create_session(rewritten.SerializeToString(), model.provider)
     copy = dataclasses.replace(

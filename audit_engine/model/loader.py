@@ -28,7 +28,7 @@ from ..errors import (
 from .outputs import NORMALISATION, OUTPUT_KINDS
 from .providers import create_session, describe_provider
 
-__all__ = ["TensorSpec", "OnnxModel", "load_model", "MAX_MODEL_BYTES"]
+__all__ = ["TensorSpec", "OnnxModel", "load_model", "strip_zipmap", "MAX_MODEL_BYTES"]
 
 logger = logging.getLogger(__name__)
 
@@ -219,7 +219,7 @@ def _producer_ops(graph: onnx.GraphProto) -> dict[str, onnx.NodeProto]:
     return {out: node for node in graph.node for out in node.output}
 
 
-def _strip_zipmap(model: onnx.ModelProto) -> tuple[dict[str, str], dict[str, list[Any]]]:
+def strip_zipmap(model: onnx.ModelProto) -> tuple[dict[str, str], dict[str, list[Any]]]:
     """Replace every graph output produced by ZipMap with the ZipMap's probability tensor.
 
     Returns {old output name: new output name} and {new name: class labels}.
@@ -369,15 +369,18 @@ def load_model(
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
     producer = " ".join(p for p in (proto.producer_name, proto.producer_version) if p)
 
-    original_session, _ = create_session(proto.SerializeToString(), "cpu", threads=1)
-    inputs = [_spec(i) for i in original_session.get_inputs()]
-    outputs = [_spec(o) for o in original_session.get_outputs()]
-    del original_session
-
-    zipmapped, zip_classes = _strip_zipmap(proto)
+    original = proto.SerializeToString()
+    zipmapped, zip_classes = strip_zipmap(proto)
     rewrites = [f"ZipMap removed from output {name!r}" for name in zipmapped]
-    rewritten = proto.SerializeToString()
-    session, used = create_session(rewritten, provider, threads=threads)
+    session, used = create_session(proto.SerializeToString() if zipmapped else original, provider, threads=threads)
+    if zipmapped:  # the IO schema users know is the exported one, ZipMap output type included
+        original_session, _ = create_session(original, "cpu", threads=1)
+        inputs = [_spec(i) for i in original_session.get_inputs()]
+        outputs = [_spec(o) for o in original_session.get_outputs()]
+        del original_session
+    else:
+        inputs = [_spec(i) for i in session.get_inputs()]
+        outputs = [_spec(o) for o in session.get_outputs()]
     session_outputs = [_spec(o) for o in session.get_outputs()]
     chosen = _choose_output(session_outputs, output, set(zipmapped))
 
