@@ -30,7 +30,7 @@ from .errors import ConfigError, InvalidValueError
 from .evaluator.local import LocalEvaluator
 from .evaluator.base import Progress
 from .model.loader import OnnxModel, load_model
-from .result import AuditResult
+from .result import AuditResult, to_jsonable
 from .stats import child_rng
 
 __all__ = ["AuditContext", "CheckOutcome", "audit", "prepare", "run_checks", "CHECK_MODULES"]
@@ -178,6 +178,7 @@ def prepare(
     reference = None if reference is None else load_data(reference, features=config.features)
     ood_data = None if ood_data is None else load_data(ood_data, features=config.features)
     extras = [d for d in (reference, ood_data) if d is not None]
+    config.policy.check_subjects(data.sensitive_names)  # before any model call
     space = FeatureSpace.bind(model, data, features=config.features, also=extras)
     rows = space.encode(data)
     if data.y is not None:
@@ -262,6 +263,8 @@ def run_checks(ctx: AuditContext, *, started: float | None = None) -> AuditResul
         verdicts.extend(outcome.verdicts)
         checks[name] = {"status": "ran", "seconds": round(time.perf_counter() - t0, 6),
                         "model_calls": used.model_calls, "rows_evaluated": used.rows_evaluated}
+    # Path rules ([[policy.rules]]) are judged on the finished sections, as audit.json holds them.
+    verdicts.extend(config.policy.judge_document(to_jsonable(sections)))
     total = time.perf_counter() - started
     stats = ctx.evaluator.stats.to_dict()
     stats["total_seconds"] = round(total, 6)

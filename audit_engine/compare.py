@@ -13,6 +13,22 @@ files audited the same data (same sha256), :func:`compare_models` gives tighter 
 
 Directions: for every metric the comparison knows whether higher or lower is better, and
 calls a change ``better`` or ``worse`` only when its interval excludes zero.
+
+The release gate on top (issue 13; statistics in :mod:`audit_engine.paired`):
+
+- ``changes`` in compare.json: every measured change keyed by its audit.json path
+  (``performance.metrics.roc_auc``, ``fairness.race.metrics.demographic_parity_difference``,
+  ``fairness.race.groups.Asian.selection_rate``, ``ood.scores.knn.flagged_fraction``), each
+  ``{a, b, delta: {value, ci_low, ci_high}, better_when, change, paired}``. With two models
+  on one dataset, performance and fairness changes carry paired-bootstrap intervals
+  (same rows, same replicate weights for both models).
+- ``verdicts``: the compare-only path rules (``max_drop`` / ``max_rise``) judged on those
+  intervals (a non-inferiority margin); a failing one makes the status ``policy_fail``.
+- ``mcnemar`` (paired decisions), ``agreement`` (flips overall and per group),
+  ``importance`` (Kendall τ of global importances, features that moved most) and, when
+  both models have the same inputs and outputs (an export of one model: fp16, int8,
+  another exporter), ``fidelity``: the probability differences and the changes whose
+  paired interval excludes zero.
 """
 
 from __future__ import annotations
@@ -27,6 +43,8 @@ import numpy as np
 
 from .config import AuditConfig
 from .errors import ConfigError
+from .paired import fidelity, importance_change, mcnemar, paired_fairness, view_groups
+from .policy import Policy
 from .result import AuditResult, atomic_write_text, to_jsonable
 
 __all__ = ["Comparison", "compare_results", "compare_models", "compare", "HIGHER_IS_BETTER"]
@@ -87,6 +105,8 @@ class Comparison:
     agreement: dict[str, Any] | None = None
     confidence: float = 0.95
     extra: dict[str, Any] = field(default_factory=dict)
+    changes: dict[str, Any] = field(default_factory=dict)  # nested like audit.json; to_dict flattens by path
+    verdicts: list[dict[str, Any]] = field(default_factory=list)  # compare-only path rules (max_drop / max_rise)
 
     @property
     def regressions(self) -> list[str]:
@@ -101,12 +121,17 @@ class Comparison:
         return out
 
     @property
+    def gate_failures(self) -> list[str]:
+        """Messages of the compare-only rules (max_drop / max_rise) that fail."""
+        return [v["message"] for v in self.verdicts if v["status"] == "fail"]
+
+    @property
     def status(self) -> str:
         """``regressed`` when anything got measurably worse, else ``policy_fail`` when B fails
         its policy, else ``ok``. The CLI exits 1 unless ``ok``."""
         if self.regressions:
             return "regressed"
-        return "policy_fail" if self.b.get("status") == "fail" else "ok"
+        return "policy_fail" if self.b.get("status") == "fail" or self.gate_failures else "ok"
 
     def to_dict(self) -> dict[str, Any]:
         return to_jsonable({
@@ -123,6 +148,8 @@ class Comparison:
             "ood": self.ood,
             "verdict_changes": self.verdict_changes,
             "agreement": self.agreement,
+            "changes": flatten_changes(self.changes),
+            "verdicts": self.verdicts,
             **self.extra,
         })
 
@@ -164,8 +191,14 @@ def _verdict_changes(da: dict[str, Any], db: dict[str, Any]) -> list[dict[str, A
 def compare_results(
     a: AuditResult | dict[str, Any] | str | os.PathLike[str],
     b: AuditResult | dict[str, Any] | str | os.PathLike[str],
+    *,
+    policy: Policy | None = None,
 ) -> Comparison:
-    """Compare two audits from their audit.json alone (no model is loaded)."""
+    """Compare two audits from their audit.json alone (no model is loaded).
+
+    ``policy``: its compare-only rules (max_drop / max_rise) are judged on the changes
+    (here with intervals that treat the audits as independent).
+    """
     da, db = (_load(x) for x in (a, b))
     confidence = float(db.get("config", {}).get("confidence", 0.95))
     performance = {}
@@ -191,11 +224,57 @@ def compare_results(
         ea, eb = oa[name].get("auroc"), ob[name].get("auroc")
         if isinstance(ea, dict) and isinstance(eb, dict):
             ood[f"{name}.auroc"] = _entry("auroc", ea, eb, _independent_delta(ea, eb, confidence))
-    return Comparison(
+    comparison = Comparison(
         a=_summary(da), b=_summary(db), method="independent audits (normal approximation from the two intervals)",
         same_data=da["data"]["sha256"] == db["data"]["sha256"], performance=performance, fairness=fairness,
         ood=ood, verdict_changes=_verdict_changes(da, db), confidence=confidence,
     )
+    for name in sorted(set(oa) & set(ob)):
+        fa_, fb_ = _f(oa[name].get("flagged_fraction")), _f(ob[name].get("flagged_fraction"))
+        if fa_ is not None and fb_ is not None:
+            comparison.extra.setdefault("ood_flagged", {})[name] = _entry(
+                "flagged_fraction", {"value": fa_}, {"value": fb_}, {"value": fb_ - fa_, "ci_low": None, "ci_high": None})
+    rebuild_changes(comparison, paired=False)
+    if policy is not None:
+        judge_gate(comparison, policy)
+    return comparison
+
+
+def rebuild_changes(comparison: Comparison, *, paired: bool, groups: dict[str, Any] | None = None) -> None:
+    """Fill ``comparison.changes`` (nested like audit.json) from its blocks."""
+    tree: dict[str, Any] = {}
+    for name, entry in comparison.performance.items():
+        tree.setdefault("performance", {}).setdefault("metrics", {})[name] = {**entry, "paired": paired}
+    for attr, block in comparison.fairness.items():
+        view = tree.setdefault("fairness", {}).setdefault(attr, {})
+        for name, entry in block.items():
+            view.setdefault("metrics", {})[name] = {**entry, "paired": paired}
+        for group, rates in (groups or {}).get(attr, {}).items():
+            view.setdefault("groups", {})[group] = {name: {**e, "paired": paired} for name, e in rates.items()}
+    for key, entry in comparison.ood.items():
+        score, _, metric = key.partition(".")
+        tree.setdefault("ood", {}).setdefault("scores", {}).setdefault(score, {})[metric] = {**entry, "paired": False}
+    for score, entry in comparison.extra.get("ood_flagged", {}).items():
+        tree.setdefault("ood", {}).setdefault("scores", {}).setdefault(score, {})["flagged_fraction"] = {
+            **entry, "paired": False}
+    comparison.changes = tree
+
+
+def flatten_changes(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"performance": {"metrics": {"roc_auc": e}}}`` -> ``{"performance.metrics.roc_auc": e}``."""
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict) and "delta" in value:
+            out[path] = value
+        elif isinstance(value, dict):
+            out.update(flatten_changes(value, path))
+    return out
+
+
+def judge_gate(comparison: Comparison, policy: Policy) -> None:
+    """Judge the compare-only rules on ``comparison.changes`` into ``comparison.verdicts``."""
+    comparison.verdicts = [v.to_dict() for v in policy.judge_changes(comparison.changes)]
 
 
 def _load(x: AuditResult | dict[str, Any] | str | os.PathLike[str]) -> dict[str, Any]:
@@ -238,7 +317,7 @@ def compare_models(
     result_a = run_checks(ctx_a, started=started_a + prepare_b_seconds)
     result_b = run_checks(ctx_b, started=time.perf_counter() - prepare_b_seconds)
     comparison = compare_results(result_a, result_b)
-    comparison.method = "paired bootstrap on the same rows (performance); independent audits (fairness, OOD)"
+    comparison.method = "paired bootstrap on the same rows (performance, fairness); independent audits (OOD)"
     n = ctx_a.data.n_rows
     agreement = None
     if ctx_a.data.y is not None:
@@ -258,6 +337,7 @@ def compare_models(
                 entry = comparison.performance[name]
                 entry["delta"] = est.to_dict()
                 entry["change"] = _judge(name, entry["delta"]["ci_low"], entry["delta"]["ci_high"])
+    group_changes: dict[str, Any] = {}
     if ctx_a.task == "classification":
         same = ctx_a.predicted_index == ctx_b.predicted_index
         agreement = {"rate": float(same.mean()), "flipped_rows": int((~same).sum()), "by_group": {}}
@@ -266,10 +346,85 @@ def compare_models(
             block = {}
             for g in sorted(groups.dropna().unique(), key=str):
                 mask = (groups == g).to_numpy()
-                block[str(g)] = {"n": int(mask.sum()), "rate": float(same[mask].mean())}
+                block[str(g)] = {"n": int(mask.sum()), "rate": float(same[mask].mean()),
+                                 "flipped_rows": int((~same[mask]).sum())}
             agreement["by_group"][attr] = block
+        comparison.extra["mcnemar"] = _mcnemar(ctx_a, ctx_b)
+        group_changes = _paired_fairness(ctx_a, ctx_b, comparison, config)
     comparison.agreement = agreement
+    comparison.extra["importance"] = importance_change(result_a.to_dict().get("explanations"),
+                                                       result_b.to_dict().get("explanations"))
+    rebuild_changes(comparison, paired=True, groups=group_changes)
+    if shares_io(ctx_a.model, ctx_b.model):
+        comparison.extra["fidelity"] = _fidelity(ctx_a, ctx_b, comparison)
+        comparison.method = "fidelity check (the models share inputs and outputs); " + comparison.method
+    judge_gate(comparison, config.policy)
     return comparison, result_a, result_b
+
+
+def shares_io(a: Any, b: Any) -> bool:
+    """True when two models have the same input and output names and shapes (dtypes may differ)."""
+    da, db = a.to_dict(), b.to_dict()
+
+    def io(d: dict[str, Any]) -> tuple[Any, ...]:
+        return (tuple((t["name"], str(t["shape"])) for t in d["inputs"]),
+                tuple((t["name"], str(t["shape"])) for t in d["outputs"]))
+
+    return io(da) == io(db)
+
+
+def _mcnemar(ctx_a: Any, ctx_b: Any) -> dict[str, Any]:
+    if ctx_a.y_index is not None:
+        out = mcnemar(ctx_a.predicted_index == ctx_a.y_index, ctx_b.predicted_index == ctx_b.y_index)
+        out["on"] = "correct decisions (table rows: A right / wrong; columns: B right / wrong)"
+    elif ctx_a.positive_index is not None:
+        out = mcnemar(ctx_a.predicted_index == ctx_a.positive_index, ctx_b.predicted_index == ctx_b.positive_index)
+        out["on"] = "positive decisions (no labels; table rows: A positive / negative; columns: B)"
+    else:
+        return {"status": "skipped", "reason": "needs labels or a binary model"}
+    out["status"] = "ran"
+    return out
+
+
+def _paired_fairness(ctx_a: Any, ctx_b: Any, comparison: Comparison, config: AuditConfig) -> dict[str, Any]:
+    """Replace the fairness deltas by paired ones; return the per-group rate changes by view."""
+    if ctx_a.positive_index is None:
+        return {}
+    views = list((comparison.fairness or {}).keys()) or list(ctx_a.data.sensitive_names)
+    out: dict[str, Any] = {}
+    for view in views:
+        labels = view_groups(ctx_a.data.sensitive, view)
+        if labels is None:
+            continue
+        paired = paired_fairness(ctx_a.predicted_index, ctx_b.predicted_index, ctx_a.y_index, labels,
+                                 n_classes=len(ctx_a.classes), positive_index=ctx_a.positive_index,
+                                 n_boot=config.n_bootstrap, rng=ctx_a.rng("compare", "paired", "fairness", view),
+                                 confidence=config.confidence)
+        block = comparison.fairness.setdefault(view, {})
+        for name, entry in paired["metrics"].items():
+            old = block.get(name)
+            a = old["a"] if old else {"value": entry["a"]}
+            b = old["b"] if old else {"value": entry["b"]}
+            block[name] = _entry(name, a, b, entry["delta"])
+        out[view] = {g: {name: _entry(name, {"value": e["a"]}, {"value": e["b"]}, e["delta"]) for name, e in rates.items()}
+                     for g, rates in paired["groups"].items()}
+    return out
+
+
+def _fidelity(ctx_a: Any, ctx_b: Any, comparison: Comparison) -> dict[str, Any]:
+    out = fidelity(ctx_a.proba, ctx_b.proba)
+    if comparison.agreement is not None:
+        out["flipped_rows"] = comparison.agreement["flipped_rows"]
+        out["flip_rate"] = 1.0 - comparison.agreement["rate"]
+        out["flips_by_group"] = {attr: {g: e["flipped_rows"] for g, e in block.items()}
+                                 for attr, block in comparison.agreement["by_group"].items()}
+    moved = [path for path, e in flatten_changes(comparison.changes).items()
+             if e.get("paired") and e["delta"].get("ci_low") is not None
+             and (e["delta"]["ci_low"] > 0 or e["delta"]["ci_high"] < 0)]
+    out["moved_beyond_interval"] = moved
+    out["verdict"] = "faithful" if not moved and out.get("flipped_rows", 0) == 0 else (
+        "decisions flipped, no metric moved beyond its interval" if not moved else "metrics moved")
+    return out
 
 
 def compare(a: Any, b: Any, data: Any = None, **kwargs: Any) -> Comparison:

@@ -4,13 +4,17 @@ A config comes from keyword arguments, a TOML file (``AuditConfig.from_toml``) o
 (CLI flags override the file). Every key is validated up front, so a typo fails before
 any model call with a suggestion of the key that was meant.
 
-Policy rules are written per check as ``min_<metric>`` or ``max_<metric>``::
+Policy rules (the logic lives in :mod:`audit_engine.policy`) are written per check as
+``min_<metric>`` or ``max_<metric>``, or by audit.json path in ``[[policy.rules]]``::
 
     [policy.performance]
     min_roc_auc = 0.7
     [policy.fairness]
     min_impact_ratio = { threshold = 0.8, severity = "fail" }
     max_demographic_parity_difference = { threshold = 0.1, severity = "warn" }
+    [[policy.rules]]
+    metric = "fairness.*.groups.*.selection_rate"
+    min = 0.2
 
 A rule fails (or warns, per its severity) when the point value breaches the threshold;
 when the point value passes but the confidence interval crosses the threshold the
@@ -21,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,136 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .policy import CHECK_NAMES, PathRule, Policy, PolicyError, Rule, Verdict
 
-__all__ = ["AuditConfig", "Policy", "Rule", "Verdict", "CHECK_NAMES"]
-
-CHECK_NAMES = ("performance", "fairness", "explanations", "ood", "uncertainty")
-_SEVERITIES = ("fail", "warn")
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The outcome of one policy rule: ``status`` is pass, warn or fail."""
-
-    check: str
-    status: str
-    metric: str
-    value: float | None
-    threshold: float | None
-    message: str
-    subject: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        for k in ("value", "threshold"):
-            if d[k] is not None and not math.isfinite(d[k]):
-                d[k] = None
-        return d
-
-
-@dataclass(frozen=True)
-class Rule:
-    """``op`` is ``min`` (value must be >= threshold) or ``max`` (value must be <= threshold)."""
-
-    check: str
-    metric: str
-    op: str
-    threshold: float
-    severity: str = "fail"
-
-    @property
-    def key(self) -> str:
-        return f"{self.op}_{self.metric}"
-
-    def judge(
-        self,
-        value: float | None,
-        *,
-        ci_low: float | None = None,
-        ci_high: float | None = None,
-        subject: str | None = None,
-    ) -> Verdict:
-        """Compare one measured value (with its interval) against the rule."""
-        where = f" for {subject}" if subject else ""
-        if value is None or not math.isfinite(value):
-            return Verdict(self.check, "warn", self.metric, None, self.threshold,
-                           f"{self.metric}{where} is undefined, so the rule {self.key} = {self.threshold:g} cannot be checked.", subject)
-        breach = value < self.threshold if self.op == "min" else value > self.threshold
-        bound = ci_low if self.op == "min" else ci_high
-        interval = ""
-        if ci_low is not None and ci_high is not None and math.isfinite(ci_low) and math.isfinite(ci_high):
-            interval = f" (95% CI {ci_low:.3g} to {ci_high:.3g})"
-        word = "at least" if self.op == "min" else "at most"
-        if breach:
-            return Verdict(self.check, self.severity, self.metric, value, self.threshold,
-                           f"{self.metric}{where} is {value:.3g}{interval}; the policy requires {word} {self.threshold:g}.", subject)
-        uncertain = bound is not None and math.isfinite(bound) and (
-            bound < self.threshold if self.op == "min" else bound > self.threshold
-        )
-        if uncertain:
-            return Verdict(self.check, "warn", self.metric, value, self.threshold,
-                           f"{self.metric}{where} is {value:.3g}{interval}: it meets {word} {self.threshold:g}, "
-                           "but the interval crosses the threshold, so the data cannot rule out a breach.", subject)
-        return Verdict(self.check, "pass", self.metric, value, self.threshold,
-                       f"{self.metric}{where} is {value:.3g}{interval}, {word} {self.threshold:g} as required.", subject)
-
-
-_DEFAULT_RULES = (
-    Rule("fairness", "impact_ratio", "min", 0.8, "fail"),
-    Rule("fairness", "demographic_parity_difference", "max", 0.1, "warn"),
-    Rule("fairness", "equalized_odds_difference", "max", 0.1, "warn"),
-    Rule("performance", "expected_calibration_error", "max", 0.1, "warn"),
-)
-
-
-@dataclass(frozen=True)
-class Policy:
-    """A set of rules; :meth:`rules_for` gives a check its rules."""
-
-    rules: tuple[Rule, ...] = _DEFAULT_RULES
-
-    @classmethod
-    def from_dict(cls, table: Mapping[str, Any], *, defaults: bool = True) -> Policy:
-        rules = {(r.check, r.metric): r for r in (_DEFAULT_RULES if defaults else ())}
-        for check, entries in table.items():
-            if check not in CHECK_NAMES:
-                raise ConfigError(_unknown("policy section", check, CHECK_NAMES))
-            if not isinstance(entries, Mapping):
-                raise ConfigError(f"[policy.{check}] must be a table of min_<metric>/max_<metric> rules.")
-            for key, spec in entries.items():
-                op, _, metric = key.partition("_")
-                if op not in ("min", "max") or not metric:
-                    raise ConfigError(
-                        f"Policy rule {check}.{key} must be named min_<metric> or max_<metric>."
-                    )
-                severity = "fail"
-                if isinstance(spec, Mapping):
-                    unknown = set(spec) - {"threshold", "severity"}
-                    if unknown:
-                        raise ConfigError(f"Policy rule {check}.{key} has unknown key(s) {sorted(unknown)}; use threshold and severity.")
-                    severity = spec.get("severity", "fail")
-                    spec = spec.get("threshold")
-                if severity not in _SEVERITIES:
-                    raise ConfigError(f"Policy rule {check}.{key} has severity {severity!r}; use 'fail' or 'warn'.")
-                if spec is None:  # threshold = none disables a default rule
-                    rules.pop((check, metric), None)
-                    continue
-                if isinstance(spec, bool) or not isinstance(spec, (int, float)):
-                    raise ConfigError(f"Policy rule {check}.{key} needs a number; got {spec!r}.")
-                rules[(check, metric)] = Rule(check, metric, op, float(spec), severity)
-        return cls(tuple(rules.values()))
-
-    def rules_for(self, check: str) -> list[Rule]:
-        return [r for r in self.rules if r.check == check]
-
-    def rule(self, check: str, metric: str) -> Rule | None:
-        return next((r for r in self.rules if r.check == check and r.metric == metric), None)
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for r in self.rules:
-            out.setdefault(r.check, {})[r.key] = {"threshold": r.threshold, "severity": r.severity}
-        return out
+__all__ = ["AuditConfig", "Policy", "Rule", "PathRule", "PolicyError", "Verdict", "CHECK_NAMES"]
 
 
 def _unknown(kind: str, key: str, known: Sequence[str]) -> str:
@@ -248,8 +124,8 @@ class AuditConfig:
                 raise ConfigError(_unknown("config key", key, sorted(known)))
             kwargs[key] = value
         if "policy" in kwargs and not isinstance(kwargs["policy"], Policy):
-            if not isinstance(kwargs["policy"], Mapping):
-                raise ConfigError("The 'policy' config entry must be a table of per-check rules.")
+            if not isinstance(kwargs["policy"], (Mapping, list, tuple)):
+                raise ConfigError("The 'policy' config entry must be a table of per-check rules or a list of path rules.")
             kwargs["policy"] = Policy.from_dict(kwargs["policy"])
         for name in CHECK_NAMES + ("model_card",):
             if name in kwargs and not isinstance(kwargs[name], Mapping):
@@ -273,7 +149,7 @@ class AuditConfig:
     def replace(self, **changes: Any) -> AuditConfig:
         """A copy with some fields changed; ``None`` values leave a field as it is."""
         changes = {k: v for k, v in changes.items() if v is not None}
-        if "policy" in changes and isinstance(changes["policy"], Mapping):
+        if "policy" in changes and isinstance(changes["policy"], (Mapping, list, tuple)):
             changes["policy"] = Policy.from_dict(changes["policy"])
         return dataclasses.replace(self, **changes)
 

@@ -1,0 +1,73 @@
+"""Policy verdicts as JUnit XML, so CI systems show each rule as a test case.
+
+One ``<testsuite>`` per audit (or comparison), one ``<testcase>`` per verdict:
+
+- ``pass`` → a passed test case;
+- ``fail`` → a ``<failure>`` (the pipeline goes red; the CLI also exits 1);
+- ``warn`` → a passed test case whose ``<system-out>`` starts with ``WARN:``. A warning
+  does not stop a release (the CLI exits 0 on warnings), and ``<skipped>`` would tell the
+  reader the rule was not evaluated, which is false: it was, and the data could not rule
+  a breach out. ``warnings`` is counted as a property of the suite.
+
+The layout follows the common Jenkins / Ant JUnit schema (``testsuites`` › ``testsuite``
+› ``testcase`` › ``failure`` | ``system-out``); ``tests/reference/junit.xsd`` is the
+subset the tests validate against.
+"""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .result import atomic_write_text
+
+__all__ = ["junit_xml", "write_junit"]
+
+
+def _case_name(v: Mapping[str, Any]) -> str:
+    name = v.get("path") or v["metric"]
+    subject = v.get("subject")
+    if subject and not v.get("path"):
+        name = f"{name} [{subject}]"
+    return str(name)
+
+
+def junit_xml(verdicts: Sequence[Mapping[str, Any]], *, suite: str, timestamp: str | None = None,
+              properties: Mapping[str, Any] | None = None) -> str:
+    """The JUnit XML text for ``verdicts`` (dicts as in audit.json ``verdicts``)."""
+    failures = sum(v["status"] == "fail" for v in verdicts)
+    warnings = sum(v["status"] == "warn" for v in verdicts)
+    root = ET.Element("testsuites", name="audit-engine", tests=str(len(verdicts)), failures=str(failures),
+                      errors="0")
+    attrs = {"name": suite, "tests": str(len(verdicts)), "failures": str(failures), "errors": "0",
+             "skipped": "0", "time": "0"}
+    if timestamp:
+        attrs["timestamp"] = timestamp[:19]  # xs:dateTime without the zone, as the Ant schema has it
+    ts = ET.SubElement(root, "testsuite", attrs)
+    props = ET.SubElement(ts, "properties")
+    for key, value in {**(properties or {}), "warnings": warnings}.items():
+        ET.SubElement(props, "property", name=str(key), value=str(value))
+    for v in verdicts:
+        case = ET.SubElement(ts, "testcase", name=_case_name(v), classname=f"audit-engine.{v['check']}", time="0")
+        if v["status"] == "fail":
+            failure = ET.SubElement(case, "failure", message=str(v["message"]), type="policy")
+            failure.text = _detail(v)
+        elif v["status"] == "warn":
+            ET.SubElement(case, "system-out").text = f"WARN: {v['message']}"
+        else:
+            ET.SubElement(case, "system-out").text = str(v["message"])
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _detail(v: Mapping[str, Any]) -> str:
+    return (f"{v['message']}\nmetric: {v['metric']}\nvalue: {v.get('value')}\nthreshold: {v.get('threshold')}"
+            + (f"\nsubject: {v['subject']}" if v.get("subject") else ""))
+
+
+def write_junit(path: str | os.PathLike[str], verdicts: Sequence[Mapping[str, Any]], *, suite: str,
+                timestamp: str | None = None, properties: Mapping[str, Any] | None = None) -> None:
+    """Write :func:`junit_xml` to ``path`` atomically."""
+    atomic_write_text(path, junit_xml(verdicts, suite=suite, timestamp=timestamp, properties=properties))
