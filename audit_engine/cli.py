@@ -61,6 +61,8 @@ def _add_run_options(p: argparse.ArgumentParser, *, data_required: bool = True) 
     p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
     p.add_argument("--bootstrap", type=int, default=None, dest="n_bootstrap", help="bootstrap replicates (default 1000)")
     p.add_argument("--backend", choices=["local"], default=None, help="evaluation backend")
+    p.add_argument("--junit", default=None, metavar="FILE",
+                   help="also write the policy verdicts as JUnit XML (one test case per rule; fail = failure)")
     _add_model_options(p)
 
 
@@ -183,6 +185,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     _write_outputs(result, out)
     _summary(result, out)
+    if args.junit:
+        from .junit import write_junit
+
+        write_junit(args.junit, result.verdicts, suite=f"audit {Path(args.model).name}", timestamp=result.created,
+                    properties={"model_sha256": result.model["sha256"], "status": result.status})
+        print(f"Wrote {args.junit}.")
     return EXIT_POLICY_FAIL if result.status == "fail" else EXIT_PASS
 
 
@@ -208,7 +216,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     out = Path(args.out)
     staging = None
     if all(jsons):
-        comparison, results = compare_results(args.a, args.b), None
+        policy = _config(args).policy if getattr(args, "config", None) else None
+        comparison, results = compare_results(args.a, args.b, policy=policy), None
     elif any(jsons):
         raise ConfigError("Compare two models (.onnx) or two audits (.json), not one of each.")
     else:
@@ -231,8 +240,20 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     for item in comparison.regressions:
         print(f"  worse: {item}")
     print(f"Wrote {out / 'compare.json'} and {out / 'compare.html'}.")
-    if comparison.status == "policy_fail":
+    for message in comparison.gate_failures:
+        print(f"  fail: {message}")
+    if comparison.status == "policy_fail" and comparison.b.get("status") == "fail":
         print("  B fails its policy (see audit_b.json).")
+    if args.junit:
+        from .junit import write_junit
+
+        worse = [{"check": "compare", "status": "fail", "metric": item, "value": None, "threshold": None,
+                  "message": f"{item}: got measurably worse (the interval of the change excludes zero)."}
+                 for item in comparison.regressions]
+        verdicts = comparison.verdicts + worse + (list(results[1].verdicts) if results is not None else [])
+        write_junit(args.junit, verdicts, suite=f"compare {Path(args.a).name} -> {Path(args.b).name}",
+                    properties={"status": comparison.status, "regressions": len(comparison.regressions)})
+        print(f"Wrote {args.junit}.")
     return EXIT_PASS if comparison.status == "ok" else EXIT_POLICY_FAIL
 
 

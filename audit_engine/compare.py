@@ -244,13 +244,13 @@ def rebuild_changes(comparison: Comparison, *, paired: bool, groups: dict[str, A
     """Fill ``comparison.changes`` (nested like audit.json) from its blocks."""
     tree: dict[str, Any] = {}
     for name, entry in comparison.performance.items():
-        tree.setdefault("performance", {}).setdefault("metrics", {})[name] = {**entry, "paired": paired}
+        tree.setdefault("performance", {}).setdefault("metrics", {})[name] = {"paired": paired, **entry}
     for attr, block in comparison.fairness.items():
         view = tree.setdefault("fairness", {}).setdefault(attr, {})
         for name, entry in block.items():
-            view.setdefault("metrics", {})[name] = {**entry, "paired": paired}
+            view.setdefault("metrics", {})[name] = {"paired": paired, **entry}
         for group, rates in (groups or {}).get(attr, {}).items():
-            view.setdefault("groups", {})[group] = {name: {**e, "paired": paired} for name, e in rates.items()}
+            view.setdefault("groups", {})[group] = {name: {"paired": paired, **e} for name, e in rates.items()}
     for key, entry in comparison.ood.items():
         score, _, metric = key.partition(".")
         tree.setdefault("ood", {}).setdefault("scores", {}).setdefault(score, {})[metric] = {**entry, "paired": False}
@@ -366,9 +366,11 @@ def shares_io(a: Any, b: Any) -> bool:
     """True when two models have the same input and output names and shapes (dtypes may differ)."""
     da, db = a.to_dict(), b.to_dict()
 
+    def shape(t: dict[str, Any]) -> tuple[Any, ...]:  # symbolic dims ("N", "unk__1") are all "dynamic"
+        return tuple(x if isinstance(x, int) else None for x in (t.get("shape") or []))
+
     def io(d: dict[str, Any]) -> tuple[Any, ...]:
-        return (tuple((t["name"], str(t["shape"])) for t in d["inputs"]),
-                tuple((t["name"], str(t["shape"])) for t in d["outputs"]))
+        return (tuple((t["name"], shape(t)) for t in d["inputs"]), tuple((t["name"], shape(t)) for t in d["outputs"]))
 
     return io(da) == io(db)
 
@@ -401,11 +403,13 @@ def _paired_fairness(ctx_a: Any, ctx_b: Any, comparison: Comparison, config: Aud
                                  n_boot=config.n_bootstrap, rng=ctx_a.rng("compare", "paired", "fairness", view),
                                  confidence=config.confidence)
         block = comparison.fairness.setdefault(view, {})
+        for entry in block.values():  # gaps that need scores (calibration_gap, ...) stay unpaired
+            entry["paired"] = False
         for name, entry in paired["metrics"].items():
             old = block.get(name)
             a = old["a"] if old else {"value": entry["a"]}
             b = old["b"] if old else {"value": entry["b"]}
-            block[name] = _entry(name, a, b, entry["delta"])
+            block[name] = {**_entry(name, a, b, entry["delta"]), "paired": True}
         out[view] = {g: {name: _entry(name, {"value": e["a"]}, {"value": e["b"]}, e["delta"]) for name, e in rates.items()}
                      for g, rates in paired["groups"].items()}
     return out
