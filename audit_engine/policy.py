@@ -147,8 +147,8 @@ def metric_range(metric: str) -> tuple[float, float]:
 class Verdict:
     """The outcome of one policy rule: ``status`` is pass, warn or fail.
 
-    ``path`` is the concrete audit.json path the rule was judged on (path rules; ``None``
-    for verdicts of the per-check shorthand).
+    ``path`` is the concrete audit.json path the rule was judged on (also for the
+    per-check shorthand, whose rules stand for a path).
     """
 
     check: str
@@ -248,8 +248,17 @@ class Rule:
             return Verdict(self.check, "warn", self.metric, None, self.threshold,
                            f"{self.metric}{where} is undefined, so the rule {self.key} = {self.threshold:g} "
                            "cannot be checked.", subject)
-        return _judge(self.check, self.metric, self.op, self.threshold, self.severity, v, ci_low, ci_high,
-                      subject, self.metric)
+        verdict = _judge(self.check, self.metric, self.op, self.threshold, self.severity, v, ci_low, ci_high,
+                         subject, self.metric)
+        return dataclasses.replace(verdict, path=self.concrete_path(subject))
+
+    def concrete_path(self, subject: str | None) -> str | None:
+        """The audit.json path judged for ``subject`` (the ``*`` of :attr:`path` filled in)."""
+        if self.path.count("*") == 0:
+            return self.path
+        if subject is None or self.path.count("*") != 1:
+            return None
+        return self.path.replace("*", subject)
 
 
 _DEFAULT_RULES = (

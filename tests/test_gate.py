@@ -235,6 +235,11 @@ def test_a_violated_path_rule_exits_1_with_a_failing_verdict(tmp_path):
     groups = [v for v in doc["verdicts"] if (v.get("path") or "").startswith("fairness.race.groups.")]
     assert {v["subject"] for v in groups} == set(doc["fairness"]["race"]["groups"])
     assert all(v["status"] == "pass" for v in groups)
+    # The shorthand compiles to paths too: every verdict's path holds the value it judged.
+    assert any(v["check"] == "fairness" and v["metric"] == "impact_ratio" for v in doc["verdicts"])
+    for v in doc["verdicts"]:
+        ((_, _, value),) = resolve(doc, v["path"])
+        assert_allclose(value["value"] if isinstance(value, dict) else value, v["value"], rtol=1e-12)
     _validate_junit(junit, n_failures=sum(v["status"] == "fail" for v in doc["verdicts"]),
                     n_cases=len(doc["verdicts"]))
 
