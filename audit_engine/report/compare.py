@@ -59,6 +59,9 @@ class CompareView:
     verdict_changes: list[tuple[str, str, str, str]]
     agreement: str | None
     agreement_groups: list[tuple[str, str, str, str]] = field(default_factory=list)
+    gate: list[tuple[str, str]] = field(default_factory=list)  # (status, message) of the compare-only rules
+    mcnemar: str | None = None
+    fidelity: list[str] = field(default_factory=list)
 
 
 def _rows(block: dict[str, Any]) -> list[Row]:
@@ -81,13 +84,29 @@ def build_compare_view(doc: dict[str, Any]) -> CompareView:
         for attr, block in ag.get("by_group", {}).items():
             for g, v in block.items():
                 groups.append((attr, g, str(v["n"]), f"{v['rate'] * 100:.1f}%"))
+    mc = doc.get("mcnemar")
+    mcnemar = None
+    if mc and mc.get("status") == "ran":
+        test = "exact binomial" if mc["method"] == "exact" else "χ² with continuity correction"
+        mcnemar = (f"McNemar's test on {mc['on'].split(' (')[0]}: {mc['b']} rows only A got right, {mc['c']} only B; "
+                   f"{test}, statistic {mc['statistic']:.3g}, p = {mc['p_value']:.3g}.")
+    fid = doc.get("fidelity")
+    fidelity = []
+    if fid:
+        q = ", ".join(f"{k} {v:.2g}" for k, v in fid["quantiles"].items())
+        fidelity.append(f"Largest |p_B − p_A|: {fid['max_abs_difference']:.3g} (per-row quantiles: {q}).")
+        fidelity.append(f"Decisions flipped: {fid.get('flipped_rows', 0)}.")
+        moved = fid["moved_beyond_interval"]
+        fidelity.append("No performance or fairness metric moved beyond its paired interval." if not moved else
+                        f"Moved beyond the paired interval ({len(moved)}): " + ", ".join(moved[:20])
+                        + (" …" if len(moved) > 20 else ""))
     return CompareView(
         title="Model comparison",
         subtitle=f"A: {a['model_path']}  →  B: {b['model_path']}",
         notices=notices,
         status=doc["status"],
         status_text={"ok": "no regression", "regressed": "regressed",
-                     "policy_fail": "no regression, but B fails its policy"}.get(doc["status"], doc["status"]),
+                     "policy_fail": "no regression, but B fails its policy or the release gate"}.get(doc["status"], doc["status"]),
         method=doc["method"],
         regressions=list(doc["regressions"]),
         identity=[("model sha256", a["model_sha256"], b["model_sha256"]), ("data sha256", a["data_sha256"], b["data_sha256"]),
@@ -99,6 +118,9 @@ def build_compare_view(doc: dict[str, Any]) -> CompareView:
                          for v in doc["verdict_changes"]],
         agreement=agreement,
         agreement_groups=groups,
+        gate=[(v["status"], v["message"]) for v in doc.get("verdicts", [])],
+        mcnemar=mcnemar,
+        fidelity=fidelity,
     )
 
 
