@@ -422,6 +422,22 @@ def _fidelity(ctx_a: Any, ctx_b: Any, comparison: Comparison) -> dict[str, Any]:
         out["flip_rate"] = 1.0 - comparison.agreement["rate"]
         out["flips_by_group"] = {attr: {g: e["flipped_rows"] for g, e in block.items()}
                                  for attr, block in comparison.agreement["by_group"].items()}
+    if ctx_a.positive_index is not None:
+        # The change of a group's selection rate is (flips up − flips down) / n: McNemar's exact
+        # test on the group's positive decisions is calibrated however few rows flip.
+        pos_a = ctx_a.predicted_index == ctx_a.positive_index
+        pos_b = ctx_b.predicted_index == ctx_b.positive_index
+        tests: dict[str, Any] = {}
+        for attr in ctx_a.data.sensitive_names:
+            groups = ctx_a.data.sensitive[attr]
+            block = {}
+            for g in sorted(groups.dropna().unique(), key=str):
+                mask = (groups == g).to_numpy()
+                t = mcnemar(pos_a[mask], pos_b[mask])
+                block[str(g)] = {"to_positive": t["c"], "to_negative": t["b"], "method": t["method"],
+                                 "p_value": t["p_value"]}
+            tests[attr] = block
+        out["selection_tests"] = tests
     moved = [path for path, e in flatten_changes(comparison.changes).items()
              if e.get("paired") and e["delta"].get("ci_low") is not None
              and (e["delta"]["ci_low"] > 0 or e["delta"]["ci_high"] < 0)]

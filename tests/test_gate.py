@@ -203,6 +203,16 @@ def test_export_fidelity(export, frame):
     moved = {p for p, e in doc["changes"].items() if e["paired"] and e["delta"]["ci_low"] is not None
              and (e["delta"]["ci_low"] > 0 or e["delta"]["ci_high"] < 0)}
     assert set(fid["moved_beyond_interval"]) == moved
+    from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
+
+    for g, t in fid["selection_tests"]["race"].items():
+        mask = frame["race"].to_numpy() == g
+        up = int(((pa[mask, 1] < 0.5) & (pb[mask, 1] >= 0.5)).sum())
+        down = int(((pa[mask, 1] >= 0.5) & (pb[mask, 1] < 0.5)).sum())
+        assert (t["to_positive"], t["to_negative"]) == (up, down)
+        if up + down:
+            ref = sm_mcnemar(np.array([[0, down], [up, 0]]), exact=up + down < EXACT_BELOW, correction=True)
+            assert_allclose(t["p_value"], ref.pvalue, rtol=1e-10)
     if export.endswith("fp16.onnx"):
         assert 0 < fid["max_abs_difference"] < 1e-3  # float16 rounding only
     else:
@@ -389,3 +399,28 @@ def test_the_structural_validator_rejects_broken_junit():
                 '</system-out><failure/></testcase></testsuite></testsuites>'):
         with pytest.raises((AssertionError, ValueError)):
             _structural_validate(schema, ET.fromstring(bad))
+
+
+def test_ood_changes_and_the_gate_on_two_audit_files(tmp_path):
+    toml = (_BASE.replace('["performance", "fairness"]', '["performance", "ood"]')
+            + '[ood]\nscores = ["msp", "mahalanobis"]\n'
+            + '[[policy.rules]]\nmetric = "performance.metrics.roc_auc"\nmax_drop = 0.5\n'
+            + '[[policy.rules]]\nmetric = "ood.scores.*.flagged_fraction"\nmax_rise = 0.5\n')
+    (tmp_path / "gate.toml").write_text(toml)
+    for name, model in (("a", "compas_logreg.onnx"), ("b", "compas_mlp.onnx")):
+        assert main(["run", str(model_path(model)), "--data", str(data_path("compas.csv")), "--config",
+                     str(tmp_path / "gate.toml"), "--out", str(tmp_path / name)]) in (0, 1)
+    code = main(["compare", str(tmp_path / "a" / "audit.json"), str(tmp_path / "b" / "audit.json"),
+                 "--config", str(tmp_path / "gate.toml"), "--out", str(tmp_path / "cmp")])
+    doc = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    da, db = (json.loads((tmp_path / n / "audit.json").read_text()) for n in ("a", "b"))
+    for score in da["ood"]["scores"]:
+        entry = doc["changes"][f"ood.scores.{score}.flagged_fraction"]
+        assert_allclose(entry["delta"]["value"], db["ood"]["scores"][score]["flagged_fraction"]
+                        - da["ood"]["scores"][score]["flagged_fraction"], atol=1e-12)
+        assert entry["paired"] is False
+    paths = {v["path"] for v in doc["verdicts"]}
+    assert "performance.metrics.roc_auc" in paths
+    assert {f"ood.scores.{s}.flagged_fraction" for s in da["ood"]["scores"]} <= paths
+    assert all(v["status"] == "pass" for v in doc["verdicts"])
+    assert code == (0 if doc["status"] == "ok" else 1)
