@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 
 from .audit import AuditContext, CheckOutcome, audit, prepare  # noqa: E402
 from .compare import Comparison, compare  # noqa: E402
-from .config import AuditConfig, Policy, Rule, Verdict  # noqa: E402
+from .config import AuditConfig, PathRule, Policy, Rule, Verdict  # noqa: E402
 from .data import AuditData, Feature, FeatureSpace, load_data  # noqa: E402
 from .explain import Attribution, explain  # noqa: E402
 from .errors import *  # noqa: E402,F403
@@ -38,6 +38,7 @@ __all__ = [
     "FeatureSpace",
     "LocalEvaluator",
     "OnnxModel",
+    "PathRule",
     "Policy",
     "Rule",
     "TensorSpec",

@@ -19,6 +19,7 @@ every ``AuditEngineError`` to exit code 2 without a traceback.
     │   ├── SchemaMismatchError     data does not fit the model's inputs
     │   └── InvalidValueError       NaN, inf, strings in numeric columns, empty data
     ├── ConfigError                 bad config file, bad flag value, bad parameter
+    │   └── PolicyError             a policy rule that cannot be checked (name, path, threshold, null)
     ├── NotFittedError              a detector used before fit
     └── SchemaVersionError          an audit.json this version cannot read
 """
@@ -39,6 +40,7 @@ __all__ = [
     "SchemaMismatchError",
     "InvalidValueError",
     "ConfigError",
+    "PolicyError",
     "NotFittedError",
     "SchemaVersionError",
 ]
@@ -94,6 +96,10 @@ class InvalidValueError(DataError):
 
 class ConfigError(AuditEngineError):
     """A configuration value, flag or parameter is invalid."""
+
+
+class PolicyError(ConfigError):
+    """A policy rule that cannot be checked: unknown metric or path, bad threshold, undefined value."""
 
 
 class NotFittedError(AuditEngineError):

@@ -44,7 +44,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ConfigError
+from .errors import PolicyError
 
 __all__ = [
     "Verdict", "Rule", "PathRule", "Policy", "PolicyError", "METRIC_RANGES", "SECTION_METRICS",
@@ -131,10 +131,6 @@ _SHORTHAND_METRICS = {
             "drifted_fraction"),
     "uncertainty": SECTION_METRICS["uncertainty"],
 }
-
-
-class PolicyError(ConfigError):
-    """A policy rule that cannot be checked: unknown metric or path, bad threshold, undefined value."""
 
 
 def metric_range(metric: str) -> tuple[float, float]:
