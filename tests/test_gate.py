@@ -8,6 +8,7 @@ parity difference, direct counts on both models' outputs, and tests/reference/ju
 from __future__ import annotations
 
 import json
+import math
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -424,3 +425,36 @@ def test_ood_changes_and_the_gate_on_two_audit_files(tmp_path):
     assert {f"ood.scores.{s}.flagged_fraction" for s in da["ood"]["scores"]} <= paths
     assert all(v["status"] == "pass" for v in doc["verdicts"])
     assert code == (0 if doc["status"] == "ok" else 1)
+
+
+def test_policy_validation_accepts_only_finite_in_range_thresholds():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from audit_engine.policy import METRIC_RANGES, SECTION_METRICS
+
+    metrics = [(sec, m) for sec, names in SECTION_METRICS.items() for m in names]
+    values = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10, 10), st.text(max_size=3),
+                       st.booleans(), st.none())
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.sampled_from(metrics), st.sampled_from(["min", "max", "max_drop", "max_rise"]), values)
+    def check(pair, op, value):
+        section, metric = pair
+        path = {"performance": "performance.metrics.", "ood": "ood.scores.*.", "uncertainty": "uncertainty.*.x."
+                }.get(section, f"{section}.*.") + metric
+        if section == "uncertainty":
+            measure, _, stat = metric.rpartition("_")
+            path = f"uncertainty.*.summary.{measure}.{stat}"
+        try:
+            (rule,) = ae.Policy.from_dict([{"metric": path, op: value}]).path_rules
+        except PolicyError:
+            return
+        lo, hi = METRIC_RANGES[metric]
+        assert rule.metric == metric and math.isfinite(rule.threshold)
+        if op in ("min", "max"):
+            assert lo <= rule.threshold <= hi
+        else:
+            assert 0 <= rule.threshold <= hi - lo
+
+    check()
