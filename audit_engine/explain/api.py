@@ -30,7 +30,7 @@ from .attribution import Attribution
 
 __all__ = ["explain", "explain_rows", "attribute", "METHODS", "method_defaults", "resolve_rows", "resolve_targets"]
 
-METHODS = ("lime", "smoothgrad", "occlusion", "permutation")
+METHODS = ("lime", "smoothgrad", "occlusion", "permutation", "pathwise")
 
 
 def method_defaults(method: str, space: FeatureSpace) -> dict[str, Any]:
@@ -50,6 +50,8 @@ def method_defaults(method: str, space: FeatureSpace) -> dict[str, Any]:
         return {"baseline": "mean", "n_samples": 50}
     if method == "permutation":
         return {"n_repeats": 5, "metric": "auto"}
+    if method == "pathwise":  # exact: the ReLU network's local linear model (explain/pathwise.py)
+        return {}
     raise ConfigError(f"Unknown explanation method {method!r}; use one of: {', '.join(METHODS)}.")
 
 
@@ -216,6 +218,14 @@ def _attribute(
                                            confidence=confidence)
         if not (isinstance(base, str) and base == "sample"):
             p.pop("n_samples")
+    elif method == "pathwise":
+        from .pathwise import pathwise
+
+        pw = pathwise(evaluator, x, targets, rows=row_ids)
+        values = np.moveaxis(pw.contributions, 1, 0).reshape(targets.shape[1], x.shape[0], *space.row_shape)
+        lo, hi = values.copy(), values.copy()
+        p.update(pw.params)
+        p["bias_share_median"] = float(np.median(pw.bias_share[:, 0])) if pw.bias_share.size else None
     else:  # permutation
         from .permutation import permutation_importance
 
@@ -267,7 +277,10 @@ def explain(
     data: an AuditData, a DataFrame (feature columns; pass ``features=`` to choose) or an
         array in the model's input layout (images: NCHW / NHWC rows).
     method: ``lime`` (Ribeiro et al. 2016), ``smoothgrad`` (Smilkov et al. 2017, by finite
-        differences), ``occlusion`` (Zeiler & Fergus 2014) or ``permutation`` (global).
+        differences), ``occlusion`` (Zeiler & Fergus 2014), ``permutation`` (global) or
+        ``pathwise`` (ReLU networks read from the graph, Lim et al.: values are ``W(x) ⊙ x``
+        of the class's logit, exact, so the interval is the value itself;
+        :func:`~audit_engine.explain.pathwise.explain_pathwise` gives the bias share and paths).
     rows: which rows to explain — a range, slice, int or index array (default: all).
     target: class index to explain; None explains each row's predicted class.
     seed: seeds every draw; row i's draws depend only on (seed, i).
