@@ -264,3 +264,16 @@ def test_audit_writes_pathwise_section(tmp_path):
     html = tmp_path / "r.html"
     ae.render(result, html)
     assert "Bias share" in html.read_text()
+
+
+def test_results_do_not_depend_on_the_chunk_size():
+    x = ORACLE["x"]
+    model = ae.load_model(model_path("pathwise_cnn.onnx"))
+    data = ae.load_data(x)
+    space = FeatureSpace.bind(model, data)
+    rows = space.encode(data)
+    targets = np.tile([3, 7], (rows.shape[0], 1))
+    big = pathwise(LocalEvaluator(model, space, probe_rows=rows), rows, targets)
+    small = pathwise(LocalEvaluator(model, space, probe_rows=rows, max_chunk_bytes=50_000), rows, targets)
+    for name in ("W", "b", "bias_share", "path_units", "thin_W", "thin_b", "deep_W", "deep_b"):
+        assert_allclose(getattr(small, name), getattr(big, name), rtol=0, atol=1e-12)

@@ -271,6 +271,14 @@ def _paths(net: ReluNetwork, lm: LinearModel, target: np.ndarray) -> tuple[np.nd
     return np.stack(units, axis=1), thin_W, thin_b, deep_W, deep_b
 
 
+def _chunk(net: ReluNetwork, x: np.ndarray, cm: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, ...]:
+    """W, b, path units, thin W/b, deep W/b of some rows for their targets ``(m, t)``."""
+    lm = local_linear_model(net, x, cm)
+    ridx = np.arange(x.shape[0])[:, None]
+    parts = [_paths(net, lm, targets[:, j]) for j in range(targets.shape[1])]  # the 1-2 targets, not rows
+    return (lm.W[ridx, targets], lm.b[ridx, targets], *(np.stack([p[i] for p in parts], axis=1) for i in range(5)))
+
+
 def pathwise(
     evaluator: Any,
     x: np.ndarray,
@@ -303,7 +311,6 @@ def pathwise(
     cm = _class_map(net, evaluator)
     if targets.size and (targets.min() < 0 or targets.max() >= cm.shape[0]):
         raise ConfigError(f"Pathwise targets must be class indices in [0, {cm.shape[0]}).")
-    lm = local_linear_model(net, x_in, cm)
     raw = evaluator.raw(x)  # the one model call: the check that numpy reproduces the model
     f_net = net.forward(x_in)[0]
     mine = net.head_output(f_net)
@@ -317,23 +324,23 @@ def pathwise(
             f"(relative), over the {tolerance:g} allowed; the pathwise method would explain another function, "
             "so it is refused for this model.")
     n, t = targets.shape
-    ridx = np.arange(n)[:, None]
-    W = lm.W[ridx, targets]
-    b = lm.b[ridx, targets]
-    wx = np.einsum("ntd,nd->nt", W, lm.x)
+    # Rows in chunks so that the n · k · width gradients stay under max_chunk_bytes
+    # (a loop over chunks, not rows; every row's numbers are independent of the chunking).
+    width = max([cm.shape[0] * max(l.A.shape) for l in net.layers] + [1])
+    step = max(1, int(getattr(evaluator, "max_chunk_bytes", 64 * 1024**2)) // (8 * 4 * width))
+    chunks = [_chunk(net, x_in[i:i + step], cm, targets[i:i + step]) for i in range(0, n, step)]
+    W, b, units, thin_W, thin_b, deep_W, deep_b = (np.concatenate([c[j] for c in chunks]) for j in range(7))
+    wx = np.einsum("ntd,nd->nt", W, x_in)
     denom = np.abs(wx) + np.abs(b)
     share = np.where(denom > 0, np.abs(b) / np.where(denom > 0, denom, 1.0), 0.0)
-    parts = [_paths(net, lm, targets[:, j]) for j in range(t)]  # a loop over the 1-2 targets, not rows
-    units = np.stack([p[0] for p in parts], axis=1)
     names = [a.name for a in net.activations][::-1] + ["input"]
     shapes = [list(a.out_shape) for a in net.activations][::-1] + [list(net.input_shape)]
     return PathwiseExplanation(
         rows=np.arange(n) if rows is None else np.asarray(rows),
         targets=targets, W=W, b=b, logit=wx + b, bias_share=share,
         path_units=units, layers=names, layer_shapes=shapes,
-        thin_W=np.stack([p[1] for p in parts], axis=1), thin_b=np.stack([p[2] for p in parts], axis=1),
-        deep_W=np.stack([p[3] for p in parts], axis=1), deep_b=np.stack([p[4] for p in parts], axis=1),
-        x=lm.x, input_shape=tuple(evaluator.space.row_shape), max_error=err, head=net.head,
+        thin_W=thin_W, thin_b=thin_b, deep_W=deep_W, deep_b=deep_b,
+        x=x_in, input_shape=tuple(evaluator.space.row_shape), max_error=err, head=net.head,
         params={"score": "logit", "head": net.head, "tolerance": tolerance,
                 "hidden_layers": len(net.activations), "ops": sorted(set(net.ops))},
     )
@@ -436,6 +443,7 @@ def pathwise_section(ctx: Any, row_ids: np.ndarray, targets: np.ndarray, heatmap
             "bias_share": float(pw.bias_share[i, j]),
             "path": [{"layer": name, "unit": int(u), "index": _unit_label(int(u), s)}
                      for name, u, s in zip(pw.layers, units, pw.layer_shapes, strict=True)],
+            "input_feature": names[int(units[-1])],
             "thin": {"bias": float(pw.thin_b[i, j]), "weight_part": float(pw.thin_W[i, j] @ pw.x[i])},
             "deep": {"bias": float(pw.deep_b[i, j]), "weight_part": float(pw.deep_W[i, j] @ pw.x[i])},
         }

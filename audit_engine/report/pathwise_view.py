@@ -14,12 +14,18 @@ __all__ = ["pathwise_blocks"]
 _MAX_PATH_FIGURES = 3
 
 
-def _path_text(path: Any) -> str:
+_HEADS = {"softmax": "softmax", "log_softmax": "log-softmax", "sigmoid": "sigmoid",
+          "sigmoid_pair": "sigmoid (binary: the negative class's score is −logit)", "none": "output"}
+
+
+def _path_text(path: Any, feature: Any) -> str:
     if not isinstance(path, list):
         return ""
     parts = []
     for step in path:
-        if isinstance(step, Mapping):
+        if isinstance(step, Mapping) and step.get("layer") == "input" and isinstance(feature, str):
+            parts.append(feature)
+        elif isinstance(step, Mapping):
             index = step.get("index")
             where = ",".join(str(i) for i in index) if isinstance(index, list) else str(step.get("unit", "?"))
             parts.append(f"{step.get('layer', '?')}[{where}]")
@@ -56,7 +62,7 @@ def pathwise_blocks(entry: Mapping[str, Any], ids: Any) -> list[Any]:
     text = f"Bias share of the predicted class's logit, mean over the explained rows: {fmt_estimate(share)}."
     if isinstance(sec.get("max_error"), (int, float)):
         text += (f" The forward pass read from the graph matches the model's output to {fmt_number(sec['max_error'])} "
-                 f"(relative); the explained score is the logit before the {sec.get('head', 'output')} head.")
+                 f"(relative); the explained score is the logit before the {_HEADS.get(str(sec.get('head')), 'output')} head.")
     blocks.append(Paragraph(text))
     rows, figures = [], []
     local = [e for e in sec.get("local", []) if isinstance(e, Mapping)]
@@ -68,7 +74,7 @@ def pathwise_blocks(entry: Mapping[str, Any], ids: Any) -> list[Any]:
             Cell(fmt_number(e.get("logit")), "num"), Cell(fmt_number(e.get("weight_part")), "num"),
             Cell(fmt_number(e.get("bias")), "num"),
             Cell(fmt_number(e.get("bias_share"), percent=True), "flag" if high else "num"),
-            Cell(_path_text(e.get("path")), sub=_top_weights((e.get("deep") or {}).get("weights"))),
+            Cell(_path_text(e.get("path"), e.get("input_feature")), sub=_top_weights((e.get("deep") or {}).get("weights"))),
             Cell(f"{ru.get('class', '')}: {fmt_number(ru.get('bias_share'), percent=True)}" if ru else ""),
         ])
         for key, label in (("thin", "thin path (top unit)"), ("deep", "deep path (to the input)")):
