@@ -33,6 +33,8 @@ from .faithfulness import deletion_insertion, quality_summary
 from .occlusion import tabular_baseline
 from .pathwise import pathwise_refusal, pathwise_section
 from .pathwise import unsupported_reason as pathwise_reason
+from .attention import attention_section
+from .attention import unsupported_reason as attention_reason
 from .splime import submodular_pick
 
 DEFAULTS: dict[str, Any] = {
@@ -50,6 +52,8 @@ DEFAULTS: dict[str, Any] = {
     "top_k": 5,
     "sp_picks": 3,             # SP-LIME representative rows
     "heatmap_rows": 3,         # images: rows whose heatmaps are stored
+    "attention_query": "first",  # attention maps: the query position read (first = CLS) or "mean"
+    "mask_id": 0,              # attention maps: token id that occludes a token
 }
 
 _MAX_GLOBAL = 256
@@ -102,6 +106,8 @@ def _method_params(method: str, p: dict[str, Any], image: bool) -> dict[str, Any
         return out
     if method == "pathwise":
         return {}
+    if method == "attention":
+        return {"query": p["attention_query"], "mask_id": p["mask_id"]}
     return {"n_repeats": p["n_repeats"]}
 
 
@@ -133,6 +139,8 @@ def run(ctx: Any) -> Any:
         methods = ["lime", "occlusion", "smoothgrad"] if ctx.space.is_image else [m for m in METHODS if m != "pathwise"]
         if pathwise_reason(ctx.evaluator) is None:  # only where the graph is a ReLU network it reads
             methods.append("pathwise")
+        if attention_reason(ctx.evaluator) is None:  # only for transformers over token ids
+            methods.append("attention")
     if isinstance(methods, str):
         methods = [methods]
     for m in methods:
@@ -200,6 +208,8 @@ def run(ctx: Any) -> Any:
             entry["global_heatmap"] = np.abs(v[0]).mean(axis=0).tolist()
         if method == "pathwise":  # exact and deterministic: no seeds to compare
             entry["pathwise"] = pathwise_section(ctx, row_ids, targets, int(p["heatmap_rows"]))
+        elif method == "attention":  # deterministic too
+            entry["attention"] = attention_section(ctx, row_ids, targets, mp["query"], mp["mask_id"])
         elif int(p["stability_seeds"]) > 0:
             rhos, overlaps = [], []
             for extra in range(1, int(p["stability_seeds"]) + 1):

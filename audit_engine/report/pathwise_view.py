@@ -1,4 +1,5 @@
-"""Report blocks for ``explanations.pathwise`` (the pathwise linear models of a ReLU network).
+"""Report blocks for the graph-aware explanations: ``explanations.pathwise`` (the pathwise
+linear models of a ReLU network) and ``explanations.attention`` (attention maps, rollout).
 
 A view model only: numbers from audit.json become table cells and heatmap grids; no
 template computes anything.
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["pathwise_blocks"]
+__all__ = ["pathwise_blocks", "attention_blocks"]
 
 _MAX_PATH_FIGURES = 3
 
@@ -95,4 +96,39 @@ def pathwise_blocks(entry: Mapping[str, Any], ids: Any) -> list[Any]:
         blocks.append(Figures(figures, caption="W^path of the greedy path per row: the thin path keeps the top "
                                                "hidden unit only, the deep one the whole path down to the input "
                                                "(red raises the class's logit, blue lowers it)."))
+    return blocks
+
+
+def attention_blocks(entry: Mapping[str, Any], ids: Any) -> list[Any]:
+    """Blocks for one ``explanations.attention`` entry: rank agreement and per-token scores."""
+    from .views import MAX_TABLE_ROWS, Cell, Paragraph, Table, fmt_estimate, fmt_number
+
+    sec = entry.get("attention")
+    if not isinstance(sec, Mapping):
+        return []
+    agree = sec.get("agreement") if isinstance(sec.get("agreement"), Mapping) else {}
+    blocks: list[Any] = [Paragraph(
+        f"Attention maps from the graph's {len(sec.get('layers') or [])} attention layer(s) (head mean, the "
+        f"{'CLS (first)' if sec.get('query') == 'first' else 'mean'} query) and attention rollout (Abnar & Zuidema "
+        "2020), beside token occlusion (probability drop when a token is replaced by id "
+        f"{sec.get('mask_id')}). Rank agreement with occlusion (Spearman, mean over rows; 1 = same order): "
+        f"last-layer attention {fmt_estimate(agree.get('attention_vs_occlusion'))}, rollout "
+        f"{fmt_estimate(agree.get('rollout_vs_occlusion'))}. Low agreement means attention is not a faithful "
+        "explanation for this model (Jain & Wallace 2019; Wiegreffe & Pinter 2019).")]
+    rows = []
+    for e in [e for e in sec.get("local", []) if isinstance(e, Mapping)][:MAX_TABLE_ROWS]:
+        tokens = e.get("tokens") or []
+
+        def top(key: str, e: Mapping[str, Any] = e, tokens: list[Any] = tokens) -> str:
+            vals = e.get(key) or []
+            order = sorted(range(len(vals)), key=lambda j: -(vals[j] or 0.0))[:3]
+            return ", ".join(f"#{j} ({tokens[j] if j < len(tokens) else '?'})" for j in order)
+
+        rows.append([Cell(fmt_number(e.get("row"))), Cell(" ".join(str(t) for t in tokens)),
+                     Cell(top("rollout")), Cell(top("occlusion")),
+                     Cell(fmt_number(e.get("spearman_rollout")), "num")])
+    if rows:
+        blocks.append(Table(["Row", "Token ids", "Top positions by rollout", "Top positions by occlusion",
+                             "Spearman (rollout, occlusion)"], rows,
+                            caption="Per-token attention rollout and occlusion (position (token id))"))
     return blocks
