@@ -69,6 +69,7 @@ def test_pathwise_cnn_reads_every_activation_kind():
     ev, _ = _evaluator(model_path("pathwise_cnn.onnx"), ORACLE["x"])
     net = network_for(ev)
     assert [a.kind for a in net.activations] == ["leaky_relu", "max_pool", "relu", "relu"]
+    assert net.hidden_sizes == [4 * 8 * 8, 4 * 4 * 4, 6 * 4 * 4, 16]
     assert net.head == "softmax"
     assert {"BatchNormalization", "Reshape", "Conv", "Gemm"} <= set(net.ops)
 

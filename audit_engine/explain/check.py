@@ -136,7 +136,7 @@ def run(ctx: Any) -> Any:
     methods = p["methods"]
     auto = methods == "auto"
     if methods == "auto":  # per-pixel permutation says little about an image model
-        methods = ["lime", "occlusion", "smoothgrad"] if ctx.space.is_image else [m for m in METHODS if m != "pathwise"]
+        methods = ["lime", "occlusion", "smoothgrad"] if ctx.space.is_image else [m for m in METHODS if m not in ("pathwise", "attention")]
         if pathwise_reason(ctx.evaluator) is None:  # only where the graph is a ReLU network it reads
             methods.append("pathwise")
         if attention_reason(ctx.evaluator) is None:  # only for transformers over token ids

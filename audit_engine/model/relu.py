@@ -137,7 +137,8 @@ class ReluNetwork:
 
     @property
     def hidden_sizes(self) -> list[int]:
-        return [int(a.A.shape[0]) if a.kind != "max_pool" else int(a.windows.shape[0]) for a in self.activations]  # type: ignore[union-attr]
+        """Units per hidden layer, first to last."""
+        return [int(np.prod(a.out_shape)) for a in self.activations]
 
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
         """The numpy forward pass on rows ``x`` ``(n, *input_shape)``.
@@ -428,17 +429,13 @@ def read_relu_network(
     if any(s < 1 for s in shape):
         raise UnsupportedGraphError(f"Input {input_name!r} has a symbolic per-row shape {list(shape)}; "
                                     "the pathwise method needs fixed sizes after the batch dimension.")
-    if head == "sigmoid_pair" or head == "sigmoid":
-        pass
-    # Shapes first (one zero row), so no dense block is built past the memory limit.
     layers: list[AffineLayer] = []
     acts: list[Activation] = []
     block: list[onnx.NodeProto] = []
-    cur_shape = shape
 
     def close(block_nodes: list[onnx.NodeProto], in_shape: tuple[int, ...]) -> AffineLayer:
         d = int(np.prod(in_shape))
-        probe = np.zeros((1, *in_shape))
+        probe = np.zeros((1, *in_shape))  # shapes first, so no dense block is built past the limit
         out_size = d
         for nd in block_nodes:
             probe = _affine(nd, probe, consts)
@@ -480,6 +477,5 @@ def read_relu_network(
         else:
             block.append(node)
     layers.append(close(block, in_shape))
-    del cur_shape
     return ReluNetwork(layers=tuple(layers), activations=tuple(acts), input_name=input_name, input_shape=shape,
                        output_name=output, head=head, ops=tuple(n.op_type for n in nodes))
