@@ -186,6 +186,11 @@ def _class_map(net: ReluNetwork, evaluator: Any) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------ linear model
+def _mm(g: np.ndarray, A: np.ndarray) -> np.ndarray:
+    """``g @ A`` for ``g`` ``(n, k, m)`` as one 2-D BLAS product (numpy's stacked matmul is ~15x slower)."""
+    return (g.reshape(-1, g.shape[-1]) @ A).reshape(*g.shape[:-1], A.shape[1])
+
+
 def _back_through(act_local: np.ndarray, kind: str, g: np.ndarray, n_in: int) -> np.ndarray:
     """``∂/∂z`` from ``∂/∂h`` through one activation: ``g`` ``(n, k, n_out)`` -> ``(n, k, n_in)``."""
     if kind != "max_pool":
@@ -221,7 +226,7 @@ def local_linear_model(net: ReluNetwork, x: np.ndarray, class_map: np.ndarray | 
         layer, act = net.layers[l], net.activations[l]
         dz = _back_through(locs[l], act.kind, g, zs[l].shape[1])
         b = b + dz @ layer.c
-        g = dz @ layer.A
+        g = _mm(dz, layer.A)
     return LinearModel(W=g, b=b, f=f, x=x, hidden=hs, grads=grads, bias_above=above, local=locs)
 
 
@@ -240,7 +245,7 @@ def _unit_input_map(net: ReluNetwork, lm: LinearModel, l: int, units: np.ndarray
     g = _unit_row(net, l, lm.local[l], units)[:, None, :]
     for m in range(l - 1, -1, -1):
         act, layer = net.activations[m], net.layers[m]
-        g = _back_through(lm.local[m], act.kind, g, layer.A.shape[0]) @ layer.A
+        g = _mm(_back_through(lm.local[m], act.kind, g, layer.A.shape[0]), layer.A)
     return g[:, 0, :]
 
 
