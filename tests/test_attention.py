@@ -97,7 +97,8 @@ def test_explain_attention_and_audit_section(bound, tmp_path):
     assert_allclose(attr.values, ORACLE["rollout"][:6, 0, :], atol=1e-5)
     data = ae.load_data(data_path("tiny_text.npz"), target="y")
     cfg = ae.AuditConfig(seed=0, target="y", checks=("explanations",),
-                         explanations={"n_rows": 8, "methods": ["attention"]})
+                         explanations={"n_rows": 8, "methods": ["attention"]},
+                         policy=ae.Policy.from_dict({"explanations": {"min_attention_agreement": 0.99}}))
     result = ae.audit(ae.load_model(MODEL), data, config=cfg)
     doc = json.loads(json.dumps(result.to_dict()))
     ae.validate(doc)
@@ -105,6 +106,8 @@ def test_explain_attention_and_audit_section(bound, tmp_path):
     assert sec["layers"] == ["/blocks.0/Softmax", "/blocks.1/Softmax"]
     rho = [e["spearman_rollout"] for e in sec["local"] if e["spearman_rollout"] is not None]
     assert_allclose(sec["agreement"]["rollout_vs_occlusion"]["value"], np.mean(rho), atol=1e-12)
+    verdict = next(v for v in doc["verdicts"] if v["metric"] == "attention_agreement")
+    assert verdict["status"] == "fail" and verdict["subject"] == "attention"
     html = tmp_path / "r.html"
     ae.render(result, html)
     assert "Rank agreement with occlusion" in html.read_text()

@@ -249,7 +249,8 @@ def test_explain_pathwise_runner_up_and_tabular_sigmoid_head():
 def test_audit_writes_pathwise_section(tmp_path):
     data = ae.load_data(data_path("digits.npz"), target="y")
     cfg = ae.AuditConfig(seed=0, target="y", checks=("explanations",),
-                         explanations={"n_rows": 6, "stability_seeds": 0, "lime_samples": 200, "smoothgrad_samples": 4})
+                         explanations={"n_rows": 6, "stability_seeds": 0, "lime_samples": 200, "smoothgrad_samples": 4},
+                         policy=ae.Policy.from_dict({"explanations": {"max_bias_share": 0.5}}))
     result = ae.audit(ae.load_model(model_path("pathwise_cnn.onnx")), data, config=cfg)
     doc = json.loads(json.dumps(result.to_dict()))
     ae.validate(doc)
@@ -262,6 +263,8 @@ def test_audit_writes_pathwise_section(tmp_path):
     assert np.asarray(first["deep"]["weights"]).shape == (1, 8, 8)
     assert abs(first["weight_part"] + first["bias"] - first["logit"]) < 1e-9
     assert "runner_up" in first
+    verdict = next(v for v in doc["verdicts"] if v["metric"] == "bias_share")
+    assert verdict["value"] == sec["bias_share"]["value"] > 0.5 and verdict["status"] == "fail"
     html = tmp_path / "r.html"
     ae.render(result, html)
     assert "Bias share" in html.read_text()

@@ -247,6 +247,10 @@ def _metric(entry: dict[str, Any], metric: str) -> dict[str, Any] | None:
         return stab["spearman"]
     if metric == "top_k_overlap" and metric in stab:
         return stab[metric]
+    if metric == "bias_share" and "pathwise" in entry:  # pathwise: mean bias share of the predicted class
+        return entry["pathwise"]["bias_share"]
+    if metric == "attention_agreement" and "attention" in entry:  # Spearman(rollout, occlusion)
+        return entry["attention"]["agreement"]["rollout_vs_occlusion"]
     return None
 
 
