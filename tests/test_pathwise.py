@@ -281,3 +281,29 @@ def test_results_do_not_depend_on_the_chunk_size():
     small = pathwise(LocalEvaluator(model, space, probe_rows=rows, max_chunk_bytes=50_000), rows, targets)
     for name in ("W", "b", "bias_share", "path_units", "thin_W", "thin_b", "deep_W", "deep_b"):
         assert_allclose(getattr(small, name), getattr(big, name), rtol=0, atol=1e-12)
+
+
+def test_finite_difference_fallback_on_a_residual_relu_network(tmp_path):
+    rng = np.random.default_rng(5)
+    w1, b1, w2 = rng.normal(size=(3, 3)), rng.normal(size=3), rng.normal(size=(3, 2))
+    model = _graph([helper.make_node("MatMul", ["x", "w1"], ["a"]), helper.make_node("Add", ["a", "b1"], ["z"]),
+                    helper.make_node("Relu", ["z"], ["r"]), helper.make_node("Add", ["r", "x"], ["s"]),
+                    helper.make_node("MatMul", ["s", "w2"], ["y"])], {"w1": w1, "b1": b1, "w2": w2})
+    path = save(model, tmp_path / "residual.onnx")
+    x = rng.normal(size=(10, 3)).astype(np.float32)
+    with pytest.raises(UnsupportedGraphError, match="branch"):
+        explain_pathwise(path, x, rows=range(10))
+    pw = explain_pathwise(path, x, rows=range(10), fallback="finite_differences", step=1e-3)
+    assert pw.approximate and pw.path_units.shape[2] == 0
+    w1, b1, w2 = (a.astype(np.float32).astype(np.float64) for a in (w1, b1, w2))
+    xs = x.astype(np.float64)
+    s = ((xs @ w1 + b1) > 0).astype(float)
+    for j in range(2):  # closed form: f = ((xW1 + b1)·φ + x) W2, so W = (W1 diag(φ) + I) W2[:, c]
+        c = pw.targets[:, j]
+        want = np.einsum("dk,nk,kn->nd", w1, s, w2[:, c]) + w2[:, c].T
+        assert_allclose(pw.W[:, j], want, atol=2e-3)
+        assert_allclose(pw.b[:, j], ((s * b1) @ w2)[np.arange(10), c], atol=2e-3)
+    attr = ae.explain(path, x, method="pathwise", fallback="finite_differences")
+    assert attr.params["approximate"] is True and attr.params["fallback"] == "finite_differences"
+    with pytest.raises(ae.ConfigError, match="fallback"):
+        ae.explain(path, x, method="pathwise", fallback="guess")

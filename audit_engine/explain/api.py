@@ -51,7 +51,7 @@ def method_defaults(method: str, space: FeatureSpace) -> dict[str, Any]:
     if method == "permutation":
         return {"n_repeats": 5, "metric": "auto"}
     if method == "pathwise":  # exact: the ReLU network's local linear model (explain/pathwise.py)
-        return {}
+        return {"fallback": None, "step": 1e-2}
     if method == "attention":  # transformer attention rollout per token (explain/attention.py)
         return {"query": "first", "mask_id": 0}
     raise ConfigError(f"Unknown explanation method {method!r}; use one of: {', '.join(METHODS)}.")
@@ -77,6 +77,8 @@ def _params(method: str, space: FeatureSpace, given: Mapping[str, Any]) -> dict[
         p["alpha"] = check_float("alpha", p["alpha"])
     if p.get("kernel_width") is not None:
         p["kernel_width"] = check_float("kernel_width", p["kernel_width"], low_open=True)
+    if "fallback" in p and p["fallback"] not in (None, "finite_differences"):
+        raise ConfigError(f"The 'fallback' parameter must be None or 'finite_differences'; got {p['fallback']!r}.")
     if "mask_id" in p:
         p["mask_id"] = check_int("mask_id", p["mask_id"], minimum=0)
     if "query" in p and p["query"] not in ("first", "mean"):
@@ -227,7 +229,10 @@ def _attribute(
     elif method == "pathwise":
         from .pathwise import pathwise
 
-        pw = pathwise(evaluator, x, targets, rows=row_ids)
+        pw = pathwise(evaluator, x, targets, rows=row_ids, fallback=p["fallback"], step=p["step"])
+        if p["fallback"] is None:  # the exact method has no parameters
+            p.pop("fallback")
+            p.pop("step")
         values = np.moveaxis(pw.contributions, 1, 0).reshape(targets.shape[1], x.shape[0], *space.row_shape)
         lo, hi = values.copy(), values.copy()
         p.update(pw.params)

@@ -104,6 +104,9 @@ class PathwiseExplanation:
     input_shape: per-row shape of the model input (the maps reshape to it).
     max_error: the largest relative gap between the numpy forward pass and the model.
     head: the output head the logits feed (``softmax``, ``sigmoid_pair``, ``none`` ...).
+    approximate: True for the black-box fallback (``fallback="finite_differences"``):
+        ``W`` by central differences of the Evaluator's logits, ``b = f − W·x``, no paths
+        (``path_units`` has no columns, thin / deep maps are NaN).
     """
 
     rows: np.ndarray
@@ -124,6 +127,7 @@ class PathwiseExplanation:
     max_error: float
     head: str
     params: dict[str, Any] = field(default_factory=dict)
+    approximate: bool = False
 
     @property
     def contributions(self) -> np.ndarray:
@@ -284,6 +288,48 @@ def _chunk(net: ReluNetwork, x: np.ndarray, cm: np.ndarray, targets: np.ndarray)
     return (lm.W[ridx, targets], lm.b[ridx, targets], *(np.stack([p[i] for p in parts], axis=1) for i in range(5)))
 
 
+_MAX_FD_ENTRIES = 2**26
+
+
+def _finite_differences(evaluator: Any, x: np.ndarray, targets: np.ndarray, *, rows: np.ndarray | None,
+                        step: float, reason: str) -> PathwiseExplanation:
+    """The black-box fallback: ``W`` by central differences, ``b = f − W·x`` (2·d + 1 rows per row, one call)."""
+    x = np.asarray(x, dtype=np.float64)
+    n = x.shape[0]
+    flat = x.reshape(n, -1)
+    d = flat.shape[1]
+    if 2 * n * d * d > _MAX_FD_ENTRIES:
+        raise UnsupportedGraphError(
+            f"The finite-difference fallback needs {2 * n * d * d} input values for {n} rows of {d} features, over "
+            f"the limit of {_MAX_FD_ENTRIES}; explain fewer rows or use a perturbation method.")
+    targets = np.asarray(targets, dtype=np.intp)
+    if targets.ndim == 1:
+        targets = targets[:, None]
+    eye = np.eye(d) * step
+    pert = np.concatenate([flat[:, None, :] + eye, flat[:, None, :] - eye], axis=1)  # (n, 2d, d)
+    scores = evaluator.logits(np.concatenate([x, pert.reshape(n * 2 * d, *x.shape[1:])]))
+    f0, fp = scores[:n], scores[n:].reshape(n, 2, d, -1)
+    J = np.moveaxis((fp[:, 0] - fp[:, 1]) / (2 * step), 1, 2)  # (n, k, d)
+    ridx = np.arange(n)[:, None]
+    W = J[ridx, targets]
+    logit = f0[ridx, targets]
+    wx = np.einsum("ntd,nd->nt", W, flat)
+    b = logit - wx
+    denom = np.abs(wx) + np.abs(b)
+    share = np.where(denom > 0, np.abs(b) / np.where(denom > 0, denom, 1.0), 0.0)
+    t = targets.shape[1]
+    nan = np.full((n, t), np.nan)
+    return PathwiseExplanation(
+        rows=np.arange(n) if rows is None else np.asarray(rows), targets=targets, W=W, b=b, logit=logit,
+        bias_share=share, path_units=np.zeros((n, t, 0), dtype=np.intp), layers=[], layer_shapes=[],
+        thin_W=np.full_like(W, np.nan), thin_b=nan, deep_W=np.full_like(W, np.nan), deep_b=nan.copy(), x=flat,
+        input_shape=tuple(evaluator.space.row_shape), max_error=float("nan"), head="none",
+        params={"score": evaluator.logit_source, "fallback": "finite_differences", "step": step,
+                "approximate": True, "reason": reason},
+        approximate=True,
+    )
+
+
 def pathwise(
     evaluator: Any,
     x: np.ndarray,
@@ -292,11 +338,17 @@ def pathwise(
     rows: np.ndarray | None = None,
     tolerance: float = TOLERANCE,
     max_dense_entries: int = MAX_DENSE_ENTRIES,
+    fallback: str | None = None,
+    step: float = 1e-2,
 ) -> PathwiseExplanation:
     """Pathwise explanations of rows ``x`` ``(n, *row_shape)`` for ``targets`` ``(n, t)``.
 
     The model is called once, through ``evaluator``, on ``x``: its output must match the
     numpy forward pass of the linear pieces to ``tolerance · (1 + |output|)``.
+    ``fallback="finite_differences"``: when the graph cannot be read, the local linear
+    model by central differences (``step``) of the Evaluator's logits instead, flagged
+    ``approximate`` (exact up to rounding inside a linear region of a piecewise-linear
+    model; a first-order Taylor model otherwise), without paths.
 
     Raises
     ------
@@ -304,7 +356,14 @@ def pathwise(
     numpy forward pass does not reproduce the model's output (then the method would
     explain another function).
     """
-    net = network_for(evaluator, max_dense_entries=max_dense_entries)
+    if fallback not in (None, "finite_differences"):
+        raise ConfigError(f"The 'fallback' parameter must be None or 'finite_differences'; got {fallback!r}.")
+    try:
+        net = network_for(evaluator, max_dense_entries=max_dense_entries)
+    except UnsupportedGraphError as exc:
+        if fallback is None:
+            raise
+        return _finite_differences(evaluator, x, targets, rows=rows, step=step, reason=str(exc))
     if not net.activations:
         raise UnsupportedGraphError("The graph has no ReLU, LeakyReLU or MaxPool unit; it is a linear model and its "
                                     "weights are the explanation.")
@@ -361,12 +420,14 @@ def explain_pathwise(
     features: list[str] | None = None,
     tolerance: float = TOLERANCE,
     max_dense_entries: int = MAX_DENSE_ENTRIES,
+    fallback: str | None = None,
+    step: float = 1e-2,
 ) -> PathwiseExplanation:
     """Pathwise explanations of some rows of ``data`` (see the module docstring).
 
     ``target`` None explains each row's predicted class; with ``runner_up`` the second
     column of ``targets`` is the runner-up ("plausible") class. The explained score is the
-    class's logit (before softmax / sigmoid).
+    class's logit (before softmax / sigmoid). ``fallback="finite_differences"``: see :func:`pathwise`.
 
     >>> pw = ae.explain_pathwise("fixtures/models/digits_cnn.onnx", x, rows=range(5))
     >>> pw.bias_share[:, 0], pw.path_units[:, 0], pw.deep_W[:, 0].reshape(-1, 1, 8, 8)
@@ -392,7 +453,8 @@ def explain_pathwise(
         masked = proba.copy()
         masked[np.arange(x.shape[0]), first] = -np.inf
         targets = np.stack([first, masked.argmax(axis=1)], axis=1)
-    return pathwise(evaluator, x, targets, rows=row_ids, tolerance=tolerance, max_dense_entries=max_dense_entries)
+    return pathwise(evaluator, x, targets, rows=row_ids, tolerance=tolerance, max_dense_entries=max_dense_entries,
+                    fallback=fallback, step=step)
 
 
 # ------------------------------------------------------------------------------ audit.json
