@@ -307,3 +307,20 @@ def test_finite_difference_fallback_on_a_residual_relu_network(tmp_path):
     assert attr.params["approximate"] is True and attr.params["fallback"] == "finite_differences"
     with pytest.raises(ae.ConfigError, match="fallback"):
         ae.explain(path, x, method="pathwise", fallback="guess")
+
+
+def test_auto_mode_records_a_refusal_and_runs_the_rest(monkeypatch, tmp_path):
+    from audit_engine.explain import check as check_mod
+
+    monkeypatch.setattr(check_mod, "pathwise_refusal", lambda *a, **k: "the numpy forward pass differs (test)")
+    data = ae.load_data(data_path("digits04_train.npz"), target="y")
+    cfg = ae.AuditConfig(seed=0, target="y", checks=("explanations",),
+                         explanations={"n_rows": 4, "stability_seeds": 0, "lime_samples": 100, "smoothgrad_samples": 2})
+    result = ae.audit(ae.load_model(model_path("digits04_mlp.onnx")), data, config=cfg)
+    doc = json.loads(json.dumps(result.to_dict()))
+    ae.validate(doc)
+    assert doc["explanations"]["pathwise"]["refused"].startswith("the numpy forward pass differs")
+    assert {"lime", "occlusion", "smoothgrad"} <= set(doc["explanations"])
+    html = tmp_path / "r.html"
+    ae.render(result, html)
+    assert "Pathwise explanation not run" in html.read_text()
