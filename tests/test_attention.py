@@ -111,3 +111,10 @@ def test_explain_attention_and_audit_section(bound, tmp_path):
     html = tmp_path / "r.html"
     ae.render(result, html)
     assert "Rank agreement with occlusion" in html.read_text()
+
+
+def test_tapped_calls_are_counted_on_the_main_evaluator(bound):
+    ev, rows = bound
+    before = ev.stats.rows_evaluated
+    attention_explain(ev, rows[:4], np.zeros(4, dtype=int))
+    assert ev.stats.rows_evaluated - before == 4 + 4 + 4 * 8  # taps, then base + occluded rows

@@ -17,6 +17,7 @@ with token occlusion — a measured, per-model answer to "is attention an explan
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,14 +75,18 @@ def row_spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(den > 0, (ra * rb).sum(axis=1) / np.where(den > 0, den, 1.0), np.nan)
 
 
+_TAPPED: weakref.WeakKeyDictionary[Any, tuple[Any, list[AttentionSite]]] = weakref.WeakKeyDictionary()
+
+
 def _tapped(evaluator: Any) -> tuple[Any, list[AttentionSite]]:
-    cache = getattr(evaluator, "_attention_evaluator", None)
+    """The Evaluator over the attention-tapped copy of ``evaluator``'s model (made once per Evaluator)."""
+    cache = _TAPPED.get(evaluator)
     if cache is None:
         from ..evaluator.local import LocalEvaluator
 
         model, sites = attention_model(evaluator.model)
         cache = (LocalEvaluator(model, evaluator.space, max_chunk_bytes=evaluator.max_chunk_bytes), sites)
-        evaluator._attention_evaluator = cache
+        _TAPPED[evaluator] = cache
     return cache
 
 
@@ -117,7 +122,12 @@ def attention_explain(
     tap, sites = _tapped(evaluator)
     x = np.asarray(x, dtype=np.float64)
     n, T = x.shape
+    before = (tap.stats.model_calls, tap.stats.rows_evaluated, tap.stats.seconds)
     raw = tap.raw(x)
+    # the tapped copy's calls are this audit's model calls too: count them on the main Evaluator
+    evaluator.stats.model_calls += tap.stats.model_calls - before[0]
+    evaluator.stats.rows_evaluated += tap.stats.rows_evaluated - before[1]
+    evaluator.stats.seconds += tap.stats.seconds - before[2]
     if raw.shape[1] != len(sites) * T * T:
         raise NoAttentionError(
             f"The attention tensors hold {raw.shape[1]} values per row, not layers × positions² = "
