@@ -36,6 +36,7 @@ fixtures: setup
 	$(PY) -m pip install -q 'torch==2.13.0' skl2onnx
 	$(PY) fixtures/build.py
 	$(PY) fixtures/build_gate.py
+	$(PY) fixtures/build_pathwise.py
 
 clean:
 	rm -rf $(VENV) demo-out test-output .pytest_cache

@@ -14,6 +14,7 @@ from .compare import Comparison, compare  # noqa: E402
 from .config import AuditConfig, PathRule, Policy, Rule, Verdict  # noqa: E402
 from .data import AuditData, Feature, FeatureSpace, load_data  # noqa: E402
 from .explain import Attribution, explain  # noqa: E402
+from .explain.pathwise import PathwiseExplanation, explain_pathwise  # noqa: E402
 from .errors import *  # noqa: E402,F403
 from .errors import __all__ as _errors_all  # noqa: E402
 from .evaluator import EvaluationStats, Evaluator, LocalEvaluator  # noqa: E402
@@ -39,6 +40,7 @@ __all__ = [
     "LocalEvaluator",
     "OnnxModel",
     "PathRule",
+    "PathwiseExplanation",
     "Policy",
     "Rule",
     "TensorSpec",
@@ -47,6 +49,7 @@ __all__ = [
     "audit",
     "compare",
     "explain",
+    "explain_pathwise",
     "load_data",
     "load_model",
     "prepare",

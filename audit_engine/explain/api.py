@@ -30,7 +30,7 @@ from .attribution import Attribution
 
 __all__ = ["explain", "explain_rows", "attribute", "METHODS", "method_defaults", "resolve_rows", "resolve_targets"]
 
-METHODS = ("lime", "smoothgrad", "occlusion", "permutation")
+METHODS = ("lime", "smoothgrad", "occlusion", "permutation", "pathwise", "attention")
 
 
 def method_defaults(method: str, space: FeatureSpace) -> dict[str, Any]:
@@ -50,6 +50,10 @@ def method_defaults(method: str, space: FeatureSpace) -> dict[str, Any]:
         return {"baseline": "mean", "n_samples": 50}
     if method == "permutation":
         return {"n_repeats": 5, "metric": "auto"}
+    if method == "pathwise":  # exact: the ReLU network's local linear model (explain/pathwise.py)
+        return {"fallback": None, "step": 1e-2}
+    if method == "attention":  # transformer attention rollout per token (explain/attention.py)
+        return {"query": "first", "mask_id": 0}
     raise ConfigError(f"Unknown explanation method {method!r}; use one of: {', '.join(METHODS)}.")
 
 
@@ -73,6 +77,12 @@ def _params(method: str, space: FeatureSpace, given: Mapping[str, Any]) -> dict[
         p["alpha"] = check_float("alpha", p["alpha"])
     if p.get("kernel_width") is not None:
         p["kernel_width"] = check_float("kernel_width", p["kernel_width"], low_open=True)
+    if "fallback" in p and p["fallback"] not in (None, "finite_differences"):
+        raise ConfigError(f"The 'fallback' parameter must be None or 'finite_differences'; got {p['fallback']!r}.")
+    if "mask_id" in p:
+        p["mask_id"] = check_int("mask_id", p["mask_id"], minimum=0)
+    if "query" in p and p["query"] not in ("first", "mean"):
+        raise ConfigError(f"The 'query' parameter must be 'first' (the CLS position) or 'mean'; got {p['query']!r}.")
     if "estimator" in p and p["estimator"] not in ("auto", "central", "stein"):
         raise ConfigError(f"Unknown SmoothGrad estimator {p['estimator']!r}; use 'auto', 'central' or 'stein'.")
     return p
@@ -216,6 +226,25 @@ def _attribute(
                                            confidence=confidence)
         if not (isinstance(base, str) and base == "sample"):
             p.pop("n_samples")
+    elif method == "pathwise":
+        from .pathwise import pathwise
+
+        pw = pathwise(evaluator, x, targets, rows=row_ids, fallback=p["fallback"], step=p["step"])
+        if p["fallback"] is None:  # the exact method has no parameters
+            p.pop("fallback")
+            p.pop("step")
+        values = np.moveaxis(pw.contributions, 1, 0).reshape(targets.shape[1], x.shape[0], *space.row_shape)
+        lo, hi = values.copy(), values.copy()
+        p.update(pw.params)
+        p["bias_share_median"] = float(np.median(pw.bias_share[:, 0])) if pw.bias_share.size else None
+    elif method == "attention":
+        from .attention import attention_explain
+
+        ex = attention_explain(evaluator, x, targets[:, 0], rows=row_ids, query=p["query"], mask_id=p["mask_id"])
+        values = np.broadcast_to(ex.rollout, (targets.shape[1], *ex.rollout.shape)).copy()  # class-independent
+        lo, hi = values.copy(), values.copy()
+        rho = ex.spearman_rollout[np.isfinite(ex.spearman_rollout)]
+        p["spearman_rollout_vs_occlusion_median"] = float(np.median(rho)) if rho.size else None
     else:  # permutation
         from .permutation import permutation_importance
 
@@ -267,7 +296,12 @@ def explain(
     data: an AuditData, a DataFrame (feature columns; pass ``features=`` to choose) or an
         array in the model's input layout (images: NCHW / NHWC rows).
     method: ``lime`` (Ribeiro et al. 2016), ``smoothgrad`` (Smilkov et al. 2017, by finite
-        differences), ``occlusion`` (Zeiler & Fergus 2014) or ``permutation`` (global).
+        differences), ``occlusion`` (Zeiler & Fergus 2014), ``permutation`` (global) or
+        ``pathwise`` (ReLU networks read from the graph, Lim et al.: values are ``W(x) ⊙ x``
+        of the class's logit, exact, so the interval is the value itself;
+        :func:`~audit_engine.explain.pathwise.explain_pathwise` gives the bias share and paths)
+        or ``attention`` (transformers over token ids: attention rollout per token, Abnar &
+        Zuidema 2020; ``query`` ``first`` (CLS) or ``mean``, ``mask_id`` for occlusion).
     rows: which rows to explain — a range, slice, int or index array (default: all).
     target: class index to explain; None explains each row's predicted class.
     seed: seeds every draw; row i's draws depend only on (seed, i).

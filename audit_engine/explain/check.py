@@ -31,10 +31,14 @@ from ._common import mean_interval
 from .api import METHODS, attribute
 from .faithfulness import deletion_insertion, quality_summary
 from .occlusion import tabular_baseline
+from .pathwise import pathwise_refusal, pathwise_section
+from .pathwise import unsupported_reason as pathwise_reason
+from .attention import attention_section
+from .attention import unsupported_reason as attention_reason
 from .splime import submodular_pick
 
 DEFAULTS: dict[str, Any] = {
-    "methods": "auto",         # or a list of: lime, occlusion, smoothgrad, permutation
+    "methods": "auto",         # or a list of: lime, occlusion, smoothgrad, permutation, pathwise
     "n_rows": 20,              # rows explained (stratified sample incl. the most uncertain)
     "uncertain_share": 0.25,   # share of them taken from the most uncertain predictions
     "lime_samples": 2000,      # LIME perturbations per row
@@ -48,6 +52,8 @@ DEFAULTS: dict[str, Any] = {
     "top_k": 5,
     "sp_picks": 3,             # SP-LIME representative rows
     "heatmap_rows": 3,         # images: rows whose heatmaps are stored
+    "attention_query": "first",  # attention maps: the query position read (first = CLS) or "mean"
+    "mask_id": 0,              # attention maps: token id that occludes a token
 }
 
 _MAX_GLOBAL = 256
@@ -98,6 +104,10 @@ def _method_params(method: str, p: dict[str, Any], image: bool) -> dict[str, Any
         if image and p["stride"]:
             out["stride"] = p["stride"]
         return out
+    if method == "pathwise":
+        return {}
+    if method == "attention":
+        return {"query": p["attention_query"], "mask_id": p["mask_id"]}
     return {"n_repeats": p["n_repeats"]}
 
 
@@ -124,8 +134,13 @@ def run(ctx: Any) -> Any:
 
     p = ctx.config.params("explanations", DEFAULTS)
     methods = p["methods"]
+    auto = methods == "auto"
     if methods == "auto":  # per-pixel permutation says little about an image model
-        methods = ["lime", "occlusion", "smoothgrad"] if ctx.space.is_image else list(METHODS)
+        methods = ["lime", "occlusion", "smoothgrad"] if ctx.space.is_image else [m for m in METHODS if m not in ("pathwise", "attention")]
+        if pathwise_reason(ctx.evaluator) is None:  # only where the graph is a ReLU network it reads
+            methods.append("pathwise")
+        if attention_reason(ctx.evaluator) is None:  # only for transformers over token ids
+            methods.append("attention")
     if isinstance(methods, str):
         methods = [methods]
     for m in methods:
@@ -167,6 +182,11 @@ def run(ctx: Any) -> Any:
             }
             continue
         stream = int(ctx.rng("explanations", method).integers(0, 2**31 - 1))
+        if method == "pathwise":
+            refused = pathwise_refusal(ctx.evaluator, x, targets) if auto else None
+            if refused is not None:  # e.g. numpy does not reproduce the model: say so, run the rest
+                section[method] = {"params": {}, "global": {}, "refused": refused}
+                continue
         v, lo, hi, used = attribute(ctx.evaluator, ctx.rows, method=method, row_ids=row_ids, targets=targets,
                                     seed=stream, background=background, params=mp, confidence=confidence)
         n = row_ids.size
@@ -186,7 +206,11 @@ def run(ctx: Any) -> Any:
         }
         if image:
             entry["global_heatmap"] = np.abs(v[0]).mean(axis=0).tolist()
-        if int(p["stability_seeds"]) > 0:
+        if method == "pathwise":  # exact and deterministic: no seeds to compare
+            entry["pathwise"] = pathwise_section(ctx, row_ids, targets, int(p["heatmap_rows"]))
+        elif method == "attention":  # deterministic too
+            entry["attention"] = attention_section(ctx, row_ids, targets, mp["query"], mp["mask_id"])
+        elif int(p["stability_seeds"]) > 0:
             rhos, overlaps = [], []
             for extra in range(1, int(p["stability_seeds"]) + 1):
                 v2, *_ = attribute(ctx.evaluator, ctx.rows, method=method, row_ids=row_ids, targets=targets[:, :1],
@@ -223,6 +247,10 @@ def _metric(entry: dict[str, Any], metric: str) -> dict[str, Any] | None:
         return stab["spearman"]
     if metric == "top_k_overlap" and metric in stab:
         return stab[metric]
+    if metric == "bias_share" and "pathwise" in entry:  # pathwise: mean bias share of the predicted class
+        return entry["pathwise"]["bias_share"]
+    if metric == "attention_agreement" and "attention" in entry:  # Spearman(rollout, occlusion)
+        return entry["attention"]["agreement"]["rollout_vs_occlusion"]
     return None
 
 

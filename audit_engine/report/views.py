@@ -809,6 +809,14 @@ def _explanations(doc: Mapping[str, Any], ids: _Ids) -> list[Block]:
         local = entry.get("local")
         if isinstance(local, list) and local:
             blocks.extend(_local_blocks(method, local, shape, layout, ids))
+        if isinstance(entry.get("pathwise"), Mapping) or entry.get("refused"):
+            from .pathwise_view import pathwise_blocks
+
+            blocks.extend(pathwise_blocks(entry, ids))
+        if isinstance(entry.get("attention"), Mapping):
+            from .pathwise_view import attention_blocks
+
+            blocks.extend(attention_blocks(entry, ids))
         stab = entry.get("rank_stability")
         if isinstance(stab, Mapping):
             items = [(metric_name(k), fmt_estimate(v)) for k, v in stab.items() if isinstance(v, Mapping) and _estimate(v)[0] is not None]
