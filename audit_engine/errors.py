@@ -11,7 +11,8 @@ every ``AuditEngineError`` to exit code 2 without a traceback.
     │   ├── ModelNotFoundError
     │   ├── ModelFormatError        not ONNX, truncated, fails onnx.checker
     │   ├── ModelSecurityError      too large, external data outside its folder, custom ops
-    │   └── OutputError             unknown output name, unusable output type
+    │   ├── OutputError             unknown output name, unusable output type
+    │   └── ModelRuntimeError       onnxruntime fails on the data, NaN/inf outputs
     ├── ProviderError               unknown provider, CUDA requested but not usable
     ├── DataError                   the data cannot be used
     │   ├── DataNotFoundError
@@ -19,6 +20,9 @@ every ``AuditEngineError`` to exit code 2 without a traceback.
     │   ├── SchemaMismatchError     data does not fit the model's inputs
     │   └── InvalidValueError       NaN, inf, strings in numeric columns, empty data
     ├── ConfigError                 bad config file, bad flag value, bad parameter
+    │   └── OutputFolderError       --out unusable, or holding files the engine did not write
+    ├── ResourceLimitError          a model, array or table over --max-model-bytes / --max-memory
+    ├── AuditTimeoutError           the audit ran past --timeout
     ├── NotFittedError              a detector used before fit
     └── SchemaVersionError          an audit.json this version cannot read
 """
@@ -32,6 +36,7 @@ __all__ = [
     "ModelFormatError",
     "ModelSecurityError",
     "OutputError",
+    "ModelRuntimeError",
     "ProviderError",
     "DataError",
     "DataNotFoundError",
@@ -39,6 +44,9 @@ __all__ = [
     "SchemaMismatchError",
     "InvalidValueError",
     "ConfigError",
+    "OutputFolderError",
+    "ResourceLimitError",
+    "AuditTimeoutError",
     "NotFittedError",
     "SchemaVersionError",
 ]
@@ -68,6 +76,10 @@ class OutputError(ModelError):
     """The requested output does not exist or cannot be interpreted."""
 
 
+class ModelRuntimeError(ModelError):
+    """onnxruntime failed while running the model on the data, or the outputs are NaN/inf."""
+
+
 class ProviderError(AuditEngineError):
     """The execution provider is unknown or cannot run on this machine."""
 
@@ -94,6 +106,18 @@ class InvalidValueError(DataError):
 
 class ConfigError(AuditEngineError):
     """A configuration value, flag or parameter is invalid."""
+
+
+class OutputFolderError(ConfigError):
+    """``--out`` is not writable, is a file, or holds files audit-engine did not write."""
+
+
+class ResourceLimitError(AuditEngineError):
+    """A model, array or table is larger than the run's limits (--max-model-bytes, --max-memory)."""
+
+
+class AuditTimeoutError(AuditEngineError):
+    """The audit ran past ``--timeout`` and was stopped."""
 
 
 class NotFittedError(AuditEngineError):

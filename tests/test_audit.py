@@ -49,7 +49,7 @@ def test_cli_run_writes_valid_audit_json_and_report(compas_run):
     assert doc["checks"]["performance"]["status"] == "ran"
     html = (out / "report.html").read_text()
     assert "<html" in html and "compas_logreg.onnx" in html
-    assert sorted(p.name for p in out.iterdir()) == ["audit.json", "report.html"]
+    assert sorted(p.name for p in out.iterdir()) == [".audit-engine-manifest.json", "audit.json", "report.html"]
 
 
 def test_exit_code_follows_the_policy(tmp_path):
