@@ -481,6 +481,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AuditEngineError as exc:
         print(f"audit-engine: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except Deadline:  # a late alarm, after the command itself returned or failed
+        print(f"audit-engine: error: The audit ran past --timeout ({args.timeout:g} s) and was stopped; "
+              "raise --timeout.", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except MemoryError:
         print("audit-engine: error: the audit ran out of memory; audit a sample of the data, or lower "
               "[explanations] lime_samples, --bootstrap or --max-memory.", file=sys.stderr)
@@ -507,5 +511,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         limits.set_memory_budget(None)
 
 
+def entry() -> None:
+    """The console script: exits with main()'s code; after a signal, without waiting for teardown.
+
+    Unloading onnxruntime, scikit-learn and friends takes seconds on a busy machine, so a
+    run stopped by Ctrl-C or SIGTERM flushes its output and leaves at once (files were
+    already cleaned up by main).
+    """
+    code = main()
+    if code in (EXIT_SIGINT, EXIT_SIGTERM) or code > 128:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry()

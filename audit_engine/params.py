@@ -196,8 +196,10 @@ class Setting:
 
     def expected(self) -> str:
         parts = [str(c) for c in self.constraints]
-        text = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " or " + parts[-1]
-        return f"{text} ({self.unit})" if self.unit else text
+        if self.unit:
+            at = next((i for i, c in enumerate(self.constraints) if isinstance(c, Interval)), 0)
+            parts[at] = f"{parts[at]} ({self.unit})"
+        return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " or " + parts[-1]
 
     def where(self) -> str:
         places = []
@@ -334,7 +336,7 @@ CHECK_PARAMS: dict[str, dict[str, Setting]] = {
 
 _BYTES = _int(1, 2**60)
 CLI_SETTINGS: dict[str, Setting] = {s.name: s for s in (
-    _s("timeout", _real(0, 10**7, "right"), NONE, flag="--timeout", unit="seconds", config=False),
+    _s("timeout", _real(0, 10**7, "right"), flag="--timeout", unit="seconds", config=False),
     _s("max_model_bytes", _BYTES, flag="--max-model-bytes", unit="bytes, e.g. 2GiB", config=False),
     _s("max_memory", _BYTES, flag="--max-memory", unit="bytes, e.g. 8GiB", config=False),
 )}
@@ -366,8 +368,9 @@ def validate_config(config: Any) -> None:
 
 
 def check_setting(name: str, value: Any) -> Any:
-    """Validate one CLI-only setting (see :data:`CLI_SETTINGS`) and return it."""
-    CLI_SETTINGS[name].check(value)
+    """Validate one CLI-only setting (see :data:`CLI_SETTINGS`) and return it; None means unset."""
+    if value is not None:
+        CLI_SETTINGS[name].check(value)
     return value
 
 

@@ -36,6 +36,7 @@ _WAIT_STEP = 0.05
 _active: set[Any] = set()
 _active_lock = threading.Lock()
 _expired = threading.Event()
+_reported = threading.Event()  # the timeout was raised once; a late SIGALRM must not raise again
 _executor: ThreadPoolExecutor | None = None
 _executor_lock = threading.Lock()
 
@@ -93,11 +94,12 @@ def run_inference(call: Callable[[Any], Any], *, describe: Callable[[BaseExcepti
     import onnxruntime as ort
 
     if _expired.is_set():
-        raise AuditTimeoutError(_timeout_message())
+        raise _timed_out()
+    options = ort.RunOptions()
+    options.log_severity_level = 4  # the failure becomes our one-line error; no runtime log line on stderr
     if threading.current_thread() is not threading.main_thread():
         # Only the main thread receives signals; elsewhere waiting gains nothing.
-        return _guarded(call, ort.RunOptions(), describe)
-    options = ort.RunOptions()
+        return _guarded(call, options, describe)
     with _active_lock:
         _active.add(options)
     future: Future[Any] = _pool().submit(_guarded, call, options, describe)
@@ -109,16 +111,23 @@ def run_inference(call: Callable[[Any], Any], *, describe: Callable[[BaseExcepti
                 if _expired.is_set():
                     options.terminate = True
                     _settle(future)
-                    raise AuditTimeoutError(_timeout_message()) from None
+                    raise _timed_out() from None
+    except (AuditTimeoutError, ModelRuntimeError):
+        raise
     except BaseException:
         options.terminate = True
         _settle(future)
         if _expired.is_set():
-            raise AuditTimeoutError(_timeout_message()) from None
+            raise _timed_out() from None
         raise
     finally:
         with _active_lock:
             _active.discard(options)
+
+
+def _timed_out() -> AuditTimeoutError:
+    _reported.set()
+    return AuditTimeoutError(_timeout_message())
 
 
 def _settle(future: Future[Any]) -> None:
@@ -134,7 +143,7 @@ def _guarded(call: Callable[[Any], Any], options: Any, describe: Callable[[BaseE
         return call(options)
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
         if options.terminate:
-            raise AuditTimeoutError(_timeout_message()) if _expired.is_set() else RuntimeError("terminated") from exc
+            raise (_timed_out() if _expired.is_set() else RuntimeError("terminated")) from exc
         if type(exc).__module__.startswith("onnxruntime"):
             raise ModelRuntimeError(describe(exc)) from exc
         raise
@@ -182,6 +191,7 @@ class Watchdog:
 
     def __enter__(self) -> Watchdog:
         _expired.clear()
+        _reported.clear()
         if self.seconds is None:
             return self
         Watchdog.current = self
@@ -193,8 +203,11 @@ class Watchdog:
 
     def _fire(self) -> None:
         _expired.set()
+        with _active_lock:
+            busy = bool(_active)
         terminate_active()
-        _thread.interrupt_main(signal.SIGALRM)
+        if not busy:  # a waiting run_inference notices the deadline itself
+            _thread.interrupt_main(signal.SIGALRM)
 
     def __exit__(self, *exc: Any) -> None:
         if self._timer is not None:
@@ -205,6 +218,9 @@ class Watchdog:
 
 
 def _on_alarm(signum: int, frame: Any) -> None:
+    if Watchdog.current is None or _reported.is_set():
+        return
+    _reported.set()
     raise Deadline()
 
 
