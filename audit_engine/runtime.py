@@ -160,9 +160,13 @@ def runtime_error(exc: BaseException, feeds: Mapping[str, np.ndarray]) -> str:
     status = _STATUS.search(text)
     detail = (status.group(1) if status else re.sub(r"^\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*\w+\s*:\s*", "", text))
     detail = " ".join(detail.split())
-    detail = re.sub(r"^\S+\.(?:cc|h|cpp):\d+\s+\S+\s*", "", detail)  # drop onnxruntime's source location
-    if len(detail) > 200:
-        detail = detail[:197] + "..."
+    # drop onnxruntime's source location, C++ signature and internal assertion
+    detail = re.sub(r"^\S+\.(?:cc|h|cpp|hpp):\d+\s+[\w:~<>]+\([^)]*\)\s*(?:const\s*)?", "", detail)
+    detail = re.sub(r"^\S+\.(?:cc|h|cpp|hpp):\d+\s+", "", detail)
+    detail = re.sub(r"^.{0,200}? was false\.\s*", "", detail)
+    detail = re.sub(r"\.\s+", "; ", detail.strip())
+    if len(detail) > 240:
+        detail = detail[:237] + "..."
     where = f"node {node.group(2)!r} ({node.group(1)})" if node else "the model"
     shapes = ", ".join(f"{name} {list(np.shape(v))} {np.asarray(v).dtype}" for name, v in feeds.items())
     return (f"onnxruntime could not run {where} on inputs {shapes}: {detail.rstrip('.')}; "

@@ -492,6 +492,36 @@ def test_read_only_out(tmp_path, logistic3, table, capsys):
         parent.chmod(0o755)
 
 
+def test_unwritable_out(tmp_path, logistic3, table, capsys):
+    out = Path("/proc/self/audit-out")  # not writable even for root
+    code, err = _main(["run", *_good_run(logistic3, table), "--out", str(out)], capsys)
+    assert code == 2
+    _one_error_line(err, "not writable")
+
+
+def test_progress_is_one_line_per_check_off_a_terminal(tmp_path, logistic3, table, capsys):
+    out = tmp_path / "out"
+    args = [str(logistic3), "--data", str(table), "--target", "y", "--features", "a", "b", "c",
+            "--checks", "performance", "ood", "--bootstrap", "20", "--out", str(out)]
+    assert main(["run", *args]) == 0
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == ["audit-engine: running check performance", "audit-engine: running check ood"]
+    assert main(["run", *args, "--no-progress"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_progress_bar_on_a_terminal_waits_a_second(capsys):
+    from audit_engine.cli import _Progress
+
+    progress = _Progress(terminal=True)
+    progress.start_check("explanations")
+    progress(50, 100)
+    assert progress.bar is not None and progress.bar.desc == "explanations" and progress.bar.delay == 1.0
+    progress(100, 100)
+    assert progress.bar is None
+    assert capsys.readouterr().err == ""  # a call shorter than a second draws nothing
+
+
 def test_out_is_checked_before_the_audit_runs(tmp_path, table, capsys):
     out = tmp_path / "f"
     out.write_text("x")
@@ -569,6 +599,28 @@ def test_onnxruntime_failure_names_the_node_and_shapes(tmp_path, table, capsys):
     assert "input [60, 3] float32" in line
     with pytest.raises(ae.ModelRuntimeError, match="bad_reshape"):
         ae.audit(model, table, config=ae.AuditConfig(target="y", features=("a", "b", "c")))
+
+
+def _huge_allocation():
+    graph = helper.make_graph(
+        [helper.make_node("ConstantOfShape", ["shape"], ["big"], name="huge_alloc"),
+         helper.make_node("ReduceSum", ["big"], ["s"], keepdims=0),
+         helper.make_node("MatMul", ["input", "W"], ["xw"]), helper.make_node("Add", ["xw", "s"], ["z"]),
+         helper.make_node("Softmax", ["z"], ["probabilities"], axis=1)],
+        "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 2])],
+        initializer=[numpy_helper.from_array(np.array([2**20, 2**20], np.int64), "shape"),  # 4 TiB of float32
+                     numpy_helper.from_array(np.ones((3, 2), np.float32), "W")],
+    )
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 9
+    return m
+
+
+def test_allocation_failing_during_inference(tmp_path, table, capsys):
+    model = save(_huge_allocation(), tmp_path / "alloc.onnx")
+    _run_fails([str(model), "--data", str(table), *RUN], tmp_path / "out", capsys,
+               "could not run node 'huge_alloc' (ConstantOfShape)")
 
 
 def test_nan_outputs_name_the_rows(tmp_path, capsys):
