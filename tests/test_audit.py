@@ -155,4 +155,4 @@ def test_wheel_ships_schema_and_templates(tmp_path):
     assert any(n.startswith("audit_engine/templates/") and n.endswith(".j2") for n in names)
     assert "audit_engine/py.typed" in names
     entry = [n for n in names if n.endswith("entry_points.txt")]
-    assert entry and "audit-engine = audit_engine.cli:main" in zipfile.ZipFile(wheel).read(entry[0]).decode()
+    assert entry and "audit-engine = audit_engine.cli:entry" in zipfile.ZipFile(wheel).read(entry[0]).decode()
