@@ -766,6 +766,19 @@ def test_timeout_stops_a_model_that_runs_forever(tmp_path, table, capsys):
                "ran past --timeout (1 s)")
 
 
+def test_timeout_also_stops_python_code(tmp_path, logistic3, table, capsys, monkeypatch):
+    import time
+
+    import audit_engine.performance as performance
+
+    def spin(ctx):  # a check stuck in Python, outside any model call
+        while True:
+            time.sleep(0.01)
+
+    monkeypatch.setattr(performance, "run", spin)
+    _run_fails([*_good_run(logistic3, table), "--timeout", "0.5"], tmp_path / "out", capsys, "ran past --timeout (0.5 s)")
+
+
 # ----------------------------------------------------------------- 5. signals
 def _start(folder: Path, table: Path) -> tuple[subprocess.Popen, Path]:
     folder.mkdir()
