@@ -439,7 +439,9 @@ def _write_log(folder: Any, text: str) -> Path:
 
     where = folder.log_folder() if folder is not None else Path(tempfile.mkdtemp(prefix="audit-engine-log-"))
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = where / f"audit-engine-error-{stamp}-{os.getpid()}.log"
+    from .outdir import LOG_PREFIX
+
+    path = where / f"{LOG_PREFIX}{stamp}-{os.getpid()}.log"
     header = (f"audit-engine {__version__} on Python {platform.python_version()} ({platform.platform()})\n"
               f"command: {' '.join(sys.argv)}\n\n")
     try:

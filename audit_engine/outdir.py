@@ -31,6 +31,7 @@ __all__ = ["MANIFEST", "OutputFolder", "OutputFile", "read_manifest"]
 
 MANIFEST = ".audit-engine-manifest.json"
 STAGING_PREFIX = ".audit-engine-staging-"
+LOG_PREFIX = "audit-engine-error-"  # crash logs the CLI writes (exit 3); they count as the engine's own
 
 
 def read_manifest(folder: Path) -> set[str] | None:
@@ -46,6 +47,10 @@ def read_manifest(folder: Path) -> set[str] | None:
     except (OSError, ValueError, UnicodeDecodeError):
         pass
     return None
+
+
+def _is_log(name: str) -> bool:
+    return name.startswith(LOG_PREFIX) and name.endswith(".log")
 
 
 def _describe(path: str) -> str:
@@ -89,7 +94,8 @@ class OutputFolder:
                 f"--out {_describe(self.raw)} is an existing file, not a folder; pick a folder name (it is created)."
             )
         if out.is_dir():
-            entries = [p.name for p in out.iterdir() if not p.name.startswith(STAGING_PREFIX)]
+            entries = [p.name for p in out.iterdir()
+                       if not p.name.startswith(STAGING_PREFIX) and not _is_log(p.name)]
             manifest = read_manifest(out)
             self.previous = manifest or set()
             foreign = [n for n in entries if n != MANIFEST and n not in self.previous]

@@ -651,7 +651,10 @@ def test_nothing_else_exits_1_an_unexpected_error_exits_3_with_a_log(tmp_path, l
     assert "please report it with the log" in lines[0]
     log = Path(lines[0].rsplit("the log ", 1)[1].rstrip("."))
     assert log.is_file() and "ZeroDivisionError: planted bug" in log.read_text() and "Traceback" in log.read_text()
+    assert log.parent == out  # --out was usable, so the log is there
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(STAGING_PREFIX)]
+    monkeypatch.undo()
+    assert _main(["run", *_good_run(logistic3, table), "--out", str(out)], capsys)[0] == 0  # a crash log does not block a rerun
 
 
 def test_a_check_with_status_error_exits_3(tmp_path, logistic3, table, capsys, monkeypatch):
