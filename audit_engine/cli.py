@@ -492,10 +492,10 @@ def main(argv: Sequence[str] | None = None) -> int:
               "[explanations] lime_samples, --bootstrap or --max-memory.", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("audit-engine: interrupted (Ctrl-C); nothing was written.", file=sys.stderr)
+        print("audit-engine: interrupted (Ctrl-C); no partial output is left.", file=sys.stderr)
         return EXIT_SIGINT
     except Interrupted as exc:
-        print(f"audit-engine: stopped by {exc}; nothing was written.", file=sys.stderr)
+        print(f"audit-engine: stopped by {exc}; no partial output is left.", file=sys.stderr)
         return exc.exit_code
     except Exception as exc:  # noqa: BLE001 - anything else is a bug: exit 3 with a log, never 1
         log = _write_log(_OPEN[-1] if _OPEN else None, traceback.format_exc())

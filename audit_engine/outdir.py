@@ -137,11 +137,14 @@ class OutputFolder:
                     f"{str(target)!r} appeared during the audit and audit-engine did not write it; "
                     "nothing was replaced. Move it away or pass --overwrite."
                 )
-        for name in names:
-            os.replace(self.staging / name, self.path / name)
-        kept = {n for n in self.previous if (self.path / n).exists()}
-        _write_manifest(self.path, sorted(kept | set(names)))
-        self.discard()
+        from .runtime import signals_deferred
+
+        with signals_deferred():  # all files and the manifest, or (before this point) none
+            for name in names:
+                os.replace(self.staging / name, self.path / name)
+            kept = {n for n in self.previous if (self.path / n).exists()}
+            _write_manifest(self.path, sorted(kept | set(names)))
+            self.discard()
         return names
 
     def discard(self) -> None:

@@ -20,7 +20,8 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as _FutureTimeout
 from typing import Any
@@ -29,7 +30,7 @@ import numpy as np
 
 from .errors import AuditTimeoutError, ModelRuntimeError
 
-__all__ = ["Interrupted", "Deadline", "Watchdog", "run_inference", "install_signal_handlers",
+__all__ = ["Interrupted", "Deadline", "Watchdog", "run_inference", "install_signal_handlers", "signals_deferred",
            "deadline_passed", "runtime_error"]
 
 _WAIT_STEP = 0.05
@@ -228,15 +229,44 @@ def _on_alarm(signum: int, frame: Any) -> None:
     raise Deadline()
 
 
-def _on_signal(signum: int, frame: Any) -> None:
-    terminate_active()
+_deferred: list[int] = []
+_deferring = threading.Event()
+
+
+def _raise_for(signum: int) -> None:
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
     raise Interrupted(signum)
 
 
+def _on_signal(signum: int, frame: Any) -> None:
+    if _deferring.is_set():  # files are being moved into place: finish first, then stop
+        _deferred.append(signum)
+        return
+    terminate_active()
+    _raise_for(signum)
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM/SIGHUP while the block runs (e.g. moving outputs into place),
+    then act on the first one that came, so a signal never leaves a half-moved folder."""
+    _deferring.set()
+    try:
+        yield
+    finally:
+        _deferring.clear()
+        if _deferred:
+            signum = _deferred[0]
+            _deferred.clear()
+            _raise_for(signum)
+
+
 def install_signal_handlers() -> Callable[[], None]:
-    """SIGTERM (and SIGHUP) raise :class:`Interrupted` in the main thread; returns an undo."""
+    """SIGINT raises KeyboardInterrupt, SIGTERM (and SIGHUP) :class:`Interrupted`, in the main
+    thread (both held inside :func:`signals_deferred`); returns an undo."""
     previous = {}
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         try:
             previous[sig] = signal.signal(sig, _on_signal)
         except (ValueError, OSError):  # not the main thread / unsupported

@@ -856,3 +856,20 @@ def test_damaged_audit_json_for_render_and_compare(case, tmp_path, logistic3, ta
     assert code == 2, err
     _one_error_line(err)
     _nothing_left(out)
+
+
+def test_a_signal_while_outputs_are_moved_into_place_waits_for_the_move(tmp_path, logistic3, table, capsys, monkeypatch):
+    import audit_engine.outdir as outdir
+
+    real = outdir._write_manifest
+
+    def manifest_then_signal(folder, files):
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives mid-commit: held until the folder is complete
+        real(folder, files)
+
+    monkeypatch.setattr(outdir, "_write_manifest", manifest_then_signal)
+    out = tmp_path / "out"
+    code, err = _main(["run", *_good_run(logistic3, table), "--out", str(out)], capsys)
+    assert code == 143, err
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "audit.json", "report.html"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(STAGING_PREFIX)]
