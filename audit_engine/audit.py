@@ -29,6 +29,7 @@ from .data.space import FeatureSpace
 from .errors import ConfigError, InvalidValueError
 from .evaluator.local import LocalEvaluator
 from .evaluator.base import Progress
+from .evaluator.guards import check_float32_range
 from .model.loader import OnnxModel, load_model
 from .result import AuditResult, to_jsonable
 from .stats import child_rng
@@ -181,6 +182,7 @@ def prepare(
     config.policy.check_subjects(data.sensitive_names)  # before any model call
     space = FeatureSpace.bind(model, data, features=config.features, also=extras)
     rows = space.encode(data)
+    check_float32_range(rows, space, "the data")
     if data.y is not None:
         _check_target(data)
     evaluator = LocalEvaluator(model, space, max_chunk_bytes=config.max_chunk_bytes, progress=progress,
@@ -194,6 +196,9 @@ def prepare(
         ood_rows=None if ood_data is None else space.encode(ood_data),
         progress=progress,
     )
+    for name, extra in (("the reference data", ctx.reference_rows), ("the OOD data", ctx.ood_rows)):
+        if extra is not None:
+            check_float32_range(extra, space, name)
     if data.y is not None and ctx.task == "classification":
         _ = ctx.y_index, ctx.positive_index  # validate labels up front, before any file is written
     return ctx
@@ -257,6 +262,8 @@ def run_checks(ctx: AuditContext, *, started: float | None = None) -> AuditResul
             continue
         before = ctx.evaluator.stats.copy()
         t0 = time.perf_counter()
+        if hasattr(ctx.progress, "start_check"):  # the CLI's progress shows one bar / line per check
+            ctx.progress.start_check(name)
         outcome = module.run(ctx)
         used = ctx.evaluator.stats.since(before)
         sections[name] = outcome.section

@@ -1,8 +1,14 @@
 """The ``audit-engine`` command line: thin over the public API.
 
-Exit codes: 0 done and the policy passes (or only warns) · 1 done and the policy fails ·
-2 bad input or usage. Errors print one line, without a traceback; nothing half-written
-is left in ``--out`` (files are written to a temporary folder and moved into place).
+Exit codes (:data:`EXIT_CODES`): 0 done and the policy passes (or only warns) · 1 done and
+the policy fails · 2 bad input or usage (also: --timeout passed, a resource limit hit) ·
+3 internal error (traceback in a log file, one line asking for a bug report) · 130 Ctrl-C ·
+143 SIGTERM. Nothing else exits 1. Errors print one line, without a traceback.
+
+``--out`` is checked before the model is loaded (:mod:`.outdir`): it must be absent, empty
+or a previous audit-engine output (its manifest), unless ``--overwrite``. Files are written
+to a staging folder and moved into place at the end; the staging folder is removed on any
+failure or signal.
 """
 
 from __future__ import annotations
@@ -11,7 +17,6 @@ import argparse
 import json
 import logging
 import os
-import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -22,7 +27,16 @@ from . import __version__
 
 __all__ = ["main", "build_parser"]
 
-EXIT_PASS, EXIT_POLICY_FAIL, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_PASS, EXIT_POLICY_FAIL, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_SIGINT, EXIT_SIGTERM = 130, 143
+EXIT_CODES = {
+    EXIT_PASS: "done; the policy passes (or only warns)",
+    EXIT_POLICY_FAIL: "done; the policy fails",
+    EXIT_BAD_INPUT: "bad input or usage, --timeout passed, or a resource limit hit",
+    EXIT_INTERNAL: "internal error (a bug): the log file named on stderr holds the traceback",
+    EXIT_SIGINT: "interrupted (Ctrl-C)",
+    EXIT_SIGTERM: "terminated (SIGTERM)",
+}
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 
@@ -66,6 +80,24 @@ def _add_run_options(p: argparse.ArgumentParser, *, data_required: bool = True) 
     _add_model_options(p)
 
 
+def _add_limit_options(p: argparse.ArgumentParser, *, data: bool = True) -> None:
+    """Bounds on one run's time and memory (validated by :mod:`audit_engine.params`)."""
+    p.add_argument("--max-model-bytes", default=None, metavar="SIZE",
+                   help="largest model to load, external data included, e.g. 4GiB (default 2GiB)")
+    if data:
+        p.add_argument("--max-memory", default=None, metavar="SIZE",
+                       help="memory budget for declared data sizes, e.g. 8GiB (default: half the available memory)")
+        p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                       help="stop the whole audit after SECONDS (exit 2)")
+
+
+def _add_output_options(p: argparse.ArgumentParser, *, default: str | None, what: str = "output folder") -> None:
+    p.add_argument("--out", default=default, required=default is None,
+                   help=f"{what}" + (f" (default {default})" if default else ""))
+    p.add_argument("--overwrite", action="store_true",
+                   help="write into --out even if it holds files audit-engine did not write (replaces same-named files)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="audit-engine", description="Audit an exported ONNX model as a black box.")
     parser.add_argument("--version", action="version", version=f"audit-engine {__version__}")
@@ -75,27 +107,32 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="audit a model on data; writes audit.json and report.html")
     run.add_argument("model", help="the .onnx file")
     _add_run_options(run)
-    run.add_argument("--out", default="audit-out", help="output folder (default audit-out)")
-    run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_output_options(run, default="audit-out")
+    _add_limit_options(run)
+    run.add_argument("--no-progress", action="store_true", help="no progress bars or per-check lines on stderr")
 
     compare = sub.add_parser("compare", help="compare two model versions on one dataset, or two audit.json files")
     compare.add_argument("a", help="model A (.onnx) or audit A (.json)")
     compare.add_argument("b", help="model B (.onnx) or audit B (.json)")
     _add_run_options(compare, data_required=False)
-    compare.add_argument("--out", default="compare-out", help="output folder (default compare-out)")
+    _add_output_options(compare, default="compare-out")
+    _add_limit_options(compare)
 
     render = sub.add_parser("render", help="rebuild a report from audit.json alone")
     render.add_argument("audit_json")
     render.add_argument("--template", default="audit", help="audit | model-card | bias-audit")
-    render.add_argument("--out", required=True, help="HTML file to write")
+    _add_output_options(render, default=None, what="HTML file to write")
 
     inspect = sub.add_parser("inspect", help="describe a model's inputs, outputs and provider")
     inspect.add_argument("model")
     inspect.add_argument("--json", action="store_true", help="print JSON")
     _add_model_options(inspect)
+    _add_limit_options(inspect, data=False)
 
     demo = sub.add_parser("demo", help="audit the bundled COMPAS-like fixture and write a report")
-    demo.add_argument("--out", default="demo-out", help="output folder (default demo-out)")
+    _add_output_options(demo, default="demo-out")
+    demo.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="stop the demo after SECONDS (exit 2)")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bars or per-check lines on stderr")
     return parser
 
 
@@ -134,64 +171,154 @@ def _config(args: argparse.Namespace) -> Any:
     )
 
 
-def _progress(enabled: bool) -> Any:
-    if not enabled:
-        return None
-    from tqdm import tqdm
+class _Progress:
+    """Per-check progress on stderr: a tqdm bar on a terminal (shown for model calls that
+    last over a second), one line per check otherwise. The Evaluator calls it with
+    ``(rows_done, rows_total)``; ``run_checks`` calls :meth:`start_check`."""
 
-    bars: dict[int, Any] = {}
+    def __init__(self, terminal: bool) -> None:
+        self.terminal = terminal
+        self.check = "scoring"
+        self.bar: Any = None
 
-    def update(done: int, total: int) -> None:
-        bar = bars.get(total)
-        if bar is None or bar.n > done:
-            if bar is not None:
-                bar.close()
-            bar = bars[total] = tqdm(total=total, unit="rows", leave=False, desc="scoring", file=sys.stderr)
-        bar.update(done - bar.n)
+    def start_check(self, name: str) -> None:
+        self.close()
+        self.check = name
+        if not self.terminal:
+            print(f"audit-engine: running check {name}", file=sys.stderr, flush=True)
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.terminal:
+            return
+        from tqdm import tqdm
+
+        if self.bar is None or self.bar.total != total or self.bar.n > done:
+            self.close()
+            self.bar = tqdm(total=total, unit="rows", leave=False, desc=self.check, file=sys.stderr, delay=1.0)
+        self.bar.update(done - self.bar.n)
         if done >= total:
-            bar.close()
-            bars.pop(total, None)
+            self.close()
 
-    return update
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
-def _write_outputs(result: Any, out: Path) -> None:
-    """Write audit.json and report.html into ``out`` atomically (both or neither)."""
+def _progress(enabled: bool) -> Any:
+    return _Progress(sys.stderr.isatty()) if enabled else None
+
+
+_OPEN: list[Any] = []
+"""Output folders of the running command, for cleanup and the crash log (see main)."""
+
+
+def _output_folder(args: argparse.Namespace, names: tuple[str, ...]) -> Any:
+    """Pre-flight ``--out`` (before any model is loaded) and remember it for cleanup."""
+    from .outdir import OutputFolder
+
+    folder = OutputFolder(args.out, overwrite=getattr(args, "overwrite", False)).preflight(names)
+    _OPEN.append(folder)
+    return folder
+
+
+def _apply_limits(args: argparse.Namespace) -> None:
+    from . import limits
+    from .params import check_setting, parse_bytes
+
+    limits.set_model_byte_limit(parse_bytes("max_model_bytes", getattr(args, "max_model_bytes", None)))
+    limits.set_memory_budget(parse_bytes("max_memory", getattr(args, "max_memory", None)))
+    check_setting("timeout", getattr(args, "timeout", None))
+
+
+def _write_outputs(result: Any, folder: Any) -> None:
+    """Write audit.json and report.html through the pre-flighted folder (both or neither)."""
     from .report import render
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        result.to_json(staging / "audit.json")
-        render(result, staging / "report.html")
-        out.mkdir(parents=True, exist_ok=True)
-        for name in ("audit.json", "report.html"):
-            os.replace(staging / name, out / name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    result.to_json(folder.staging / "audit.json")
+    render(result, folder.staging / "report.html")
+    folder.commit()
+
+
+def _check_errors(result: Any) -> list[str]:
+    """Checks that ended in an unexpected error ("error" status), as one line each.
+
+    Works with results that expose ``errors`` (a mapping or list of check → traceback) and
+    with those that only mark ``checks[name]["status"] == "error"``.
+    """
+    lines: list[str] = []
+    errors = getattr(result, "errors", None) or []
+    items = errors.items() if hasattr(errors, "items") else enumerate(errors)
+    for key, value in items:
+        if isinstance(value, dict):
+            name = value.get("check", key)
+            text = value.get("message") or value.get("error") or value.get("traceback") or ""
+        else:
+            name, text = key, value
+        last = str(text).strip().splitlines()[-1] if str(text).strip() else "unexpected error"
+        lines.append(f"{name}: {last}")
+    for name, info in (getattr(result, "checks", None) or {}).items():
+        if isinstance(info, dict) and info.get("status") == "error" and not any(line.startswith(f"{name}:") for line in lines):
+            lines.append(f"{name}: {info.get('reason') or info.get('message') or info.get('error') or 'unexpected error'}")
+    if getattr(result, "status", None) == "error" and not lines:
+        lines.append("audit: status error")
+    return lines
+
+
+def _tracebacks(result: Any) -> str:
+    errors = getattr(result, "errors", None) or []
+    items = errors.items() if hasattr(errors, "items") else enumerate(errors)
+    parts = []
+    for key, value in items:
+        text = value.get("traceback", value) if isinstance(value, dict) else value
+        parts.append(f"--- check {value.get('check', key) if isinstance(value, dict) else key}\n{text}")
+    return "\n".join(parts)
+
+
+def _finish(result: Any, folder: Any) -> int:
+    """Exit code of a finished audit: 3 if a check crashed, else 1 on a policy fail, else 0."""
+    crashed = _check_errors(result)
+    if crashed:
+        log = _write_log(folder, "check errors:\n" + "\n".join(crashed) + "\n\n" + _tracebacks(result))
+        print(f"audit-engine: internal error in check {crashed[0]} (and {len(crashed) - 1} more); "
+              f"the other checks ran and were written. This is a bug: please report it with the log {log}.",
+              file=sys.stderr)
+        return EXIT_INTERNAL
+    return EXIT_POLICY_FAIL if result.status == "fail" else EXIT_PASS
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from .audit import audit
     from .model import load_model
 
-    config = _config(args)
+    config = _config(args)  # every setting validated before anything is loaded
+    _check_params(config)
+    folder = _output_folder(args, ("audit.json", "report.html"))
     model = load_model(args.model, provider=config.provider, output=config.output,
                        output_kind=config.output_kind, threads=config.threads)
     print(model.describe_provider())
-    show = sys.stderr.isatty() and not args.no_progress
     result = audit(model, args.data, config=config, reference=args.reference, ood_data=args.ood_data,
-                   progress=_progress(show))
-    out = Path(args.out)
-    _write_outputs(result, out)
-    _summary(result, out)
+                   progress=_progress(not args.no_progress))
+    _write_outputs(result, folder)
+    _summary(result, folder.path)
     if args.junit:
         from .junit import write_junit
 
         write_junit(args.junit, result.verdicts, suite=f"audit {Path(args.model).name}", timestamp=result.created,
                     properties={"model_sha256": result.model["sha256"], "status": result.status})
         print(f"Wrote {args.junit}.")
-    return EXIT_POLICY_FAIL if result.status == "fail" else EXIT_PASS
+    return _finish(result, folder)
+
+
+def _check_params(config: Any) -> None:
+    """Each configured check's parameters (unknown keys, values), before the model is loaded."""
+    import importlib
+
+    from .audit import CHECK_MODULES
+
+    for name in config.checks if config.checks is not None else CHECK_MODULES:
+        module = importlib.import_module(CHECK_MODULES[name])
+        config.params(name, getattr(module, "DEFAULTS", {}))
 
 
 def _summary(result: Any, out: Path) -> None:
@@ -213,29 +340,24 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from .errors import ConfigError
 
     jsons = [str(x).endswith(".json") for x in (args.a, args.b)]
-    out = Path(args.out)
-    staging = None
-    if all(jsons):
-        policy = _config(args).policy if getattr(args, "config", None) else None
-        comparison, results = compare_results(args.a, args.b, policy=policy), None
-    elif any(jsons):
+    if any(jsons) and not all(jsons):
         raise ConfigError("Compare two models (.onnx) or two audits (.json), not one of each.")
-    else:
+    if not all(jsons):
         if not args.data:
             raise ConfigError("Comparing two models needs the data to run them on: pass --data.")
         config = _config(args)
+        _check_params(config)
+    folder = _output_folder(args, ("compare.json", "compare.html"))
+    out = folder.path
+    if all(jsons):
+        policy = _config(args).policy if getattr(args, "config", None) else None
+        comparison, results = compare_results(args.a, args.b, policy=policy), None
+    else:
         comparison, *pair = compare_models(args.a, args.b, args.data, config=config,
                                            reference=args.reference, ood_data=args.ood_data)
         results = (pair[0], pair[1])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        write_comparison(comparison, staging, results)
-        out.mkdir(parents=True, exist_ok=True)
-        for item in staging.iterdir():
-            os.replace(item, out / item.name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    write_comparison(comparison, folder.staging, results)
+    folder.commit()
     print(f"Comparison: {comparison.status}" + (f" ({len(comparison.regressions)} regression(s))" if comparison.regressions else ""))
     for item in comparison.regressions:
         print(f"  worse: {item}")
@@ -258,9 +380,14 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
+    from .outdir import OutputFile
     from .report import render
+    from .result import AuditResult
 
-    render(args.audit_json, args.out, template=args.template)
+    target = OutputFile(args.out, overwrite=args.overwrite).preflight()
+    result = AuditResult.from_json(args.audit_json)  # a damaged file fails here, in one line
+    render(result, target.path, template=args.template)
+    target.written()
     print(f"Wrote {args.out}.")
     return EXIT_PASS
 
@@ -309,21 +436,50 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                                      "owners": "audit-engine developers"})
     from .model import load_model
 
+    folder = _output_folder(args, ("audit.json", "report.html"))
     model = load_model(model_path)
     print(model.describe_provider())
     print(f"Auditing {model_path.name} on {data_path.name} (target two_year_recid, sensitive race and sex).")
-    result = audit(model, data_path, config=config, progress=_progress(sys.stderr.isatty()))
-    out = Path(args.out)
-    _write_outputs(result, out)
-    _summary(result, out)
+    result = audit(model, data_path, config=config, progress=_progress(not args.no_progress))
+    _write_outputs(result, folder)
+    _summary(result, folder.path)
     if result.status == "fail":
         print("The demo data has a planted racial disparity, so failing the fairness policy is the expected finding.")
-    return EXIT_PASS
+    code = _finish(result, folder)
+    return code if code == EXIT_INTERNAL else EXIT_PASS
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def _write_log(folder: Any, text: str) -> Path:
+    """Write a crash log into --out (or a temp folder when --out is unusable); return its path."""
+    import datetime as dt
+    import platform
+
+    where = folder.log_folder() if folder is not None else Path(tempfile.mkdtemp(prefix="audit-engine-log-"))
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    from .outdir import LOG_PREFIX
+
+    path = where / f"{LOG_PREFIX}{stamp}-{os.getpid()}.log"
+    header = (f"audit-engine {__version__} on Python {platform.python_version()} ({platform.platform()})\n"
+              f"command: {' '.join(sys.argv)}\n\n")
+    try:
+        path.write_text(header + text, encoding="utf-8")
+    except OSError:
+        where = Path(tempfile.mkdtemp(prefix="audit-engine-log-"))
+        path = where / path.name
+        path.write_text(header + text, encoding="utf-8")
+    return path
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit code."""
-    from .errors import AuditEngineError
+    """Entry point; returns the exit code (see :data:`EXIT_CODES`)."""
+    import traceback
+
+    from .errors import AuditEngineError, AuditTimeoutError
+    from .runtime import Deadline, Interrupted, Watchdog, install_signal_handlers
 
     parser = build_parser()
     try:
@@ -333,15 +489,65 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     commands = {"run": _cmd_run, "compare": _cmd_compare, "render": _cmd_render, "inspect": _cmd_inspect, "demo": _cmd_demo}
+    restore = install_signal_handlers()
+    _OPEN.clear()
     try:
-        return commands[args.command](args)
+        _apply_limits(args)
+        with Watchdog(getattr(args, "timeout", None)):
+            try:
+                return commands[args.command](args)
+            except Deadline:
+                raise AuditTimeoutError(
+                    f"The audit ran past --timeout ({args.timeout:g} s) and was stopped; raise --timeout, "
+                    "or lower the work (fewer rows, samples or bootstrap replicates)."
+                ) from None
     except AuditEngineError as exc:
-        print(f"audit-engine: error: {exc}", file=sys.stderr)
+        print(f"audit-engine: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Deadline:  # a late alarm, after the command itself returned or failed
+        print(f"audit-engine: error: The audit ran past --timeout ({args.timeout:g} s) and was stopped; "
+              "raise --timeout.", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except MemoryError:
+        print("audit-engine: error: the audit ran out of memory; audit a sample of the data, or lower "
+              "[explanations] lime_samples, --bootstrap or --max-memory.", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("audit-engine: interrupted.", file=sys.stderr)
-        return 130
+        print("audit-engine: interrupted (Ctrl-C); no partial output is left.", file=sys.stderr)
+        return EXIT_SIGINT
+    except Interrupted as exc:
+        print(f"audit-engine: stopped by {exc}; no partial output is left.", file=sys.stderr)
+        return exc.exit_code
+    except Exception as exc:  # noqa: BLE001 - anything else is a bug: exit 3 with a log, never 1
+        log = _write_log(_OPEN[-1] if _OPEN else None, traceback.format_exc())
+        print(f"audit-engine: internal error: {type(exc).__name__}: {_one_line(exc)[:200]}. This is a bug: "
+              f"please report it with the log {log}.", file=sys.stderr)
+        return EXIT_INTERNAL
+    finally:
+        for folder in _OPEN:
+            folder.discard()
+        _OPEN.clear()
+        restore()
+        from . import limits
+
+        limits.set_model_byte_limit(None)
+        limits.set_memory_budget(None)
+
+
+def entry() -> None:
+    """The console script: exits with main()'s code; after a signal, without waiting for teardown.
+
+    Unloading onnxruntime, scikit-learn and friends takes seconds on a busy machine, so a
+    run stopped by Ctrl-C or SIGTERM flushes its output and leaves at once (files were
+    already cleaned up by main).
+    """
+    code = main()
+    if code in (EXIT_SIGINT, EXIT_SIGTERM) or code > 128:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry()

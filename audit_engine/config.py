@@ -88,26 +88,12 @@ class AuditConfig:
     model_card: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"The 'seed' parameter must be a non-negative int; got {self.seed!r}.")
-        if not (0.0 < float(self.threshold) < 1.0):
-            raise ConfigError(f"The 'threshold' parameter must be in (0, 1); got {self.threshold!r}.")
-        if not (0.5 <= float(self.confidence) < 1.0):
-            raise ConfigError(f"The 'confidence' parameter must be in [0.5, 1); got {self.confidence!r}.")
-        if isinstance(self.n_bootstrap, bool) or not isinstance(self.n_bootstrap, int) or self.n_bootstrap < 0:
-            raise ConfigError(f"The 'n_bootstrap' parameter must be an int >= 0; got {self.n_bootstrap!r}.")
-        if self.provider not in ("auto", "cpu", "cuda"):
-            raise ConfigError(f"Unknown provider {self.provider!r}; use one of: auto, cpu, cuda.")
-        if self.backend not in ("local",):
-            raise ConfigError(
-                f"Unknown backend {self.backend!r}; this version runs the 'local' backend."
-            )
-        if isinstance(self.max_chunk_bytes, bool) or not isinstance(self.max_chunk_bytes, int) or self.max_chunk_bytes < 1:
-            raise ConfigError(f"The 'max_chunk_bytes' parameter must be a positive int; got {self.max_chunk_bytes!r}.")
-        if self.checks is not None:
-            for name in self.checks:
-                if name not in CHECK_NAMES:
-                    raise ConfigError(_unknown("check", name, CHECK_NAMES))
+        from .params import validate_config  # one table of every setting's type, range and flag
+
+        validate_config(self)
+        for name in ("sensitive", "features", "checks"):
+            if isinstance(getattr(self, name), str):
+                object.__setattr__(self, name, (getattr(self, name),))
         object.__setattr__(self, "sensitive", tuple(self.sensitive))
         if self.features is not None:
             object.__setattr__(self, "features", tuple(self.features))

@@ -11,7 +11,8 @@ every ``AuditEngineError`` to exit code 2 without a traceback.
     │   ├── ModelNotFoundError
     │   ├── ModelFormatError        not ONNX, truncated, fails onnx.checker
     │   ├── ModelSecurityError      too large, external data outside its folder, custom ops
-    │   └── OutputError             unknown output name, unusable output type
+    │   ├── OutputError             unknown output name, unusable output type
+    │   └── ModelRuntimeError       onnxruntime fails on the data, NaN/inf outputs
     ├── ProviderError               unknown provider, CUDA requested but not usable
     ├── DataError                   the data cannot be used
     │   ├── DataNotFoundError
@@ -19,7 +20,10 @@ every ``AuditEngineError`` to exit code 2 without a traceback.
     │   ├── SchemaMismatchError     data does not fit the model's inputs
     │   └── InvalidValueError       NaN, inf, strings in numeric columns, empty data
     ├── ConfigError                 bad config file, bad flag value, bad parameter
-    │   └── PolicyError             a policy rule that cannot be checked (name, path, threshold, null)
+    │   ├── PolicyError             a policy rule that cannot be checked (name, path, threshold, null)
+    │   └── OutputFolderError       --out unusable, or holding files the engine did not write
+    ├── ResourceLimitError          a model, array or table over --max-model-bytes / --max-memory
+    ├── AuditTimeoutError           the audit ran past --timeout
     ├── NotFittedError              a detector used before fit
     └── SchemaVersionError          an audit.json this version cannot read
 """
@@ -33,6 +37,7 @@ __all__ = [
     "ModelFormatError",
     "ModelSecurityError",
     "OutputError",
+    "ModelRuntimeError",
     "ProviderError",
     "DataError",
     "DataNotFoundError",
@@ -41,6 +46,9 @@ __all__ = [
     "InvalidValueError",
     "ConfigError",
     "PolicyError",
+    "OutputFolderError",
+    "ResourceLimitError",
+    "AuditTimeoutError",
     "NotFittedError",
     "SchemaVersionError",
 ]
@@ -68,6 +76,10 @@ class ModelSecurityError(ModelError):
 
 class OutputError(ModelError):
     """The requested output does not exist or cannot be interpreted."""
+
+
+class ModelRuntimeError(ModelError):
+    """onnxruntime failed while running the model on the data, or the outputs are NaN/inf."""
 
 
 class ProviderError(AuditEngineError):
@@ -100,6 +112,18 @@ class ConfigError(AuditEngineError):
 
 class PolicyError(ConfigError):
     """A policy rule that cannot be checked: unknown metric or path, bad threshold, undefined value."""
+
+
+class OutputFolderError(ConfigError):
+    """``--out`` is not writable, is a file, or holds files audit-engine did not write."""
+
+
+class ResourceLimitError(AuditEngineError):
+    """A model, array or table is larger than the run's limits (--max-model-bytes, --max-memory)."""
+
+
+class AuditTimeoutError(AuditEngineError):
+    """The audit ran past ``--timeout`` and was stopped."""
 
 
 class NotFittedError(AuditEngineError):

@@ -181,7 +181,26 @@ class AuditResult:
             raise SchemaVersionError(f"{str(file)!r} is not valid JSON ({exc}); pass an audit.json written by audit-engine.") from exc
         if not isinstance(doc, dict):
             raise SchemaVersionError(f"{str(file)!r} does not hold a JSON object; pass an audit.json written by audit-engine.")
-        return cls.from_dict(doc)
+        result = cls.from_dict(doc)  # the version first: another MAJOR gets its own message
+        _check_against_schema(doc, file)
+        return result
+
+
+def _check_against_schema(doc: dict[str, Any], file: Path) -> None:
+    """A damaged audit.json (wrong types, broken entries) fails here, in one sentence.
+
+    Top-level keys an older minor version did not write may be missing (the reader copes).
+    """
+    errors = [e for e in _validator().iter_errors(doc) if e.absolute_path or e.validator != "required"]
+    if errors:
+        exc = min(errors, key=lambda e: len(e.absolute_path))
+        where = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
+        message = " ".join(exc.message.split())
+        if len(message) > 160:
+            message = message[:157] + "..."
+        raise SchemaVersionError(
+            f"{str(file)!r} is damaged: at {where}, {message}; re-run the audit or restore the file audit-engine wrote."
+        ) from exc
 
 
 @lru_cache(maxsize=1)

@@ -49,7 +49,7 @@ def test_cli_run_writes_valid_audit_json_and_report(compas_run):
     assert doc["checks"]["performance"]["status"] == "ran"
     html = (out / "report.html").read_text()
     assert "<html" in html and "compas_logreg.onnx" in html
-    assert sorted(p.name for p in out.iterdir()) == ["audit.json", "report.html"]
+    assert sorted(p.name for p in out.iterdir()) == [".audit-engine-manifest.json", "audit.json", "report.html"]
 
 
 def test_exit_code_follows_the_policy(tmp_path):
@@ -155,4 +155,4 @@ def test_wheel_ships_schema_and_templates(tmp_path):
     assert any(n.startswith("audit_engine/templates/") and n.endswith(".j2") for n in names)
     assert "audit_engine/py.typed" in names
     entry = [n for n in names if n.endswith("entry_points.txt")]
-    assert entry and "audit-engine = audit_engine.cli:main" in zipfile.ZipFile(wheel).read(entry[0]).decode()
+    assert entry and "audit-engine = audit_engine.cli:entry" in zipfile.ZipFile(wheel).read(entry[0]).decode()

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ColumnError, DataError, DataNotFoundError, InvalidValueError
+from ..limits import check_data_file
 
 __all__ = ["AuditData", "load_data"]
 
@@ -113,6 +114,7 @@ def _missing_column(kind: str, name: str, columns: Sequence[str]) -> ColumnError
 
 def _read(path: Path) -> tuple[pd.DataFrame | None, dict[str, np.ndarray] | None]:
     suffix = path.suffix.lower()
+    check_data_file(path)  # declared sizes against the memory budget, pickles refused, before loading
     try:
         if suffix in (".csv", ".txt", ".tsv"):
             return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ","), None

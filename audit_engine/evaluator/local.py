@@ -12,7 +12,9 @@ from ..data.space import FeatureSpace
 from ..errors import ConfigError, SchemaMismatchError
 from ..model.loader import OnnxModel
 from ..model.outputs import guess_kind, logit_source, normalise, to_logits
+from ..runtime import run_inference, runtime_error
 from .base import EvaluationStats, Progress
+from .guards import check_outputs
 
 __all__ = ["LocalEvaluator", "DEFAULT_CHUNK_BYTES"]
 
@@ -108,6 +110,7 @@ class LocalEvaluator:
         for start in range(0, n, step):
             chunk = rows[start : start + step]
             values = self._run(chunk)
+            check_outputs(values, self.model.output, getattr(self, "output_kind", None), first_row=start)
             if out is None:
                 out = np.empty((n, values.shape[1]), dtype=np.float64)
             out[start : start + chunk.shape[0]] = values
@@ -143,14 +146,26 @@ class LocalEvaluator:
             for name, value in feeds.items():
                 binding.bind_cpu_input(name, value)
             binding.bind_output(self.model.output)
-            session.run_with_iobinding(binding)
-            result = binding.copy_outputs_to_cpu()[0]
+
+            def call(options: Any) -> Any:
+                session.run_with_iobinding(binding, options)
+                return binding.copy_outputs_to_cpu()[0]
         else:
-            result = session.run([self.model.output], feeds)[0]
+            def call(options: Any) -> Any:
+                return session.run([self.model.output], feeds, options)[0]
+        # Run so the main thread can stop it (signals, --timeout) through RunOptions.terminate.
+        result = run_inference(call, describe=lambda exc: runtime_error(exc, feeds))
         self.stats.seconds += time.perf_counter() - start
         self.stats.model_calls += 1
         self.stats.rows_evaluated += m
         values = np.asarray(result, dtype=np.float64)
+        if values.ndim == 0 or values.shape[0] != chunk.shape[0]:
+            from ..errors import ModelRuntimeError
+
+            raise ModelRuntimeError(
+                f"Output {self.model.output!r} has shape {list(values.shape)} for {chunk.shape[0]} input rows; "
+                "the audit needs one output row per input row (batch dimension first)."
+            )
         values = values.reshape(values.shape[0], -1) if values.ndim != 1 else values[:, None]
         return values[:m]
 

@@ -33,6 +33,7 @@ __all__ = ["TensorSpec", "OnnxModel", "load_model", "strip_zipmap", "MAX_MODEL_B
 logger = logging.getLogger(__name__)
 
 MAX_MODEL_BYTES = 2 * 1024**3
+_PROTOBUF_LIMIT = 2**31 - 1
 _STANDARD_DOMAINS = {"", "ai.onnx", "ai.onnx.ml", "com.microsoft", "ai.onnx.preview.training"}
 
 _ONNX_TO_NUMPY = {
@@ -175,14 +176,20 @@ def _spec(node_arg: Any) -> TensorSpec:
     return TensorSpec(node_arg.name, shape, node_arg.type)
 
 
-def _check_external_data(model: onnx.ModelProto, folder: Path) -> None:
-    """Refuse external-data locations outside the model's folder (path traversal)."""
+def _check_external_data(model: onnx.ModelProto, folder: Path) -> int:
+    """Refuse external-data locations outside the model's folder (path traversal) and
+    lengths past the end of their file; return the external bytes the model would read.
+
+    Only the tensor metadata is read here, so a tiny .onnx pointing at gigabytes of
+    external data is measured before any of it is loaded.
+    """
     root = folder.resolve()
     tensors = list(model.graph.initializer)
     for node in model.graph.node:
         for attr in node.attribute:
             if attr.type == onnx.AttributeProto.TENSOR:
                 tensors.append(attr.t)
+    total = 0
     for tensor in tensors:
         if tensor.data_location != TensorProto.EXTERNAL:
             continue
@@ -200,6 +207,22 @@ def _check_external_data(model: onnx.ModelProto, folder: Path) -> None:
                 f"Tensor {tensor.name!r} needs external data file {location!r}, which is "
                 "missing from the model's folder; copy it next to the model."
             )
+        size = target.stat().st_size
+        try:
+            offset = int(entries.get("offset", "0") or 0)
+            length = int(entries["length"]) if entries.get("length") else size - offset
+        except ValueError as exc:
+            raise ModelFormatError(
+                f"Tensor {tensor.name!r} has a non-numeric external-data offset or length; re-export the model."
+            ) from exc
+        if offset < 0 or length < 0 or offset + length > size:
+            raise ModelFormatError(
+                f"Tensor {tensor.name!r} declares {length} bytes of external data at offset {offset} in "
+                f"{location!r}, past the end of that {size}-byte file; the data file is truncated or "
+                "does not belong to this model."
+            )
+        total += length
+    return total
 
 
 def _check_domains(model: onnx.ModelProto, allow_custom_ops: bool) -> None:
@@ -310,7 +333,7 @@ def load_model(
     output: str | None = None,
     output_kind: str | None = None,
     threads: int | None = None,
-    max_bytes: int = MAX_MODEL_BYTES,
+    max_bytes: int | None = None,
     allow_custom_ops: bool = False,
 ) -> OnnxModel:
     """Load, check and open an ONNX model for auditing.
@@ -322,7 +345,8 @@ def load_model(
     output: name of the output to audit; default the probability-like one.
     output_kind: override the inferred kind (see ``model.outputs.OUTPUT_KINDS``).
     threads: intra-op CPU threads (None: onnxruntime's default).
-    max_bytes: refuse larger files (external data included).
+    max_bytes: refuse larger models, external data included (default: the process's limit,
+        ``--max-model-bytes``, 2 GiB unless set with ``limits.set_model_byte_limit``).
     allow_custom_ops: allow nodes from non-standard domains.
     """
     if output_kind is not None and output_kind not in OUTPUT_KINDS:
@@ -331,6 +355,10 @@ def load_model(
         raise ConfigError(
             f"Unknown output kind {output_kind!r}; use one of: {', '.join(OUTPUT_KINDS)}."
         )
+    if max_bytes is None:
+        from ..limits import model_byte_limit
+
+        max_bytes = model_byte_limit()
     file = Path(path)
     if not file.is_file():
         raise ModelNotFoundError(f"Model file {str(file)!r} does not exist; check the path.")
@@ -338,7 +366,7 @@ def load_model(
     if size > max_bytes:
         raise ModelSecurityError(
             f"Model file {str(file)!r} is {size} bytes, over the {max_bytes}-byte limit; "
-            "raise max_bytes if you trust it."
+            "raise --max-model-bytes (max_bytes) if you trust it."
         )
     if size == 0:
         raise ModelFormatError(f"Model file {str(file)!r} is empty; export the model again.")
@@ -354,7 +382,18 @@ def load_model(
         raise ModelFormatError(
             f"{str(file)!r} parsed as an empty ONNX graph; it is not an ONNX model or it is truncated."
         )
-    _check_external_data(proto, file.parent)
+    external = _check_external_data(proto, file.parent)
+    if size + external > max_bytes:
+        raise ModelSecurityError(
+            f"Model file {str(file)!r} is {size} bytes with {external} bytes of external data, over the "
+            f"{max_bytes}-byte limit; raise --max-model-bytes (max_bytes) if you trust it."
+        )
+    if size + external >= _PROTOBUF_LIMIT:
+        raise ModelSecurityError(
+            f"Model {str(file)!r} with its external data is {size + external} bytes, past protobuf's 2 GiB "
+            "limit on one model, which audit-engine has to serialise to open it; audit a smaller model "
+            "(e.g. a quantised export)."
+        )
     _check_domains(proto, allow_custom_ops)
     try:
         onnx.checker.check_model(str(file))
