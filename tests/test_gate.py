@@ -225,7 +225,7 @@ def _run(tmp_path, toml, *extra):
     cfg = tmp_path / "audit.toml"
     cfg.write_text(toml)
     return main(["run", str(model_path("compas_logreg.onnx")), "--data", str(data_path("compas.csv")),
-                 "--config", str(cfg), "--out", str(tmp_path / "out"), *extra])
+                 "--config", str(cfg), "--out", str(tmp_path / "out"), "--no-progress", *extra])
 
 
 _BASE = ('target = "two_year_recid"\nsensitive = ["race", "sex"]\nfeatures = ' + json.dumps(list(FEATURES))
