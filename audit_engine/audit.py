@@ -52,6 +52,7 @@ class CheckOutcome:
 
     section: dict[str, Any]
     verdicts: list[Verdict] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # part (e.g. "smoothgrad") -> reason
 
 
 @dataclass
@@ -178,7 +179,8 @@ def prepare(
     reference = None if reference is None else load_data(reference, features=config.features)
     ood_data = None if ood_data is None else load_data(ood_data, features=config.features)
     extras = [d for d in (reference, ood_data) if d is not None]
-    space = FeatureSpace.bind(model, data, features=config.features, also=extras)
+    space = FeatureSpace.bind(model, data, features=config.features, also=extras, tokenizer=config.tokenizer,
+                              text_column=config.text_column, max_length=config.max_length)
     rows = space.encode(data)
     if data.y is not None:
         _check_target(data)
@@ -262,6 +264,8 @@ def run_checks(ctx: AuditContext, *, started: float | None = None) -> AuditResul
         verdicts.extend(outcome.verdicts)
         checks[name] = {"status": "ran", "seconds": round(time.perf_counter() - t0, 6),
                         "model_calls": used.model_calls, "rows_evaluated": used.rows_evaluated}
+        for part, why in outcome.skipped.items():
+            checks[f"{name}.{part}"] = {"status": "skipped", "reason": why}
     total = time.perf_counter() - started
     stats = ctx.evaluator.stats.to_dict()
     stats["total_seconds"] = round(total, 6)

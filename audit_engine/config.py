@@ -182,6 +182,9 @@ class AuditConfig:
     checks: which checks to run (default: every one that applies).
     n_bootstrap, confidence: bootstrap replicates and interval level for every interval.
     max_chunk_bytes: the Evaluator's memory budget per model call.
+    tokenizer, text_column, max_length: text models: the ``tokenizer.json`` that turns the
+        ``text_column`` (default ``"text"``) into the model's token inputs, truncated / padded
+        to ``max_length`` tokens (default: the model's static sequence length, else 128).
     performance, fairness, explanations, ood, uncertainty: per-check parameters
         (validated by each check).
     policy: the release gate.
@@ -203,6 +206,9 @@ class AuditConfig:
     n_bootstrap: int = 1000
     confidence: float = 0.95
     max_chunk_bytes: int = 64 * 1024**2
+    tokenizer: str | None = None
+    text_column: str = "text"
+    max_length: int | None = None
     performance: Mapping[str, Any] = field(default_factory=dict)
     fairness: Mapping[str, Any] = field(default_factory=dict)
     explanations: Mapping[str, Any] = field(default_factory=dict)
@@ -228,6 +234,13 @@ class AuditConfig:
             )
         if isinstance(self.max_chunk_bytes, bool) or not isinstance(self.max_chunk_bytes, int) or self.max_chunk_bytes < 1:
             raise ConfigError(f"The 'max_chunk_bytes' parameter must be a positive int; got {self.max_chunk_bytes!r}.")
+        if self.tokenizer is not None and not isinstance(self.tokenizer, str):
+            object.__setattr__(self, "tokenizer", str(self.tokenizer))
+        if not isinstance(self.text_column, str) or not self.text_column:
+            raise ConfigError(f"The 'text_column' parameter must be a column name; got {self.text_column!r}.")
+        if self.max_length is not None and (isinstance(self.max_length, bool) or not isinstance(self.max_length, int)
+                                            or self.max_length < 1):
+            raise ConfigError(f"The 'max_length' parameter must be a positive int; got {self.max_length!r}.")
         if self.checks is not None:
             for name in self.checks:
                 if name not in CHECK_NAMES:
