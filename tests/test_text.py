@@ -285,3 +285,15 @@ def test_tokenizer_errors_are_input_errors(tmp_path):
                  str(tmp_path / "missing.json"), "--out", str(tmp_path / "o")]) == 2
     assert main(["run", str(TEXT_MODEL), "--data", str(data_path("reviews.csv")), "--tokenizer", str(TOK),
                  "--text-column", "body", "--out", str(tmp_path / "p")]) == 2
+
+
+def test_parquet_list_columns_feed_each_input_by_name(tmp_path):
+    with np.load(data_path("digits_side.npz")) as npz:
+        image, side, y = npz["image"], npz["side"], npz["y"]
+    frame = pd.DataFrame({"image": [r.reshape(-1).tolist() for r in image], "side": [r.tolist() for r in side], "y": y})
+    frame.to_parquet(tmp_path / "side.parquet")
+    config = ae.AuditConfig(target="y", checks=("performance",), n_bootstrap=50)
+    ctx = ae.prepare(SIDE, tmp_path / "side.parquet", config=config)
+    assert ctx.space.layout == "segments" and ctx.space.segments[0].shape == (1, 8, 8)
+    want = _softmax(_session(SIDE).run(None, {"image": image, "side": side})[0])
+    assert_allclose(ctx.proba, want, atol=1e-6)

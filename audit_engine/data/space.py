@@ -178,6 +178,8 @@ class FeatureSpace:
             return cls._bind_text(inputs, [data, *also], tokenizer, text_column, max_length)
         if data.inputs is not None:
             return cls._bind_segments(inputs, data, also)
+        if data.frame is not None and _holds_arrays(data.frame, inputs):  # Parquet / DataFrame list columns
+            return cls._bind_segments(inputs, _with_inputs(data, inputs), [_with_inputs(d, inputs) for d in also])
         if data.frame is not None:
             names = {i.name for i in inputs}
             columns = set(data.frame.columns)
@@ -407,6 +409,8 @@ class FeatureSpace:
             return pack(self.segments, {s.name: enc[role[s.name]] for s in self.segments})
         if data.inputs is not None:
             arrays = data.inputs
+        elif data.frame is not None:
+            arrays = _with_inputs(data, self.inputs).inputs or {}
         elif data.array is not None and len(self.segments) == 1:
             arrays = {self.segments[0].name: data.array}
         else:
@@ -445,6 +449,46 @@ class FeatureSpace:
             return sum(64 if f.is_categorical else np.dtype(s.numpy_dtype).itemsize for f, s in zip(self.features, self.inputs, strict=True))
         spec = self.inputs[0]
         return int(np.prod(self.row_shape)) * np.dtype(spec.numpy_dtype).itemsize
+
+
+def _holds_arrays(frame: pd.DataFrame, inputs: Sequence[TensorSpec]) -> bool:
+    """True when some model input is a column whose cells hold arrays (lists)."""
+    for spec in inputs:
+        if spec.name in frame.columns and len(frame) and frame[spec.name].dtype == object:
+            if isinstance(frame[spec.name].iloc[0], (list, tuple, np.ndarray)):
+                return True
+    return False
+
+
+def _with_inputs(data: AuditData, inputs: Sequence[TensorSpec]) -> AuditData:
+    """``data`` with one array per model input taken from its columns (cells holding arrays)."""
+    import dataclasses
+
+    if data.frame is None:
+        return data
+    arrays = {}
+    for spec in inputs:
+        if spec.name not in data.frame.columns:
+            continue  # reported by the binding, which names every missing input
+        column = data.frame[spec.name]
+        if column.dtype == object:
+            a = np.stack([_cell_array(v) for v in column.tolist()])
+        else:
+            a = column.to_numpy()[:, None]
+        want = tuple(spec.shape[1:]) if spec.shape else ()
+        if (want and all(isinstance(w, int) for w in want) and tuple(a.shape[1:]) != want
+                and int(np.prod(a.shape[1:])) == int(np.prod(want))):
+            a = a.reshape((a.shape[0], *want))  # a flat list fills a fixed-shape input in C order
+        arrays[spec.name] = a
+    return dataclasses.replace(data, inputs=arrays)
+
+
+def _cell_array(value: Any) -> np.ndarray:
+    if isinstance(value, np.ndarray) and value.dtype == object:
+        return np.stack([_cell_array(v) for v in value])
+    if isinstance(value, (list, tuple)) and value and isinstance(value[0], (list, tuple, np.ndarray)):
+        return np.stack([_cell_array(v) for v in value])
+    return np.asarray(value)
 
 
 def _is_column_input(spec: TensorSpec) -> bool:
