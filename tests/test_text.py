@@ -356,3 +356,15 @@ def test_token_type_ids_are_bound_and_occlusion_matches(tmp_path):
     lime = explain_rows(ev, x, method="lime", rows=[0, 1], n_samples=500)
     assert lime.values.shape == (2, 3 * SEQ)
     assert lime.params["surrogate_r2_median"] > 0.5
+
+
+def test_text_explanations_are_deterministic_and_seed_dependent():
+    def run(seed):
+        config = ae.AuditConfig(seed=seed, target="label", tokenizer=str(TOK), checks=("explanations",),
+                                explanations={"n_rows": 3, "lime_samples": 150, "stability_seeds": 0,
+                                              "methods": ["lime"]})
+        return ae.audit(TEXT_MODEL, data_path("reviews.csv"), config=config).to_dict()["explanations"]["lime"]
+
+    a, b, c = run(0), run(0), run(1)
+    assert a["local"] == b["local"]
+    assert a["local"] != c["local"]

@@ -74,6 +74,8 @@ class TextTokenizer:
         ids = np.full((n, max_length), self.pad_id, dtype=np.int64)
         mask = np.zeros((n, max_length), dtype=np.int64)
         types = np.zeros((n, max_length), dtype=np.int64)
+        # the tokenizer truncates (keeping its special tokens, e.g. a final [SEP]); padding is ours
+        self._tok.enable_truncation(max_length)
         for i, enc in enumerate(self._tok.encode_batch([str(t) for t in texts])):  # tokenizers is batched in Rust
             k = min(len(enc.ids), max_length)
             ids[i, :k] = enc.ids[:k]
