@@ -194,7 +194,13 @@ def test_text_audit_end_to_end_from_the_cli(tmp_path):
     msp = doc["ood"]["scores"]["msp"]
     assert msp["auroc"]["ci_low"] <= msp["auroc"]["value"] <= msp["auroc"]["ci_high"]
     html = (out / "report.html").read_text()
-    assert "token-attr" in html
+    assert "token-attr" in html and f'>{local["tokens"][0]["token"]}</span>' in html
+    # the token view is rebuilt from audit.json alone, and a hostile token is escaped
+    doc["explanations"]["occlusion"]["local"][0]["tokens"][0]["token"] = "<img src=x onerror=alert(1)>"
+    (tmp_path / "hostile.json").write_text(json.dumps(doc))
+    assert main(["render", str(tmp_path / "hostile.json"), "--out", str(tmp_path / "hostile.html")]) == 0
+    page = (tmp_path / "hostile.html").read_text()
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page and "<img src=x" not in page
 
 
 def test_discrete_inputs_are_never_noised(tmp_path, monkeypatch):
