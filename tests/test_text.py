@@ -374,3 +374,17 @@ def test_text_explanations_are_deterministic_and_seed_dependent():
     a, b, c = run(0), run(0), run(1)
     assert a["local"] == b["local"]
     assert a["local"] != c["local"]
+
+
+def test_token_lime_does_not_depend_on_the_row_grouping(text):
+    from audit_engine.explain._common import row_rngs
+    from audit_engine.explain.text import lime_tokens
+
+    _, _, space, x, ev = text
+    rows = np.array([2, 9, 30])
+    targets = ev.predict(x[rows]).argmax(1)[:, None]
+    one = lime_tokens(ev.predict, x[rows], targets, space=space, n_samples=200, rngs=row_rngs(5, "lime", rows))
+    small = lime_tokens(ev.predict, x[rows], targets, space=space, n_samples=200, rngs=row_rngs(5, "lime", rows),
+                        max_bytes=1)
+    for a, b in zip(one, small, strict=True):
+        assert_allclose(a, b, atol=1e-10)

@@ -325,7 +325,9 @@ class FeatureSpace:
                 "(np.savez(path, " + ", ".join(f"{i.name}=..." for i in inputs) + ", y=...))."
             )
         spec = inputs[0]
-        if spec.dtype.startswith(("int", "uint", "bool")):  # token ids / codes: a discrete segment
+        # (n, L) integers are token ids / codes: a discrete segment. Integer images (uint8 pixels,
+        # rank 2-3 rows) stay arrays: their values are intensities, and image methods suit them.
+        if spec.dtype.startswith(("int", "uint", "bool")) and data.array.ndim == 2:
             row = tuple(int(s) for s in data.array.shape[1:])
             segs = segments_for(inputs, {spec.name: row})
             for other in also:

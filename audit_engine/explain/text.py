@@ -98,8 +98,25 @@ def token_occlusion(predict: Predict, x: np.ndarray, targets: np.ndarray, *, spa
 
 def lime_tokens(predict: Predict, x: np.ndarray, targets: np.ndarray, *, space: FeatureSpace, n_samples: int,
                 rngs: list[np.random.Generator], kernel_width: float = 25.0, alpha: float = 1.0, n_folds: int = 10,
-                confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """LIME weights over distinct tokens, painted onto their positions: ``(t, n, d)`` ×3, and R² ``(n, t)``."""
+                confidence: float = 0.95, max_bytes: int = 64 * 1024**2) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """LIME weights over distinct tokens, painted onto their positions: ``(t, n, d)`` ×3, and R² ``(n, t)``.
+
+    Rows are processed in groups whose perturbations take about ``max_bytes``; each row's
+    draws come from its own stream, so the grouping does not change the result.
+    """
+    n, d = x.shape
+    per_row = max(1, n_samples * d * 8 * 3)
+    step = max(1, int(max_bytes) // per_row)
+    parts = [_lime_block(predict, x[a:a + step], targets[a:a + step], space=space, n_samples=n_samples,
+                         rngs=rngs[a:a + step], kernel_width=kernel_width, alpha=alpha, n_folds=n_folds,
+                         confidence=confidence) for a in range(0, n, step)]
+    return (np.concatenate([p[0] for p in parts], axis=1), np.concatenate([p[1] for p in parts], axis=1),
+            np.concatenate([p[2] for p in parts], axis=1), np.concatenate([p[3] for p in parts], axis=0))
+
+
+def _lime_block(predict: Predict, x: np.ndarray, targets: np.ndarray, *, space: FeatureSpace, n_samples: int,
+                rngs: list[np.random.Generator], kernel_width: float, alpha: float, n_folds: int,
+                confidence: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     tb = space.text
     assert tb is not None
     n, d = x.shape
