@@ -37,6 +37,7 @@ fixtures: setup
 	$(PY) fixtures/build.py
 	$(PY) fixtures/build_gate.py
 	$(PY) fixtures/build_pathwise.py
+	$(PY) fixtures/build_text.py
 
 clean:
 	rm -rf $(VENV) demo-out test-output .pytest_cache

@@ -53,6 +53,7 @@ class CheckOutcome:
 
     section: dict[str, Any]
     verdicts: list[Verdict] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # part (e.g. "smoothgrad") -> reason
 
 
 @dataclass
@@ -180,7 +181,8 @@ def prepare(
     ood_data = None if ood_data is None else load_data(ood_data, features=config.features)
     extras = [d for d in (reference, ood_data) if d is not None]
     config.policy.check_subjects(data.sensitive_names)  # before any model call
-    space = FeatureSpace.bind(model, data, features=config.features, also=extras)
+    space = FeatureSpace.bind(model, data, features=config.features, also=extras, tokenizer=config.tokenizer,
+                              text_column=config.text_column, max_length=config.max_length)
     rows = space.encode(data)
     check_float32_range(rows, space, "the data")
     if data.y is not None:
@@ -270,6 +272,8 @@ def run_checks(ctx: AuditContext, *, started: float | None = None) -> AuditResul
         verdicts.extend(outcome.verdicts)
         checks[name] = {"status": "ran", "seconds": round(time.perf_counter() - t0, 6),
                         "model_calls": used.model_calls, "rows_evaluated": used.rows_evaluated}
+        for part, why in outcome.skipped.items():
+            checks[f"{name}.{part}"] = {"status": "skipped", "reason": why}
     # Path rules ([[policy.rules]]) are judged on the finished sections, as audit.json holds them.
     verdicts.extend(config.policy.judge_document(to_jsonable(sections)))
     total = time.perf_counter() - started

@@ -59,6 +59,8 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
 def _add_run_options(p: argparse.ArgumentParser, *, data_required: bool = True) -> None:
     p.add_argument("--data", required=data_required, help="data to audit: .csv, .parquet, .npz (x, y) or .npy")
     p.add_argument("--target", default=None, help="label column")
+    p.add_argument("--tokenizer", default=None, help="tokenizer.json of a text model (Hugging Face tokenizers)")
+    p.add_argument("--text-column", default=None, help="column of raw text to tokenise (default 'text')")
     p.add_argument("--sensitive", nargs="+", default=None, metavar="COL", help="protected attribute columns")
     p.add_argument("--features", nargs="+", default=None, metavar="COL",
                    help="feature columns for a [None, d] model input (default: all but target and sensitive)")
@@ -158,6 +160,8 @@ def _config(args: argparse.Namespace) -> Any:
         target=args.target,
         sensitive=tuple(args.sensitive) if args.sensitive else None,
         features=tuple(args.features) if args.features else None,
+        tokenizer=getattr(args, "tokenizer", None),
+        text_column=getattr(args, "text_column", None),
         positive_label=args.positive_label,
         threshold=args.threshold,
         checks=tuple(args.checks) if args.checks else None,

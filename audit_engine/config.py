@@ -58,6 +58,9 @@ class AuditConfig:
     checks: which checks to run (default: every one that applies).
     n_bootstrap, confidence: bootstrap replicates and interval level for every interval.
     max_chunk_bytes: the Evaluator's memory budget per model call.
+    tokenizer, text_column, max_length: text models: the ``tokenizer.json`` that turns the
+        ``text_column`` (default ``"text"``) into the model's token inputs, truncated / padded
+        to ``max_length`` tokens (default: the model's static sequence length, else 128).
     performance, fairness, explanations, ood, uncertainty: per-check parameters
         (validated by each check).
     policy: the release gate.
@@ -79,6 +82,9 @@ class AuditConfig:
     n_bootstrap: int = 1000
     confidence: float = 0.95
     max_chunk_bytes: int = 64 * 1024**2
+    tokenizer: str | None = None
+    text_column: str = "text"
+    max_length: int | None = None
     performance: Mapping[str, Any] = field(default_factory=dict)
     fairness: Mapping[str, Any] = field(default_factory=dict)
     explanations: Mapping[str, Any] = field(default_factory=dict)
@@ -94,6 +100,8 @@ class AuditConfig:
         for name in ("sensitive", "features", "checks"):
             if isinstance(getattr(self, name), str):
                 object.__setattr__(self, name, (getattr(self, name),))
+        if self.tokenizer is not None and not isinstance(self.tokenizer, str):
+            object.__setattr__(self, "tokenizer", str(self.tokenizer))
         object.__setattr__(self, "sensitive", tuple(self.sensitive))
         if self.features is not None:
             object.__setattr__(self, "features", tuple(self.features))

@@ -27,8 +27,9 @@ __all__ = ["AuditData", "load_data"]
 class AuditData:
     """The rows to audit.
 
-    Exactly one of ``frame`` (tabular data; all columns, target and sensitive included)
-    and ``array`` (array data such as images, shape (n, ...)) is set.
+    Exactly one of ``frame`` (tabular data; all columns, target and sensitive included),
+    ``array`` (array data such as images, shape (n, ...)) and ``inputs`` (one array
+    (n, ...) per model input name, from an .npz without ``x``) is set.
 
     Attributes
     ----------
@@ -50,9 +51,12 @@ class AuditData:
     path: str | None
     sha256: str
     extra: dict[str, np.ndarray] = field(default_factory=dict)
+    inputs: dict[str, np.ndarray] | None = None
 
     @property
     def n_rows(self) -> int:
+        if self.inputs is not None:
+            return int(len(next(iter(self.inputs.values()))))
         return int(len(self.frame) if self.frame is not None else self.array.shape[0])  # type: ignore[union-attr]
 
     @property
@@ -72,6 +76,7 @@ class AuditData:
             path=self.path,
             sha256=self.sha256,
             extra={k: v[index] for k, v in self.extra.items()},
+            inputs=None if self.inputs is None else {k: v[index] for k, v in self.inputs.items()},
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -82,6 +87,7 @@ class AuditData:
             "rows": self.n_rows,
             "features": list(self.features) if self.features is not None else [],
             "row_shape": None if self.array is None else list(self.array.shape[1:]),
+            **({"inputs": {k: list(v.shape[1:]) for k, v in self.inputs.items()}} if self.inputs is not None else {}),
             "target": self.target,
             "sensitive": self.sensitive_names,
         }
@@ -133,7 +139,7 @@ def _read(path: Path) -> tuple[pd.DataFrame | None, dict[str, np.ndarray] | None
         raise DataError(f"Reading {suffix} files needs pyarrow: pip install pyarrow ({exc}).") from exc
     raise DataError(
         f"Unknown data format {suffix or '(no extension)'!r} for {str(path)!r}; "
-        "use .csv, .parquet, .npz (arrays x and optional y) or .npy."
+        "use .csv, .parquet, .npz (arrays x and optional y, or one array per model input) or .npy."
     )
 
 
@@ -149,7 +155,8 @@ def load_data(
 
     Parameters
     ----------
-    source: a path (.csv, .parquet, .npz with ``x`` and optional ``y``, .npy), a
+    source: a path (.csv, .parquet, .npz with ``x`` and optional ``y`` — or, for a model
+        with several inputs, one array per model input name and optional ``y`` — .npy), a
         DataFrame, a numpy array (n, ...), or an AuditData (returned as is).
     target: the label column (tabular); for .npz the ``y`` array is the target.
     sensitive: columns holding protected attributes (kept as strings).
@@ -214,9 +221,7 @@ def load_data(
 
     assert arrays is not None
     if "x" not in arrays:
-        raise DataError(
-            f"The .npz file {path!r} has arrays {sorted(arrays)}; it needs one named 'x' (and optionally 'y')."
-        )
+        return _per_input(arrays, path, sensitive)
     x = np.asarray(arrays["x"])
     if x.ndim < 2:
         raise DataError(f"Array data must have shape (n, ...) with at least 2 dimensions; got {x.shape}.")
@@ -233,6 +238,42 @@ def load_data(
     sha = _file_sha256(Path(path)) if path else hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()
     extra = {k: v for k, v in arrays.items() if k not in ("x", "y") and k not in sensitive}
     return AuditData(None, x, "y" if y_values is not None else None, y_values, sens, None, path, sha, extra)
+
+
+def _per_input(arrays: dict[str, np.ndarray], path: str | None, sensitive: Sequence[str]) -> AuditData:
+    """An .npz with one array per model input name (no ``x``); ``y`` and sensitive arrays aside."""
+    inputs = {k: np.asarray(v) for k, v in arrays.items() if k != "y" and k not in sensitive}
+    if not inputs:
+        raise DataError(
+            f"The .npz file {path!r} has arrays {sorted(arrays)}; it needs one named 'x', or one per "
+            "model input name (and optionally 'y')."
+        )
+    lengths = {k: (v.shape[0] if v.ndim else 0) for k, v in inputs.items()}
+    n = next(iter(lengths.values()))
+    if any(v.ndim < 2 for v in inputs.values()) or len(set(lengths.values())) != 1:
+        shapes = {k: list(v.shape) for k, v in inputs.items()}
+        raise DataError(
+            f"The arrays of {path!r} must each have shape (n, ...) with the same n rows; got {shapes}."
+        )
+    if n == 0:
+        raise InvalidValueError("The array data has no rows; an audit needs at least one.")
+    y_values = arrays.get("y")
+    if y_values is not None and len(y_values) != n:
+        raise DataError(f"The input arrays ({n} rows) and y ({len(y_values)} rows) differ in length.")
+    sens = pd.DataFrame(index=range(n))
+    for name in sensitive:
+        if name not in arrays:
+            raise _missing_column("sensitive", name, list(arrays))
+        sens[name] = _as_group_strings(pd.Series(arrays[name]))
+    if path:
+        sha = _file_sha256(Path(path))
+    else:
+        digest = hashlib.sha256()
+        for k in sorted(inputs):
+            digest.update(k.encode())
+            digest.update(np.ascontiguousarray(inputs[k]).tobytes())
+        sha = digest.hexdigest()
+    return AuditData(None, None, "y" if y_values is not None else None, y_values, sens, None, path, sha, inputs=inputs)
 
 
 def _as_group_strings(column: pd.Series) -> pd.Series:

@@ -15,6 +15,10 @@ Three bindings (``layout``):
              ``[None, 1]`` float or string inputs).
 ``matrix``   one ``[None, d]`` input fed the feature columns in order (checked against d).
 ``array``    one input fed array data whose per-row shape matches it.
+``segments`` several inputs (an .npz with one array per input name), an integer input
+             (token ids), or text tokenised by a ``tokenizer.json``: each row is one flat
+             float64 vector of named segments (:mod:`.segments`); ``space.segments`` says
+             which part is which input and whether it is continuous, discrete or a mask.
 """
 
 from __future__ import annotations
@@ -29,8 +33,10 @@ import pandas as pd
 from ..errors import InvalidValueError, SchemaMismatchError
 from ..model.loader import OnnxModel, TensorSpec
 from .loader import AuditData
+from .segments import Segment, pack, segments_for, unpack
+from .tokenizer import DEFAULT_MAX_LENGTH, TextTokenizer
 
-__all__ = ["Feature", "FeatureSpace"]
+__all__ = ["Feature", "FeatureSpace", "TextBinding"]
 
 _STRING_DTYPES = ("string",)
 
@@ -53,15 +59,37 @@ class Feature:
 
 
 @dataclass(frozen=True)
+class TextBinding:
+    """How a text column becomes a text model's inputs.
+
+    ``ids`` / ``mask`` / ``types`` name the model inputs that take the token ids, the
+    attention mask and the token type ids (the last two may be absent).
+    """
+
+    tokenizer: TextTokenizer
+    column: str
+    max_length: int
+    ids: str
+    mask: str | None = None
+    types: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.tokenizer.to_dict(), "text_column": self.column, "max_length": self.max_length,
+                "inputs": {"ids": self.ids, "mask": self.mask, "types": self.types}}
+
+
+@dataclass(frozen=True)
 class FeatureSpace:
     """The binding between data rows and model inputs (see the module docstring)."""
 
-    layout: Literal["columns", "matrix", "array"]
+    layout: Literal["columns", "matrix", "array", "segments"]
     row_shape: tuple[int, ...]
     features: tuple[Feature, ...]
     inputs: tuple[TensorSpec, ...]
     image_layout: str | None = None  # "NCHW" / "NHWC" for image-like arrays
     _categories: tuple[np.ndarray, ...] = field(default=(), repr=False, compare=False)
+    segments: tuple[Segment, ...] = ()  # layout "segments": one per model input
+    text: TextBinding | None = None  # text models: the tokenizer and the input roles
 
     # ----------------------------------------------------------------- description
     @property
@@ -73,13 +101,21 @@ class FeatureSpace:
         """Names of the features in order: column names, or ``x[i,j,...]`` for arrays."""
         if self.features:
             return [f.name for f in self.features]
+        if self.segments:
+            return [name for seg in self.segments for name in seg.feature_names()]
         if len(self.row_shape) == 1:
             return [f"x{i}" for i in range(self.row_shape[0])]
         return ["x[" + ",".join(map(str, idx)) + "]" for idx in np.ndindex(*self.row_shape)]
 
     @property
     def categorical_mask(self) -> np.ndarray:
-        """Boolean (d,) mask of categorical features (all False for arrays)."""
+        """Boolean (d,) mask of categorical features (all False for arrays).
+
+        With segments, every discrete or mask segment counts as categorical: methods then
+        draw its values from the data or leave it, and never add noise to it.
+        """
+        if self.segments:
+            return np.concatenate([np.full(seg.size, not seg.is_continuous) for seg in self.segments])
         if not self.features:
             return np.zeros(self.n_features, dtype=bool)
         return np.array([f.is_categorical for f in self.features], dtype=bool)
@@ -88,11 +124,26 @@ class FeatureSpace:
     def is_image(self) -> bool:
         return self.image_layout is not None
 
+    @property
+    def continuous_mask(self) -> np.ndarray:
+        """Boolean ``row_shape`` mask of the features noise and gradients may move."""
+        return ~self.categorical_mask.reshape(self.row_shape)
+
+    @property
+    def has_continuous(self) -> bool:
+        """False when every feature is discrete (token ids, codes): gradients do not apply."""
+        return bool(self.continuous_mask.any())
+
+    def segment(self, name: str) -> Segment:
+        return next(s for s in self.segments if s.name == name)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "layout": self.layout,
             "row_shape": list(self.row_shape),
             "image_layout": self.image_layout,
+            **({"segments": [seg.to_dict() for seg in self.segments]} if self.segments else {}),
+            **({"text": self.text.to_dict()} if self.text is not None else {}),
             "features": [
                 {"name": f.name, "kind": f.kind, **({"categories": list(f.categories)} if f.categories else {})}
                 for f in self.features
@@ -108,13 +159,27 @@ class FeatureSpace:
         *,
         features: Sequence[str] | None = None,
         also: Sequence[AuditData] = (),
+        tokenizer: TextTokenizer | str | None = None,
+        text_column: str = "text",
+        max_length: int | None = None,
     ) -> FeatureSpace:
         """Bind ``data`` to ``model``'s inputs.
 
         ``also`` lists further datasets (reference, OOD) encoded in the same space: their
-        categories are included so they can be encoded too.
+        categories are included so they can be encoded too. With a ``tokenizer`` (a
+        :class:`TextTokenizer` or the path of a ``tokenizer.json``) the ``text_column`` of
+        tabular data is tokenised to ``max_length`` tokens (default: the model's static
+        sequence length, else 128) for the model's ids / attention-mask / token-type inputs.
         """
         inputs = tuple(model.session_inputs)
+        if tokenizer is not None:
+            if not isinstance(tokenizer, TextTokenizer):
+                tokenizer = TextTokenizer.from_file(tokenizer)
+            return cls._bind_text(inputs, [data, *also], tokenizer, text_column, max_length)
+        if data.inputs is not None:
+            return cls._bind_segments(inputs, data, also)
+        if data.frame is not None and _holds_arrays(data.frame, inputs):  # Parquet / DataFrame list columns
+            return cls._bind_segments(inputs, _with_inputs(data, inputs), [_with_inputs(d, inputs) for d in also])
         if data.frame is not None:
             names = {i.name for i in inputs}
             columns = set(data.frame.columns)
@@ -192,14 +257,85 @@ class FeatureSpace:
         return cls("matrix", (len(cols),), feats, (spec,))
 
     @classmethod
+    def _bind_text(cls, inputs: tuple[TensorSpec, ...], datas: list[AuditData], tokenizer: TextTokenizer,
+                   column: str, max_length: int | None) -> FeatureSpace:
+        for d in datas:
+            if d.frame is None or column not in d.frame.columns:
+                cols = [] if d.frame is None else list(d.frame.columns)[:8]
+                raise SchemaMismatchError(
+                    f"With a tokenizer the data must be a table with a text column {column!r}; "
+                    f"{d.path or 'the data'!r} has columns {cols}; name it with --text-column."
+                )
+        roles: dict[str, str] = {}
+        for spec in inputs:
+            lname = spec.name.lower()
+            role = "mask" if "mask" in lname else "types" if "type" in lname else "ids"
+            if spec.dtype.startswith("float") or spec.dtype == "string" or role in roles:
+                raise SchemaMismatchError(
+                    f"A text model takes integer input_ids, attention_mask and token_type_ids; input "
+                    f"{spec.name!r} ({spec.dtype}) is not one of them; audit this model with array data instead."
+                )
+            roles[role] = spec.name
+        if "ids" not in roles:
+            raise SchemaMismatchError(
+                f"The model's inputs ({', '.join(i.name for i in inputs)}) have no token-id input; "
+                "a tokenizer needs a model that takes input_ids."
+            )
+        ids_spec = next(i for i in inputs if i.name == roles["ids"])
+        static = ids_spec.shape[1] if ids_spec.shape and len(ids_spec.shape) == 2 else None
+        if max_length is None:
+            max_length = static if isinstance(static, int) else DEFAULT_MAX_LENGTH
+        if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
+            raise InvalidValueError(f"The 'max_length' parameter must be a positive int; got {max_length!r}.")
+        if isinstance(static, int) and static != max_length:
+            raise SchemaMismatchError(
+                f"Model input {ids_spec.name!r} takes exactly {static} tokens; max_length is {max_length}; "
+                f"set max_length = {static} or leave it out."
+            )
+        segs = segments_for(inputs, {i.name: (max_length,) for i in inputs})
+        binding = TextBinding(tokenizer, column, max_length, roles["ids"], roles.get("mask"), roles.get("types"))
+        return cls("segments", (segs[-1].stop,), (), inputs, segments=segs, text=binding)
+
+    @classmethod
+    def _bind_segments(cls, inputs: tuple[TensorSpec, ...], data: AuditData, also: Sequence[AuditData]) -> FeatureSpace:
+        assert data.inputs is not None
+        missing = [i.name for i in inputs if i.name not in data.inputs]
+        if missing:
+            raise SchemaMismatchError(
+                f"The data has arrays {sorted(data.inputs)}; the model also needs "
+                f"{', '.join(repr(m) for m in missing)}; save one array per model input name in the .npz."
+            )
+        segs = segments_for(inputs, {i.name: tuple(data.inputs[i.name].shape[1:]) for i in inputs})
+        for other in also:
+            if other.inputs is None or any(tuple(other.inputs.get(s.name, np.empty((0,))).shape[1:]) != s.shape
+                                           for s in segs):
+                raise SchemaMismatchError(
+                    f"The extra dataset {other.path or ''!r} must hold the same arrays as the audited data "
+                    f"({', '.join(f'{s.name} {list(s.shape)}' for s in segs)})."
+                )
+        return cls("segments", (segs[-1].stop,), (), inputs, segments=segs)
+
+    @classmethod
     def _bind_array(cls, inputs: tuple[TensorSpec, ...], data: AuditData, also: Sequence[AuditData]) -> FeatureSpace:
         assert data.array is not None
         if len(inputs) != 1:
             raise SchemaMismatchError(
-                f"Array data can feed a model with one input; this model has {len(inputs)} "
-                f"({', '.join(i.name for i in inputs)}): use tabular data with one column per input."
+                f"Array data 'x' can feed a model with one input; this model has {len(inputs)} "
+                f"({', '.join(i.name for i in inputs)}): save one array per input name in the .npz "
+                "(np.savez(path, " + ", ".join(f"{i.name}=..." for i in inputs) + ", y=...))."
             )
         spec = inputs[0]
+        # (n, L) integers are token ids / codes: a discrete segment. Integer images (uint8 pixels,
+        # rank 2-3 rows) stay arrays: their values are intensities, and image methods suit them.
+        if spec.dtype.startswith(("int", "uint", "bool")) and data.array.ndim == 2:
+            row = tuple(int(s) for s in data.array.shape[1:])
+            segs = segments_for(inputs, {spec.name: row})
+            for other in also:
+                if other.array is None or tuple(other.array.shape[1:]) != row:
+                    raise SchemaMismatchError(
+                        f"The extra dataset {other.path or ''!r} must have rows of shape {list(row)} like the audited data."
+                    )
+            return cls("segments", (segs[-1].stop,), (), inputs, segments=segs)
         row = tuple(int(s) for s in data.array.shape[1:])
         want = tuple(spec.shape[1:]) if spec.shape else None
         if want is None or len(want) != len(row) or any(
@@ -230,6 +366,8 @@ class FeatureSpace:
         Raises InvalidValueError for NaN/inf, strings in numeric features and unknown
         categories; SchemaMismatchError when a column is missing.
         """
+        if self.layout == "segments":
+            return self._encode_segments(data)
         if self.layout == "array":
             if data.array is None:
                 raise SchemaMismatchError("This model was bound to array data; pass array data here too.")
@@ -262,8 +400,36 @@ class FeatureSpace:
                 out[:, j] = _numeric(column, feat.name)
         return out
 
+    def _encode_segments(self, data: AuditData) -> np.ndarray:
+        if self.text is not None:
+            if data.frame is None or self.text.column not in data.frame.columns:
+                raise SchemaMismatchError(f"The data has no text column {self.text.column!r} to tokenise.")
+            texts = data.frame[self.text.column]
+            _check_missing(texts, self.text.column)
+            enc = self.text.tokenizer.encode(texts.astype(str).tolist(), self.text.max_length)
+            role = {self.text.ids: "input_ids", self.text.mask: "attention_mask", self.text.types: "token_type_ids"}
+            return pack(self.segments, {s.name: enc[role[s.name]] for s in self.segments})
+        if data.inputs is not None:
+            arrays = data.inputs
+        elif data.frame is not None:
+            arrays = _with_inputs(data, self.inputs).inputs or {}
+        elif data.array is not None and len(self.segments) == 1:
+            arrays = {self.segments[0].name: data.array}
+        else:
+            raise SchemaMismatchError(
+                f"This model was bound to arrays {[s.name for s in self.segments]}; pass data with those arrays."
+            )
+        missing = [s.name for s in self.segments if s.name not in arrays]
+        if missing:
+            raise SchemaMismatchError(f"The data lacks the array(s) {missing} that the model takes as input.")
+        out = pack(self.segments, arrays)
+        _check_finite(out, "the array data")
+        return out
+
     def feeds(self, rows: np.ndarray) -> dict[str, np.ndarray]:
         """The model's input tensors for rows in feature space ``(m, *row_shape)``."""
+        if self.layout == "segments":
+            return unpack(self.segments, rows)
         if self.layout == "columns":
             feeds = {}
             for j, (feat, spec) in enumerate(zip(self.features, self.inputs, strict=True)):
@@ -279,10 +445,52 @@ class FeatureSpace:
 
     def bytes_per_row(self) -> int:
         """Bytes of input tensors per row, used to size chunks (strings counted at 64)."""
+        if self.segments:
+            return sum(s.size * np.dtype(s.dtype).itemsize for s in self.segments)
         if self.layout == "columns":
             return sum(64 if f.is_categorical else np.dtype(s.numpy_dtype).itemsize for f, s in zip(self.features, self.inputs, strict=True))
         spec = self.inputs[0]
         return int(np.prod(self.row_shape)) * np.dtype(spec.numpy_dtype).itemsize
+
+
+def _holds_arrays(frame: pd.DataFrame, inputs: Sequence[TensorSpec]) -> bool:
+    """True when some model input is a column whose cells hold arrays (lists)."""
+    for spec in inputs:
+        if spec.name in frame.columns and len(frame) and frame[spec.name].dtype == object:
+            if isinstance(frame[spec.name].iloc[0], (list, tuple, np.ndarray)):
+                return True
+    return False
+
+
+def _with_inputs(data: AuditData, inputs: Sequence[TensorSpec]) -> AuditData:
+    """``data`` with one array per model input taken from its columns (cells holding arrays)."""
+    import dataclasses
+
+    if data.frame is None:
+        return data
+    arrays = {}
+    for spec in inputs:
+        if spec.name not in data.frame.columns:
+            continue  # reported by the binding, which names every missing input
+        column = data.frame[spec.name]
+        if column.dtype == object:
+            a = np.stack([_cell_array(v) for v in column.tolist()])
+        else:
+            a = column.to_numpy()[:, None]
+        want = tuple(spec.shape[1:]) if spec.shape else ()
+        if (want and all(isinstance(w, int) for w in want) and tuple(a.shape[1:]) != want
+                and int(np.prod(a.shape[1:])) == int(np.prod(want))):
+            a = a.reshape((a.shape[0], *want))  # a flat list fills a fixed-shape input in C order
+        arrays[spec.name] = a
+    return dataclasses.replace(data, inputs=arrays)
+
+
+def _cell_array(value: Any) -> np.ndarray:
+    if isinstance(value, np.ndarray) and value.dtype == object:
+        return np.stack([_cell_array(v) for v in value])
+    if isinstance(value, (list, tuple)) and value and isinstance(value[0], (list, tuple, np.ndarray)):
+        return np.stack([_cell_array(v) for v in value])
+    return np.asarray(value)
 
 
 def _is_column_input(spec: TensorSpec) -> bool:

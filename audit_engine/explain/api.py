@@ -27,6 +27,7 @@ from ..stats import child_rng
 from ._common import blas_single_thread, check_float, check_int, row_rngs
 from ._image import spatial_shape
 from .attribution import Attribution
+from .text import TEXT_METHODS, not_applicable, text_defaults
 
 __all__ = ["explain", "explain_rows", "attribute", "METHODS", "method_defaults", "resolve_rows", "resolve_targets"]
 
@@ -37,6 +38,8 @@ def method_defaults(method: str, space: FeatureSpace) -> dict[str, Any]:
     """Each method's parameters and their defaults for this feature space."""
     image = space.is_image
     patch = max(1, min(spatial_shape(space)) // 4) if image else None
+    if space.text is not None and method in TEXT_METHODS:
+        return text_defaults(method)
     if method == "lime":
         out: dict[str, Any] = {"n_samples": 5000, "kernel_width": None, "alpha": 1.0, "n_folds": 10}
         if image:
@@ -83,6 +86,8 @@ def _params(method: str, space: FeatureSpace, given: Mapping[str, Any]) -> dict[
         p["mask_id"] = check_int("mask_id", p["mask_id"], minimum=0)
     if "query" in p and p["query"] not in ("first", "mean"):
         raise ConfigError(f"The 'query' parameter must be 'first' (the CLS position) or 'mean'; got {p['query']!r}.")
+    if "replacement" in p and p["replacement"] not in ("pad", "mask"):
+        raise ConfigError(f"Unknown token replacement {p['replacement']!r}; use 'pad' or 'mask'.")
     if "estimator" in p and p["estimator"] not in ("auto", "central", "stein"):
         raise ConfigError(f"Unknown SmoothGrad estimator {p['estimator']!r}; use 'auto', 'central' or 'stein'.")
     return p
@@ -165,14 +170,29 @@ def _attribute(
     p = _params(method, space, dict(params or {}))
     if backend not in ("engine", "lime"):
         raise ConfigError(f"Unknown backend {backend!r}; use 'engine' or 'lime'.")
-    if backend == "lime" and (method != "lime" or space.is_image):
+    if backend == "lime" and (method != "lime" or space.is_image or space.text is not None):
         raise ConfigError("backend='lime' runs the lime package's tabular LIME only; use method='lime' on tabular data.")
+    reason = not_applicable(method, space)
+    if reason is not None:
+        raise ConfigError(f"Method {method!r} cannot explain this model: {reason}.")
     x = x_all[row_ids]
     bg = x_all if background is None else np.asarray(background, dtype=np.float64)
     predict = evaluator.predict
     cat = space.categorical_mask
     extra: dict[str, Any] = {}
-    if method == "lime" and backend == "lime":
+    if space.text is not None and method in TEXT_METHODS:
+        from .text import lime_tokens, token_occlusion
+
+        if method == "occlusion":
+            values = token_occlusion(predict, x, targets, space=space, replacement=p["replacement"])
+            lo, hi = values.copy(), values.copy()
+        else:
+            values, lo, hi, r2 = lime_tokens(predict, x, targets, space=space, n_samples=p["n_samples"],
+                                             rngs=row_rngs(seed, "lime", row_ids), kernel_width=p["kernel_width"] or 25.0,
+                                             alpha=p["alpha"], n_folds=p["n_folds"], confidence=confidence)
+            extra["surrogate_r2"] = r2
+        p["features"] = "tokens"
+    elif method == "lime" and backend == "lime":
         from .lime_backend import lime_package_tabular
 
         values = lime_package_tabular(predict, x, targets, background=bg, categorical=cat,
@@ -286,6 +306,7 @@ def explain(
     labels: np.ndarray | None = None,
     confidence: float = 0.95,
     max_chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    tokenizer: Any = None,
     **params: Any,
 ) -> Attribution:
     """Explain the model's predictions on some rows of ``data``.
@@ -308,6 +329,8 @@ def explain(
     backend: ``engine`` (batched) or ``lime`` (the lime package; tabular LIME only).
     background: data whose statistics drive sampling and baselines (default: ``data``).
     labels: true labels for permutation importance (default: the model's predictions).
+    tokenizer: a text model's ``tokenizer.json`` (path or TextTokenizer); ``data`` then
+        holds a ``text`` column, and LIME / occlusion work over tokens.
     **params: the method's parameters — ``n_samples`` for every sampling method (LIME
         5000, SmoothGrad 50), ``noise_level``, ``estimator``, ``baseline``, ``patch_size``,
         ``stride``, ``n_repeats``, ``metric``, ``kernel_width``, ``alpha``, ``n_folds``.
@@ -328,7 +351,7 @@ def explain(
     if not isinstance(model, OnnxModel):
         model = load_model(model)
     audit_data = load_data(data, features=features)
-    space = FeatureSpace.bind(model, audit_data, features=features)
+    space = FeatureSpace.bind(model, audit_data, features=features, tokenizer=tokenizer)
     x_all = space.encode(audit_data)
     evaluator = LocalEvaluator(model, space, max_chunk_bytes=max_chunk_bytes, probe_rows=x_all, y=audit_data.y)
     return explain_rows(evaluator, x_all, method=method, rows=rows, target=target, seed=seed, backend=backend,

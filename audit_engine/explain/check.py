@@ -36,6 +36,7 @@ from .pathwise import unsupported_reason as pathwise_reason
 from .attention import attention_section
 from .attention import unsupported_reason as attention_reason
 from .splime import submodular_pick
+from .text import not_applicable, token_view
 
 DEFAULTS: dict[str, Any] = {
     "methods": "auto",         # or a list of: lime, occlusion, smoothgrad, permutation, pathwise
@@ -136,7 +137,8 @@ def run(ctx: Any) -> Any:
     methods = p["methods"]
     auto = methods == "auto"
     if methods == "auto":  # per-pixel permutation says little about an image model
-        methods = ["lime", "occlusion", "smoothgrad"] if ctx.space.is_image else [m for m in METHODS if m not in ("pathwise", "attention")]
+        methods = (["lime", "occlusion", "smoothgrad"] if ctx.space.is_image or ctx.space.text
+                   else [m for m in METHODS if m not in ("pathwise", "attention")])
         if pathwise_reason(ctx.evaluator) is None:  # only where the graph is a ReLU network it reads
             methods.append("pathwise")
         if attention_reason(ctx.evaluator) is None:  # only for transformers over token ids
@@ -166,7 +168,11 @@ def run(ctx: Any) -> Any:
     section: dict[str, Any] = {}
     verdicts: list[Verdict] = []
     rules = ctx.config.policy.rules_for("explanations")
+    skipped: dict[str, str] = {}
     for method in methods:
+        if (why := not_applicable(method, space)) is not None:
+            skipped[method] = why
+            continue
         mp = _method_params(method, p, image)
         if method == "permutation":
             labels = ctx.y_index if classification else (None if ctx.y is None else np.asarray(ctx.y, dtype=float))
@@ -194,16 +200,17 @@ def run(ctx: Any) -> Any:
         flat_lo = lo.reshape(lo.shape[0], n, -1)
         flat_hi = hi.reshape(hi.shape[0], n, -1)
         g, glo, ghi = mean_interval(np.abs(flat_v[0]), axis=0, confidence=confidence)
-        aucs = deletion_insertion(ctx.evaluator.predict, x, v[0], targets[:, :1], baseline=base,
-                                  n_steps=int(p["quality_steps"]), rng=ctx.rng("explanations", method, "quality"))
         entry: dict[str, Any] = {
             "params": used,
             "rows": row_ids.tolist(),
             "global": _global(names, g, glo, ghi),
             "local": _local(ctx, row_ids, targets, flat_v, flat_lo, flat_hi, names, image, v, int(p["heatmap_rows"])),
-            "quality": quality_summary(aucs, confidence),
             "significant_fraction": float(((flat_lo[0] > 0) | (flat_hi[0] < 0)).mean()),
         }
+        if space.text is None:  # a mean/mode baseline of token ids is no deletion of a token
+            aucs = deletion_insertion(ctx.evaluator.predict, x, v[0], targets[:, :1], baseline=base,
+                                      n_steps=int(p["quality_steps"]), rng=ctx.rng("explanations", method, "quality"))
+            entry["quality"] = quality_summary(aucs, confidence)
         if image:
             entry["global_heatmap"] = np.abs(v[0]).mean(axis=0).tolist()
         if method == "pathwise":  # exact and deterministic: no seeds to compare
@@ -236,7 +243,7 @@ def run(ctx: Any) -> Any:
             if value is not None:
                 verdicts.append(rule.judge(value["value"], ci_low=value["ci_low"], ci_high=value["ci_high"],
                                            subject=method))
-    return CheckOutcome(section, verdicts)
+    return CheckOutcome(section, verdicts, skipped=skipped)
 
 
 def _metric(entry: dict[str, Any], metric: str) -> dict[str, Any] | None:
@@ -277,6 +284,10 @@ def _local(ctx: Any, row_ids: np.ndarray, targets: np.ndarray, v: np.ndarray, lo
                 item["heatmap"] = full[0, i].tolist()
                 item["input"] = ctx.rows[r].tolist()  # so the report can draw the heatmap over the image
             item["top_features"] = [names[j] for j in np.argsort(-np.abs(v[0, i]))[:5]]
+        elif ctx.space.text is not None:
+            item["tokens"] = token_view(ctx.space, ctx.rows[r], v[0, i])
+            keep = np.flatnonzero(v[0, i] != 0)
+            item["attributions"] = {names[j]: float(v[0, i, j]) for j in keep}
         else:
             item["attributions"] = _named(names, v[0, i])
         item["significant"] = [names[j] for j in np.flatnonzero(sig)][:_MAX_GLOBAL]

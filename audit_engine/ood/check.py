@@ -111,7 +111,10 @@ def run(ctx: Any) -> Any:
             if name in wanted:
                 scores[name] = split(values)
         params_out["energy"] = {"temperature": float(params["energy_temperature"])}
-        if "odin" in wanted:
+        if "odin" in wanted and not ctx.space.has_continuous:  # ODIN's input step is a gradient step
+            skipped["odin"] = ("token ids are discrete; gradients do not apply" if ctx.space.text is not None
+                               else "every model input is discrete; ODIN's gradient step does not apply")
+        elif "odin" in wanted:
             before = ctx.evaluator.stats.copy()
             rng = ctx.rng("ood", "odin")
             fit_rows = reference[rng.permutation(n_ref)[: max(2, n_ref // 2)]]
@@ -221,7 +224,8 @@ def run(ctx: Any) -> Any:
         "shift": shift,
         "shift_summary": shift_summary,
     }
-    return CheckOutcome(section, _verdicts(cfg, section_scores, shift_summary))
+    return CheckOutcome(section, _verdicts(cfg, section_scores, shift_summary),
+                        skipped={k: v for k, v in skipped.items() if k == "odin"})
 
 
 def _splitter(n_cur: int, n_ref: int | None, n_ood: int | None) -> Any:

@@ -178,7 +178,20 @@ class Figures:
     kind: str = "figures"
 
 
-Block = Heading | Paragraph | Table | KeyValues | Preformatted | Chart | Figures
+@dataclass(frozen=True)
+class TokenText:
+    """Texts with one background per token (text-model attributions).
+
+    ``lines``: ``(caption, [(token, css background, title)])`` per text; the colours are
+    computed here, the template only places them.
+    """
+
+    lines: list[tuple[str, list[tuple[str, str, str]]]]
+    caption: str = ""
+    kind: str = "tokens"
+
+
+Block = Heading | Paragraph | Table | KeyValues | Preformatted | Chart | Figures | TokenText
 
 
 @dataclass
@@ -890,6 +903,9 @@ def _local_blocks(method: str, local: list[Any], shape: list[int] | None, layout
             blocks.append(Figures(charts, caption=f"Local {method} attributions for {len(charts)} sampled rows "
                                                   "(red raises the explained class's score, blue lowers it)."))
             return blocks
+    token_block = _token_text(method, shown)
+    if token_block is not None:
+        return [token_block]
     rows = []
     for e in shown:
         attrs = e.get("attributions")
@@ -902,6 +918,27 @@ def _local_blocks(method: str, local: list[Any], shape: list[int] | None, layout
         blocks.append(Table(["Row", "Prediction", "Top attributions"], rows,
                             caption=f"Local {method} explanations for {len(rows)} of {len(local)} sampled rows"))
     return blocks
+
+
+def _token_text(method: str, shown: list[Any]) -> TokenText | None:
+    """Text rows (``tokens`` in audit.json): each token shaded by its attribution, red up / blue down."""
+    texts = [e for e in shown if isinstance(e.get("tokens"), list)]
+    if not texts:
+        return None
+    lines = []
+    for e in texts:
+        toks = [t for t in e["tokens"] if isinstance(t, Mapping)]
+        vals = [abs(_num(t.get("value")) or 0.0) for t in toks]
+        top = max(vals, default=0.0) or 1.0
+        spans = []
+        for t in toks:
+            v = _num(t.get("value")) or 0.0
+            alpha = min(1.0, abs(v) / top) * 0.75
+            rgb = "220,50,47" if v > 0 else "38,110,200"
+            spans.append((str(t.get("token", "")), f"background: rgba({rgb},{alpha:.2f})", fmt_number(v)))
+        lines.append((f"Row {_cell_text(e.get('row', '?'))}: predicted {_prediction_text(e)}", spans))
+    return TokenText(lines, caption=f"Local {method} attributions per token for {len(lines)} sampled texts "
+                                    "(red raises the explained class's score, blue lowers it; hover for the value).")
 
 
 def _prediction_text(e: Mapping[str, Any]) -> str:
