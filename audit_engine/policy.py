@@ -77,6 +77,7 @@ METRIC_RANGES: dict[str, tuple[float, float]] = {
     # explanations
     "deletion_auc": _UNIT, "insertion_auc": _UNIT, "random_deletion_auc": _UNIT, "random_insertion_auc": _UNIT,
     "rank_stability": (-1.0, 1.0), "spearman": (-1.0, 1.0), "top_k_overlap": _UNIT, "significant_fraction": _UNIT,
+    "bias_share": _UNIT, "attention_agreement": (-1.0, 1.0), "rollout_vs_occlusion": (-1.0, 1.0),
     # ood
     "auroc": _UNIT, "fpr_at_95_tpr": _UNIT, "flagged_fraction": _UNIT, "ood_flagged_fraction": _UNIT,
     "drifted_features": _NONNEG, "drifted": _NONNEG, "drifted_fraction": _UNIT,
@@ -100,7 +101,8 @@ SECTION_METRICS: dict[str, tuple[str, ...]] = {
                  "false_positive_rate_ratio", "false_negative_rate_difference", "false_negative_rate_ratio",
                  "accuracy_difference", "mean_score_difference", "calibration_gap"),
     "explanations": ("deletion_auc", "insertion_auc", "random_deletion_auc", "random_insertion_auc",
-                     "rank_stability", "spearman", "top_k_overlap", "significant_fraction"),
+                     "rank_stability", "spearman", "top_k_overlap", "significant_fraction", "bias_share",
+                     "attention_agreement", "rollout_vs_occlusion"),
     "ood": ("auroc", "fpr_at_95_tpr", "flagged_fraction", "ood_flagged_fraction", "drifted_features", "drifted",
             "drifted_fraction"),
     "uncertainty": tuple(k for k in METRIC_RANGES if k.rsplit("_", 1)[-1] in ("mean", "median", "p90", "p99", "max")),
@@ -116,6 +118,8 @@ _SHORTHAND_PATHS = {
 _SHORTHAND_SPECIAL = {
     ("explanations", "rank_stability"): "explanations.*.rank_stability.spearman",
     ("explanations", "top_k_overlap"): "explanations.*.rank_stability.top_k_overlap",
+    ("explanations", "bias_share"): "explanations.pathwise.pathwise.bias_share",
+    ("explanations", "attention_agreement"): "explanations.attention.attention.agreement.rollout_vs_occlusion",
     ("ood", "drifted_features"): "ood.shift_summary.drifted",
     ("ood", "drifted_fraction"): "ood.shift_summary.drifted_fraction",
 }
@@ -126,7 +130,7 @@ _SHORTHAND_METRICS = {
     "fairness": tuple(m for m in SECTION_METRICS["fairness"]
                       if m.endswith(("_difference", "_ratio", "_gap"))),
     "explanations": ("deletion_auc", "insertion_auc", "random_deletion_auc", "random_insertion_auc",
-                     "rank_stability", "top_k_overlap"),
+                     "rank_stability", "top_k_overlap", "bias_share", "attention_agreement"),
     "ood": ("auroc", "fpr_at_95_tpr", "flagged_fraction", "ood_flagged_fraction", "drifted_features",
             "drifted_fraction"),
     "uncertainty": SECTION_METRICS["uncertainty"],
