@@ -24,7 +24,7 @@ from ..errors import ConfigError
 from ..evaluator.local import DEFAULT_CHUNK_BYTES, LocalEvaluator
 from ..model.loader import OnnxModel, load_model
 from ..stats import child_rng
-from ._common import blas_single_thread, check_float, check_int, row_rngs
+from ._common import blas_single_thread, check_float, check_int, output_resolution, row_rngs
 from ._image import spatial_shape
 from .attribution import Attribution
 
@@ -162,6 +162,9 @@ def _attribute(
     predict = evaluator.predict
     cat = space.categorical_mask
     extra: dict[str, Any] = {}
+    eps, probability = output_resolution(evaluator)
+    boot = child_rng(seed, "explain", method, "bootstrap")
+    bound = saturated = None
     if method == "lime" and backend == "lime":
         from .lime_backend import lime_package_tabular
 
@@ -171,6 +174,7 @@ def _attribute(
                                       regression=evaluator.task == "regression", kernel_width=p["kernel_width"])
         lo = hi = np.full_like(values, np.nan)
         extra["backend"] = "lime"
+        p["interval"] = "none (the lime package gives no interval)"
     elif method == "lime" and space.is_image:
         from .lime_image import lime_image
 
@@ -178,6 +182,7 @@ def _attribute(
                                        n_samples=p["n_samples"], rngs=row_rngs(seed, "lime", row_ids),
                                        alpha=p["alpha"], n_folds=p["n_folds"], confidence=confidence,
                                        **({"kernel_width": p["kernel_width"]} if p["kernel_width"] else {}))
+        p["interval"] = f"student_t over {p['n_folds']} folds of the perturbations"
     elif method == "lime":
         from .lime_tabular import fit_tabular_stats, lime_tabular
 
@@ -186,24 +191,30 @@ def _attribute(
                                           rngs=row_rngs(seed, "lime", row_ids), kernel_width=p["kernel_width"],
                                           alpha=p["alpha"], n_folds=p["n_folds"], confidence=confidence)
         extra["surrogate_r2"] = r2
+        p["interval"] = f"student_t over {p['n_folds']} folds of the perturbations"
     elif method == "smoothgrad":
         from .smoothgrad import smoothgrad
 
         mask = ~cat.reshape(space.row_shape) if not space.is_image else np.ones(space.row_shape, dtype=bool)
-        values, lo, hi, used = smoothgrad(predict, x, targets, background=bg, mask=mask,
-                                          noise_level=p["noise_level"], n_samples=p["n_samples"],
-                                          rngs=row_rngs(seed, "smoothgrad", row_ids), estimator=p["estimator"],
-                                          step=p["step"], confidence=confidence)
+        values, lo, hi, used, bound, saturated = smoothgrad(
+            predict, x, targets, background=bg, mask=mask, noise_level=p["noise_level"], n_samples=p["n_samples"],
+            rngs=row_rngs(seed, "smoothgrad", row_ids), estimator=p["estimator"], step=p["step"],
+            confidence=confidence, boot_rng=boot, output_eps=eps, probability=probability)
         p["estimator"] = used
+        sampled = p["noise_level"] > 0 or used == "stein"
+        p["interval"] = f"bootstrap_t over {p['n_samples']} noise draws" if sampled else "exact"
+        if not sampled:
+            p.pop("n_samples")
         if cat.any():
             p["skipped"] = [n for n, c in zip(space.feature_names, cat, strict=True) if c]
             p["note"] = "categorical features are not differentiated; their attribution is 0"
     elif method == "occlusion" and space.is_image:
         from .occlusion import occlusion_image
 
-        values = occlusion_image(predict, x, targets, space=space, patch_size=p["patch_size"],
-                                 stride=p["stride"], baseline=p["baseline"])
-        lo, hi = values.copy(), values.copy()
+        values, bound = occlusion_image(predict, x, targets, space=space, patch_size=p["patch_size"],
+                                        stride=p["stride"], baseline=p["baseline"], eps=eps, probability=probability)
+        lo, hi = values - bound, values + bound
+        p["interval"] = "exact"
     elif method == "occlusion":
         from .occlusion import occlusion_tabular
 
@@ -211,11 +222,14 @@ def _attribute(
         if isinstance(base, (list, tuple, np.ndarray)):
             base = np.asarray(base, dtype=np.float64)
             p["baseline"] = base.tolist()
-        values, lo, hi = occlusion_tabular(predict, x, targets, background=bg, categorical=cat, baseline=base,
-                                           n_samples=p["n_samples"], rngs=row_rngs(seed, "occlusion", row_ids),
-                                           confidence=confidence)
+        values, lo, hi, bound = occlusion_tabular(predict, x, targets, background=bg, categorical=cat, baseline=base,
+                                                  n_samples=p["n_samples"], rngs=row_rngs(seed, "occlusion", row_ids),
+                                                  confidence=confidence, boot_rng=boot, eps=eps, probability=probability)
         if not (isinstance(base, str) and base == "sample"):
             p.pop("n_samples")
+            p["interval"] = "exact"
+        else:
+            p["interval"] = f"bootstrap_t over {p['n_samples']} background draws"
     else:  # permutation
         from .permutation import permutation_importance
 
@@ -233,7 +247,14 @@ def _attribute(
                                                         confidence=confidence)
         p["metric"] = metric
         p["base_loss"] = base_loss
+        p["interval"] = f"student_t over {p['n_repeats']} repeats"
         values, lo, hi = v[None], lo_[None], hi_[None]
+    if bound is not None:
+        # exact values carry only round-off; every interval is widened by it (see the methods)
+        p["roundoff_bound"] = float(np.max(bound)) if bound.size else 0.0
+        p["output_eps"] = eps
+    if saturated is not None:
+        p["saturated_rows"] = np.asarray(row_ids)[saturated[0]].tolist()
     p["seed"] = int(seed) if not isinstance(seed, np.random.Generator) else None
     p["confidence"] = confidence
     p.update({k: v for k, v in extra.items() if k == "backend"})

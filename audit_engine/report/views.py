@@ -763,7 +763,9 @@ def _explanations(doc: Mapping[str, Any], ids: _Ids) -> list[Block]:
         raise ValueError("no explanation methods")
     blocks: list[Block] = [Paragraph(
         "Attributions say how much each feature moved the model's score. Bars show the global "
-        "importance with its interval; a feature whose interval excludes zero is marked.")]
+        "importance with its interval; a feature is marked when the interval of its signed mean "
+        "attribution excludes zero (it pushes the score the same way across rows). Deterministic "
+        "methods are exact up to float32 round-off; saturated rows are never called significant.")]
     shape = _image_shape(doc)
     layout = doc.get("model", {}).get("layout") or doc.get("data", {}).get("image_layout")
     quality_rows: list[list[Cell]] = []
@@ -792,8 +794,13 @@ def _explanations(doc: Mapping[str, Any], ids: _Ids) -> list[Block]:
                      "low": [e[1] for _, e in top], "high": [e[2] for _, e in top],
                      "reference": 0.0, "xlabel": "attribution"}))
                 rows = []
+                signed = entry.get("global_signed") if isinstance(entry.get("global_signed"), Mapping) else None
                 for k, (v, lo, hi) in top:
-                    sig = lo is not None and hi is not None and (lo > 0 or hi < 0)
+                    if signed is not None:  # mean |attribution| is always positive: test the signed mean
+                        _, lo_s, hi_s = _estimate(signed.get(k))
+                        sig = lo_s is not None and hi_s is not None and (lo_s > 0 or hi_s < 0)
+                    else:
+                        sig = lo is not None and hi is not None and (lo > 0 or hi < 0)
                     rows.append([Cell(k), Cell(fmt_number(v), "num"),
                                  Cell(_interval_text({"value": v, "ci_low": lo, "ci_high": hi}), "num"),
                                  Cell("excludes 0" if sig else "", "flag" if sig else "")])
@@ -809,6 +816,11 @@ def _explanations(doc: Mapping[str, Any], ids: _Ids) -> list[Block]:
         local = entry.get("local")
         if isinstance(local, list) and local:
             blocks.extend(_local_blocks(method, local, shape, layout, ids))
+        blocks.extend(_sanity_blocks(method, entry.get("sanity")))
+        sat = entry.get("saturated_rows")
+        if isinstance(sat, list) and sat:
+            blocks.append(Paragraph(f"{len(sat)} explained row(s) are saturated: the model's output did not change "
+                                    "beyond float32 resolution, so their attributions are not called significant."))
         stab = entry.get("rank_stability")
         if isinstance(stab, Mapping):
             items = [(metric_name(k), fmt_estimate(v)) for k, v in stab.items() if isinstance(v, Mapping) and _estimate(v)[0] is not None]
@@ -860,6 +872,19 @@ def _explanations(doc: Mapping[str, Any], ids: _Ids) -> list[Block]:
                                     "Lines: model score against the fraction of features removed or inserted.",
                                     {"series": curves, "xlabel": "fraction of features", "ylabel": "score"}))
     return blocks
+
+
+def _sanity_blocks(method: str, sanity: Any) -> list[Block]:
+    """The randomisation cascade of one method (Adebayo et al. 2018) as a small table."""
+    if not isinstance(sanity, Mapping) or not isinstance(sanity.get("steps"), list) or not sanity["steps"]:
+        return []
+    rows = [[Cell(fmt_number(i + 1), "num"), Cell(str(st.get("layer", ""))), Cell(fmt_estimate(st.get("spearman")), "num")]
+            for i, st in enumerate(sanity["steps"]) if isinstance(st, Mapping)]
+    flagged = sanity.get("flagged") is True
+    return [Table(["Step", "Layer randomised (cumulative, from the output)", "Spearman of |attributions| (interval)"], rows,
+                  caption=f"Sanity check of {method}: model-parameter randomisation (Adebayo et al. 2018)",
+                  note=(f"{method} {sanity.get('message', '')}." if sanity.get("message") else "")
+                  + (" Its attributions should not be read as explanations of this model." if flagged else ""))]
 
 
 def _local_blocks(method: str, local: list[Any], shape: list[int] | None, layout: str | None, ids: _Ids) -> list[Block]:
