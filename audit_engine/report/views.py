@@ -1109,6 +1109,15 @@ def _uncertainty(doc: Mapping[str, Any], ids: _Ids) -> list[Block]:
         facts = []
         if _is_number(m.get("passes")):
             facts.append(f"{fmt_number(m['passes'])} passes" if name == "mc_dropout" else f"{fmt_number(m['passes'])} models")
+        err = m.get("mc_error") if isinstance(m.get("mc_error"), Mapping) else None
+        adaptive = err.get("adaptive") if err and isinstance(err.get("adaptive"), Mapping) else None
+        if adaptive and adaptive.get("mode") == "auto" and _is_number(adaptive.get("tolerance")):
+            facts.append(f"passes were added until the Monte Carlo standard error of the mean epistemic uncertainty was at "
+                         f"most {fmt_number(adaptive['tolerance'])} nats"
+                         + ("" if adaptive.get("tolerance_met") else
+                            f" — not reached within {fmt_number(adaptive.get('max_passes'))} passes"))
+        if name == "committee":
+            facts.append("the committee is a fixed set of models, so its figures carry no Monte Carlo error")
         if m.get("outputs_vary") is False:
             facts.append("the outputs did not vary between passes, so epistemic uncertainty is zero")
         if facts:
@@ -1120,12 +1129,18 @@ def _uncertainty(doc: Mapping[str, Any], ids: _Ids) -> list[Block]:
         for key, val in summary.items():
             if not isinstance(val, Mapping):
                 continue
-            rows.append([Cell(metric_name(key))] + [Cell(fmt_number(_num(val.get(st))), "num") for st in stats])
+            se = val.get("mc_se") if isinstance(val.get("mc_se"), Mapping) else {}
+            rows.append([Cell(metric_name(key))]
+                        + [Cell(fmt_number(_num(val.get(st))) + (f" ± {fmt_number(_num(se.get(st)))}" if _num(se.get(st)) is not None else ""), "num")
+                           for st in stats]
+                        + ([Cell(fmt_number(_num(val.get("mean_corrected"))), "num")] if err else []))
             hist = _histogram(val.get("histogram"))
             if hist:
                 hist_charts.append(ids.chart("histogram", metric_name(key), f"Histogram of {metric_name(key)} over the rows.",
                                              dict(hist, xlabel="nats")))
-        blocks.append(Table(["Measure", "Mean", "Median", "90th pct", "99th pct", "Max"], rows))
+        blocks.append(Table(["Measure", "Mean", "Median", "90th pct", "99th pct", "Max"] + (["Mean, bias-corrected"] if err else []), rows,
+                            note=("± one Monte Carlo standard error (jackknife over groups of passes); the bias-corrected "
+                                  "mean removes the plug-in estimator's O(1/passes) downward bias." if err else "")))
         comp = m.get("ood_comparison")
         if isinstance(comp, Mapping) and _is_number(comp.get("ood_mean_epistemic")):
             blocks.append(Paragraph(
