@@ -87,3 +87,13 @@ def test_the_explanations_check_reports_the_cascade(tmp_path):
     html = tmp_path / "report.html"
     ae.render(result, html)
     assert "Sanity check" in html.read_text()
+
+
+def test_bad_sanity_parameters_get_one_sentence():
+    model = ae.load_model(model_path("breast_cancer_mlp.onnx"))
+    data = ae.load_data(data_path("breast_cancer.csv"), target="target")
+    for bad in ({"sanity_check": "yes"}, {"sanity_rows": 0}):
+        cfg = ae.AuditConfig(target="target", checks=["explanations"],
+                             explanations={"methods": ["occlusion"], "n_rows": 4, "stability_seeds": 0, **bad})
+        with pytest.raises(ae.ConfigError, match="sanity"):
+            ae.audit(model, data, config=cfg)

@@ -28,7 +28,7 @@ def test_adaptive_epistemic_is_within_its_mc_error_of_a_2000_pass_reference(ood_
     res = uncertainty(DROPOUT, ood_rows, seed=0, mc_tolerance=0.005)
     d = res.to_dict()
     assert d["mc_error"]["adaptive"]["tolerance_met"] is True
-    assert d["passes"] == res.passes == d["mc_error"]["adaptive"]["passes_used"] and 60 <= res.passes < 1000
+    assert d["passes"] == res.passes == d["mc_error"]["adaptive"]["passes_used"] and 150 <= res.passes < 1000
     epi = d["summary"]["epistemic"]
     se = epi["mc_se"]["mean"]
     assert 0 < se <= 0.005

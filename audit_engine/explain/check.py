@@ -265,7 +265,11 @@ def _sanity(ctx: Any, p: dict[str, Any], method: str, mp: dict[str, Any], row_id
             v: np.ndarray, stream: int, background: np.ndarray, confidence: float) -> dict[str, Any]:
     from .sanity import sanity_check
 
-    k = min(int(p["sanity_rows"]), row_ids.size)
+    from ._common import check_float, check_int
+
+    k = min(check_int("sanity_rows", p["sanity_rows"]), row_ids.size)
+    max_layers = check_int("sanity_max_layers", p["sanity_max_layers"])
+    threshold = check_float("sanity_threshold", p["sanity_threshold"], low=-1.0, high=1.0)
     ids, tg = row_ids[:k], targets[:k, :1]
 
     def explainer(ev: Any) -> np.ndarray:  # the same rows, targets and seed: only the model changes
@@ -274,7 +278,7 @@ def _sanity(ctx: Any, p: dict[str, Any], method: str, mp: dict[str, Any], row_id
 
     res = sanity_check(ctx.model, ctx.space, explainer, method=method, original=v[0, :k],
                        seed=int(ctx.rng("explanations", "sanity").integers(0, 2**31 - 1)),
-                       threshold=float(p["sanity_threshold"]), max_layers=int(p["sanity_max_layers"]),
+                       threshold=threshold, max_layers=max_layers,
                        confidence=confidence, max_chunk_bytes=ctx.evaluator.max_chunk_bytes)
     ctx.evaluator.stats.add(res.evaluations)
     return res.to_dict()

@@ -148,8 +148,8 @@ def run_mc_dropout(
     passes: int | str = "auto",
     mc_tolerance: float = 0.005,
     max_passes: int = 1000,
-    min_passes: int = 60,
-    groups: int = 20,
+    min_passes: int = 150,
+    groups: int = 50,
     **extra: Any,
 ) -> UncertaintyResult:
     """MC dropout on ``rows``: ``passes="auto"`` adds rounds of ``groups`` passes until the MC
@@ -200,7 +200,7 @@ def uncertainty(
     model: an OnnxModel or a path to an .onnx file (a classifier).
     rows: AuditData, DataFrame (feature columns), or an array in the model's input layout.
     method: ``"mc_dropout"`` (the model must contain Dropout) or ``"committee"``.
-    passes: MC-dropout passes T (>= 2), or ``"auto"``: rounds of 20 passes are added until
+    passes: MC-dropout passes T (>= 2), or ``"auto"``: rounds of 50 passes are added until
         the Monte Carlo standard error of the mean epistemic figure is <= ``mc_tolerance``
         nats (at most ``max_passes``); ``result.passes`` says how many were used.
     models: committee: the other model versions (the committee is ``[model, *models]``).

@@ -32,8 +32,8 @@ from .review import review_queue
 
 __all__ = ["DEFAULTS", "applies", "run"]
 
-DEFAULTS: dict[str, Any] = {"passes": "auto", "mc_tolerance": 0.005, "max_passes": 1000, "min_passes": 60,
-                            "mc_groups": 20, "models": [], "max_rows": 5000, "top_k": 10, "histogram_bins": 20}
+DEFAULTS: dict[str, Any] = {"passes": "auto", "mc_tolerance": 0.005, "max_passes": 1000, "min_passes": 150,
+                            "mc_groups": 50, "models": [], "max_rows": 5000, "top_k": 10, "histogram_bins": 20}
 
 
 def _dropout_nodes(ctx: Any) -> int:

@@ -50,7 +50,7 @@ class PassSums:
     set of i.i.d. passes, as the jackknife needs.
     """
 
-    groups: int = 20
+    groups: int = 50
     s1: np.ndarray | None = None    # (G, n, k) Σ P_t per group
     sh: np.ndarray | None = None    # (G, n) Σ H[P_t] per group
     count: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
@@ -152,8 +152,8 @@ def mc_error(sums: PassSums) -> MCError:
 def adaptive_passes(
     draw_block: Callable[[int, int], Iterable[np.ndarray]],
     *,
-    groups: int = 20,
-    min_passes: int = 60,
+    groups: int = 50,
+    min_passes: int = 150,
     max_passes: int = 1000,
     tolerance: float = 0.005,
 ) -> tuple[PassSums, MCError, bool]:
