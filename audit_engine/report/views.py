@@ -1112,8 +1112,9 @@ def _uncertainty(doc: Mapping[str, Any], ids: _Ids) -> list[Block]:
         err = m.get("mc_error") if isinstance(m.get("mc_error"), Mapping) else None
         adaptive = err.get("adaptive") if err and isinstance(err.get("adaptive"), Mapping) else None
         if adaptive and adaptive.get("mode") == "auto" and _is_number(adaptive.get("tolerance")):
-            facts.append(f"passes were added until the Monte Carlo standard error of the mean epistemic uncertainty was at "
-                         f"most {fmt_number(adaptive['tolerance'])} nats"
+            facts.append(f"a pilot of {fmt_number(adaptive.get('pilot_passes'))} passes set the number of fresh passes that "
+                         f"brings the Monte Carlo standard error of the mean epistemic uncertainty to at most "
+                         f"{fmt_number(adaptive['tolerance'])} nats"
                          + ("" if adaptive.get("tolerance_met") else
                             f" — not reached within {fmt_number(adaptive.get('max_passes'))} passes"))
         if name == "committee":

@@ -29,7 +29,7 @@ from ..model.loader import OnnxModel, load_model
 from ..result import to_jsonable
 from .committee import committee_probabilities
 from .mc_dropout import MCDropoutSampler, seed_entropy
-from .mc_error import MCError, PassSums, adaptive_passes
+from .mc_error import MCError, PassSums, adaptive_passes, fixed_passes
 from .measures import decompose, pairwise_disagreement, vote_entropy
 
 __all__ = ["UncertaintyResult", "uncertainty", "METHODS", "summarise", "run_mc_dropout"]
@@ -152,10 +152,10 @@ def run_mc_dropout(
     groups: int = 50,
     **extra: Any,
 ) -> UncertaintyResult:
-    """MC dropout on ``rows``: ``passes="auto"`` adds rounds of ``groups`` passes until the MC
-    standard error of the mean epistemic figure is <= ``mc_tolerance`` nats (at least
-    ``min_passes``, at most ``max_passes``); an int runs exactly that many. The errors come
-    from a jackknife over ``groups`` groups of passes (:mod:`.mc_error`)."""
+    """MC dropout on ``rows``: ``passes="auto"`` runs a pilot of ``min_passes`` passes, then as
+    many fresh passes as bring the MC standard error of the mean epistemic figure to
+    ``mc_tolerance`` nats (at least ``min_passes``, at most ``max_passes``); an int runs exactly
+    that many. The errors come from a jackknife over ``groups`` groups of passes (:mod:`.mc_error`)."""
     from ..explain._common import check_float, check_int
 
     entropy = seed_entropy(seed)
@@ -165,16 +165,17 @@ def run_mc_dropout(
         min_passes = min(check_int("min_passes", min_passes, minimum=2), max_passes)
         groups = check_int("mc_groups", groups, minimum=2)
         tol = check_float("mc_tolerance", mc_tolerance, low_open=True)
-        sums, err, met = adaptive_passes(draw, groups=groups, min_passes=min_passes, max_passes=max_passes, tolerance=tol)
+        sums, err, met, pilot = adaptive_passes(draw, groups=groups, min_passes=min_passes, max_passes=max_passes,
+                                                tolerance=tol)
         adaptive = {"mode": "auto", "tolerance": tol, "tolerance_met": met, "max_passes": max_passes,
-                    "min_passes": min_passes, "groups": groups, "passes_used": sums.passes,
-                    "target": "MC standard error of the mean epistemic figure (nats)"}
+                    "min_passes": min_passes, "pilot_passes": pilot, "groups": min(groups, sums.passes),
+                    "passes_used": sums.passes,
+                    "target": "MC standard error of the mean epistemic figure (nats)",
+                    "rule": "two-stage: a pilot of min_passes passes sets the number of passes, drawn afresh"}
     else:
         if isinstance(passes, bool) or not isinstance(passes, (int, np.integer)) or passes < 2:
             raise ConfigError(f"The 'passes' parameter of MC dropout must be \"auto\" or an int >= 2; got {passes!r}.")
-        t = int(passes)
-        sums, err, _ = adaptive_passes(draw, groups=min(check_int("mc_groups", groups, minimum=2), t), min_passes=t,
-                                       max_passes=t, tolerance=-1.0)
+        sums, err = fixed_passes(draw, int(passes), groups=check_int("mc_groups", groups, minimum=2))
         adaptive = {"mode": "fixed", "passes_used": sums.passes}
     return from_sums(sums, err, adaptive=adaptive, **extra)
 
@@ -200,9 +201,9 @@ def uncertainty(
     model: an OnnxModel or a path to an .onnx file (a classifier).
     rows: AuditData, DataFrame (feature columns), or an array in the model's input layout.
     method: ``"mc_dropout"`` (the model must contain Dropout) or ``"committee"``.
-    passes: MC-dropout passes T (>= 2), or ``"auto"``: rounds of 50 passes are added until
-        the Monte Carlo standard error of the mean epistemic figure is <= ``mc_tolerance``
-        nats (at most ``max_passes``); ``result.passes`` says how many were used.
+    passes: MC-dropout passes T (>= 2), or ``"auto"``: a pilot of 150 passes sets the number
+        of (fresh) passes that brings the Monte Carlo standard error of the mean epistemic
+        figure to ``mc_tolerance`` nats (at most ``max_passes``); ``result.passes`` says how many.
     models: committee: the other model versions (the committee is ``[model, *models]``).
     seed: int or Generator for the dropout masks.
     features: feature columns of tabular ``rows`` (default all columns).

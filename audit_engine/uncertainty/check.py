@@ -2,9 +2,9 @@
 
 - MC dropout runs when the model's graph contains Dropout nodes (rewritten into mask
   inputs; :mod:`audit_engine.model.dropout`), seeded passes over the audited rows (at most
-  ``max_rows``, a seeded sample beyond that): with ``passes = "auto"`` rounds of
-  ``mc_groups`` passes are added until the Monte Carlo standard error of the mean
-  epistemic figure is <= ``mc_tolerance`` nats (at most ``max_passes``); every figure
+  ``max_rows``, a seeded sample beyond that): with ``passes = "auto"`` a pilot of
+  ``min_passes`` passes sets how many fresh passes bring the Monte Carlo standard error of
+  the mean epistemic figure to ``mc_tolerance`` nats (at most ``max_passes``); every figure
   carries its MC standard error (``summary.<measure>.mc_se``) and the means a jackknife
   bias correction (``mean_corrected``; :mod:`.mc_error`).
 - The committee runs when the config lists other model versions in
