@@ -1114,7 +1114,7 @@ def _uncertainty(doc: Mapping[str, Any], ids: _Ids) -> list[Block]:
         if adaptive and adaptive.get("mode") == "auto" and _is_number(adaptive.get("tolerance")):
             facts.append(f"a pilot of {fmt_number(adaptive.get('pilot_passes'))} passes set the number of fresh passes that "
                          f"brings the Monte Carlo standard error of the mean epistemic uncertainty to at most "
-                         f"{fmt_number(adaptive['tolerance'])} nats"
+                         f"{float(adaptive['tolerance']):g} nats"
                          + ("" if adaptive.get("tolerance_met") else
                             f" — not reached within {fmt_number(adaptive.get('max_passes'))} passes"))
         if name == "committee":
