@@ -11,7 +11,8 @@ from scipy import stats as _st
 from ..errors import ConfigError
 from ..stats import child_rng
 
-__all__ = ["Predict", "row_rngs", "mean_interval", "gather_scores", "check_int", "check_float", "blas_single_thread"]
+__all__ = ["Predict", "row_rngs", "mean_interval", "bootstrap_t_interval", "output_resolution", "ROUNDOFF_FACTOR",
+           "gather_scores", "check_int", "check_float", "blas_single_thread"]
 
 Predict = Callable[[np.ndarray], np.ndarray]
 """rows ``(m, *row_shape)`` -> scores ``(m, k)``: probabilities, or ``(m, 1)`` values."""
@@ -39,6 +40,73 @@ def mean_interval(rounds: np.ndarray, *, axis: int, confidence: float = 0.95) ->
         return mean, mean.copy(), mean.copy()
     half = _st.t.ppf(0.5 + confidence / 2.0, n - 1) * rounds.std(axis=axis, ddof=1) / np.sqrt(n)
     return mean, mean - half, mean + half
+
+
+_BOOT_CELLS = 4096  # cells resampled at once by the bootstrap (bounds its memory)
+
+
+def bootstrap_t_interval(
+    rounds: np.ndarray, *, axis: int, rng: np.random.Generator, confidence: float = 0.95, n_boot: int = 999,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean over independent draws along ``axis`` and its bootstrap-t interval (Efron & Tibshirani 1993, 12.5).
+
+    The studentised mean ``(m* − m) / se*`` of ``n_boot`` resamples of the draws gives the
+    interval's quantiles, so a skewed distribution of draws (a score near saturation: most
+    noise draws give a small gradient, a few a large one) gets an asymmetric interval; the
+    Student-t interval under-covers there (measured in BENCHMARKS.md, "Coverage of the
+    attribution intervals"). The resampled indices are drawn once from ``rng`` and shared
+    by every cell, so a cell's interval depends only on its own draws and the seed. The
+    mean always lies inside its interval; with one draw (or zero spread) the interval
+    collapses onto the mean.
+    """
+    r = np.moveaxis(np.asarray(rounds, dtype=np.float64), axis, 0)
+    n = r.shape[0]
+    shape = r.shape[1:]
+    r = r.reshape(n, -1)
+    mean = r.mean(axis=0)
+    if n < 2:
+        return mean.reshape(shape), mean.reshape(shape).copy(), mean.reshape(shape).copy()
+    se = r.std(axis=0, ddof=1) / np.sqrt(n)
+    idx = rng.integers(0, n, size=(n_boot, n))
+    counts = np.zeros((n_boot, n))
+    np.add.at(counts, (np.repeat(np.arange(n_boot), n), idx.reshape(-1)), 1.0)
+    counts /= n
+    a = (1.0 - confidence) / 2.0
+    lo = np.empty_like(mean)
+    hi = np.empty_like(mean)
+    for c0 in range(0, mean.size, _BOOT_CELLS):  # blocks of cells: (n_boot, cells) at a time
+        c1 = min(mean.size, c0 + _BOOT_CELLS)
+        block = r[:, c0:c1]
+        m_b = counts @ block
+        var_b = np.maximum(counts @ (block * block) - m_b**2, 0.0) * (n / (n - 1.0))
+        se_b = np.sqrt(var_b / n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t_b = np.where(se_b > 0, (m_b - mean[c0:c1]) / np.where(se_b > 0, se_b, 1.0), 0.0)
+        q_lo, q_hi = np.quantile(t_b, [a, 1.0 - a], axis=0)
+        lo[c0:c1] = mean[c0:c1] - q_hi * se[c0:c1]
+        hi[c0:c1] = mean[c0:c1] - q_lo * se[c0:c1]
+    lo, hi = np.minimum(lo, mean), np.maximum(hi, mean)
+    return mean.reshape(shape), lo.reshape(shape), hi.reshape(shape)
+
+
+ROUNDOFF_FACTOR = 4.0
+"""Safety factor on one output unit of round-off (the model's arithmetic adds a few)."""
+
+
+def output_resolution(evaluator: Any) -> tuple[float, bool]:
+    """Round-off of one model output: (machine epsilon of the output dtype, probability?).
+
+    A probability output (softmax, sigmoid, ``1 − p``) carries an absolute error of about
+    ``eps``; a regression value or logit a relative one, ``eps·|f|``. Float64 models get
+    float64's epsilon; unknown output types are taken as float32 (the common export).
+    """
+    dtype = None
+    try:
+        dtype = evaluator.model.output_spec().numpy_dtype
+    except Exception:  # noqa: BLE001 - an unusual output: assume float32
+        dtype = None
+    eps = float(np.finfo(dtype).eps) if dtype is not None and np.issubdtype(dtype, np.floating) else float(np.finfo(np.float32).eps)
+    return eps, getattr(evaluator, "task", "classification") == "classification"
 
 
 def gather_scores(scores: np.ndarray, owner: np.ndarray, targets: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ from ..errors import ConfigError
 from ..evaluator.local import DEFAULT_CHUNK_BYTES, LocalEvaluator
 from ..model.loader import OnnxModel, load_model
 from ..stats import child_rng
-from ._common import blas_single_thread, check_float, check_int, row_rngs
+from ._common import blas_single_thread, check_float, check_int, output_resolution, row_rngs
 from ._image import spatial_shape
 from .attribution import Attribution
 from .text import TEXT_METHODS, not_applicable, text_defaults
@@ -180,12 +180,16 @@ def _attribute(
     predict = evaluator.predict
     cat = space.categorical_mask
     extra: dict[str, Any] = {}
+    eps, probability = output_resolution(evaluator)
+    boot = child_rng(seed, "explain", method, "bootstrap")
+    bound = saturated = None
     if space.text is not None and method in TEXT_METHODS:
         from .text import lime_tokens, token_occlusion
 
         if method == "occlusion":
             values = token_occlusion(predict, x, targets, space=space, replacement=p["replacement"])
             lo, hi = values.copy(), values.copy()
+            p["interval"] = "exact"
         else:
             values, lo, hi, r2 = lime_tokens(predict, x, targets, space=space, n_samples=p["n_samples"],
                                              rngs=row_rngs(seed, "lime", row_ids), kernel_width=p["kernel_width"] or 25.0,
@@ -201,6 +205,7 @@ def _attribute(
                                       regression=evaluator.task == "regression", kernel_width=p["kernel_width"])
         lo = hi = np.full_like(values, np.nan)
         extra["backend"] = "lime"
+        p["interval"] = "none (the lime package gives no interval)"
     elif method == "lime" and space.is_image:
         from .lime_image import lime_image
 
@@ -208,6 +213,7 @@ def _attribute(
                                        n_samples=p["n_samples"], rngs=row_rngs(seed, "lime", row_ids),
                                        alpha=p["alpha"], n_folds=p["n_folds"], confidence=confidence,
                                        **({"kernel_width": p["kernel_width"]} if p["kernel_width"] else {}))
+        p["interval"] = f"student_t over {p['n_folds']} folds of the perturbations"
     elif method == "lime":
         from .lime_tabular import fit_tabular_stats, lime_tabular
 
@@ -216,24 +222,30 @@ def _attribute(
                                           rngs=row_rngs(seed, "lime", row_ids), kernel_width=p["kernel_width"],
                                           alpha=p["alpha"], n_folds=p["n_folds"], confidence=confidence)
         extra["surrogate_r2"] = r2
+        p["interval"] = f"student_t over {p['n_folds']} folds of the perturbations"
     elif method == "smoothgrad":
         from .smoothgrad import smoothgrad
 
         mask = ~cat.reshape(space.row_shape) if not space.is_image else np.ones(space.row_shape, dtype=bool)
-        values, lo, hi, used = smoothgrad(predict, x, targets, background=bg, mask=mask,
-                                          noise_level=p["noise_level"], n_samples=p["n_samples"],
-                                          rngs=row_rngs(seed, "smoothgrad", row_ids), estimator=p["estimator"],
-                                          step=p["step"], confidence=confidence)
+        values, lo, hi, used, bound, saturated = smoothgrad(
+            predict, x, targets, background=bg, mask=mask, noise_level=p["noise_level"], n_samples=p["n_samples"],
+            rngs=row_rngs(seed, "smoothgrad", row_ids), estimator=p["estimator"], step=p["step"],
+            confidence=confidence, boot_rng=boot, output_eps=eps, probability=probability)
         p["estimator"] = used
+        sampled = p["noise_level"] > 0 or used == "stein"
+        p["interval"] = f"bootstrap_t over {p['n_samples']} noise draws" if sampled else "exact"
+        if not sampled:
+            p.pop("n_samples")
         if cat.any():
             p["skipped"] = [n for n, c in zip(space.feature_names, cat, strict=True) if c]
             p["note"] = "categorical features are not differentiated; their attribution is 0"
     elif method == "occlusion" and space.is_image:
         from .occlusion import occlusion_image
 
-        values = occlusion_image(predict, x, targets, space=space, patch_size=p["patch_size"],
-                                 stride=p["stride"], baseline=p["baseline"])
-        lo, hi = values.copy(), values.copy()
+        values, bound = occlusion_image(predict, x, targets, space=space, patch_size=p["patch_size"],
+                                        stride=p["stride"], baseline=p["baseline"], eps=eps, probability=probability)
+        lo, hi = values - bound, values + bound
+        p["interval"] = "exact"
     elif method == "occlusion":
         from .occlusion import occlusion_tabular
 
@@ -241,11 +253,14 @@ def _attribute(
         if isinstance(base, (list, tuple, np.ndarray)):
             base = np.asarray(base, dtype=np.float64)
             p["baseline"] = base.tolist()
-        values, lo, hi = occlusion_tabular(predict, x, targets, background=bg, categorical=cat, baseline=base,
-                                           n_samples=p["n_samples"], rngs=row_rngs(seed, "occlusion", row_ids),
-                                           confidence=confidence)
+        values, lo, hi, bound = occlusion_tabular(predict, x, targets, background=bg, categorical=cat, baseline=base,
+                                                  n_samples=p["n_samples"], rngs=row_rngs(seed, "occlusion", row_ids),
+                                                  confidence=confidence, boot_rng=boot, eps=eps, probability=probability)
         if not (isinstance(base, str) and base == "sample"):
             p.pop("n_samples")
+            p["interval"] = "exact"
+        else:
+            p["interval"] = f"bootstrap_t over {p['n_samples']} background draws"
     elif method == "pathwise":
         from .pathwise import pathwise
 
@@ -255,6 +270,7 @@ def _attribute(
             p.pop("step")
         values = np.moveaxis(pw.contributions, 1, 0).reshape(targets.shape[1], x.shape[0], *space.row_shape)
         lo, hi = values.copy(), values.copy()
+        p["interval"] = "exact"
         p.update(pw.params)
         p["bias_share_median"] = float(np.median(pw.bias_share[:, 0])) if pw.bias_share.size else None
     elif method == "attention":
@@ -263,6 +279,7 @@ def _attribute(
         ex = attention_explain(evaluator, x, targets[:, 0], rows=row_ids, query=p["query"], mask_id=p["mask_id"])
         values = np.broadcast_to(ex.rollout, (targets.shape[1], *ex.rollout.shape)).copy()  # class-independent
         lo, hi = values.copy(), values.copy()
+        p["interval"] = "exact"
         rho = ex.spearman_rollout[np.isfinite(ex.spearman_rollout)]
         p["spearman_rollout_vs_occlusion_median"] = float(np.median(rho)) if rho.size else None
     else:  # permutation
@@ -282,7 +299,14 @@ def _attribute(
                                                         confidence=confidence)
         p["metric"] = metric
         p["base_loss"] = base_loss
+        p["interval"] = f"student_t over {p['n_repeats']} repeats"
         values, lo, hi = v[None], lo_[None], hi_[None]
+    if bound is not None:
+        # exact values carry only round-off; every interval is widened by it (see the methods)
+        p["roundoff_bound"] = float(np.max(bound)) if bound.size else 0.0
+        p["output_eps"] = eps
+    if saturated is not None:
+        p["saturated_rows"] = np.asarray(row_ids)[saturated[0]].tolist()
     p["seed"] = int(seed) if not isinstance(seed, np.random.Generator) else None
     p["confidence"] = confidence
     p.update({k: v for k, v in extra.items() if k == "backend"})

@@ -26,7 +26,12 @@ class Attribution:
         ``(1, n_features)``, the increase of the loss when the feature is permuted.
     feature_names: the ``n_features`` names (``space.feature_names``).
     ci_low, ci_high: same shape as ``values``; the confidence interval from independent
-        sampling rounds (equal to ``values`` for deterministic methods).
+        sampling rounds (bootstrap-t over noise / background draws, Student-t over folds
+        or repeats: ``params["interval"]``). Deterministic methods (``params["interval"] ==
+        "exact"``) get only the float32 round-off bound ``params["roundoff_bound"]``;
+        finite-difference intervals are widened by it too, so a value below the output's
+        resolution never excludes zero (``params["saturated_rows"]``: rows whose every
+        difference was below it).
     method: ``lime``, ``smoothgrad``, ``occlusion`` or ``permutation``.
     params: the parameters used (seed, n_samples, ...), JSON-able.
     rows: ``(n_rows,)`` indices of the explained rows in the data.
@@ -44,7 +49,7 @@ class Attribution:
 
     @property
     def significant(self) -> np.ndarray:
-        """Boolean mask, same shape as ``values``: the interval excludes zero."""
+        """Boolean mask, same shape as ``values``: the interval of the signed value excludes zero."""
         return (self.ci_low > 0) | (self.ci_high < 0)
 
     @property

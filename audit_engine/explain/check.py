@@ -5,7 +5,14 @@ uncertain predictions) each configured method explains the predicted class and t
 runner-up ("why this and not that"), with an interval on every attribution. Per method:
 
 - ``global``: mean |attribution| over the explained rows per feature, with a Student-t
-  interval over rows (permutation: the loss increase over repeats);
+  interval over rows (permutation: the loss increase over repeats) — an importance, always
+  positive, so never a test of anything;
+- ``global_signed``: the mean *signed* attribution over the rows with its Student-t
+  interval; ``significant`` lists the features whose signed interval excludes zero (they
+  push the predicted class's score the same way across rows; permutation: the loss
+  increase's interval excludes zero);
+- ``saturated_rows``: rows whose finite differences all fell below the output's float32
+  resolution (SmoothGrad); none of their attributions is called significant;
 - ``local``: per row the prediction, the attributions of the predicted class (images:
   a ``heatmap`` of the image's shape for the first ``heatmap_rows`` rows and the top
   pixels), the features whose interval excludes zero (``significant``; the per-value
@@ -14,7 +21,11 @@ runner-up ("why this and not that"), with an interval on every attribution. Per 
 - ``quality``: deletion / insertion AUCs (Petsiuk et al. 2018) with intervals over rows,
   beside a random ranking's;
 - ``rank_stability``: Spearman correlation of each row's attributions, and the overlap of
-  its top-k features, between the audit seed and ``stability_seeds`` further seeds.
+  its top-k features, between the audit seed and ``stability_seeds`` further seeds;
+- ``sanity``: the model-parameter randomisation cascade (Adebayo et al. 2018;
+  :mod:`.sanity`) on ``sanity_rows`` of the explained rows, ``flagged`` when the method's
+  explanations hardly change with the model's weights randomised (``sanity_check``:
+  ``"auto"`` runs it when the model has a Gemm/MatMul/Conv weight to randomise).
 """
 
 from __future__ import annotations
@@ -43,7 +54,7 @@ DEFAULTS: dict[str, Any] = {
     "n_rows": 20,              # rows explained (stratified sample incl. the most uncertain)
     "uncertain_share": 0.25,   # share of them taken from the most uncertain predictions
     "lime_samples": 2000,      # LIME perturbations per row
-    "smoothgrad_samples": 20,  # SmoothGrad noise draws per row
+    "smoothgrad_samples": 50,  # SmoothGrad noise draws per row (bootstrap-t coverage measured in BENCHMARKS.md)
     "noise_level": 0.15,
     "n_repeats": 5,            # permutation repeats
     "patch_size": None,        # images: patch / superpixel size (default: a quarter of the side)
@@ -55,6 +66,10 @@ DEFAULTS: dict[str, Any] = {
     "heatmap_rows": 3,         # images: rows whose heatmaps are stored
     "attention_query": "first",  # attention maps: the query position read (first = CLS) or "mean"
     "mask_id": 0,              # attention maps: token id that occludes a token
+    "sanity_check": "auto",    # model-parameter randomisation: "auto" (when the model has weights), true, false
+    "sanity_rows": 8,          # rows re-explained at each randomisation step
+    "sanity_max_layers": 4,    # weighted layers randomised, from the output down
+    "sanity_threshold": 0.9,   # flag a method whose mean Spearman stays above this
 }
 
 _MAX_GLOBAL = 256
@@ -169,6 +184,7 @@ def run(ctx: Any) -> Any:
     verdicts: list[Verdict] = []
     rules = ctx.config.policy.rules_for("explanations")
     skipped: dict[str, str] = {}
+    sanity_on = _sanity_wanted(ctx, p["sanity_check"])
     for method in methods:
         if (why := not_applicable(method, space)) is not None:
             skipped[method] = why
@@ -200,10 +216,13 @@ def run(ctx: Any) -> Any:
         flat_lo = lo.reshape(lo.shape[0], n, -1)
         flat_hi = hi.reshape(hi.shape[0], n, -1)
         g, glo, ghi = mean_interval(np.abs(flat_v[0]), axis=0, confidence=confidence)
+        sg, sglo, sghi = mean_interval(flat_v[0], axis=0, confidence=confidence)  # signed: the test of "excludes 0"
         entry: dict[str, Any] = {
             "params": used,
             "rows": row_ids.tolist(),
             "global": _global(names, g, glo, ghi),
+            "global_signed": _global(names, sg, sglo, sghi),
+            "significant": [names[j] for j in np.flatnonzero((sglo > 0) | (sghi < 0))][:_MAX_GLOBAL],
             "local": _local(ctx, row_ids, targets, flat_v, flat_lo, flat_hi, names, image, v, int(p["heatmap_rows"])),
             "significant_fraction": float(((flat_lo[0] > 0) | (flat_hi[0] < 0)).mean()),
         }
@@ -211,6 +230,12 @@ def run(ctx: Any) -> Any:
             aucs = deletion_insertion(ctx.evaluator.predict, x, v[0], targets[:, :1], baseline=base,
                                       n_steps=int(p["quality_steps"]), rng=ctx.rng("explanations", method, "quality"))
             entry["quality"] = quality_summary(aucs, confidence)
+        saturated = set(used.get("saturated_rows", []))
+        if "saturated_rows" in used:
+            entry["saturated_rows"] = sorted(saturated)
+            for item in entry["local"]:
+                if item["row"] in saturated:
+                    item["saturated"] = True
         if image:
             entry["global_heatmap"] = np.abs(v[0]).mean(axis=0).tolist()
         if method == "pathwise":  # exact and deterministic: no seeds to compare
@@ -234,6 +259,8 @@ def run(ctx: Any) -> Any:
                 "k": int(min(int(p["top_k"]), flat_v.shape[2])),
                 "extra_seeds": int(p["stability_seeds"]),
             }
+        if sanity_on:
+            entry["sanity"] = _sanity(ctx, p, method, mp, row_ids, targets, v, stream, background, confidence)
         if method == "lime" and not image:
             picks, importance = submodular_pick(flat_v[0], n_picks=int(p["sp_picks"]))
             entry["sp_lime"] = {"rows": row_ids[picks].tolist(), "importance": _named(names, importance)}
@@ -244,6 +271,48 @@ def run(ctx: Any) -> Any:
                 verdicts.append(rule.judge(value["value"], ci_low=value["ci_low"], ci_high=value["ci_high"],
                                            subject=method))
     return CheckOutcome(section, verdicts, skipped=skipped)
+
+
+def _sanity_wanted(ctx: Any, setting: Any) -> bool:
+    if setting not in ("auto", True, False):
+        raise ConfigError(f"The 'sanity_check' parameter of [explanations] must be true, false or \"auto\"; got {setting!r}.")
+    if setting is False:
+        return False
+    from ..model.randomise import randomisable_layers
+
+    try:
+        import onnx
+
+        has_layers = bool(randomisable_layers(onnx.load(ctx.model.path)))
+    except Exception:  # noqa: BLE001 - an unreadable graph: nothing to randomise
+        has_layers = False
+    if setting is True and not has_layers:
+        raise ConfigError("sanity_check = true needs a model with a Gemm, MatMul or Conv weight initializer to "
+                          "randomise; this model has none (set sanity_check = false).")
+    return has_layers
+
+
+def _sanity(ctx: Any, p: dict[str, Any], method: str, mp: dict[str, Any], row_ids: np.ndarray, targets: np.ndarray,
+            v: np.ndarray, stream: int, background: np.ndarray, confidence: float) -> dict[str, Any]:
+    from .sanity import sanity_check
+
+    from ._common import check_float, check_int
+
+    k = min(check_int("sanity_rows", p["sanity_rows"]), row_ids.size)
+    max_layers = check_int("sanity_max_layers", p["sanity_max_layers"])
+    threshold = check_float("sanity_threshold", p["sanity_threshold"], low=-1.0, high=1.0)
+    ids, tg = row_ids[:k], targets[:k, :1]
+
+    def explainer(ev: Any) -> np.ndarray:  # the same rows, targets and seed: only the model changes
+        return attribute(ev, ctx.rows, method=method, row_ids=ids, targets=tg, seed=stream, background=background,
+                         params=mp, confidence=confidence)[0][0]
+
+    res = sanity_check(ctx.model, ctx.space, explainer, method=method, original=v[0, :k],
+                       seed=int(ctx.rng("explanations", "sanity").integers(0, 2**31 - 1)),
+                       threshold=threshold, max_layers=max_layers,
+                       confidence=confidence, max_chunk_bytes=ctx.evaluator.max_chunk_bytes)
+    ctx.evaluator.stats.add(res.evaluations)
+    return res.to_dict()
 
 
 def _metric(entry: dict[str, Any], metric: str) -> dict[str, Any] | None:
@@ -258,6 +327,9 @@ def _metric(entry: dict[str, Any], metric: str) -> dict[str, Any] | None:
         return entry["pathwise"]["bias_share"]
     if metric == "attention_agreement" and "attention" in entry:  # Spearman(rollout, occlusion)
         return entry["attention"]["agreement"]["rollout_vs_occlusion"]
+    steps = entry.get("sanity", {}).get("steps")
+    if metric == "sanity_spearman" and steps:
+        return steps[-1]["spearman"]
     return None
 
 

@@ -13,7 +13,11 @@ is set to the baseline (``zero`` by default, or ``mean``: the image's mean); eac
 attribution is the mean score drop of the windows that cover it, so the heatmap has the
 image's shape.
 
-Fixed baselines are deterministic: their interval collapses onto the value.
+Fixed baselines are deterministic: the value is exact (no sampling interval); its
+interval is only the float32 round-off bound of the two evaluations,
+``2·ROUNDOFF_FACTOR·eps·M`` (``M`` = 1 for probabilities, else the larger |score|), so a
+drop below the output's resolution is never called significant. ``sample`` baselines get
+the bootstrap-t interval over the background draws, widened by the same bound.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import numpy as np
 
 from ..data.space import FeatureSpace
 from ..errors import ConfigError
-from ._common import Predict, gather_scores, mean_interval
+from ._common import ROUNDOFF_FACTOR, Predict, bootstrap_t_interval, gather_scores
 from ._image import patch_masks, spatial_shape, to_row_shape
 
 __all__ = ["tabular_baseline", "occlusion_tabular", "occlusion_image"]
@@ -66,8 +70,11 @@ def occlusion_tabular(
     n_samples: int = 50,
     rngs: list[np.random.Generator] | None = None,
     confidence: float = 0.95,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Attributions ``(t, n, d)`` with intervals of rows ``x`` ``(n, d)``."""
+    boot_rng: np.random.Generator | None = None,
+    eps: float = float(np.finfo(np.float32).eps),
+    probability: bool = True,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Attributions ``(t, n, d)`` with intervals of rows ``x`` ``(n, d)``, and the round-off bound ``(t, n, d)``."""
     n, d = x.shape
     if isinstance(baseline, str) and baseline == "sample":
         bg = np.asarray(background, dtype=np.float64)
@@ -87,9 +94,23 @@ def occlusion_tabular(
     owner = np.repeat(np.arange(n), s * d)
     occ = gather_scores(scores[n:], owner, targets).reshape(n, s, d, t)
     drops = base[:, None, None, :] - occ  # (n, S, d, t)
-    value, lo, hi = mean_interval(drops, axis=1, confidence=confidence)
+    bound = np.broadcast_to(_drop_error(base, occ.reshape(n, -1, t), eps, probability)[:, None, :], (n, d, t))
+    if s > 1:
+        value, lo, hi = bootstrap_t_interval(drops, axis=1, rng=boot_rng or np.random.default_rng(0),
+                                             confidence=confidence)
+    else:
+        value = drops[:, 0]
+        lo, hi = value, value
     move = lambda a: np.moveaxis(a, -1, 0)  # noqa: E731
-    return move(value), move(lo), move(hi)
+    return move(value), move(lo - bound), move(hi + bound), move(bound)
+
+
+def _drop_error(base: np.ndarray, occ: np.ndarray, eps: float, probability: bool) -> np.ndarray:
+    """Round-off bound ``(n, t)`` of a difference of two evaluations of each row."""
+    if probability:
+        return np.full(base.shape, 2.0 * ROUNDOFF_FACTOR * eps)
+    mag = np.maximum(np.abs(base), np.abs(occ).max(axis=1))
+    return 2.0 * ROUNDOFF_FACTOR * eps * mag
 
 
 def occlusion_image(
@@ -101,8 +122,11 @@ def occlusion_image(
     patch_size: int,
     stride: int,
     baseline: str | float = "zero",
-) -> np.ndarray:
-    """Per-pixel attributions ``(t, n, *row_shape)`` of images ``x`` ``(n, *row_shape)``."""
+    eps: float = float(np.finfo(np.float32).eps),
+    probability: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel attributions ``(t, n, *row_shape)`` of images ``x`` ``(n, *row_shape)``, and
+    the round-off bound of each (a mean of exact drops: the drops' bound), same shape."""
     n = x.shape[0]
     masks = patch_masks(spatial_shape(space), patch_size, stride)  # (P, H, W)
     full = to_row_shape(space, masks)  # (P, *row_shape)
@@ -126,4 +150,6 @@ def occlusion_image(
     heat = np.einsum("npt,pk->tnk", drops, cover) / counts  # (t, n, HW)
     h, w = masks.shape[1:]
     heat = heat.reshape(heat.shape[:2] + (h, w))
-    return np.ascontiguousarray(to_row_shape(space, heat))
+    heat = np.ascontiguousarray(to_row_shape(space, heat))
+    bound = np.moveaxis(_drop_error(base, occ, eps, probability), -1, 0)  # (t, n)
+    return heat, np.broadcast_to(bound.reshape(bound.shape + (1,) * (heat.ndim - 2)), heat.shape).copy()

@@ -776,7 +776,9 @@ def _explanations(doc: Mapping[str, Any], ids: _Ids) -> list[Block]:
         raise ValueError("no explanation methods")
     blocks: list[Block] = [Paragraph(
         "Attributions say how much each feature moved the model's score. Bars show the global "
-        "importance with its interval; a feature whose interval excludes zero is marked.")]
+        "importance with its interval; a feature is marked when the interval of its signed mean "
+        "attribution excludes zero (it pushes the score the same way across rows). Deterministic "
+        "methods are exact up to float32 round-off; saturated rows are never called significant.")]
     shape = _image_shape(doc)
     layout = doc.get("model", {}).get("layout") or doc.get("data", {}).get("image_layout")
     quality_rows: list[list[Cell]] = []
@@ -805,8 +807,13 @@ def _explanations(doc: Mapping[str, Any], ids: _Ids) -> list[Block]:
                      "low": [e[1] for _, e in top], "high": [e[2] for _, e in top],
                      "reference": 0.0, "xlabel": "attribution"}))
                 rows = []
+                signed = entry.get("global_signed") if isinstance(entry.get("global_signed"), Mapping) else None
                 for k, (v, lo, hi) in top:
-                    sig = lo is not None and hi is not None and (lo > 0 or hi < 0)
+                    if signed is not None:  # mean |attribution| is always positive: test the signed mean
+                        _, lo_s, hi_s = _estimate(signed.get(k))
+                        sig = lo_s is not None and hi_s is not None and (lo_s > 0 or hi_s < 0)
+                    else:
+                        sig = lo is not None and hi is not None and (lo > 0 or hi < 0)
                     rows.append([Cell(k), Cell(fmt_number(v), "num"),
                                  Cell(_interval_text({"value": v, "ci_low": lo, "ci_high": hi}), "num"),
                                  Cell("excludes 0" if sig else "", "flag" if sig else "")])
@@ -830,6 +837,11 @@ def _explanations(doc: Mapping[str, Any], ids: _Ids) -> list[Block]:
             from .pathwise_view import attention_blocks
 
             blocks.extend(attention_blocks(entry, ids))
+        blocks.extend(_sanity_blocks(method, entry.get("sanity")))
+        sat = entry.get("saturated_rows")
+        if isinstance(sat, list) and sat:
+            blocks.append(Paragraph(f"{len(sat)} explained row(s) are saturated: the model's output did not change "
+                                    "beyond float32 resolution, so their attributions are not called significant."))
         stab = entry.get("rank_stability")
         if isinstance(stab, Mapping):
             items = [(metric_name(k), fmt_estimate(v)) for k, v in stab.items() if isinstance(v, Mapping) and _estimate(v)[0] is not None]
@@ -881,6 +893,19 @@ def _explanations(doc: Mapping[str, Any], ids: _Ids) -> list[Block]:
                                     "Lines: model score against the fraction of features removed or inserted.",
                                     {"series": curves, "xlabel": "fraction of features", "ylabel": "score"}))
     return blocks
+
+
+def _sanity_blocks(method: str, sanity: Any) -> list[Block]:
+    """The randomisation cascade of one method (Adebayo et al. 2018) as a small table."""
+    if not isinstance(sanity, Mapping) or not isinstance(sanity.get("steps"), list) or not sanity["steps"]:
+        return []
+    rows = [[Cell(fmt_number(i + 1), "num"), Cell(str(st.get("layer", ""))), Cell(fmt_estimate(st.get("spearman")), "num")]
+            for i, st in enumerate(sanity["steps"]) if isinstance(st, Mapping)]
+    flagged = sanity.get("flagged") is True
+    return [Table(["Step", "Layer randomised (cumulative, from the output)", "Spearman of |attributions| (interval)"], rows,
+                  caption=f"Sanity check of {method}: model-parameter randomisation (Adebayo et al. 2018)",
+                  note=(f"{method} {sanity.get('message', '')}." if sanity.get("message") else "")
+                  + (" Its attributions should not be read as explanations of this model." if flagged else ""))]
 
 
 def _local_blocks(method: str, local: list[Any], shape: list[int] | None, layout: str | None, ids: _Ids) -> list[Block]:
@@ -1129,6 +1154,16 @@ def _uncertainty(doc: Mapping[str, Any], ids: _Ids) -> list[Block]:
         facts = []
         if _is_number(m.get("passes")):
             facts.append(f"{fmt_number(m['passes'])} passes" if name == "mc_dropout" else f"{fmt_number(m['passes'])} models")
+        err = m.get("mc_error") if isinstance(m.get("mc_error"), Mapping) else None
+        adaptive = err.get("adaptive") if err and isinstance(err.get("adaptive"), Mapping) else None
+        if adaptive and adaptive.get("mode") == "auto" and _is_number(adaptive.get("tolerance")):
+            facts.append(f"a pilot of {fmt_number(adaptive.get('pilot_passes'))} passes set the number of fresh passes that "
+                         f"brings the Monte Carlo standard error of the mean epistemic uncertainty to at most "
+                         f"{float(adaptive['tolerance']):g} nats"
+                         + ("" if adaptive.get("tolerance_met") else
+                            f" — not reached within {fmt_number(adaptive.get('max_passes'))} passes"))
+        if name == "committee":
+            facts.append("the committee is a fixed set of models, so its figures carry no Monte Carlo error")
         if m.get("outputs_vary") is False:
             facts.append("the outputs did not vary between passes, so epistemic uncertainty is zero")
         if facts:
@@ -1140,12 +1175,18 @@ def _uncertainty(doc: Mapping[str, Any], ids: _Ids) -> list[Block]:
         for key, val in summary.items():
             if not isinstance(val, Mapping):
                 continue
-            rows.append([Cell(metric_name(key))] + [Cell(fmt_number(_num(val.get(st))), "num") for st in stats])
+            se = val.get("mc_se") if isinstance(val.get("mc_se"), Mapping) else {}
+            rows.append([Cell(metric_name(key))]
+                        + [Cell(fmt_number(_num(val.get(st))) + (f" ± {fmt_number(_num(se.get(st)))}" if _num(se.get(st)) is not None else ""), "num")
+                           for st in stats]
+                        + ([Cell(fmt_number(_num(val.get("mean_corrected"))), "num")] if err else []))
             hist = _histogram(val.get("histogram"))
             if hist:
                 hist_charts.append(ids.chart("histogram", metric_name(key), f"Histogram of {metric_name(key)} over the rows.",
                                              dict(hist, xlabel="nats")))
-        blocks.append(Table(["Measure", "Mean", "Median", "90th pct", "99th pct", "Max"], rows))
+        blocks.append(Table(["Measure", "Mean", "Median", "90th pct", "99th pct", "Max"] + (["Mean, bias-corrected"] if err else []), rows,
+                            note=("± one Monte Carlo standard error (jackknife over groups of passes); the bias-corrected "
+                                  "mean removes the plug-in estimator's O(1/passes) downward bias." if err else "")))
         comp = m.get("ood_comparison")
         if isinstance(comp, Mapping) and _is_number(comp.get("ood_mean_epistemic")):
             blocks.append(Paragraph(

@@ -3,14 +3,17 @@
 Two methods, one return type (:class:`UncertaintyResult`):
 
 - ``"mc_dropout"`` (Gal & Ghahramani 2016; Kendall & Gal 2017): the model's Dropout nodes
-  are rewritten to sample masks at inference (:mod:`audit_engine.model.dropout`); T seeded
-  passes through the Evaluator.
+  are rewritten to sample masks at inference (:mod:`audit_engine.model.dropout`); seeded
+  passes through the Evaluator, added in blocks until the Monte Carlo standard error of
+  the mean epistemic figure is below ``mc_tolerance`` (:mod:`.mc_error`), or a fixed T.
+  Every figure carries its MC standard error and the means a jackknife bias correction.
 - ``"committee"``: ``model`` and ``models`` (other versions of it) on the same rows;
   adds vote entropy and mean pairwise disagreement.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,11 +26,13 @@ from ..data.space import FeatureSpace
 from ..errors import ConfigError
 from ..evaluator.local import DEFAULT_CHUNK_BYTES, LocalEvaluator
 from ..model.loader import OnnxModel, load_model
+from ..result import to_jsonable
 from .committee import committee_probabilities
-from .mc_dropout import MCDropoutSampler
+from .mc_dropout import MCDropoutSampler, seed_entropy
+from .mc_error import MCError, PassSums, adaptive_passes, fixed_passes
 from .measures import decompose, pairwise_disagreement, vote_entropy
 
-__all__ = ["UncertaintyResult", "uncertainty", "METHODS", "summarise"]
+__all__ = ["UncertaintyResult", "uncertainty", "METHODS", "summarise", "run_mc_dropout"]
 
 METHODS = ("mc_dropout", "committee")
 
@@ -46,6 +51,9 @@ class UncertaintyResult:
     passes: T (MC passes or committee members).
     outputs_vary: whether the T distributions differ at all (False means the sampling did nothing).
     params: method details (seed, Dropout sites, members); evaluations: model calls used.
+    mc_error: MC dropout: the Monte Carlo error of every figure (:class:`.mc_error.MCError`);
+        None for a committee (a fixed set of members: its figures are exact).
+    adaptive: MC dropout: how the number of passes was chosen (tolerance, whether it was met).
     """
 
     method: str
@@ -61,6 +69,8 @@ class UncertaintyResult:
     classes: list[Any] | None = None
     params: dict[str, Any] = field(default_factory=dict)
     evaluations: dict[str, Any] = field(default_factory=dict)
+    mc_error: MCError | None = None
+    adaptive: dict[str, Any] | None = None
 
     def to_dict(self, *, bins: int = 20) -> dict[str, Any]:
         """A JSON summary (means, quantiles, histograms; never every row)."""
@@ -69,16 +79,29 @@ class UncertaintyResult:
             arrays["vote_entropy"] = self.vote_entropy
         if self.disagreement is not None:
             arrays["disagreement"] = self.disagreement
-        return {
+        summary = {name: summarise(v, bins=bins) for name, v in arrays.items()}
+        out = {
             "method": self.method,
             "rows": int(self.predictive_entropy.shape[0]),
             "passes": self.passes,
             "units": "nats",
             "outputs_vary": self.outputs_vary,
-            "summary": {name: summarise(v, bins=bins) for name, v in arrays.items()},
+            "summary": summary,
             "params": self.params,
             "evaluations": self.evaluations,
         }
+        if self.mc_error is not None:
+            err = self.mc_error.to_dict()
+            for name, se in err["se"].items():
+                summary[name]["mc_se"] = se
+                summary[name]["mean_corrected"] = err["mean_corrected"][name]
+            out["mc_error"] = {"method": err["method"], "groups": err["groups"], "per_row_se": err["per_row_se"],
+                               "interval": "Monte Carlo standard error (the passes are the only randomness)"}
+            if self.adaptive is not None:
+                out["mc_error"]["adaptive"] = self.adaptive
+        else:
+            out["mc_error"] = None  # a committee is a fixed set of members: no Monte Carlo
+        return to_jsonable(out)
 
 
 def summarise(values: np.ndarray, *, bins: int = 20) -> dict[str, Any]:
@@ -107,12 +130,64 @@ def from_probabilities(method: str, probs: np.ndarray, **extra: Any) -> Uncertai
     )
 
 
+def from_sums(sums: PassSums, err: MCError, **extra: Any) -> UncertaintyResult:
+    """Build an MC-dropout :class:`UncertaintyResult` from additive pass sums and their errors."""
+    m = sums.measures()
+    mean = sum(sums.s1) / sums.passes
+    vary = bool(np.any(sums.high - sums.low > 0)) if sums.low is not None else False
+    return UncertaintyResult(method="mc_dropout", predictive_entropy=m["predictive_entropy"], aleatoric=m["aleatoric"],
+                             epistemic=m["epistemic"], mean_proba=mean, prediction=mean.argmax(axis=1),
+                             passes=sums.passes, outputs_vary=vary, mc_error=err, **extra)
+
+
+def run_mc_dropout(
+    sampler: MCDropoutSampler,
+    rows: np.ndarray,
+    *,
+    seed: int | np.random.Generator | None,
+    passes: int | str = "auto",
+    mc_tolerance: float = 0.005,
+    max_passes: int = 1000,
+    min_passes: int = 150,
+    groups: int = 50,
+    **extra: Any,
+) -> UncertaintyResult:
+    """MC dropout on ``rows``: ``passes="auto"`` runs a pilot of ``min_passes`` passes, then as
+    many fresh passes as bring the MC standard error of the mean epistemic figure to
+    ``mc_tolerance`` nats (at least ``min_passes``, at most ``max_passes``); an int runs exactly
+    that many. The errors come from a jackknife over ``groups`` groups of passes (:mod:`.mc_error`)."""
+    from ..explain._common import check_float, check_int
+
+    entropy = seed_entropy(seed)
+    draw = lambda first, count: sampler.block(rows, first, count, entropy=entropy)  # noqa: E731
+    if passes == "auto":
+        max_passes = check_int("max_passes", max_passes, minimum=2)
+        min_passes = min(check_int("min_passes", min_passes, minimum=2), max_passes)
+        groups = check_int("mc_groups", groups, minimum=2)
+        tol = check_float("mc_tolerance", mc_tolerance, low_open=True)
+        sums, err, met, pilot = adaptive_passes(draw, groups=groups, min_passes=min_passes, max_passes=max_passes,
+                                                tolerance=tol)
+        adaptive = {"mode": "auto", "tolerance": tol, "tolerance_met": met, "max_passes": max_passes,
+                    "min_passes": min_passes, "pilot_passes": pilot, "groups": min(groups, sums.passes),
+                    "passes_used": sums.passes,
+                    "target": "MC standard error of the mean epistemic figure (nats)",
+                    "rule": "two-stage: a pilot of min_passes passes sets the number of passes, drawn afresh"}
+    else:
+        if isinstance(passes, bool) or not isinstance(passes, (int, np.integer)) or passes < 2:
+            raise ConfigError(f"The 'passes' parameter of MC dropout must be \"auto\" or an int >= 2; got {passes!r}.")
+        sums, err = fixed_passes(draw, int(passes), groups=check_int("mc_groups", groups, minimum=2))
+        adaptive = {"mode": "fixed", "passes_used": sums.passes}
+    return from_sums(sums, err, adaptive=adaptive, **extra)
+
+
 def uncertainty(
     model: OnnxModel | str | os.PathLike[str],
     rows: AuditData | Any,
     *,
     method: str = "mc_dropout",
-    passes: int = 30,
+    passes: int | str = "auto",
+    mc_tolerance: float = 0.005,
+    max_passes: int = 1000,
     models: Sequence[OnnxModel | str | os.PathLike[str]] | None = None,
     seed: int | np.random.Generator | None = 0,
     features: Sequence[str] | None = None,
@@ -126,7 +201,9 @@ def uncertainty(
     model: an OnnxModel or a path to an .onnx file (a classifier).
     rows: AuditData, DataFrame (feature columns), or an array in the model's input layout.
     method: ``"mc_dropout"`` (the model must contain Dropout) or ``"committee"``.
-    passes: MC-dropout passes T (>= 2).
+    passes: MC-dropout passes T (>= 2), or ``"auto"``: a pilot of 150 passes sets the number
+        of (fresh) passes that brings the Monte Carlo standard error of the mean epistemic
+        figure to ``mc_tolerance`` nats (at most ``max_passes``); ``result.passes`` says how many.
     models: committee: the other model versions (the committee is ``[model, *models]``).
     seed: int or Generator for the dropout masks.
     features: feature columns of tabular ``rows`` (default all columns).
@@ -152,10 +229,9 @@ def uncertainty(
     if plain.task != "classification":
         raise ConfigError("MC-dropout uncertainty needs a classifier; this model's output is a regression.")
     sampler = MCDropoutSampler(model, space, max_chunk_bytes=max_chunk_bytes)
-    probs = sampler.sample(x, passes=passes, seed=seed)
-    return from_probabilities(
-        "mc_dropout", probs, classes=plain.classes,
+    result = run_mc_dropout(
+        sampler, x, seed=seed, passes=passes, mc_tolerance=mc_tolerance, max_passes=max_passes, classes=plain.classes,
         params={"seed": seed if isinstance(seed, int) else None, "dropout": sampler.sites_info,
                 "masks": "one Bernoulli mask per Dropout per pass, fed as a graph input"},
-        evaluations=sampler.evaluator.stats.to_dict(),
     )
+    return dataclasses.replace(result, evaluations=sampler.evaluator.stats.to_dict())

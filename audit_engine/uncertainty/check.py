@@ -1,8 +1,12 @@
 """The ``uncertainty`` check: MC dropout and/or a committee, and the review queue.
 
 - MC dropout runs when the model's graph contains Dropout nodes (rewritten into mask
-  inputs; :mod:`audit_engine.model.dropout`), ``passes`` seeded passes over the audited
-  rows (at most ``max_rows``, a seeded sample beyond that).
+  inputs; :mod:`audit_engine.model.dropout`), seeded passes over the audited rows (at most
+  ``max_rows``, a seeded sample beyond that): with ``passes = "auto"`` a pilot of
+  ``min_passes`` passes sets how many fresh passes bring the Monte Carlo standard error of
+  the mean epistemic figure to ``mc_tolerance`` nats (at most ``max_passes``); every figure
+  carries its MC standard error (``summary.<measure>.mc_se``) and the means a jackknife
+  bias correction (``mean_corrected``; :mod:`.mc_error`).
 - The committee runs when the config lists other model versions in
   ``[uncertainty] models = ["a.onnx", "b.onnx"]`` (the audited model is a member too).
 - With ``--ood-data`` (MC dropout), the mean epistemic uncertainty of the audited rows and
@@ -21,14 +25,15 @@ from typing import Any
 import numpy as np
 
 from ..model.dropout import count_dropout
-from .api import from_probabilities
+from .api import from_probabilities, run_mc_dropout
 from .committee import committee_probabilities
 from .mc_dropout import MCDropoutSampler
 from .review import review_queue
 
 __all__ = ["DEFAULTS", "applies", "run"]
 
-DEFAULTS: dict[str, Any] = {"passes": 30, "models": [], "max_rows": 5000, "top_k": 10, "histogram_bins": 20}
+DEFAULTS: dict[str, Any] = {"passes": "auto", "mc_tolerance": 0.005, "max_passes": 1000, "min_passes": 150,
+                            "mc_groups": 50, "models": [], "max_rows": 5000, "top_k": 10, "histogram_bins": 20}
 
 
 def _dropout_nodes(ctx: Any) -> int:
@@ -63,20 +68,26 @@ def run(ctx: Any) -> Any:
     signals: dict[str, np.ndarray] = {}
     if _dropout_nodes(ctx):
         sampler = MCDropoutSampler(ctx.model, ctx.space, max_chunk_bytes=ctx.evaluator.max_chunk_bytes)
-        seed = ctx.rng("uncertainty", "mc_dropout")
-        probs = sampler.sample(rows, passes=int(params["passes"]), seed=seed)
-        result = from_probabilities("mc_dropout", probs, params={"dropout": sampler.sites_info,
-                                                                 "masks": "one Bernoulli mask per Dropout per pass, fed as a graph input"})
+        passes = params["passes"]
+        budget = {"mc_tolerance": params["mc_tolerance"], "max_passes": params["max_passes"],
+                  "min_passes": params["min_passes"], "groups": params["mc_groups"]}
+        result = run_mc_dropout(sampler, rows, seed=ctx.rng("uncertainty", "mc_dropout"), passes=passes, **budget,
+                                params={"dropout": sampler.sites_info,
+                                        "masks": "one Bernoulli mask per Dropout per pass, fed as a graph input"})
         mc = result.to_dict(bins=bins)
         if ctx.ood_rows is not None:
-            ood_probs = sampler.sample(ctx.ood_rows, passes=int(params["passes"]), seed=ctx.rng("uncertainty", "mc_ood"))
-            ood = from_probabilities("mc_dropout", ood_probs)
+            ood = run_mc_dropout(sampler, ctx.ood_rows, seed=ctx.rng("uncertainty", "mc_ood"), passes=passes, **budget)
+            mine, theirs = result.mc_error, ood.mc_error
             mc["ood_comparison"] = {
-                "audited_mean_epistemic": float(result.epistemic.mean()),
-                "ood_mean_epistemic": float(ood.epistemic.mean()),
-                "audited_mean_aleatoric": float(result.aleatoric.mean()),
-                "ood_mean_aleatoric": float(ood.aleatoric.mean()),
+                "audited_mean_epistemic": mine.mean_corrected["epistemic"],
+                "ood_mean_epistemic": theirs.mean_corrected["epistemic"],
+                "audited_mean_aleatoric": mine.mean_corrected["aleatoric"],
+                "ood_mean_aleatoric": theirs.mean_corrected["aleatoric"],
+                "audited_mean_epistemic_mc_se": mine.se["epistemic"]["mean"],
+                "ood_mean_epistemic_mc_se": theirs.se["epistemic"]["mean"],
+                "ood_passes": ood.passes,
                 "ood_rows": int(ctx.ood_rows.shape[0]),
+                "note": "bias-corrected means (jackknife over groups of passes)",
             }
         mc["evaluations"] = sampler.evaluator.stats.to_dict()
         ctx.evaluator.stats.add(sampler.evaluator.stats)

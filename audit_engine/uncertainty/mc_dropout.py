@@ -21,7 +21,7 @@ from ..evaluator.local import DEFAULT_CHUNK_BYTES, LocalEvaluator
 from ..model.dropout import draw_masks, mc_dropout_model
 from ..model.loader import OnnxModel
 
-__all__ = ["MaskedSpace", "MCDropoutSampler"]
+__all__ = ["MaskedSpace", "MCDropoutSampler", "seed_entropy"]
 
 
 class MaskedSpace:
@@ -73,6 +73,21 @@ class MCDropoutSampler:
             finally:
                 self.space.masks = {}
 
+    def block(self, rows: np.ndarray, first: int, count: int, *, entropy: int) -> Iterator[np.ndarray]:
+        """Yield the probabilities ``(n, k)`` of passes ``first .. first + count − 1``.
+
+        Pass t's masks come from ``SeedSequence(entropy).spawn(·)[t]`` — the same stream
+        :meth:`passes` gives pass t — so adding passes in blocks changes no earlier pass.
+        ``entropy``: :func:`seed_entropy` of the seed.
+        """
+        for t in range(first, first + count):
+            rng = np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(t,)))
+            self.space.masks = draw_masks(self.sites, rng)
+            try:
+                yield self.evaluator.predict(rows)
+            finally:
+                self.space.masks = {}
+
     def sample(self, rows: np.ndarray, *, passes: int, seed: int | np.random.Generator | None = 0) -> np.ndarray:
         """Probabilities of every pass, ``(passes, n, k)``."""
         if isinstance(passes, bool) or not isinstance(passes, (int, np.integer)) or passes < 2:
@@ -82,10 +97,14 @@ class MCDropoutSampler:
         return np.stack(list(self.passes(rows, passes=int(passes), seed=seed)))
 
 
-def _streams(seed: int | np.random.Generator | None, n: int) -> list[np.random.Generator]:
+def seed_entropy(seed: int | np.random.Generator | None) -> int:
+    """The SeedSequence entropy the passes' streams are spawned from (draws once from a Generator)."""
     if isinstance(seed, np.random.Generator):
-        seq = np.random.SeedSequence(int(seed.integers(0, 2**63 - 1)))
-    else:
-        seq = np.random.SeedSequence(0 if seed is None else int(seed))
+        return int(seed.integers(0, 2**63 - 1))
+    return 0 if seed is None else int(seed)
+
+
+def _streams(seed: int | np.random.Generator | None, n: int) -> list[np.random.Generator]:
+    seq = np.random.SeedSequence(seed_entropy(seed))
     return [np.random.default_rng(s) for s in seq.spawn(n)]
 
