@@ -259,7 +259,7 @@ def run(ctx: Any) -> Any:
                 "k": int(min(int(p["top_k"]), flat_v.shape[2])),
                 "extra_seeds": int(p["stability_seeds"]),
             }
-        if sanity_on:
+        if sanity_on and method not in ("pathwise", "attention"):  # graph readers: exact for the weights they read
             entry["sanity"] = _sanity(ctx, p, method, mp, row_ids, targets, v, stream, background, confidence)
         if method == "lime" and not image:
             picks, importance = submodular_pick(flat_v[0], n_picks=int(p["sp_picks"]))
