@@ -35,6 +35,7 @@ bench: setup
 fixtures: setup
 	$(PY) -m pip install -q 'torch==2.13.0' skl2onnx
 	$(PY) fixtures/build.py
+	$(PY) fixtures/build_data.py
 
 clean:
 	rm -rf $(VENV) demo-out test-output .pytest_cache

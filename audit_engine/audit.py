@@ -15,6 +15,7 @@ import importlib
 import logging
 import os
 import time
+import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -26,11 +27,11 @@ from . import __version__
 from .config import CHECK_NAMES, AuditConfig, Verdict
 from .data.loader import AuditData, load_data
 from .data.space import FeatureSpace
-from .errors import ConfigError, InvalidValueError
+from .errors import AuditEngineError, ConfigError, InvalidValueError
 from .evaluator.local import LocalEvaluator
 from .evaluator.base import Progress
 from .model.loader import OnnxModel, load_model
-from .result import AuditResult
+from .result import AuditResult, CheckError
 from .stats import child_rng
 
 __all__ = ["AuditContext", "CheckOutcome", "audit", "prepare", "run_checks", "CHECK_MODULES"]
@@ -183,7 +184,7 @@ def prepare(
     if data.y is not None:
         _check_target(data)
     evaluator = LocalEvaluator(model, space, max_chunk_bytes=config.max_chunk_bytes, progress=progress,
-                               probe_rows=rows, y=data.y)
+                               probe_rows=rows, y=data.y, classes=config.classes)
     proba = evaluator.predict(rows)
     ctx = AuditContext(
         model, data, space, evaluator, config, rows, proba,
@@ -247,6 +248,7 @@ def run_checks(ctx: AuditContext, *, started: float | None = None) -> AuditResul
     sections: dict[str, Any] = {}
     verdicts: list[Verdict] = []
     checks: dict[str, Any] = {}
+    errors: list[CheckError] = []
     for name, module in modules.items():
         reason = module.applies(ctx) if hasattr(module, "applies") else None
         if reason:
@@ -256,12 +258,25 @@ def run_checks(ctx: AuditContext, *, started: float | None = None) -> AuditResul
             continue
         before = ctx.evaluator.stats.copy()
         t0 = time.perf_counter()
-        outcome = module.run(ctx)
+        try:
+            outcome = module.run(ctx)
+        except AuditEngineError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one check's bug must not sink the others
+            used = ctx.evaluator.stats.since(before)
+            message = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:500]
+            errors.append(CheckError(name, message, traceback.format_exc()))
+            logger.error("Check %s failed with an unexpected error: %s", name, message)
+            checks[name] = {"status": "error", "error": message, "error_type": type(exc).__name__,
+                            "seconds": round(time.perf_counter() - t0, 6),
+                            "model_calls": used.model_calls, "rows_evaluated": used.rows_evaluated}
+            continue
         used = ctx.evaluator.stats.since(before)
         sections[name] = outcome.section
         verdicts.extend(outcome.verdicts)
         checks[name] = {"status": "ran", "seconds": round(time.perf_counter() - t0, 6),
                         "model_calls": used.model_calls, "rows_evaluated": used.rows_evaluated}
+    verdicts.extend(_class_order_verdicts(ctx, sections.get("performance")))
     total = time.perf_counter() - started
     stats = ctx.evaluator.stats.to_dict()
     stats["total_seconds"] = round(total, 6)
@@ -280,8 +295,27 @@ def run_checks(ctx: AuditContext, *, started: float | None = None) -> AuditResul
         evaluations=stats,
         verdicts=[v.to_dict() for v in verdicts],
         checks=checks,
+        errors=errors,
         **sections,
     )
+
+
+def _class_order_verdicts(ctx: AuditContext, performance: dict[str, Any] | None) -> list[Verdict]:
+    """Warn when a guessed class order gives an AUC below 0.5: the columns are likely swapped."""
+    source = ctx.evaluator.classes_source or ""
+    if not source.startswith("guessed") or not performance or ctx.task != "classification":
+        return []
+    auc = (performance.get("metrics") or {}).get("roc_auc") or {}
+    value = auc.get("value")
+    if value is None or not np.isfinite(value) or value >= 0.5:
+        return []
+    order = ", ".join(repr(str(c)) for c in ctx.classes)
+    return [Verdict(
+        check="performance", status="warn", metric="class_order", value=float(value), threshold=0.5,
+        message=(f"the class order of the output columns is a guess ({source}: {order}) and gives an AUC of "
+                 f"{value:.3f}, below chance; the columns are probably in another order: name them with "
+                 f"classes = [...] in the config or --classes LABEL ..."),
+    )]
 
 
 def _package_versions() -> dict[str, str]:

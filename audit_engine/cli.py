@@ -48,6 +48,8 @@ def _add_run_options(p: argparse.ArgumentParser, *, data_required: bool = True) 
     p.add_argument("--sensitive", nargs="+", default=None, metavar="COL", help="protected attribute columns")
     p.add_argument("--features", nargs="+", default=None, metavar="COL",
                    help="feature columns for a [None, d] model input (default: all but target and sensitive)")
+    p.add_argument("--classes", nargs="+", default=None, metavar="LABEL",
+                   help="labels of the model's output columns, in order (default: the graph's, else a guess)")
     p.add_argument("--positive-label", default=None, help="positive class of a binary target (default: the larger label)")
     p.add_argument("--threshold", type=float, default=None, help="decision threshold on p(positive) (default 0.5)")
     p.add_argument("--reference-group", action="append", default=None, metavar="[ATTR=]GROUP",
@@ -120,6 +122,7 @@ def _config(args: argparse.Namespace) -> Any:
         sensitive=tuple(args.sensitive) if args.sensitive else None,
         features=tuple(args.features) if args.features else None,
         positive_label=args.positive_label,
+        classes=tuple(args.classes) if getattr(args, "classes", None) else None,
         threshold=args.threshold,
         checks=tuple(args.checks) if args.checks else None,
         seed=args.seed,

@@ -114,6 +114,7 @@ class OnnxModel:
     rewrites: list[str] = field(default_factory=list)
     session_inputs: list[TensorSpec] = field(default_factory=list)
     file_bytes: int = 0
+    classes_source: str | None = None
 
     @property
     def normalisation(self) -> str:
@@ -158,6 +159,7 @@ class OnnxModel:
             "rewrites": list(self.rewrites),
             "task": self.task,
             "classes": None if self.classes is None else [_jsonable(c) for c in self.classes],
+            "classes_source": self.classes_source,
             "provider": self.provider,
         }
 
@@ -261,7 +263,7 @@ def strip_zipmap(model: onnx.ModelProto) -> tuple[dict[str, str], dict[str, list
 def _graph_classes(graph: onnx.GraphProto) -> list[Any] | None:
     for node in graph.node:
         for attr in node.attribute:
-            if attr.name == "classlabels_ints" and len(attr.ints):
+            if attr.name in ("classlabels_ints", "classlabels_int64s") and len(attr.ints):
                 return [int(v) for v in attr.ints]
             if attr.name in ("classlabels_strings",) and len(attr.strings):
                 return [v.decode() for v in attr.strings]

@@ -29,6 +29,8 @@ __all__ = [
     "to_logits",
     "logit_source",
     "guess_kind",
+    "PROBABILITY_TOLERANCE",
+    "repair_probabilities",
 ]
 
 OUTPUT_KINDS = (
@@ -52,6 +54,50 @@ NORMALISATION = {
 }
 
 _EPS = 1e-12
+PROBABILITY_TOLERANCE = 1e-5
+"""Largest float32 rounding error of a probability output that is repaired silently:
+row sums within 1 ± this, values within [−this, 1 + this]."""
+
+
+def repair_probabilities(p: np.ndarray, *, tolerance: float = PROBABILITY_TOLERANCE) -> np.ndarray:
+    """Clip float32 rounding (values a few ulp outside [0, 1]) and renormalise rows to sum 1.
+
+    Parameters
+    ----------
+    p: ``(n, k)`` probabilities as the model returned them (float64).
+    tolerance: the largest deviation treated as rounding; anything larger is an error.
+
+    Raises
+    ------
+    OutputError: a row sums to more than ``tolerance`` away from 1, or a value lies
+        further than ``tolerance`` outside [0, 1], or is NaN/inf: the output is not
+        probabilities (choose ``output_kind = "logits"`` or another output).
+    """
+    from ..errors import OutputError
+
+    if p.size == 0:
+        return p
+    if not np.all(np.isfinite(p)):
+        i = int(np.flatnonzero(~np.isfinite(p).all(axis=1))[0])
+        raise OutputError(
+            f"The model returned NaN/inf probabilities (first at row {i}); check the input values "
+            "(missing values the model cannot handle) or the exported graph."
+        )
+    sums = p.sum(axis=1)
+    bad_sum = np.abs(sums - 1.0) > tolerance
+    bad_range = (p.min(axis=1) < -tolerance) | (p.max(axis=1) > 1.0 + tolerance)
+    bad = bad_sum | bad_range
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise OutputError(
+            f"The model's output is read as probabilities, but row {i} sums to {sums[i]:.9g} with values in "
+            f"[{p[i].min():.9g}, {p[i].max():.9g}] (more than float32 rounding, {tolerance:g}, from a "
+            "probability vector); pass output_kind = \"logits\" (--output-kind logits) or choose another output."
+        )
+    if (sums == 1.0).all() and p.min() >= 0.0 and p.max() <= 1.0:
+        return p
+    q = np.clip(p, 0.0, 1.0)
+    return q / q.sum(axis=1, keepdims=True)
 
 
 def _as_2d(raw: np.ndarray) -> np.ndarray:
@@ -61,20 +107,26 @@ def _as_2d(raw: np.ndarray) -> np.ndarray:
     return raw.reshape(raw.shape[0], -1)
 
 
-def normalise(raw: np.ndarray, kind: str) -> np.ndarray:
+def normalise(raw: np.ndarray, kind: str, *, tolerance: float = PROBABILITY_TOLERANCE) -> np.ndarray:
     """Turn a raw output into probabilities (classifiers) or (n, 1) values (regression).
 
     Parameters
     ----------
     raw: array (n,) or (n, k) as the model returned it.
     kind: one of :data:`OUTPUT_KINDS`.
+    tolerance: rounding error of a probability output repaired silently (float16
+        outputs need a wider one than float32).
 
     Returns
     -------
     float64 array (n, n_classes) whose rows sum to 1, or (n, 1) for regression.
+    Probability outputs off by float32 rounding are repaired
+    (:func:`repair_probabilities`); larger deviations raise ``OutputError``.
     """
     z = _as_2d(raw)
-    if kind in ("probabilities", "zipmap", "regression"):
+    if kind in ("probabilities", "zipmap"):
+        return repair_probabilities(z, tolerance=tolerance)
+    if kind == "regression":
         return z
     if kind == "logits":
         z = z - z.max(axis=1, keepdims=True)

@@ -1164,8 +1164,9 @@ def check_sections(doc: Mapping[str, Any], ids: _Ids) -> list[Section]:
         info = checks.get(key) if isinstance(checks.get(key), Mapping) else {}
         section = doc.get(key)
         if not isinstance(section, Mapping):
-            if info.get("status") == "skipped":
-                out.append(Section(key, title, state="skipped", reason=str(info.get("reason", "no reason recorded"))))
+            if info.get("status") in ("skipped", "error"):
+                reason = info.get("reason") if info.get("status") == "skipped" else f"the check failed: {info.get('error')}"
+                out.append(Section(key, title, state="skipped", reason=str(reason or "no reason recorded")))
             else:
                 out.append(Section(key, title, state="absent", reason="this check was not part of the audit"))
             continue
