@@ -108,6 +108,37 @@ class LocalEvaluator:
         """The chosen output as the model returns it, float64 ``(n, k)``."""
         return self._run_all(self._check_rows(rows), report=True)
 
+    @property
+    def feature_tap(self) -> Any:
+        """The :class:`~audit_engine.model.taps.FeatureTap` of the penultimate features, or
+        None when no tap fits the graph (``feature_tap_reason`` says why)."""
+        if not hasattr(self, "_tap"):
+            from ..errors import ModelError
+            from ..model.taps import FeatureTap
+
+            try:
+                self._tap: Any = FeatureTap(self.model, self.space, max_chunk_bytes=self.max_chunk_bytes)
+                self.feature_tap_reason: str | None = None
+            except ModelError as exc:
+                self._tap, self.feature_tap_reason = None, str(exc)
+        return self._tap
+
+    def features(self, rows: np.ndarray) -> np.ndarray:
+        """Penultimate features ``(n, f)`` of rows (the input of the last Gemm/MatMul).
+
+        The calls run through a second LocalEvaluator over the tapped graph and are
+        counted in this evaluator's ``stats``. Raises ``ModelError`` when no tap fits.
+        """
+        tap = self.feature_tap
+        if tap is None:
+            from ..errors import ModelError
+
+            raise ModelError(self.feature_tap_reason or "No feature tap fits this model.")
+        before = tap.evaluator.stats.copy()
+        out = tap.features(rows)
+        self.stats.add(tap.evaluator.stats.since(before))
+        return out
+
     # ----------------------------------------------------------------- internals
     def _run_all(self, rows: np.ndarray, *, report: bool) -> np.ndarray:
         n = rows.shape[0]
