@@ -30,6 +30,7 @@ from ..stats import Estimate
 from ._common import mean_interval
 from .api import METHODS, attribute
 from .faithfulness import deletion_insertion, quality_summary
+from ._image import MAX_STORED_SIDE, pooled
 from .occlusion import tabular_baseline
 from .splime import submodular_pick
 
@@ -175,7 +176,8 @@ def run(ctx: Any) -> Any:
         flat_hi = hi.reshape(hi.shape[0], n, -1)
         g, glo, ghi = mean_interval(np.abs(flat_v[0]), axis=0, confidence=confidence)
         aucs = deletion_insertion(ctx.evaluator.predict, x, v[0], targets[:, :1], baseline=base,
-                                  n_steps=int(p["quality_steps"]), rng=ctx.rng("explanations", method, "quality"))
+                                  n_steps=int(p["quality_steps"]), rng=ctx.rng("explanations", method, "quality"),
+                                  max_bytes=ctx.evaluator.max_chunk_bytes)
         entry: dict[str, Any] = {
             "params": used,
             "rows": row_ids.tolist(),
@@ -185,7 +187,9 @@ def run(ctx: Any) -> Any:
             "significant_fraction": float(((flat_lo[0] > 0) | (flat_hi[0] < 0)).mean()),
         }
         if image:
-            entry["global_heatmap"] = np.abs(v[0]).mean(axis=0).tolist()
+            entry["global_heatmap"] = pooled(space, np.abs(v[0]).mean(axis=0)).tolist()
+            if pooled(space, v[0, :1]).shape != v[0, :1].shape:
+                entry["heatmap_pooling"] = f"block-averaged to at most {MAX_STORED_SIDE} pixels a side"
         if int(p["stability_seeds"]) > 0:
             rhos, overlaps = [], []
             for extra in range(1, int(p["stability_seeds"]) + 1):
@@ -246,8 +250,8 @@ def _local(ctx: Any, row_ids: np.ndarray, targets: np.ndarray, v: np.ndarray, lo
             item["prediction"] = float(ctx.proba[r, 0])
         if image:
             if i < heatmap_rows:
-                item["heatmap"] = full[0, i].tolist()
-                item["input"] = ctx.rows[r].tolist()  # so the report can draw the heatmap over the image
+                item["heatmap"] = pooled(ctx.space, full[0, i]).tolist()
+                item["input"] = pooled(ctx.space, ctx.rows[r]).tolist()  # the report draws the heatmap over it
             item["top_features"] = [names[j] for j in np.argsort(-np.abs(v[0, i]))[:5]]
         else:
             item["attributions"] = _named(names, v[0, i])
@@ -260,7 +264,7 @@ def _local(ctx: Any, row_ids: np.ndarray, targets: np.ndarray, v: np.ndarray, lo
             }
             if image:
                 if i < heatmap_rows:
-                    runner["heatmap"] = full[1, i].tolist()
+                    runner["heatmap"] = pooled(ctx.space, full[1, i]).tolist()
             else:
                 runner["attributions"] = _named(names, v[1, i])
             item["runner_up"] = runner

@@ -22,8 +22,8 @@ import numpy as np
 
 from ..data.space import FeatureSpace
 from ..errors import ConfigError
-from ._common import Predict, gather_scores, mean_interval
-from ._image import patch_masks, spatial_shape, to_row_shape
+from ._common import DEFAULT_MAX_BYTES, Predict, chunks, gather_scores, mean_interval
+from ._image import feed_dtype, patch_masks, spatial_shape, to_row_shape
 
 __all__ = ["tabular_baseline", "occlusion_tabular", "occlusion_image"]
 
@@ -101,8 +101,12 @@ def occlusion_image(
     patch_size: int,
     stride: int,
     baseline: str | float = "zero",
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> np.ndarray:
-    """Per-pixel attributions ``(t, n, *row_shape)`` of images ``x`` ``(n, *row_shape)``."""
+    """Per-pixel attributions ``(t, n, *row_shape)`` of images ``x`` ``(n, *row_shape)``.
+
+    The occluded images (n × P of them) are built and scored ``max_bytes`` at a time.
+    """
     n = x.shape[0]
     masks = patch_masks(spatial_shape(space), patch_size, stride)  # (P, H, W)
     full = to_row_shape(space, masks)  # (P, *row_shape)
@@ -116,10 +120,17 @@ def occlusion_image(
             raise ConfigError(f"Unknown image occlusion baseline {baseline!r}; use 'zero', 'mean' or a number.")
     else:
         fill = np.full((n,) + (1,) * (x.ndim - 1), float(baseline))
-    pert = np.where(full[None], fill[:, None], x[:, None])  # (n, P, *row_shape)
-    scores = predict(np.concatenate([x, pert.reshape((n * p,) + x.shape[1:])]))
-    base = gather_scores(scores[:n], np.arange(n), targets)
-    occ = gather_scores(scores[n:], np.repeat(np.arange(n), p), targets).reshape(n, p, -1)
+    base = gather_scores(predict(x), np.arange(n), targets)
+    dt = feed_dtype(space)
+    xf, fill = x.astype(dt), fill.astype(dt)
+    owner = np.repeat(np.arange(n), p)
+    patch = np.tile(np.arange(p), n)
+    occ = np.empty((n * p, targets.shape[1]))
+    for a, b in chunks(n * p, 2 * x[0].nbytes, max_bytes):  # item (row i, patch j), row-major
+        i, j = owner[a:b], patch[a:b]
+        pert = np.where(full[j], fill[i], xf[i])  # (m, *row_shape)
+        occ[a:b] = gather_scores(predict(pert), i, targets)
+    occ = occ.reshape(n, p, -1)
     drops = base[:, None, :] - occ  # (n, P, t)
     cover = masks.reshape(p, -1).astype(np.float64)  # (P, HW)
     counts = np.maximum(cover.sum(axis=0), 1.0)

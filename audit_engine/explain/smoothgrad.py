@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..gradients import feature_steps
-from ._common import Predict, gather_scores, mean_interval
+from ._common import DEFAULT_MAX_BYTES, Predict, chunks, gather_scores, mean_interval
 
 __all__ = ["smoothgrad"]
 
@@ -43,11 +43,14 @@ def smoothgrad(
     estimator: str = "auto",
     step: float = 1e-2,
     confidence: float = 0.95,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     """Smoothed gradients ``(t, n, *row_shape)`` with intervals, and the estimator used.
 
     mask: boolean ``row_shape``; False features (categorical) are neither perturbed nor
-    differentiated.
+    differentiated. Rows are processed in groups whose noisy points fit ``max_bytes``
+    (one row at least); each row's noise comes from its own stream, so the grouping
+    does not change the result.
     """
     n = x.shape[0]
     shape = x.shape[1:]
@@ -63,10 +66,26 @@ def smoothgrad(
     t = targets.shape[1]
     idx = np.flatnonzero(active)
     k = idx.size
-    grads = np.zeros((n, s, d, t))
     if k == 0 or n == 0:
         out = np.zeros((t, n) + shape)
         return out, out.copy(), out.copy(), estimator
+    per_row = 8 * s * d * (2 * (2 * k + 1) if estimator == "central" else 5 + t)
+    values = np.empty((3, t, n) + shape)
+    for a, b in chunks(n, per_row, max_bytes):
+        values[:, :, a:b] = _smoothgrad_rows(predict, flat[a:b], targets[a:b], rngs[a:b], shape=shape, sigma=sigma,
+                                             h=h, idx=idx, active=active, noise_level=noise_level, s=s,
+                                             estimator=estimator, confidence=confidence)
+    return values[0], values[1], values[2], estimator
+
+
+def _smoothgrad_rows(predict: Predict, flat: np.ndarray, targets: np.ndarray, rngs: list[np.random.Generator], *,
+                     shape: tuple[int, ...], sigma: np.ndarray, h: np.ndarray, idx: np.ndarray, active: np.ndarray,
+                     noise_level: float, s: int, estimator: str, confidence: float) -> np.ndarray:
+    """``(3, t, n, *shape)``: value, ci_low, ci_high of a group of rows ``flat`` ``(n, d)``."""
+    n, d = flat.shape
+    t = targets.shape[1]
+    k = idx.size
+    grads = np.zeros((n, s, d, t))
     if estimator == "central":
         eps = np.stack([g.standard_normal((s, d)) for g in rngs])  # (n, S, d)
         centre = flat[:, None, :] + (eps * sigma if noise_level > 0 else 0.0)
@@ -89,4 +108,4 @@ def smoothgrad(
         grads = (v[:, :, 0, None, :] - v[:, :, 1, None, :]) * (u / (2.0 * safe))[..., None]
     value, lo, hi = mean_interval(grads, axis=1, confidence=confidence)  # (n, d, t)
     move = lambda a: np.moveaxis(a, -1, 0).reshape((t, n) + shape)  # noqa: E731
-    return move(value), move(lo), move(hi), estimator
+    return np.stack([move(value), move(lo), move(hi)])

@@ -745,7 +745,9 @@ def _image_input(local: Mapping[str, Any], shape: list[int]) -> list[list[float]
         flat = [v for sub in flat for v in sub]
     nums = _numbers(flat)
     size = math.prod(shape)
-    if not nums or len(nums) != size:
+    if nums and len(nums) != size:  # stored block-averaged (large images): read its own nesting
+        return _nested_grid(raw)
+    if not nums:
         return None
     h, w = (shape[0], shape[1]) if len(shape) == 2 else (shape[1], shape[2]) if shape[0] in (1, 3, 4) else (shape[0], shape[1])
     channels = size // (h * w)
