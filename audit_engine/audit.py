@@ -183,8 +183,13 @@ def prepare(
     rows = space.encode(data)
     if data.y is not None:
         _check_target(data)
+    missing = np.isnan(rows).reshape(rows.shape[0], -1).any(axis=1)
     evaluator = LocalEvaluator(model, space, max_chunk_bytes=config.max_chunk_bytes, progress=progress,
-                               probe_rows=rows, y=data.y, classes=config.classes)
+                               probe_rows=rows[~missing] if (~missing).any() else rows, y=data.y,
+                               classes=config.classes)
+    for name, part in (("data", rows), ("reference data", reference), ("OOD data", ood_data)):
+        if part is not None:
+            check_missing(evaluator, part if isinstance(part, np.ndarray) else space.encode(part), space, name)
     proba = evaluator.predict(rows)
     ctx = AuditContext(
         model, data, space, evaluator, config, rows, proba,
@@ -197,6 +202,30 @@ def prepare(
     if data.y is not None and ctx.task == "classification":
         _ = ctx.y_index, ctx.positive_index  # validate labels up front, before any file is written
     return ctx
+
+
+def check_missing(evaluator: LocalEvaluator, rows: np.ndarray, space: FeatureSpace, what: str = "data") -> None:
+    """Accept missing values (NaN) only if the model does: run it on the rows that have
+    them; finite outputs mean it handles them (an imputer in the graph, trees with a
+    missing-value branch), else raise ``InvalidValueError``. Evaluations not counted."""
+    flat = rows.reshape(rows.shape[0], -1)
+    where = np.isnan(flat)
+    holed = where.any(axis=1)
+    if not holed.any():
+        return
+    before = evaluator.stats.copy()
+    out = evaluator.raw(rows[holed])
+    evaluator.stats = before
+    if np.all(np.isfinite(out)):
+        logger.info("The %s has %d rows with missing values; the model returns finite outputs on them.", what, int(holed.sum()))
+        return
+    j = int(np.flatnonzero(where.any(axis=0))[0])
+    row = int(np.flatnonzero(where[:, j])[0])
+    name = space.feature_names[j]
+    raise InvalidValueError(
+        f"Column {name!r} of the {what} holds {int(where[:, j].sum())} missing (NaN) values (first at row {row}) and the "
+        "model returns NaN on rows with missing values, so it does not handle them; fill or drop them before auditing."
+    )
 
 
 def _check_target(data: AuditData) -> None:

@@ -166,3 +166,57 @@ def test_an_unexpected_error_in_one_check_is_recorded_and_others_run(monkeypatch
     # the report still renders, with the failed check said
     ae.render(result, str(tmp_path / "r.html"))
     assert "simulated bug" in (tmp_path / "r.html").read_text()
+
+
+# ----------------------------------------------------------------------------- missing values
+def test_missing_values_pass_through_to_a_model_that_handles_them():
+    df = pd.read_csv(data_path("imputer.csv"))
+    feats = [c for c in df.columns if c != "y"]
+    assert df[feats].isna().any(axis=1).sum() > 50
+    cfg = AuditConfig(target="y", n_bootstrap=30, explanations={"n_rows": 6, "lime_samples": 300, "stability_seeds": 0},
+                      ood={"scores": ["msp", "mahalanobis", "knn", "iforest"]})
+    ctx = prepare(model_path("imputer_pipeline.onnx"), df, config=cfg)
+    sess = ort.InferenceSession(str(model_path("imputer_pipeline.onnx")), providers=["CPUExecutionProvider"])
+    want = sess.run(None, {"X": df[feats].to_numpy(np.float32)})[1]
+    np.testing.assert_allclose(ctx.proba, want, atol=1e-6)  # NaN rows scored by the graph's imputer
+    result = run_checks(ctx)
+    doc = result.to_dict()
+    validate(doc)
+    assert result.errors == [] and all(c["status"] != "error" for c in doc["checks"].values())
+    for method, entry in doc["explanations"].items():
+        for item in entry.get("local", []):
+            assert all(np.isfinite(v) for v in item["attributions"].values()), method
+    assert doc["ood"]["detector_space"]["missing_indicators"] == feats
+    assert all(np.isfinite(doc["ood"]["scores"][s]["threshold"]) for s in ("mahalanobis", "knn", "iforest"))
+
+
+def test_lime_treats_missing_as_a_value_of_its_own():
+    from audit_engine.explain._common import row_rngs
+    from audit_engine.explain.lime_tabular import fit_tabular_stats, sample_tabular
+
+    rng = np.random.default_rng(0)
+    bg = rng.normal(size=(2000, 3))
+    bg[rng.random(2000) < 0.3, 1] = np.nan
+    stats = fit_tabular_stats(bg, np.zeros(3, dtype=bool))
+    np.testing.assert_allclose(stats.missing, [0, np.isnan(bg[:, 1]).mean(), 0])
+    x = np.array([[0.1, np.nan, 0.2], [0.1, 0.5, 0.2]])
+    z, inv = sample_tabular(stats, x, 4000, row_rngs(0, "t", np.arange(2)))
+    miss = np.isnan(inv[:, 1:, 1])
+    np.testing.assert_allclose(miss.mean(axis=1), 0.3, atol=0.03)  # drawn with the background share
+    assert not np.isnan(inv[:, :, [0, 2]]).any()  # never NaN from arithmetic
+    assert np.array_equal(z[0, :, 1], np.isnan(inv[0, :, 1]))  # missing instance: z = sample missing
+    assert not z[1, 1:, 1][miss[1]].any()  # observed instance: a missing sample is "different"
+    # without missing values the draws are the ones of before (no extra stream used)
+    stats0 = fit_tabular_stats(np.nan_to_num(bg), np.zeros(3, dtype=bool))
+    assert stats0.missing is None
+
+
+def test_missing_values_refused_for_a_model_that_returns_nan(tmp_path):
+    from audit_engine.errors import InvalidValueError
+
+    path = save(logistic_model(np.array([1.0, -2.0, 0.5])), tmp_path / "lr.onnx")
+    df = pd.DataFrame(np.random.default_rng(0).normal(size=(50, 3)), columns=["a", "b", "c"])
+    df.loc[4, "b"] = np.nan
+    df["y"] = np.arange(50) % 2
+    with pytest.raises(InvalidValueError, match=r"Column 'b' of the data holds 1 missing \(NaN\) values \(first at row 4\)"):
+        prepare(path, df, config=AuditConfig(target="y"))

@@ -28,15 +28,23 @@ from ._image import feed_dtype, patch_masks, spatial_shape, to_row_shape
 __all__ = ["tabular_baseline", "occlusion_tabular", "occlusion_image"]
 
 
+def _nan_stat(fn: object, bg: np.ndarray) -> np.ndarray:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing column: baseline 0
+        return np.nan_to_num(fn(bg, axis=0), nan=0.0)  # type: ignore[operator]
+
+
 def tabular_baseline(background: np.ndarray, categorical: np.ndarray, baseline: str | np.ndarray) -> np.ndarray:
     """The ``(d,)`` replacement values: numeric by ``baseline``, categorical by the mode."""
     bg = np.asarray(background, dtype=np.float64)
     d = bg.shape[1]
     if isinstance(baseline, str):
-        if baseline == "mean":
-            base = bg.mean(axis=0)
+        if baseline == "mean":  # missing values (NaN) are left out of the baseline
+            base = _nan_stat(np.nanmean, bg)
         elif baseline == "median":
-            base = np.median(bg, axis=0)
+            base = _nan_stat(np.nanmedian, bg)
         elif baseline == "zero":
             base = np.zeros(d)
         else:

@@ -59,7 +59,9 @@ def smoothgrad(
     active = np.asarray(mask, dtype=bool).reshape(-1)
     bg = np.asarray(background, dtype=np.float64).reshape(background.shape[0], -1)
     h = feature_steps(bg, relative=step).reshape(-1)
-    sigma = noise_level * (bg.max(axis=0) - bg.min(axis=0)) * active
+    with np.errstate(all="ignore"):  # missing values (NaN) do not widen or poison the range
+        span = np.nan_to_num(np.fmax.reduce(bg, axis=0) - np.fmin.reduce(bg, axis=0), nan=0.0)
+    sigma = noise_level * span * active
     if estimator == "auto":
         estimator = "central" if 2 * int(active.sum()) <= _AUTO_MAX_EVALS else "stein"
     s = n_samples if noise_level > 0 or estimator == "stein" else 1

@@ -141,13 +141,17 @@ def run(ctx: Any) -> Any:
     extra_fold = rng.integers(0, 2, size=extra_rows.shape[0])
     mask = ctx.space.categorical_mask if ctx.space.features else None
     det_space: dict[str, Any] | None = None
-    if any(s in SPACE_DETECTORS for s in wanted):
+    if any(s in DETECTORS for s in wanted):
         det_reference, det_extra, det_space = detector_space(ctx, reference, [extra_rows] if extra_rows.shape[0] else [])
         det_extra_rows = det_extra[0] if det_extra else np.empty((0, det_reference.shape[1]))
-        det_space["detectors"] = [s for s in SPACE_DETECTORS if s in wanted]
+        tabular = bool(ctx.space.features)
+        det_space["detectors"] = [s for s in (DETECTORS if tabular else SPACE_DETECTORS) if s in wanted]
+        if mask is not None and det_reference.shape[1] > mask.size:  # missing-value indicator columns
+            mask = np.r_[mask, np.zeros(det_reference.shape[1] - mask.size, dtype=bool)]
     for name in (s for s in wanted if s in DETECTORS):
-        # IsolationForest splits single coordinates: it keeps the input itself
-        ref_in, extra_in = (det_reference, det_extra_rows) if name in SPACE_DETECTORS else (reference, extra_rows)
+        # on images IsolationForest splits single pixels: it keeps the input itself
+        in_space = name in SPACE_DETECTORS or bool(ctx.space.features)
+        ref_in, extra_in = (det_reference, det_extra_rows) if in_space else (reference, extra_rows)
         ref_scores = np.empty(n_ref)
         extra_scores = np.empty(extra_rows.shape[0])
         info: dict[str, Any] = {}

@@ -44,7 +44,22 @@ def detector_space(ctx: Any, reference: np.ndarray, others: list[np.ndarray]) ->
     """
     space = ctx.space
     if space.features:  # tabular: the columns are the features
-        return reference, others, {"space": "input", "dimensions": int(space.n_features)}
+        holes = np.isnan(reference).any(axis=0)
+        for o in others:
+            holes |= np.isnan(o).any(axis=0)
+        if not holes.any():
+            return reference, others, {"space": "input", "dimensions": int(space.n_features)}
+        # missing is a value of its own: the reference mean in its place, plus a 0/1 column saying so
+        fill = np.nan_to_num(np.nanmean(np.where(np.isnan(reference), np.nan, reference), axis=0), nan=0.0) \
+            if (~np.isnan(reference)).any() else np.zeros(reference.shape[1])
+
+        def encode(a: np.ndarray) -> np.ndarray:
+            gaps = np.isnan(a)
+            return np.hstack([np.where(gaps, fill, a), gaps[:, holes].astype(np.float64)])
+
+        names = [n for n, h in zip(space.feature_names, holes, strict=True) if h]
+        return encode(reference), [encode(o) for o in others], {
+            "space": "input", "dimensions": int(space.n_features + holes.sum()), "missing_indicators": names}
     seed = int(ctx.rng("ood", "detector_space").integers(0, 2**31 - 1))
     tap = ctx.evaluator.feature_tap
     if tap is not None:

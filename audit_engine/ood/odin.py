@@ -211,7 +211,7 @@ class ODIN:
         ref = np.asarray(reference, dtype=np.float64)
         if ref.shape[0] < 2:
             raise InvalidValueError(f"ODIN needs at least 2 reference rows to tune on; got {ref.shape[0]}.")
-        std = ref.std(axis=0)
+        std = np.nan_to_num(np.nanstd(ref, axis=0), nan=0.0) if np.isnan(ref).any() else ref.std(axis=0)
         self.scale_ = np.where(_active_mask(self.evaluator, ref.shape[1:]), std, 0.0)
         self.steps_ = feature_steps(ref)
         self.sigma_ = feature_steps(ref, relative=0.05)
