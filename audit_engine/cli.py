@@ -92,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = sub.add_parser("inspect", help="describe a model's inputs, outputs and provider")
     inspect.add_argument("model")
     inspect.add_argument("--json", action="store_true", help="print JSON")
+    inspect.add_argument("--data", default=None,
+                         help="a few rows to resolve the output kind on (default: synthetic rows when the input allows)")
     _add_model_options(inspect)
 
     demo = sub.add_parser("demo", help="audit the bundled COMPAS-like fixture and write a report")
@@ -251,7 +253,11 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     from .model import load_model
 
     model = load_model(args.model, provider=args.provider or "auto", output=args.output, output_kind=args.output_kind)
+    from .model.probe import probe
+
+    found = probe(model, getattr(args, "data", None))
     info = model.to_dict()
+    info.update(found.to_dict())  # task / output kind / classes as the Evaluator resolves them
     info["fixed_batch"] = model.fixed_batch
     if args.json:
         print(json.dumps(info, indent=2))
@@ -265,7 +271,12 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         mark = "  <- audited" if o["name"] == info["output"] else ""
         print(f"  {o['name']}: {o['dtype']} {o['shape']}{mark}")
     kind = info["output_kind"] or "inferred from data when audited"
-    print(f"output kind: {kind}; classes: {info['classes'] if info['classes'] is not None else 'from the data'}")
+    if info["task"]:
+        print(f"task: {info['task']}; output kind: {kind} (resolved on {info['probe_rows']})")
+    else:
+        print(f"output kind: {kind} (not resolved: {info['probe_error']})")
+    classes = info["classes"] if info["classes"] is not None else "from the data"
+    print(f"classes: {classes}" + (f" ({info['classes_source']})" if info.get("classes_source") else ""))
     if info["rewrites"]:
         print("rewrites: " + "; ".join(info["rewrites"]))
     if info["fixed_batch"]:

@@ -217,7 +217,8 @@ class LocalEvaluator:
         if kind is None:
             if sample is None:
                 raise ConfigError("Cannot infer the output kind without data; pass output_kind.")
-            kind = guess_kind(sample, producer_op=model.producer_op, binary_target=binary)
+            kind = guess_kind(sample, producer_op=model.producer_op, binary_target=binary,
+                              consumers=getattr(model, "output_consumers", ()))
         if kind == "regression":
             return kind, None, 1
         n_classes = 2 if kind in ("probability", "logit") else (k or 0)

@@ -115,6 +115,7 @@ class OnnxModel:
     session_inputs: list[TensorSpec] = field(default_factory=list)
     file_bytes: int = 0
     classes_source: str | None = None
+    output_consumers: tuple[str, ...] = ()
 
     @property
     def normalisation(self) -> str:
@@ -406,6 +407,7 @@ def load_model(
         provider=used,
         session=session,
         producer_op=producer_node.op_type if producer_node is not None else None,
+        output_consumers=tuple(n.op_type for n in proto.graph.node if chosen in n.input),
         rewrites=rewrites,
         session_inputs=[_spec(i) for i in session.get_inputs()],
         file_bytes=size,

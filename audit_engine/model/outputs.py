@@ -166,8 +166,36 @@ def logit_source(kind: str) -> str:
     return "logits" if kind in ("logits", "logit") else "log_probabilities"
 
 
+_EMBEDDING_PRODUCERS = frozenset({
+    "Relu", "LeakyRelu", "Gelu", "Tanh", "Elu", "Selu", "Softplus", "HardSigmoid", "Mish",
+    "LpNormalization", "LayerNormalization", "BatchNormalization", "InstanceNormalization",
+    "ReduceMean", "ReduceSum", "ReduceMax", "GlobalAveragePool", "GlobalMaxPool", "Flatten", "Div", "Concat",
+})
+_SCORE_CONSUMERS = frozenset({"ArgMax", "TopK", "Softmax", "LogSoftmax", "Sigmoid"})
+
+
+def embedding_reason(k: int, *, producer_op: str | None, consumers: tuple[str, ...] = ()) -> str | None:
+    """Why a float ``(n, k)`` output that is not on the simplex looks like an embedding, or None.
+
+    Conservative: logits are what a linear head (Gemm / MatMul / Add) writes, or what an
+    ArgMax / TopK / Softmax reads. An output that other nodes consume further (an
+    intermediate layer exported as an extra output) or that a normalisation, pooling
+    or activation node writes, is a representation, not class scores — unless an
+    ArgMax/Softmax consumes it.
+    """
+    if k < 2 or any(c in _SCORE_CONSUMERS for c in consumers):
+        return None
+    if consumers:
+        return (f"the output feeds further nodes of the graph ({', '.join(sorted(set(consumers)))}), so it is an "
+                "intermediate representation")
+    if producer_op in _EMBEDDING_PRODUCERS:
+        return f"it is written by a {producer_op} node, not by a linear head (Gemm/MatMul/Add) as logits are"
+    return None
+
+
 def guess_kind(
-    sample: np.ndarray, *, producer_op: str | None, binary_target: bool | None
+    sample: np.ndarray, *, producer_op: str | None, binary_target: bool | None,
+    consumers: tuple[str, ...] = (),
 ) -> str:
     """Infer the output kind from the producing node and a sample of real outputs.
 
@@ -176,6 +204,11 @@ def guess_kind(
     sample: raw outputs on a few real rows, (m,) or (m, k).
     producer_op: op_type of the node that writes the output (Softmax, Sigmoid, ...).
     binary_target: whether the audit's target has two values (None when unknown).
+    consumers: op types of the nodes that read the output inside the graph.
+
+    Raises
+    ------
+    OutputError: the output looks like an embedding (:func:`embedding_reason`).
     """
     z = _as_2d(sample)
     k = z.shape[1]
@@ -188,6 +221,14 @@ def guess_kind(
             return "log_probabilities"
         if in_unit and np.allclose(z.sum(axis=1), 1.0, atol=1e-3):
             return "probabilities"
+        reason = embedding_reason(k, producer_op=producer_op, consumers=consumers)
+        if reason:
+            from ..errors import OutputError
+
+            raise OutputError(
+                f"The audited output is a [N, {k}] float tensor that looks like an embedding, not logits: {reason}; "
+                "choose the model's class-score output with --output, or pass --output-kind logits if it is logits."
+            )
         return "logits"
     if producer_op == "Sigmoid":
         return "probability"
