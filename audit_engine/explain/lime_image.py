@@ -130,18 +130,21 @@ def lime_image(
         on[i, :, : ks[i]] = g.integers(0, 2, size=(n_samples, int(ks[i]))).astype(bool)
         on[i, 0, : ks[i]] = True
     owner = np.repeat(np.arange(n), n_samples)
-    sample = np.tile(np.arange(n_samples), n)
     t = targets.shape[1]
     y = np.empty((n * n_samples, t))
     seg_flat = seg.reshape(n, -1)
     dt = feed_dtype(space)
-    xs_f, fudged_f = xs.astype(dt), fudged.astype(dt)
-    for a, b in chunks(n * n_samples, 3 * xs[0].nbytes, max_bytes):
-        i, s = owner[a:b], sample[a:b]
-        pix = np.take_along_axis(on[i, s], seg_flat[i], axis=1).reshape((b - a, *hw))  # (m, H, W)
-        pix_on = to_row_shape(space, pix).reshape(b - a, -1)
-        pert = np.where(pix_on, xs_f[i], fudged_f[i]).reshape((b - a,) + x.shape[1:])
-        y[a:b] = gather_scores(predict(pert), i, targets)
+    xs_f = xs.astype(dt).reshape((n,) + x.shape[1:])
+    fudged_f = fudged.astype(dt).reshape((n,) + x.shape[1:])
+    for a, b in chunks(n * n_samples, 3 * xs[0].nbytes, max_bytes):  # items (row, sample), row-major
+        pert = np.empty((b - a,) + x.shape[1:], dtype=dt)
+        for i in range(a // n_samples, (b - 1) // n_samples + 1):  # the rows this piece touches (1 or 2)
+            s0, s1 = max(a, i * n_samples) - i * n_samples, min(b, (i + 1) * n_samples) - i * n_samples
+            part = pert[i * n_samples + s0 - a: i * n_samples + s1 - a]
+            pix = on[i, s0:s1][:, seg_flat[i]].reshape((s1 - s0, *hw))  # (m, H, W) superpixel on/off
+            np.copyto(part, fudged_f[i])
+            np.copyto(part, xs_f[i], where=to_row_shape(space, pix))
+        y[a:b] = gather_scores(predict(pert), owner[a:b], targets)
     y = y.reshape(n, n_samples, t)
     z = on.astype(np.float64)
     nz = z.sum(axis=2)
