@@ -38,6 +38,7 @@ fixtures: setup
 	$(PY) fixtures/build_gate.py
 	$(PY) fixtures/build_pathwise.py
 	$(PY) fixtures/build_text.py
+	$(PY) fixtures/build_data.py
 
 clean:
 	rm -rf $(VENV) demo-out test-output .pytest_cache

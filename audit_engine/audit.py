@@ -15,6 +15,7 @@ import importlib
 import logging
 import os
 import time
+import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -26,12 +27,12 @@ from . import __version__
 from .config import CHECK_NAMES, AuditConfig, Verdict
 from .data.loader import AuditData, load_data
 from .data.space import FeatureSpace
-from .errors import ConfigError, InvalidValueError
+from .errors import AuditEngineError, ConfigError, InvalidValueError
 from .evaluator.local import LocalEvaluator
 from .evaluator.base import Progress
 from .evaluator.guards import check_float32_range
 from .model.loader import OnnxModel, load_model
-from .result import AuditResult, to_jsonable
+from .result import AuditResult, CheckError, to_jsonable
 from .stats import child_rng
 
 __all__ = ["AuditContext", "CheckOutcome", "audit", "prepare", "run_checks", "CHECK_MODULES"]
@@ -187,8 +188,13 @@ def prepare(
     check_float32_range(rows, space, "the data")
     if data.y is not None:
         _check_target(data)
+    missing = np.isnan(rows).reshape(rows.shape[0], -1).any(axis=1)
     evaluator = LocalEvaluator(model, space, max_chunk_bytes=config.max_chunk_bytes, progress=progress,
-                               probe_rows=rows, y=data.y)
+                               probe_rows=rows[~missing] if (~missing).any() else rows, y=data.y,
+                               classes=config.classes)
+    for name, part in (("data", rows), ("reference data", reference), ("OOD data", ood_data)):
+        if part is not None:
+            check_missing(evaluator, part if isinstance(part, np.ndarray) else space.encode(part), space, name)
     proba = evaluator.predict(rows)
     ctx = AuditContext(
         model, data, space, evaluator, config, rows, proba,
@@ -204,6 +210,30 @@ def prepare(
     if data.y is not None and ctx.task == "classification":
         _ = ctx.y_index, ctx.positive_index  # validate labels up front, before any file is written
     return ctx
+
+
+def check_missing(evaluator: LocalEvaluator, rows: np.ndarray, space: FeatureSpace, what: str = "data") -> None:
+    """Accept missing values (NaN) only if the model does: run it on the rows that have
+    them; finite outputs mean it handles them (an imputer in the graph, trees with a
+    missing-value branch), else raise ``InvalidValueError``. Evaluations not counted."""
+    flat = rows.reshape(rows.shape[0], -1)
+    where = np.isnan(flat)
+    holed = where.any(axis=1)
+    if not holed.any():
+        return
+    before = evaluator.stats.copy()
+    out = evaluator.raw(rows[holed])
+    evaluator.stats = before
+    if np.all(np.isfinite(out)):
+        logger.info("The %s has %d rows with missing values; the model returns finite outputs on them.", what, int(holed.sum()))
+        return
+    j = int(np.flatnonzero(where.any(axis=0))[0])
+    row = int(np.flatnonzero(where[:, j])[0])
+    name = space.feature_names[j]
+    raise InvalidValueError(
+        f"Column {name!r} of the {what} holds {int(where[:, j].sum())} missing (NaN) values (first at row {row}) and the "
+        "model returns NaN on rows with missing values, so it does not handle them; fill or drop them before auditing."
+    )
 
 
 def _check_target(data: AuditData) -> None:
@@ -255,6 +285,7 @@ def run_checks(ctx: AuditContext, *, started: float | None = None) -> AuditResul
     sections: dict[str, Any] = {}
     verdicts: list[Verdict] = []
     checks: dict[str, Any] = {}
+    errors: list[CheckError] = []
     for name, module in modules.items():
         reason = module.applies(ctx) if hasattr(module, "applies") else None
         if reason:
@@ -266,7 +297,19 @@ def run_checks(ctx: AuditContext, *, started: float | None = None) -> AuditResul
         t0 = time.perf_counter()
         if hasattr(ctx.progress, "start_check"):  # the CLI's progress shows one bar / line per check
             ctx.progress.start_check(name)
-        outcome = module.run(ctx)
+        try:
+            outcome = module.run(ctx)
+        except AuditEngineError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one check's bug must not sink the others
+            used = ctx.evaluator.stats.since(before)
+            message = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:500]
+            errors.append(CheckError(name, message, traceback.format_exc()))
+            logger.error("Check %s failed with an unexpected error: %s", name, message)
+            checks[name] = {"status": "error", "error": message, "error_type": type(exc).__name__,
+                            "seconds": round(time.perf_counter() - t0, 6),
+                            "model_calls": used.model_calls, "rows_evaluated": used.rows_evaluated}
+            continue
         used = ctx.evaluator.stats.since(before)
         sections[name] = outcome.section
         verdicts.extend(outcome.verdicts)
@@ -276,6 +319,7 @@ def run_checks(ctx: AuditContext, *, started: float | None = None) -> AuditResul
             checks[f"{name}.{part}"] = {"status": "skipped", "reason": why}
     # Path rules ([[policy.rules]]) are judged on the finished sections, as audit.json holds them.
     verdicts.extend(config.policy.judge_document(to_jsonable(sections)))
+    verdicts.extend(_class_order_verdicts(ctx, sections.get("performance")))
     total = time.perf_counter() - started
     stats = ctx.evaluator.stats.to_dict()
     stats["total_seconds"] = round(total, 6)
@@ -294,8 +338,27 @@ def run_checks(ctx: AuditContext, *, started: float | None = None) -> AuditResul
         evaluations=stats,
         verdicts=[v.to_dict() for v in verdicts],
         checks=checks,
+        errors=errors,
         **sections,
     )
+
+
+def _class_order_verdicts(ctx: AuditContext, performance: dict[str, Any] | None) -> list[Verdict]:
+    """Warn when a guessed class order gives an AUC below 0.5: the columns are likely swapped."""
+    source = ctx.evaluator.classes_source or ""
+    if not source.startswith("guessed") or not performance or ctx.task != "classification":
+        return []
+    auc = (performance.get("metrics") or {}).get("roc_auc") or {}
+    value = auc.get("value")
+    if value is None or not np.isfinite(value) or value >= 0.5:
+        return []
+    order = ", ".join(repr(str(c)) for c in ctx.classes)
+    return [Verdict(
+        check="performance", status="warn", metric="class_order", value=float(value), threshold=0.5,
+        message=(f"the class order of the output columns is a guess ({source}: {order}) and gives an AUC of "
+                 f"{value:.3f}, below chance; the columns are probably in another order: name them with "
+                 f"classes = [...] in the config or --classes LABEL ..."),
+    )]
 
 
 def _package_versions() -> dict[str, str]:

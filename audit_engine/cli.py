@@ -64,6 +64,8 @@ def _add_run_options(p: argparse.ArgumentParser, *, data_required: bool = True) 
     p.add_argument("--sensitive", nargs="+", default=None, metavar="COL", help="protected attribute columns")
     p.add_argument("--features", nargs="+", default=None, metavar="COL",
                    help="feature columns for a [None, d] model input (default: all but target and sensitive)")
+    p.add_argument("--classes", nargs="+", default=None, metavar="LABEL",
+                   help="labels of the model's output columns, in order (default: the graph's, else a guess)")
     p.add_argument("--positive-label", default=None, help="positive class of a binary target (default: the larger label)")
     p.add_argument("--threshold", type=float, default=None, help="decision threshold on p(positive) (default 0.5)")
     p.add_argument("--reference-group", action="append", default=None, metavar="[ATTR=]GROUP",
@@ -128,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = sub.add_parser("inspect", help="describe a model's inputs, outputs and provider")
     inspect.add_argument("model")
     inspect.add_argument("--json", action="store_true", help="print JSON")
+    inspect.add_argument("--data", default=None,
+                         help="a few rows to resolve the output kind on (default: synthetic rows when the input allows)")
     _add_model_options(inspect)
     _add_limit_options(inspect, data=False)
 
@@ -163,6 +167,7 @@ def _config(args: argparse.Namespace) -> Any:
         tokenizer=getattr(args, "tokenizer", None),
         text_column=getattr(args, "text_column", None),
         positive_label=args.positive_label,
+        classes=tuple(args.classes) if getattr(args, "classes", None) else None,
         threshold=args.threshold,
         checks=tuple(args.checks) if args.checks else None,
         seed=args.seed,
@@ -400,7 +405,11 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     from .model import load_model
 
     model = load_model(args.model, provider=args.provider or "auto", output=args.output, output_kind=args.output_kind)
+    from .model.probe import probe
+
+    found = probe(model, getattr(args, "data", None))
     info = model.to_dict()
+    info.update(found.to_dict())  # task / output kind / classes as the Evaluator resolves them
     info["fixed_batch"] = model.fixed_batch
     if args.json:
         print(json.dumps(info, indent=2))
@@ -414,7 +423,12 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         mark = "  <- audited" if o["name"] == info["output"] else ""
         print(f"  {o['name']}: {o['dtype']} {o['shape']}{mark}")
     kind = info["output_kind"] or "inferred from data when audited"
-    print(f"output kind: {kind}; classes: {info['classes'] if info['classes'] is not None else 'from the data'}")
+    if info["task"]:
+        print(f"task: {info['task']}; output kind: {kind} (resolved on {info['probe_rows']})")
+    else:
+        print(f"output kind: {kind} (not resolved: {info['probe_error']})")
+    classes = info["classes"] if info["classes"] is not None else "from the data"
+    print(f"classes: {classes}" + (f" ({info['classes_source']})" if info.get("classes_source") else ""))
     if info["rewrites"]:
         print("rewrites: " + "; ".join(info["rewrites"]))
     if info["fixed_batch"]:

@@ -54,6 +54,8 @@ class AuditConfig:
     positive_label: the positive class of a binary target (default: the larger label).
     threshold: decision threshold on p(positive) for binary classifiers.
     output, output_kind: which model output to audit and how to read it.
+    classes: the labels of the model's output columns, in column order, when the graph
+        does not name them (default: the graph's labels, else a guess from the target).
     provider: ``auto`` | ``cpu`` | ``cuda``; backend: ``local`` (``ray`` reserved).
     checks: which checks to run (default: every one that applies).
     n_bootstrap, confidence: bootstrap replicates and interval level for every interval.
@@ -75,6 +77,7 @@ class AuditConfig:
     threshold: float = 0.5
     output: str | None = None
     output_kind: str | None = None
+    classes: tuple[Any, ...] | None = None
     provider: str = "auto"
     backend: str = "local"
     threads: int | None = None
@@ -107,6 +110,15 @@ class AuditConfig:
             object.__setattr__(self, "features", tuple(self.features))
         if self.checks is not None:
             object.__setattr__(self, "checks", tuple(self.checks))
+        if self.classes is not None:
+            if isinstance(self.classes, (str, bytes)) or not isinstance(self.classes, (list, tuple)):
+                raise ConfigError(f"The 'classes' parameter must be a list of class labels; got {self.classes!r}.")
+            labels = [str(c) for c in self.classes]
+            if len(labels) < 2 or len(set(labels)) != len(labels):
+                raise ConfigError(
+                    f"The 'classes' parameter must list at least 2 distinct labels, one per output column; got {labels}."
+                )
+            object.__setattr__(self, "classes", tuple(self.classes))
 
     # ------------------------------------------------------------------ building
     @classmethod

@@ -15,6 +15,7 @@ Two estimators, both calling ``fn`` once on one large batch:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -32,8 +33,10 @@ def feature_steps(reference: np.ndarray, *, relative: float = 1e-2, floor: float
     when constant), never below ``floor``.
     """
     ref = np.asarray(reference, dtype=np.float64)
-    scale = ref.std(axis=0)
-    fallback = np.abs(ref).mean(axis=0)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-missing columns: scale 1
+        scale = np.nanstd(ref, axis=0)  # missing values (NaN) are not part of a feature's scale
+        fallback = np.nanmean(np.abs(ref), axis=0)
     scale = np.where(scale > 0, scale, np.where(fallback > 0, fallback, 1.0))
     return np.maximum(relative * scale, floor)
 

@@ -252,6 +252,13 @@ class PerformanceReport:
 DEFAULTS: dict[str, Any] = {"calibration_bins": 10}
 
 
+def applies(ctx: Any) -> str | None:
+    """None when the data has a target; performance needs true labels or values."""
+    if ctx.y is None:
+        return "the data has no target (unlabeled data); pass --target COL to measure performance"
+    return None
+
+
 def run(ctx: Any) -> Any:
     """The performance check: needs a target; returns a CheckOutcome."""
     from .audit import CheckOutcome

@@ -25,7 +25,7 @@ import numpy as np
 
 from .errors import SchemaVersionError
 
-__all__ = ["SCHEMA_VERSION", "AuditResult", "validate", "atomic_write_text", "to_jsonable"]
+__all__ = ["SCHEMA_VERSION", "AuditResult", "CheckError", "validate", "atomic_write_text", "to_jsonable"]
 
 SCHEMA_VERSION = "1.0"
 SECTIONS = ("performance", "fairness", "explanations", "ood", "uncertainty")
@@ -68,12 +68,23 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
         raise
 
 
+@dataclass(frozen=True)
+class CheckError:
+    """An unexpected exception inside one check: the check's name, one line, the traceback."""
+
+    check: str
+    message: str
+    traceback: str
+
+
 @dataclass
 class AuditResult:
     """Everything an audit found; ``to_dict()`` is exactly audit.json.
 
     Sections that did not run are None and absent from the JSON. ``checks`` records, per
-    check, whether it ran or why it was skipped, with its model calls and seconds.
+    check, whether it ran or why it was skipped, with its model calls and seconds, or
+    ``status: "error"`` with the message of an unexpected exception inside it (the
+    other checks still ran); ``errors`` keeps those exceptions' tracebacks (not in the JSON).
     """
 
     engine: dict[str, Any]
@@ -92,10 +103,14 @@ class AuditResult:
     uncertainty: dict[str, Any] | None = None
     schema_version: str = SCHEMA_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
+    errors: list[CheckError] = field(default_factory=list)
 
     @property
     def status(self) -> str:
-        """``fail`` if any verdict fails, else ``warn`` if any warns, else ``pass``."""
+        """``error`` if a check raised an unexpected exception, else ``fail`` if any verdict
+        fails, else ``warn`` if any warns, else ``pass``."""
+        if any(isinstance(c, dict) and c.get("status") == "error" for c in self.checks.values()):
+            return "error"
         statuses = {v["status"] for v in self.verdicts}
         return "fail" if "fail" in statuses else "warn" if "warn" in statuses else "pass"
 

@@ -538,12 +538,14 @@ def _numeric(column: pd.Series, name: str) -> np.ndarray:
     if pd.api.types.is_bool_dtype(column.dtype):
         column = column.astype(np.float64)
     values = column.to_numpy(dtype=np.float64, na_value=np.nan)
-    _check_finite(values, f"column {name!r}")
+    # missing values (NaN) pass: the audit decides whether the model accepts them
+    # (audit.check_missing runs it on those rows); inf is never a value
+    _check_finite(values, f"column {name!r}", allow_nan=True)
     return values
 
 
-def _check_finite(values: np.ndarray, where: str) -> None:
-    bad = ~np.isfinite(values)
+def _check_finite(values: np.ndarray, where: str, *, allow_nan: bool = False) -> None:
+    bad = np.isinf(values) if allow_nan else ~np.isfinite(values)
     if bad.any():
         first = np.argwhere(bad)[0]
         kind = "NaN" if np.isnan(values[tuple(first)]) else "inf"

@@ -11,7 +11,7 @@ import numpy as np
 from ..data.space import FeatureSpace
 from ..errors import ConfigError, SchemaMismatchError
 from ..model.loader import OnnxModel
-from ..model.outputs import guess_kind, logit_source, normalise, to_logits
+from ..model.outputs import PROBABILITY_TOLERANCE, guess_kind, logit_source, normalise, to_logits
 from ..runtime import run_inference, runtime_error
 from .base import EvaluationStats, Progress
 from .guards import check_outputs
@@ -39,6 +39,9 @@ class LocalEvaluator:
         number of classes when the graph does not say.
     y: the audit's target values, used to name classes and tell a binary probability
         output from a regression output.
+    classes: labels of the output columns in order (``classes = [...]`` in the config);
+        without them the graph's labels are used, else the target's sorted labels
+        (``classes_source`` says which: ``graph`` | ``config`` | ``guessed ...``).
 
     Notes
     -----
@@ -54,6 +57,7 @@ class LocalEvaluator:
         progress: Progress | None = None,
         probe_rows: np.ndarray | None = None,
         y: np.ndarray | None = None,
+        classes: Any = None,
     ) -> None:
         if int(max_chunk_bytes) < 1:
             raise ConfigError(f"max_chunk_bytes must be a positive number of bytes; got {max_chunk_bytes}.")
@@ -66,10 +70,15 @@ class LocalEvaluator:
         self._use_binding = model.provider == "cuda" and all(
             not f.is_categorical for f in space.features
         )
+        # float32 rounding is repaired silently; float16 outputs round ~100x coarser
+        self._given_classes = None if classes is None else list(classes)
+        self.classes_source: str | None = None
+        self._tolerance = 5e-3 if model.output_spec().dtype == "float16" else PROBABILITY_TOLERANCE
         self.output_kind, self.classes, self.n_outputs = self._resolve_output(probe_rows, y)
         model.output_kind = self.output_kind
         if self.task == "classification":
             model.classes = list(self.classes) if self.classes is not None else None
+            model.classes_source = self.classes_source
 
     # ----------------------------------------------------------------- properties
     @property
@@ -91,7 +100,7 @@ class LocalEvaluator:
     # ----------------------------------------------------------------- public API
     def predict(self, rows: np.ndarray) -> np.ndarray:
         """Probabilities ``(n, n_classes)`` (classification) or values ``(n, 1)`` (regression)."""
-        return normalise(self.raw(rows), self.output_kind)
+        return normalise(self.raw(rows), self.output_kind, tolerance=self._tolerance)
 
     def logits(self, rows: np.ndarray) -> np.ndarray:
         """Logits ``(n, n_classes)`` if the model outputs them, else log-probabilities."""
@@ -100,6 +109,37 @@ class LocalEvaluator:
     def raw(self, rows: np.ndarray) -> np.ndarray:
         """The chosen output as the model returns it, float64 ``(n, k)``."""
         return self._run_all(self._check_rows(rows), report=True)
+
+    @property
+    def feature_tap(self) -> Any:
+        """The :class:`~audit_engine.model.taps.FeatureTap` of the penultimate features, or
+        None when no tap fits the graph (``feature_tap_reason`` says why)."""
+        if not hasattr(self, "_tap"):
+            from ..errors import ModelError
+            from ..model.taps import FeatureTap
+
+            try:
+                self._tap: Any = FeatureTap(self.model, self.space, max_chunk_bytes=self.max_chunk_bytes)
+                self.feature_tap_reason: str | None = None
+            except ModelError as exc:
+                self._tap, self.feature_tap_reason = None, str(exc)
+        return self._tap
+
+    def features(self, rows: np.ndarray) -> np.ndarray:
+        """Penultimate features ``(n, f)`` of rows (the input of the last Gemm/MatMul).
+
+        The calls run through a second LocalEvaluator over the tapped graph and are
+        counted in this evaluator's ``stats``. Raises ``ModelError`` when no tap fits.
+        """
+        tap = self.feature_tap
+        if tap is None:
+            from ..errors import ModelError
+
+            raise ModelError(self.feature_tap_reason or "No feature tap fits this model.")
+        before = tap.evaluator.stats.copy()
+        out = tap.features(rows)
+        self.stats.add(tap.evaluator.stats.since(before))
+        return out
 
     # ----------------------------------------------------------------- internals
     def _run_all(self, rows: np.ndarray, *, report: bool) -> np.ndarray:
@@ -192,11 +232,12 @@ class LocalEvaluator:
         if kind is None:
             if sample is None:
                 raise ConfigError("Cannot infer the output kind without data; pass output_kind.")
-            kind = guess_kind(sample, producer_op=model.producer_op, binary_target=binary)
+            kind = guess_kind(sample, producer_op=model.producer_op, binary_target=binary,
+                              consumers=getattr(model, "output_consumers", ()))
         if kind == "regression":
             return kind, None, 1
         n_classes = 2 if kind in ("probability", "logit") else (k or 0)
-        classes = _resolve_classes(model.classes, n_classes, y)
+        classes, self.classes_source = _resolve_classes(model.classes, n_classes, y, self._given_classes)
         return kind, classes, n_classes
 
 
@@ -214,15 +255,34 @@ def _is_continuous(y: np.ndarray) -> bool:
     return bool(np.any(np.mod(y, 1) != 0))
 
 
-def _resolve_classes(graph_classes: list[Any] | None, k: int, y: np.ndarray | None) -> list[Any]:
-    """Class labels in output-column order: the graph's, else the target's sorted labels."""
-    if graph_classes is not None and len(graph_classes) == k:
-        return list(graph_classes)
+def _resolve_classes(graph_classes: list[Any] | None, k: int, y: np.ndarray | None,
+                     given: list[Any] | None = None) -> tuple[list[Any], str]:
+    """Class labels in output-column order and where they came from.
+
+    The graph's labels (ZipMap / ai.onnx.ml classifiers) are authoritative; ``given``
+    (the config's ``classes``) names the columns of a graph without labels; otherwise
+    the order is a guess: the target's sorted labels, or the column indices.
+    """
+    graph = graph_classes is not None and len(graph_classes) == k
+    if given is not None:
+        if len(given) != k:
+            raise ConfigError(
+                f"'classes' lists {len(given)} labels ({', '.join(map(str, given))}); the model's output has {k} "
+                "columns; give one label per output column, in column order."
+            )
+        if graph and [str(c) for c in graph_classes] != [str(c) for c in given]:
+            raise ConfigError(
+                f"'classes' ({', '.join(map(str, given))}) disagrees with the labels the model's graph gives its "
+                f"output columns ({', '.join(map(str, graph_classes))}); drop 'classes' to use the graph's."
+            )
+        return (list(graph_classes) if graph else list(given)), ("graph" if graph else "config")
+    if graph:
+        return list(graph_classes), "graph"
     if y is not None:
         labels = np.unique(np.asarray(y))
         if len(labels) == k:
-            return [v.item() if isinstance(v, np.generic) else v for v in labels]
+            return [v.item() if isinstance(v, np.generic) else v for v in labels], "guessed from sorted target labels"
         ints = np.asarray(y)
         if np.issubdtype(ints.dtype, np.number) and np.all(np.mod(ints, 1) == 0) and ints.min() >= 0 and ints.max() < k:
-            return list(range(k))
-    return list(range(k))
+            return list(range(k)), "guessed: column indices"
+    return list(range(k)), "guessed: column indices"

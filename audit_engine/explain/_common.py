@@ -12,7 +12,22 @@ from ..errors import ConfigError
 from ..stats import child_rng
 
 __all__ = ["Predict", "row_rngs", "mean_interval", "bootstrap_t_interval", "output_resolution", "ROUNDOFF_FACTOR",
-           "gather_scores", "check_int", "check_float", "blas_single_thread"]
+           "gather_scores", "check_int", "check_float", "blas_single_thread", "DEFAULT_MAX_BYTES", "chunks"]
+
+DEFAULT_MAX_BYTES = 64 * 1024**2
+"""Default memory budget of the perturbations a method builds at once (the Evaluator's)."""
+
+
+def chunks(n: int, item_bytes: int, max_bytes: int = DEFAULT_MAX_BYTES) -> list[tuple[int, int]]:
+    """``[(start, stop), ...]`` covering ``range(n)`` so that each piece holds at most
+    ``max_bytes`` of items of ``item_bytes`` each (at least one item per piece).
+
+    Methods build and score their perturbations piece by piece, so memory is bounded by
+    ``max_bytes`` whatever the number of rows and samples; every row draws from its own
+    stream, so the pieces give the same numbers as one large batch.
+    """
+    step = max(1, int(max_bytes) // max(1, int(item_bytes)))
+    return [(a, min(n, a + step)) for a in range(0, n, step)]
 
 Predict = Callable[[np.ndarray], np.ndarray]
 """rows ``(m, *row_shape)`` -> scores ``(m, k)``: probabilities, or ``(m, 1)`` values."""

@@ -7,7 +7,43 @@ import numpy as np
 from ..data.space import FeatureSpace
 from ..errors import ConfigError
 
-__all__ = ["spatial_shape", "to_row_shape", "grid_segments", "patch_masks"]
+__all__ = ["spatial_shape", "to_row_shape", "grid_segments", "patch_masks", "pooled", "feed_dtype", "MAX_STORED_SIDE"]
+
+MAX_STORED_SIDE = 64
+"""Heatmaps and inputs stored in audit.json are block-averaged to at most this many
+pixels a side (a 3×224×224 map would be 150528 numbers per row)."""
+
+
+def feed_dtype(space: FeatureSpace) -> np.dtype:
+    """The dtype perturbed images are built in: the model input's when it is float32
+    (the Evaluator then feeds them without a copy; float64 values would be cast to the
+    same float32 numbers anyway), else float64."""
+    spec = space.inputs[0] if space.inputs else None
+    return np.dtype(np.float32) if spec is not None and spec.numpy_dtype is np.float32 else np.dtype(np.float64)
+
+
+def pooled(space: FeatureSpace, a: np.ndarray, max_side: int = MAX_STORED_SIDE) -> np.ndarray:
+    """Block-average the spatial axes of ``a`` ``(..., *row_shape)`` to at most ``max_side``
+    pixels a side (blocks of ``ceil(side / max_side)`` pixels; the last may be smaller)."""
+    h, w = spatial_shape(space)
+    fh, fw = -(-h // max_side), -(-w // max_side)
+    if fh == 1 and fw == 1:
+        return a
+    lead = a.ndim - len(space.row_shape)
+    if space.image_layout == "NCHW":
+        ax = (lead + 1, lead + 2)
+    elif space.image_layout == "NHWC":
+        ax = (lead, lead + 1)
+    else:
+        ax = (lead, lead + 1)
+    out = a
+    for axis, f, side in ((ax[0], fh, h), (ax[1], fw, w)):
+        starts = np.arange(0, side, f)
+        sizes = np.diff(np.append(starts, side)).astype(np.float64)
+        shape = [1] * out.ndim
+        shape[axis] = sizes.size
+        out = np.add.reduceat(out, starts, axis=axis) / sizes.reshape(shape)
+    return out
 
 
 def spatial_shape(space: FeatureSpace) -> tuple[int, int]:

@@ -43,7 +43,7 @@ def method_defaults(method: str, space: FeatureSpace) -> dict[str, Any]:
     if method == "lime":
         out: dict[str, Any] = {"n_samples": 5000, "kernel_width": None, "alpha": 1.0, "n_folds": 10}
         if image:
-            out["patch_size"] = patch
+            out.update(patch_size=patch, segmentation="auto", n_segments=50)
         return out
     if method == "smoothgrad":
         return {"n_samples": 50, "noise_level": 0.15, "estimator": "auto", "step": 1e-2}
@@ -69,7 +69,9 @@ def _params(method: str, space: FeatureSpace, given: Mapping[str, Any]) -> dict[
             f"it takes: {', '.join(sorted(defaults))}."
         )
     p = {**defaults, **given}
-    for key in ("n_samples", "n_folds", "n_repeats", "patch_size", "stride"):
+    if p.get("segmentation", "auto") not in ("auto", "slic", "grid"):
+        raise ConfigError(f"Unknown image segmentation {p['segmentation']!r}; use 'auto', 'slic' or 'grid'.")
+    for key in ("n_samples", "n_folds", "n_repeats", "patch_size", "stride", "n_segments"):
         if key in p and p[key] is not None:
             p[key] = check_int(key, p[key])
     if "noise_level" in p:
@@ -178,6 +180,7 @@ def _attribute(
     x = x_all[row_ids]
     bg = x_all if background is None else np.asarray(background, dtype=np.float64)
     predict = evaluator.predict
+    budget = int(getattr(evaluator, "max_chunk_bytes", DEFAULT_CHUNK_BYTES))  # perturbations built per piece
     cat = space.categorical_mask
     extra: dict[str, Any] = {}
     eps, probability = output_resolution(evaluator)
@@ -209,10 +212,16 @@ def _attribute(
     elif method == "lime" and space.is_image:
         from .lime_image import lime_image
 
-        values, lo, hi, _ = lime_image(predict, x, targets, space=space, patch_size=p["patch_size"],
-                                       n_samples=p["n_samples"], rngs=row_rngs(seed, "lime", row_ids),
-                                       alpha=p["alpha"], n_folds=p["n_folds"], confidence=confidence,
-                                       **({"kernel_width": p["kernel_width"]} if p["kernel_width"] else {}))
+        values, lo, hi, seg_info = lime_image(predict, x, targets, space=space, patch_size=p["patch_size"],
+                                              n_samples=p["n_samples"], rngs=row_rngs(seed, "lime", row_ids),
+                                              alpha=p["alpha"], n_folds=p["n_folds"], confidence=confidence,
+                                              segmentation=p["segmentation"], n_segments=p["n_segments"],
+                                              max_bytes=budget,
+                                              **({"kernel_width": p["kernel_width"]} if p["kernel_width"] else {}))
+        p["segmentation"] = seg_info["segmentation"]
+        p["superpixels"] = seg_info["superpixels"]
+        if "fallback" in seg_info:
+            p["segmentation_fallback"] = seg_info["fallback"]
         p["interval"] = f"student_t over {p['n_folds']} folds of the perturbations"
     elif method == "lime":
         from .lime_tabular import fit_tabular_stats, lime_tabular
@@ -230,7 +239,8 @@ def _attribute(
         values, lo, hi, used, bound, saturated = smoothgrad(
             predict, x, targets, background=bg, mask=mask, noise_level=p["noise_level"], n_samples=p["n_samples"],
             rngs=row_rngs(seed, "smoothgrad", row_ids), estimator=p["estimator"], step=p["step"],
-            confidence=confidence, boot_rng=boot, output_eps=eps, probability=probability)
+            confidence=confidence, boot_rng=boot, output_eps=eps, probability=probability,
+            max_bytes=budget)
         p["estimator"] = used
         sampled = p["noise_level"] > 0 or used == "stein"
         p["interval"] = f"bootstrap_t over {p['n_samples']} noise draws" if sampled else "exact"
@@ -243,7 +253,8 @@ def _attribute(
         from .occlusion import occlusion_image
 
         values, bound = occlusion_image(predict, x, targets, space=space, patch_size=p["patch_size"],
-                                        stride=p["stride"], baseline=p["baseline"], eps=eps, probability=probability)
+                                        stride=p["stride"], baseline=p["baseline"], eps=eps, probability=probability,
+                                        max_bytes=budget)
         lo, hi = values - bound, values + bound
         p["interval"] = "exact"
     elif method == "occlusion":

@@ -41,6 +41,7 @@ from ..stats import Estimate
 from ._common import mean_interval
 from .api import METHODS, attribute
 from .faithfulness import deletion_insertion, quality_summary
+from ._image import MAX_STORED_SIDE, pooled
 from .occlusion import tabular_baseline
 from .pathwise import pathwise_refusal, pathwise_section
 from .pathwise import unsupported_reason as pathwise_reason
@@ -228,7 +229,8 @@ def run(ctx: Any) -> Any:
         }
         if space.text is None:  # a mean/mode baseline of token ids is no deletion of a token
             aucs = deletion_insertion(ctx.evaluator.predict, x, v[0], targets[:, :1], baseline=base,
-                                      n_steps=int(p["quality_steps"]), rng=ctx.rng("explanations", method, "quality"))
+                                      n_steps=int(p["quality_steps"]), rng=ctx.rng("explanations", method, "quality"),
+                                      max_bytes=ctx.evaluator.max_chunk_bytes)
             entry["quality"] = quality_summary(aucs, confidence)
         saturated = set(used.get("saturated_rows", []))
         if "saturated_rows" in used:
@@ -237,7 +239,9 @@ def run(ctx: Any) -> Any:
                 if item["row"] in saturated:
                     item["saturated"] = True
         if image:
-            entry["global_heatmap"] = np.abs(v[0]).mean(axis=0).tolist()
+            entry["global_heatmap"] = pooled(space, np.abs(v[0]).mean(axis=0)).tolist()
+            if pooled(space, v[0, :1]).shape != v[0, :1].shape:
+                entry["heatmap_pooling"] = f"block-averaged to at most {MAX_STORED_SIDE} pixels a side"
         if method == "pathwise":  # exact and deterministic: no seeds to compare
             entry["pathwise"] = pathwise_section(ctx, row_ids, targets, int(p["heatmap_rows"]))
         elif method == "attention":  # deterministic too
@@ -353,8 +357,8 @@ def _local(ctx: Any, row_ids: np.ndarray, targets: np.ndarray, v: np.ndarray, lo
             item["prediction"] = float(ctx.proba[r, 0])
         if image:
             if i < heatmap_rows:
-                item["heatmap"] = full[0, i].tolist()
-                item["input"] = ctx.rows[r].tolist()  # so the report can draw the heatmap over the image
+                item["heatmap"] = pooled(ctx.space, full[0, i]).tolist()
+                item["input"] = pooled(ctx.space, ctx.rows[r]).tolist()  # the report draws the heatmap over it
             item["top_features"] = [names[j] for j in np.argsort(-np.abs(v[0, i]))[:5]]
         elif ctx.space.text is not None:
             item["tokens"] = token_view(ctx.space, ctx.rows[r], v[0, i])
@@ -371,7 +375,7 @@ def _local(ctx: Any, row_ids: np.ndarray, targets: np.ndarray, v: np.ndarray, lo
             }
             if image:
                 if i < heatmap_rows:
-                    runner["heatmap"] = full[1, i].tolist()
+                    runner["heatmap"] = pooled(ctx.space, full[1, i]).tolist()
             else:
                 runner["attributions"] = _named(names, v[1, i])
             item["runner_up"] = runner

@@ -16,27 +16,34 @@ from typing import Any
 import numpy as np
 
 from ..stats import Estimate
-from ._common import Predict, gather_scores, mean_interval
+from ._common import DEFAULT_MAX_BYTES, Predict, chunks, gather_scores, mean_interval
 
 __all__ = ["deletion_insertion", "quality_summary"]
 
 
 def _curves(predict: Predict, x: np.ndarray, order: np.ndarray, targets: np.ndarray, baseline: np.ndarray,
-            n_steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Deletion and insertion AUCs (n,), the fractions (k,) and the curves (n, 2, k)."""
+            n_steps: int, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Deletion and insertion AUCs (n,), the fractions (k,) and the curves (n, 2, k).
+
+    Rows are processed in groups whose 2·k changed copies fit ``max_bytes``.
+    """
     n = x.shape[0]
     flat = x.reshape(n, -1)
     d = flat.shape[1]
-    base = np.broadcast_to(baseline.reshape(-1), (n, d))
+    base = baseline.reshape(-1)
     counts = np.unique(np.linspace(0, d, n_steps + 1).round().astype(int))  # features changed per step
-    rank = np.empty_like(order)
-    np.put_along_axis(rank, order, np.arange(d)[None, :].repeat(n, 0), axis=1)
-    changed = rank[:, None, :] < counts[None, :, None]  # (n, K, d)
-    deleted = np.where(changed, base[:, None, :], flat[:, None, :])
-    inserted = np.where(changed, flat[:, None, :], base[:, None, :])
     k = counts.size
-    batch = np.concatenate([deleted, inserted], axis=1).reshape((n * 2 * k,) + x.shape[1:])
-    y = gather_scores(predict(batch), np.repeat(np.arange(n), 2 * k), targets[:, :1]).reshape(n, 2, k)
+    y = np.empty((n, 2, k))
+    for a, b in chunks(n, 8 * d * (4 * k + 2), max_bytes):
+        m = b - a
+        rank = np.empty_like(order[a:b])
+        np.put_along_axis(rank, order[a:b], np.arange(d)[None, :].repeat(m, 0), axis=1)
+        changed = rank[:, None, :] < counts[None, :, None]  # (m, K, d)
+        deleted = np.where(changed, base[None, None, :], flat[a:b, None, :])
+        inserted = np.where(changed, flat[a:b, None, :], base[None, None, :])
+        batch = np.concatenate([deleted, inserted], axis=1).reshape((m * 2 * k,) + x.shape[1:])
+        del deleted, inserted, changed
+        y[a:b] = gather_scores(predict(batch), np.repeat(np.arange(m), 2 * k), targets[a:b, :1]).reshape(m, 2, k)
     frac = counts / d
     area = lambda c: np.trapezoid(c, frac, axis=-1) if hasattr(np, "trapezoid") else np.trapz(c, frac, axis=-1)  # noqa: E731
     return area(y[:, 0]), area(y[:, 1]), frac, y
@@ -52,24 +59,31 @@ def deletion_insertion(
     n_steps: int,
     rng: np.random.Generator,
     n_random: int = 3,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> dict[str, np.ndarray]:
     """Per-row AUCs ``(n,)``: deletion, insertion, and their random-order references.
 
     x, attributions: ``(n, *row_shape)``; targets ``(n, 1)``; baseline ``row_shape``.
+    The curves are scored ``max_bytes`` at a time; the random rankings are drawn one
+    repeat at a time (the same stream as one ``(n_random, n, d)`` draw).
     """
     n = x.shape[0]
     d = int(np.prod(x.shape[1:]))
     order = np.argsort(-attributions.reshape(n, -1), axis=1, kind="stable")
-    dele, ins, frac, curves = _curves(predict, x, order, targets, baseline, n_steps)
-    rand = np.argsort(rng.random((n_random, n, d)), axis=2)
-    xr = np.broadcast_to(x, (n_random,) + x.shape).reshape((n_random * n,) + x.shape[1:])
-    rd, ri, _, rand_curves = _curves(predict, xr, rand.reshape(n_random * n, d), np.tile(targets, (n_random, 1)),
-                                     baseline, n_steps)
+    dele, ins, frac, curves = _curves(predict, x, order, targets, baseline, n_steps, max_bytes)
+    rd, ri, rc = [], [], []
+    for _ in range(n_random):
+        rand = np.argsort(rng.random((n, d)), axis=1)
+        a_, b_, _, c_ = _curves(predict, x, rand, targets, baseline, n_steps, max_bytes)
+        rd.append(a_)
+        ri.append(b_)
+        rc.append(c_)
+    rand_curves = np.concatenate(rc)
     return {
         "deletion_auc": dele,
         "insertion_auc": ins,
-        "random_deletion_auc": rd.reshape(n_random, n).mean(axis=0),
-        "random_insertion_auc": ri.reshape(n_random, n).mean(axis=0),
+        "random_deletion_auc": np.mean(rd, axis=0),
+        "random_insertion_auc": np.mean(ri, axis=0),
         "fractions": frac,
         "curves": curves.mean(axis=0),            # (2, k): mean deletion and insertion curve
         "random_curves": rand_curves.mean(axis=0),  # (2, k): the same for random rankings

@@ -1,25 +1,88 @@
 """LIME for images (Ribeiro et al. 2016; ``lime.lime_image``), batched over images.
 
-The image is cut into superpixels — here a regular grid of ``patch_size``×``patch_size``
-cells, shared by all images, which suits small inputs such as 8×8 digits (lime's
-quickshift needs larger images). Each sample switches every superpixel on or off with
-probability 1/2 (sample 0: all on); "off" superpixels take their mean value over the
-image (lime's ``hide_color=None``). Weights ``sqrt(exp(−D²/0.25²))`` with ``D`` the
-cosine distance of the on/off vector to all-ones; a weighted ridge (α = 1) of the
-target's probability on the on/off vector gives one weight per superpixel, painted back
-onto its pixels so the heatmap has the image's shape ``row_shape``.
+Each image is cut into superpixels. As lime does, they follow the image's content:
+scikit-image's SLIC (Achanta et al. 2012; lime's default, quickshift, is the same family)
+with ``n_segments`` segments on the image rescaled to [0, 1] (CIELAB for RGB). Images
+smaller than 32 pixels a side, or where SLIC finds fewer than two segments, fall back to
+a regular grid of ``patch_size``×``patch_size`` cells, and the reason is recorded.
+
+Each sample switches every superpixel on or off with probability 1/2 (sample 0: all on);
+"off" superpixels take their mean value over the image, per channel (lime's
+``hide_color=None``). Weights ``sqrt(exp(−D²/0.25²))`` with ``D`` the cosine distance of
+the on/off vector to all-ones; a weighted ridge (α = 1) of the target's probability on
+the on/off vector gives one weight per superpixel, painted back onto its pixels so the
+heatmap has the image's shape ``row_shape``.
+
+Memory: the perturbed images are built and scored ``max_bytes`` at a time (never all
+``n × n_samples`` at once); each row's on/off draws come from its own stream, so the
+result does not depend on the budget. Rows with fewer superpixels than the most
+segmented row are padded with never-on columns, whose ridge weight is exactly 0 and
+which do not touch the other weights (the normal equations are block-diagonal in them).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..data.space import FeatureSpace
-from ._common import Predict, gather_scores
-from ._image import grid_segments, spatial_shape, to_row_shape
+from ._common import DEFAULT_MAX_BYTES, Predict, chunks, gather_scores
+from ._image import feed_dtype, grid_segments, spatial_shape, to_row_shape
 from .surrogate import weighted_ridge
 
-__all__ = ["lime_image"]
+__all__ = ["lime_image", "superpixels", "MIN_SLIC_SIDE"]
+
+MIN_SLIC_SIDE = 32
+
+
+def _channels_last(space: FeatureSpace, img: np.ndarray) -> np.ndarray:
+    if space.image_layout == "NCHW":
+        return np.moveaxis(img, 0, -1)
+    if space.image_layout == "NHWC":
+        return img
+    return img[..., None]
+
+
+def superpixels(x: np.ndarray, space: FeatureSpace, *, method: str = "auto", n_segments: int = 50,
+                patch_size: int = 4) -> tuple[np.ndarray, dict[str, Any]]:
+    """Superpixel labels ``(n, H, W)`` (0..K_i−1 per image) and what was used.
+
+    method: ``"auto"`` (SLIC when the image is at least ``MIN_SLIC_SIDE`` a side, else
+    the grid), ``"slic"`` or ``"grid"``.
+    """
+    n = x.shape[0]
+    hw = spatial_shape(space)
+    grid = np.broadcast_to(grid_segments(hw, patch_size), (n, *hw))
+    if method == "grid":
+        return np.ascontiguousarray(grid), {"segmentation": "grid", "patch_size": patch_size}
+    if min(hw) < MIN_SLIC_SIDE:
+        reason = f"the image is {hw[0]}x{hw[1]} pixels, under {MIN_SLIC_SIDE} a side, too small for SLIC superpixels"
+        return np.ascontiguousarray(grid), {"segmentation": "grid", "patch_size": patch_size, "fallback": reason}
+    try:
+        from skimage.segmentation import slic
+    except ImportError:  # pragma: no cover - scikit-image is a dependency
+        return np.ascontiguousarray(grid), {"segmentation": "grid", "patch_size": patch_size,
+                                            "fallback": "scikit-image is not installed"}
+    out = np.empty((n, *hw), dtype=np.intp)
+    fell_back = 0
+    for i in range(n):  # segmentation is per image (as in lime); everything after it is batched
+        img = _channels_last(space, np.asarray(x[i], dtype=np.float64))
+        lo, hi = img.min(), img.max()
+        img = (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
+        rgb = img.shape[-1] == 3
+        labels = slic(img, n_segments=n_segments, compactness=10.0 if rgb else 0.1, convert2lab=rgb,
+                      channel_axis=-1, start_label=0, enforce_connectivity=True)
+        _, labels = np.unique(labels, return_inverse=True)
+        labels = labels.reshape(hw)
+        if labels.max() < 1:
+            labels, fell_back = grid[i], fell_back + 1
+        out[i] = labels
+    info: dict[str, Any] = {"segmentation": "slic", "n_segments": n_segments,
+                            "segments_per_image": [int(out[i].max()) + 1 for i in range(n)]}
+    if fell_back:
+        info["fallback"] = f"SLIC found a single segment in {fell_back} image(s); those use the grid"
+    return out, info
 
 
 def lime_image(
@@ -35,44 +98,65 @@ def lime_image(
     alpha: float = 1.0,
     n_folds: int = 10,
     confidence: float = 0.95,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per-pixel LIME weights ``(t, n, *row_shape)`` with intervals, and the segments ``(H, W)``."""
+    segmentation: str = "auto",
+    n_segments: int = 50,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    """Per-pixel LIME weights ``(t, n, *row_shape)`` with intervals, and the segmentation used."""
     n = x.shape[0]
-    seg = grid_segments(spatial_shape(space), patch_size)  # (H, W)
-    k = int(seg.max()) + 1
-    onehot = (seg.reshape(-1)[None, :] == np.arange(k)[:, None]).astype(np.float64)  # (K, HW)
-    seg_full = to_row_shape(space, seg)  # (*row_shape)
-    # "off" superpixels take their mean value over the image, per channel
-    flat_seg = seg_full.reshape(-1)
-    xs = x.reshape(n, -1)
+    hw = spatial_shape(space)
+    seg, info = superpixels(x, space, method=segmentation, n_segments=n_segments, patch_size=patch_size)
+    ks = seg.reshape(n, -1).max(axis=1) + 1  # (n,) superpixels per image
+    k_max = int(ks.max())
+    seg_full = np.ascontiguousarray(to_row_shape(space, seg)).reshape(n, -1)  # (n, D) segment of each value
     if space.image_layout == "NCHW":
         chan = np.indices(space.row_shape)[0]
     elif space.image_layout == "NHWC":
         chan = np.indices(space.row_shape)[-1]
     else:
         chan = np.zeros(space.row_shape, dtype=int)
+    chan = chan.reshape(-1)
     n_chan = int(chan.max()) + 1
-    cell = flat_seg * n_chan + chan.reshape(-1)
-    ncell = k * n_chan
-    member = (cell[None, :] == np.arange(ncell)[:, None]).astype(np.float64)  # (cells, D)
-    cell_mean = xs @ member.T / np.maximum(member.sum(axis=1), 1.0)  # (n, cells)
-    fudged = cell_mean[:, cell]  # (n, D)
-    on = np.stack([g.integers(0, 2, size=(n_samples, k)) for g in rngs]).astype(bool)  # (n, S, K)
-    on[:, 0] = True
-    pixel_on = on[:, :, flat_seg]  # (n, S, D)
-    pert = np.where(pixel_on, xs[:, None, :], fudged[:, None, :])
-    scores = predict(pert.reshape((n * n_samples,) + x.shape[1:]))
-    y = gather_scores(scores, np.repeat(np.arange(n), n_samples), targets).reshape(n, n_samples, -1)
+    xs = x.reshape(n, -1)
+    # "off" superpixels take their mean value over the image, per channel
+    fudged = np.empty_like(xs, dtype=np.float64)
+    for i in range(n):
+        cell = seg_full[i] * n_chan + chan
+        total = np.bincount(cell, weights=xs[i], minlength=k_max * n_chan)
+        count = np.bincount(cell, minlength=k_max * n_chan)
+        fudged[i] = (total / np.maximum(count, 1))[cell]
+    on = np.zeros((n, n_samples, k_max), dtype=bool)
+    for i, g in enumerate(rngs):
+        on[i, :, : ks[i]] = g.integers(0, 2, size=(n_samples, int(ks[i]))).astype(bool)
+        on[i, 0, : ks[i]] = True
+    owner = np.repeat(np.arange(n), n_samples)
+    t = targets.shape[1]
+    y = np.empty((n * n_samples, t))
+    seg_flat = seg.reshape(n, -1)
+    dt = feed_dtype(space)
+    xs_f = xs.astype(dt).reshape((n,) + x.shape[1:])
+    fudged_f = fudged.astype(dt).reshape((n,) + x.shape[1:])
+    for a, b in chunks(n * n_samples, 3 * xs[0].nbytes, max_bytes):  # items (row, sample), row-major
+        pert = np.empty((b - a,) + x.shape[1:], dtype=dt)
+        for i in range(a // n_samples, (b - 1) // n_samples + 1):  # the rows this piece touches (1 or 2)
+            s0, s1 = max(a, i * n_samples) - i * n_samples, min(b, (i + 1) * n_samples) - i * n_samples
+            part = pert[i * n_samples + s0 - a: i * n_samples + s1 - a]
+            pix = on[i, s0:s1][:, seg_flat[i]].reshape((s1 - s0, *hw))  # (m, H, W) superpixel on/off
+            np.copyto(part, fudged_f[i])
+            np.copyto(part, xs_f[i], where=to_row_shape(space, pix))
+        y[a:b] = gather_scores(predict(pert), owner[a:b], targets)
+    y = y.reshape(n, n_samples, t)
     z = on.astype(np.float64)
     nz = z.sum(axis=2)
-    cos = np.sqrt(nz / k)  # cosine similarity of z with all-ones
+    cos = np.sqrt(nz / ks[:, None])  # cosine similarity of z with all-ones
     dist = 1.0 - cos
     w = np.sqrt(np.exp(-(dist**2) / kernel_width**2))
     fit = weighted_ridge(z, w, y, alpha=alpha, n_folds=n_folds, confidence=confidence)
-    t = targets.shape[1]
 
     def paint(a: np.ndarray) -> np.ndarray:  # (n, K, t) -> (t, n, *row_shape)
-        planes = np.einsum("nkt,kp->tnp", a, onehot).reshape((t, n) + seg.shape)
+        per_pixel = np.take_along_axis(a, seg_flat[:, :, None], axis=1)  # (n, HW, t)
+        planes = np.moveaxis(per_pixel, -1, 0).reshape((t, n) + hw)
         return np.ascontiguousarray(to_row_shape(space, planes))
 
-    return paint(fit.coef), paint(fit.ci_low), paint(fit.ci_high), seg
+    info["superpixels"] = int(k_max)
+    return paint(fit.coef), paint(fit.ci_low), paint(fit.ci_high), info

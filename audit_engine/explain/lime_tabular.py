@@ -52,6 +52,10 @@ class TabularLimeStats:
     quantiles: ``(d, 4, _GRID + 1)`` quantile function of the normal (bin mean and std of
         the background) truncated to each numeric bin, tabulated on a uniform grid.
     categorical: ``(d,)`` mask.
+    missing: ``(d,)`` share of missing (NaN) background values. "Missing" is a value of
+        its own: a sample's value is missing with that probability (else drawn from the
+        bins of the observed values), and ``z_j`` is 1 when the sample and the instance
+        are both missing, or both observed in the same bin.
     """
 
     edges: list[np.ndarray | None]
@@ -60,6 +64,7 @@ class TabularLimeStats:
     width: np.ndarray
     quantiles: np.ndarray
     categorical: np.ndarray
+    missing: np.ndarray | None = None
 
     @functools.cached_property
     def quantile_pairs(self) -> np.ndarray:
@@ -91,10 +96,13 @@ def fit_tabular_stats(background: np.ndarray, categorical: np.ndarray) -> Tabula
             edges.append(None)
             continue
         col = bg[:, j]
+        col = col[~np.isnan(col)] if np.isnan(col).any() else col
+        if col.size == 0:
+            col = np.zeros(1)
         qts = np.unique(np.percentile(col, [25, 50, 75]))
         edges.append(qts)
         b = np.searchsorted(qts, col)
-        disc[:, j] = b
+        disc[:, j] = np.where(np.isnan(bg[:, j]), np.nan, np.searchsorted(qts, bg[:, j]))
         nb = qts.size + 1
         cnt = np.bincount(b, minlength=nb)
         s1 = np.bincount(b, weights=col, minlength=nb)
@@ -104,7 +112,9 @@ def fit_tabular_stats(background: np.ndarray, categorical: np.ndarray) -> Tabula
         lo = np.r_[col.min(), qts]
         hi = np.r_[qts, col.max()]
         quantiles[j, :nb] = _truncnorm_quantiles(grid, lo, hi, mu, sd)
-    uniq = [np.unique(disc[:, j], return_counts=True) for j in range(d)]
+    missing = np.isnan(bg).mean(axis=0) if m else np.zeros(d)
+    uniq = [np.unique(disc[~np.isnan(disc[:, j]), j], return_counts=True) for j in range(d)]
+    uniq = [u if u[0].size else (np.zeros(1), np.ones(1, dtype=np.intp)) for u in uniq]
     big = max(len(u[0]) for u in uniq)
     values = np.full((d, big), -1.0)
     cum = np.full((d, big), np.inf)
@@ -113,7 +123,7 @@ def fit_tabular_stats(background: np.ndarray, categorical: np.ndarray) -> Tabula
         values[j, : v.size] = v
         cum[j, : v.size - 1] = (np.cumsum(c) / c.sum())[:-1]
         width[j] = v.size
-    return TabularLimeStats(edges, values, cum, width, quantiles, categorical)
+    return TabularLimeStats(edges, values, cum, width, quantiles, categorical, missing if missing.any() else None)
 
 
 def _truncnorm_quantiles(p: np.ndarray, lo: np.ndarray, hi: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
@@ -184,6 +194,14 @@ def sample_tabular(
     cat = np.flatnonzero(stats.categorical)
     if cat.size:
         inverse[..., cat] = stats.values[cat, idx[..., cat]]
+    if stats.missing is not None:  # "missing" drawn with its background share, after the other draws
+        cols = np.flatnonzero(stats.missing > 0)
+        rate = stats.missing[cols].astype(np.float32)
+        drawn = np.stack([g.random((s, cols.size), dtype=np.float32) < rate for g in rngs])  # (n, S, m)
+        inst = np.isnan(x[:, cols])
+        drawn[:, 0] = inst
+        inverse[..., cols] = np.where(drawn, np.float32(np.nan), inverse[..., cols])
+        z[..., cols] = np.where(inst[:, None, :], drawn, z[..., cols] & ~drawn)
     inverse[:, 0] = x
     return z, inverse
 

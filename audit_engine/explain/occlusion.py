@@ -26,10 +26,18 @@ import numpy as np
 
 from ..data.space import FeatureSpace
 from ..errors import ConfigError
-from ._common import ROUNDOFF_FACTOR, Predict, bootstrap_t_interval, gather_scores
-from ._image import patch_masks, spatial_shape, to_row_shape
+from ._common import DEFAULT_MAX_BYTES, ROUNDOFF_FACTOR, Predict, bootstrap_t_interval, chunks, gather_scores
+from ._image import feed_dtype, patch_masks, spatial_shape, to_row_shape
 
 __all__ = ["tabular_baseline", "occlusion_tabular", "occlusion_image"]
+
+
+def _nan_stat(fn: object, bg: np.ndarray) -> np.ndarray:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing column: baseline 0
+        return np.nan_to_num(fn(bg, axis=0), nan=0.0)  # type: ignore[operator]
 
 
 def tabular_baseline(background: np.ndarray, categorical: np.ndarray, baseline: str | np.ndarray) -> np.ndarray:
@@ -37,10 +45,10 @@ def tabular_baseline(background: np.ndarray, categorical: np.ndarray, baseline: 
     bg = np.asarray(background, dtype=np.float64)
     d = bg.shape[1]
     if isinstance(baseline, str):
-        if baseline == "mean":
-            base = bg.mean(axis=0)
+        if baseline == "mean":  # missing values (NaN) are left out of the baseline
+            base = _nan_stat(np.nanmean, bg)
         elif baseline == "median":
-            base = np.median(bg, axis=0)
+            base = _nan_stat(np.nanmedian, bg)
         elif baseline == "zero":
             base = np.zeros(d)
         else:
@@ -124,9 +132,13 @@ def occlusion_image(
     baseline: str | float = "zero",
     eps: float = float(np.finfo(np.float32).eps),
     probability: bool = True,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-pixel attributions ``(t, n, *row_shape)`` of images ``x`` ``(n, *row_shape)``, and
-    the round-off bound of each (a mean of exact drops: the drops' bound), same shape."""
+    the round-off bound of each (a mean of exact drops: the drops' bound), same shape.
+
+    The occluded images (n × P of them) are built and scored ``max_bytes`` at a time.
+    """
     n = x.shape[0]
     masks = patch_masks(spatial_shape(space), patch_size, stride)  # (P, H, W)
     full = to_row_shape(space, masks)  # (P, *row_shape)
@@ -140,10 +152,17 @@ def occlusion_image(
             raise ConfigError(f"Unknown image occlusion baseline {baseline!r}; use 'zero', 'mean' or a number.")
     else:
         fill = np.full((n,) + (1,) * (x.ndim - 1), float(baseline))
-    pert = np.where(full[None], fill[:, None], x[:, None])  # (n, P, *row_shape)
-    scores = predict(np.concatenate([x, pert.reshape((n * p,) + x.shape[1:])]))
-    base = gather_scores(scores[:n], np.arange(n), targets)
-    occ = gather_scores(scores[n:], np.repeat(np.arange(n), p), targets).reshape(n, p, -1)
+    base = gather_scores(predict(x), np.arange(n), targets)
+    dt = feed_dtype(space)
+    xf, fill = x.astype(dt), fill.astype(dt)
+    owner = np.repeat(np.arange(n), p)
+    patch = np.tile(np.arange(p), n)
+    occ = np.empty((n * p, targets.shape[1]))
+    for a, b in chunks(n * p, 2 * x[0].nbytes, max_bytes):  # item (row i, patch j), row-major
+        i, j = owner[a:b], patch[a:b]
+        pert = np.where(full[j], fill[i], xf[i])  # (m, *row_shape)
+        occ[a:b] = gather_scores(predict(pert), i, targets)
+    occ = occ.reshape(n, p, -1)
     drops = base[:, None, :] - occ  # (n, P, t)
     cover = masks.reshape(p, -1).astype(np.float64)  # (P, HW)
     counts = np.maximum(cover.sum(axis=0), 1.0)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..gradients import feature_steps
-from ._common import ROUNDOFF_FACTOR, Predict, bootstrap_t_interval, gather_scores
+from ._common import DEFAULT_MAX_BYTES, ROUNDOFF_FACTOR, Predict, bootstrap_t_interval, chunks, gather_scores
 
 __all__ = ["smoothgrad"]
 
@@ -52,12 +52,16 @@ def smoothgrad(
     boot_rng: np.random.Generator | None = None,
     output_eps: float = float(np.finfo(np.float32).eps),
     probability: bool = True,
+    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, np.ndarray, np.ndarray]:
     """Smoothed gradients ``(t, n, *row_shape)`` with intervals, and the estimator used.
 
     mask: boolean ``row_shape``; False features (categorical) are neither perturbed nor
     differentiated. boot_rng: the bootstrap's stream (intervals over noise draws).
     output_eps, probability: the output's round-off (:func:`._common.output_resolution`).
+    Rows are processed in groups whose noisy points fit ``max_bytes`` (one row at least);
+    each row's noise comes from its own stream and every group resamples the draws with
+    the same bootstrap indices, so the grouping does not change the result.
 
     Returns
     -------
@@ -72,17 +76,40 @@ def smoothgrad(
     active = np.asarray(mask, dtype=bool).reshape(-1)
     bg = np.asarray(background, dtype=np.float64).reshape(background.shape[0], -1)
     h = feature_steps(bg, relative=step).reshape(-1)
-    sigma = noise_level * (bg.max(axis=0) - bg.min(axis=0)) * active
+    with np.errstate(all="ignore"):  # missing values (NaN) do not widen or poison the range
+        span = np.nan_to_num(np.fmax.reduce(bg, axis=0) - np.fmin.reduce(bg, axis=0), nan=0.0)
+    sigma = noise_level * span * active
     if estimator == "auto":
         estimator = "central" if 2 * int(active.sum()) <= _AUTO_MAX_EVALS else "stein"
     s = n_samples if noise_level > 0 or estimator == "stein" else 1
     t = targets.shape[1]
     idx = np.flatnonzero(active)
     k = idx.size
-    grads = np.zeros((n, s, d, t))
     if k == 0 or n == 0:
         out = np.zeros((t, n) + shape)
         return out, out.copy(), out.copy(), estimator, out.copy(), np.zeros((t, n), dtype=bool)
+    per_row = 8 * s * d * (2 * (2 * k + 1) if estimator == "central" else 5 + t)
+    values = np.empty((4, t, n) + shape)
+    saturated = np.empty((n, t), dtype=bool)
+    boot_seed = int((boot_rng if boot_rng is not None else np.random.default_rng(0)).integers(0, 2**63 - 1))
+    for a, b in chunks(n, per_row, max_bytes):
+        values[:, :, a:b], saturated[a:b] = _smoothgrad_rows(
+            predict, flat[a:b], targets[a:b], rngs[a:b], shape=shape, sigma=sigma, h=h, idx=idx, active=active,
+            noise_level=noise_level, s=s, estimator=estimator, confidence=confidence,
+            boot_rng=np.random.default_rng(boot_seed), output_eps=output_eps, probability=probability)
+    return values[0], values[1], values[2], estimator, values[3], saturated.T
+
+
+def _smoothgrad_rows(predict: Predict, flat: np.ndarray, targets: np.ndarray, rngs: list[np.random.Generator], *,
+                     shape: tuple[int, ...], sigma: np.ndarray, h: np.ndarray, idx: np.ndarray, active: np.ndarray,
+                     noise_level: float, s: int, estimator: str, confidence: float, boot_rng: np.random.Generator,
+                     output_eps: float, probability: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``(4, t, n, *shape)``: value, ci_low, ci_high, round-off bound of a group of rows
+    ``flat`` ``(n, d)``; and ``saturated`` ``(n, t)``."""
+    n, d = flat.shape
+    t = targets.shape[1]
+    k = idx.size
+    grads = np.zeros((n, s, d, t))
     if estimator == "central":
         eps = np.stack([g.standard_normal((s, d)) for g in rngs])  # (n, S, d)
         centre = flat[:, None, :] + (eps * sigma if noise_level > 0 else 0.0)
@@ -120,7 +147,7 @@ def smoothgrad(
         lo, hi = value.copy(), value.copy()
     lo, hi = lo - bound, hi + bound
     move = lambda a: np.moveaxis(a, -1, 0).reshape((t, n) + shape)  # noqa: E731
-    return move(value), move(lo), move(hi), estimator, move(bound), saturated.T
+    return np.stack([move(value), move(lo), move(hi), move(bound)]), saturated
 
 
 def _unit_error(v: np.ndarray, n: int, t: int, eps: float, probability: bool) -> np.ndarray:

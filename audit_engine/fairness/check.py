@@ -101,6 +101,10 @@ def report_from_context(ctx: Any) -> FairnessReport:
     )
 
 
+_LABELLED = ("tpr", "fpr", "precision", "accuracy", "equalized_odds_difference",
+             "equal_opportunity_difference", "predictive_parity_difference")
+
+
 def run(ctx: Any) -> Any:
     """The fairness check: a CheckOutcome with the ``fairness`` section and its verdicts."""
     from ..audit import CheckOutcome
@@ -109,6 +113,9 @@ def run(ctx: Any) -> Any:
     report = report_from_context(ctx)
     section = report.to_dict()
     for view in section.values():
+        if ctx.y is None:  # unlabeled data: only the label-free metrics (selection rates) exist
+            view["unavailable"] = {m: "needs a target (unlabeled data); pass --target COL" for m in _LABELLED
+                                   if view["task"] == "classification"}
         if view["task"] == "classification" and ctx.positive_index is not None:
             view["positive_label"] = str(ctx.positive_label)
             view["threshold"] = ctx.config.threshold

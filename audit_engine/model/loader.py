@@ -115,6 +115,8 @@ class OnnxModel:
     rewrites: list[str] = field(default_factory=list)
     session_inputs: list[TensorSpec] = field(default_factory=list)
     file_bytes: int = 0
+    classes_source: str | None = None
+    output_consumers: tuple[str, ...] = ()
 
     @property
     def normalisation(self) -> str:
@@ -159,6 +161,7 @@ class OnnxModel:
             "rewrites": list(self.rewrites),
             "task": self.task,
             "classes": None if self.classes is None else [_jsonable(c) for c in self.classes],
+            "classes_source": self.classes_source,
             "provider": self.provider,
         }
 
@@ -284,7 +287,7 @@ def strip_zipmap(model: onnx.ModelProto) -> tuple[dict[str, str], dict[str, list
 def _graph_classes(graph: onnx.GraphProto) -> list[Any] | None:
     for node in graph.node:
         for attr in node.attribute:
-            if attr.name == "classlabels_ints" and len(attr.ints):
+            if attr.name in ("classlabels_ints", "classlabels_int64s") and len(attr.ints):
                 return [int(v) for v in attr.ints]
             if attr.name in ("classlabels_strings",) and len(attr.strings):
                 return [v.decode() for v in attr.strings]
@@ -443,6 +446,7 @@ def load_model(
         provider=used,
         session=session,
         producer_op=producer_node.op_type if producer_node is not None else None,
+        output_consumers=tuple(n.op_type for n in proto.graph.node if chosen in n.input),
         rewrites=rewrites,
         session_inputs=[_spec(i) for i in session.get_inputs()],
         file_bytes=size,

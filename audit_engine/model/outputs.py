@@ -29,6 +29,8 @@ __all__ = [
     "to_logits",
     "logit_source",
     "guess_kind",
+    "PROBABILITY_TOLERANCE",
+    "repair_probabilities",
 ]
 
 OUTPUT_KINDS = (
@@ -52,6 +54,60 @@ NORMALISATION = {
 }
 
 _EPS = 1e-12
+PROBABILITY_TOLERANCE = 1e-5
+"""Largest float32 rounding error of a probability output that is repaired silently:
+row sums within 1 ± this, values within [−this, 1 + this]."""
+
+
+_KEEP = 1e-6
+
+
+def repair_probabilities(p: np.ndarray, *, tolerance: float = PROBABILITY_TOLERANCE) -> np.ndarray:
+    """Clip float32 rounding (values a few ulp outside [0, 1]) and renormalise those rows.
+
+    Parameters
+    ----------
+    p: ``(n, k)`` probabilities as the model returned them (float64).
+    tolerance: the largest deviation treated as rounding; anything larger is an error.
+
+    Raises
+    ------
+    OutputError: a row sums to more than ``tolerance`` away from 1, or a value lies
+        further than ``tolerance`` outside [0, 1], or is NaN/inf: the output is not
+        probabilities (choose ``output_kind = "logits"`` or another output).
+    """
+    from ..errors import OutputError
+
+    if p.size == 0:
+        return p
+    if not np.all(np.isfinite(p)):
+        i = int(np.flatnonzero(~np.isfinite(p).all(axis=1))[0])
+        raise OutputError(
+            f"The model returned NaN/inf probabilities (first at row {i}); check the input values "
+            "(missing values the model cannot handle) or the exported graph."
+        )
+    sums = p.sum(axis=1)
+    bad_sum = np.abs(sums - 1.0) > tolerance
+    bad_range = (p.min(axis=1) < -tolerance) | (p.max(axis=1) > 1.0 + tolerance)
+    bad = bad_sum | bad_range
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise OutputError(
+            f"The model's output is read as probabilities, but row {i} sums to {sums[i]:.9g} with values in "
+            f"[{p[i].min():.9g}, {p[i].max():.9g}] (more than float32 rounding, {tolerance:g}, from a "
+            "probability vector); pass output_kind = \"logits\" (--output-kind logits) or choose another output."
+        )
+    # Rows inside [0, 1] whose sum float32 rounding leaves within _KEEP of 1 stay exactly
+    # as onnxruntime returned them (their float32 values also add up exactly in float64,
+    # so additive statistics do not depend on chunking); the others are clipped and
+    # renormalised.
+    fix = (np.abs(sums - 1.0) > _KEEP) | (p.min(axis=1) < 0.0) | (p.max(axis=1) > 1.0)
+    if not fix.any():
+        return p
+    q = p.copy()
+    clipped = np.clip(q[fix], 0.0, 1.0)
+    q[fix] = clipped / clipped.sum(axis=1, keepdims=True)
+    return q
 
 
 def _as_2d(raw: np.ndarray) -> np.ndarray:
@@ -61,20 +117,26 @@ def _as_2d(raw: np.ndarray) -> np.ndarray:
     return raw.reshape(raw.shape[0], -1)
 
 
-def normalise(raw: np.ndarray, kind: str) -> np.ndarray:
+def normalise(raw: np.ndarray, kind: str, *, tolerance: float = PROBABILITY_TOLERANCE) -> np.ndarray:
     """Turn a raw output into probabilities (classifiers) or (n, 1) values (regression).
 
     Parameters
     ----------
     raw: array (n,) or (n, k) as the model returned it.
     kind: one of :data:`OUTPUT_KINDS`.
+    tolerance: rounding error of a probability output repaired silently (float16
+        outputs need a wider one than float32).
 
     Returns
     -------
     float64 array (n, n_classes) whose rows sum to 1, or (n, 1) for regression.
+    Probability outputs off by float32 rounding are repaired
+    (:func:`repair_probabilities`); larger deviations raise ``OutputError``.
     """
     z = _as_2d(raw)
-    if kind in ("probabilities", "zipmap", "regression"):
+    if kind in ("probabilities", "zipmap"):
+        return repair_probabilities(z, tolerance=tolerance)
+    if kind == "regression":
         return z
     if kind == "logits":
         z = z - z.max(axis=1, keepdims=True)
@@ -114,8 +176,36 @@ def logit_source(kind: str) -> str:
     return "logits" if kind in ("logits", "logit") else "log_probabilities"
 
 
+_EMBEDDING_PRODUCERS = frozenset({
+    "Relu", "LeakyRelu", "Gelu", "Tanh", "Elu", "Selu", "Softplus", "HardSigmoid", "Mish",
+    "LpNormalization", "LayerNormalization", "BatchNormalization", "InstanceNormalization",
+    "ReduceMean", "ReduceSum", "ReduceMax", "GlobalAveragePool", "GlobalMaxPool", "Flatten", "Div", "Concat",
+})
+_SCORE_CONSUMERS = frozenset({"ArgMax", "TopK", "Softmax", "LogSoftmax", "Sigmoid"})
+
+
+def embedding_reason(k: int, *, producer_op: str | None, consumers: tuple[str, ...] = ()) -> str | None:
+    """Why a float ``(n, k)`` output that is not on the simplex looks like an embedding, or None.
+
+    Conservative: logits are what a linear head (Gemm / MatMul / Add) writes, or what an
+    ArgMax / TopK / Softmax reads. An output that other nodes consume further (an
+    intermediate layer exported as an extra output) or that a normalisation, pooling
+    or activation node writes, is a representation, not class scores — unless an
+    ArgMax/Softmax consumes it.
+    """
+    if k < 2 or any(c in _SCORE_CONSUMERS for c in consumers):
+        return None
+    if consumers:
+        return (f"the output feeds further nodes of the graph ({', '.join(sorted(set(consumers)))}), so it is an "
+                "intermediate representation")
+    if producer_op in _EMBEDDING_PRODUCERS:
+        return f"it is written by a {producer_op} node, not by a linear head (Gemm/MatMul/Add) as logits are"
+    return None
+
+
 def guess_kind(
-    sample: np.ndarray, *, producer_op: str | None, binary_target: bool | None
+    sample: np.ndarray, *, producer_op: str | None, binary_target: bool | None,
+    consumers: tuple[str, ...] = (),
 ) -> str:
     """Infer the output kind from the producing node and a sample of real outputs.
 
@@ -124,6 +214,11 @@ def guess_kind(
     sample: raw outputs on a few real rows, (m,) or (m, k).
     producer_op: op_type of the node that writes the output (Softmax, Sigmoid, ...).
     binary_target: whether the audit's target has two values (None when unknown).
+    consumers: op types of the nodes that read the output inside the graph.
+
+    Raises
+    ------
+    OutputError: the output looks like an embedding (:func:`embedding_reason`).
     """
     z = _as_2d(sample)
     k = z.shape[1]
@@ -136,6 +231,14 @@ def guess_kind(
             return "log_probabilities"
         if in_unit and np.allclose(z.sum(axis=1), 1.0, atol=1e-3):
             return "probabilities"
+        reason = embedding_reason(k, producer_op=producer_op, consumers=consumers)
+        if reason:
+            from ..errors import OutputError
+
+            raise OutputError(
+                f"The audited output is a [N, {k}] float tensor that looks like an embedding, not logits: {reason}; "
+                "choose the model's class-score output with --output, or pass --output-kind logits if it is logits."
+            )
         return "logits"
     if producer_op == "Sigmoid":
         return "probability"

@@ -11,6 +11,9 @@ What it computes (every score: higher = more out of distribution):
   detector fitted on the other, and every other row by the detector of a randomly drawn
   fold — so reference and new rows get scores from the same distribution, never a
   distance of a row to itself;
+- the detectors run on the feature columns (tabular), else on the model's tapped
+  penultimate features or a PCA of the input (:mod:`.detector_space`; ``detector_space``
+  in the section says which);
 - per-feature shift tests of the audited data against ``--reference`` (:mod:`.shift`).
 
 The reference (in-distribution) rows are ``--reference`` when given, else the audited
@@ -29,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, SchemaMismatchError
+from .detector_space import detector_space
 from .detectors import DETECTORS, make_detector
 from .evaluation import flagged_fraction, histogram, reference_threshold, roc_points, separation
 from .odin import DEFAULT_EPSILONS, DEFAULT_TEMPERATURES, ODIN
@@ -39,6 +43,7 @@ __all__ = ["DEFAULTS", "ALL_SCORES", "applies", "run"]
 
 ALL_SCORES = ("msp", "max_logit", "energy", "odin", "mahalanobis", "knn", "iforest")
 OUTPUT_BASED = ("msp", "max_logit", "energy", "odin")
+SPACE_DETECTORS = ("mahalanobis", "knn")  # distance-based: run in the detector space
 
 DEFAULTS: dict[str, Any] = {
     "scores": list(ALL_SCORES),
@@ -138,7 +143,18 @@ def run(ctx: Any) -> Any:
     extra_rows = np.concatenate(extra) if extra else np.empty((0, *current.shape[1:]))
     extra_fold = rng.integers(0, 2, size=extra_rows.shape[0])
     mask = ctx.space.categorical_mask if ctx.space.features else None
+    det_space: dict[str, Any] | None = None
+    if any(s in DETECTORS for s in wanted):
+        det_reference, det_extra, det_space = detector_space(ctx, reference, [extra_rows] if extra_rows.shape[0] else [])
+        det_extra_rows = det_extra[0] if det_extra else np.empty((0, det_reference.shape[1]))
+        tabular = bool(ctx.space.features)
+        det_space["detectors"] = [s for s in (DETECTORS if tabular else SPACE_DETECTORS) if s in wanted]
+        if mask is not None and det_reference.shape[1] > mask.size:  # missing-value indicator columns
+            mask = np.r_[mask, np.zeros(det_reference.shape[1] - mask.size, dtype=bool)]
     for name in (s for s in wanted if s in DETECTORS):
+        # on images IsolationForest splits single pixels: it keeps the input itself
+        in_space = name in SPACE_DETECTORS or bool(ctx.space.features)
+        ref_in, extra_in = (det_reference, det_extra_rows) if in_space else (reference, extra_rows)
         ref_scores = np.empty(n_ref)
         extra_scores = np.empty(extra_rows.shape[0])
         info: dict[str, Any] = {}
@@ -146,10 +162,10 @@ def run(ctx: Any) -> Any:
             det = make_detector(name, categorical_mask=mask, knn_k=int(params["knn_k"]),
                                 iforest_trees=int(params["iforest_trees"]), covariance=params["covariance"],
                                 seed=ctx.rng("ood", name, f))
-            det.fit(reference[folds == f])
-            ref_scores[folds != f] = det.score(reference[folds != f])
+            det.fit(ref_in[folds == f])
+            ref_scores[folds != f] = det.score(ref_in[folds != f])
             if extra_rows.shape[0]:
-                extra_scores[extra_fold == f] = det.score(extra_rows[extra_fold == f])
+                extra_scores[extra_fold == f] = det.score(extra_in[extra_fold == f])
             info = {k: v for k, v in det.to_dict().items() if k != "threshold"}
         info["fit"] = "two-fold cross-fit on the reference"
         params_out[name] = info
@@ -216,6 +232,7 @@ def run(ctx: Any) -> Any:
         },
         "ood_rows": None if ood is None else int(ood.shape[0]),
         "logit_source": logit_source,
+        "detector_space": det_space,
         "direction": "higher score = more out of distribution",
         "threshold_quantile": q,
         "scores": section_scores,

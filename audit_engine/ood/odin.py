@@ -22,6 +22,8 @@ broken). Ties go to the earlier grid point (smaller T, smaller ε).
 
 from __future__ import annotations
 
+import hashlib
+
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +32,7 @@ import numpy as np
 from scipy.special import log_softmax, softmax
 
 from ..errors import ConfigError, InvalidValueError, NotFittedError
+from ..explain._common import chunks
 from ..gradients import central_difference, feature_steps, stein_gradient
 from ..performance import weighted_auc
 
@@ -52,7 +55,13 @@ class _LogitCache:
         self._batch: np.ndarray | None = None
         self._logits: np.ndarray | None = None
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
+    def __call__(self, batch: np.ndarray, key: Any = None) -> np.ndarray:
+        if key is not None:  # a piece of a deterministic batch, named by its caller
+            if not hasattr(self, "_pieces"):
+                self._pieces: dict[Any, np.ndarray] = {}
+            if key not in self._pieces:
+                self._pieces[key] = np.asarray(self.evaluator.logits(batch), dtype=np.float64)
+            return self._pieces[key]
         if self._batch is not None and self._batch.shape == batch.shape and np.array_equal(self._batch, batch):
             return self._logits  # type: ignore[return-value]
         self._logits = np.asarray(self.evaluator.logits(batch), dtype=np.float64)
@@ -117,19 +126,33 @@ def odin_gradient(
     target = np.asarray(target, dtype=np.intp)
     t = float(temperature)
 
-    def log_score(batch: np.ndarray) -> np.ndarray:
-        z = cache(batch)
-        per_row = batch.shape[0] // max(n, 1)  # both estimators lay the batch out row by row
-        return log_softmax(z / t, axis=1)[np.arange(batch.shape[0]), np.repeat(target, per_row)]
-
     method = _resolve_gradient(evaluator, gradient)
-    if method == "central":
-        h = feature_steps(rows) if steps is None else steps
-        return central_difference(log_score, rows, steps=h, mask=_active_mask(evaluator, rows.shape[1:]))
-    s = feature_steps(rows, relative=0.05) if sigma is None else sigma
-    grad = stein_gradient(log_score, rows, sigma=s, n_samples=int(n_samples),
-                          rng=rng if rng is not None else np.random.default_rng(0))
-    return np.asarray(grad) * _active_mask(evaluator, rows.shape[1:])
+    mask = _active_mask(evaluator, rows.shape[1:])
+    d = int(np.prod(rows.shape[1:]))
+    # rows go in groups whose finite-difference points fit the Evaluator's memory budget;
+    # Stein noise is drawn group after group from one stream: the same draws as one batch
+    per_row = 8 * d * 3 * (2 * int(mask.sum()) if method == "central" else 2 * int(n_samples))
+    budget = int(getattr(evaluator, "max_chunk_bytes", 64 * 1024**2))
+    h = (feature_steps(rows) if steps is None else steps) if method == "central" else None
+    s = (feature_steps(rows, relative=0.05) if sigma is None else sigma) if method == "stein" else None
+    noise = rng if rng is not None else np.random.default_rng(0)
+    grad = np.empty_like(rows)
+    for a, b in chunks(n, per_row, budget):
+        tg = target[a:b]
+        # the points of this group are a function of its rows and the noise stream's state
+        key = (method, b - a, hashlib.blake2b(rows[a:b].tobytes(), digest_size=16).hexdigest(),
+               str(noise.bit_generator.state.get("state")) if method == "stein" else None)
+
+        def log_score(batch: np.ndarray, b: int = b, a: int = a, tg: np.ndarray = tg, key: Any = key) -> np.ndarray:
+            z = cache(batch, key=key)
+            per = batch.shape[0] // max(b - a, 1)  # both estimators lay the batch out row by row
+            return log_softmax(z / t, axis=1)[np.arange(batch.shape[0]), np.repeat(tg, per)]
+
+        if method == "central":
+            grad[a:b] = central_difference(log_score, rows[a:b], steps=h, mask=mask)
+        else:
+            grad[a:b] = stein_gradient(log_score, rows[a:b], sigma=s, n_samples=int(n_samples), rng=noise)
+    return grad * mask if method == "stein" else grad
 
 
 def odin_perturb(rows: np.ndarray, grad: np.ndarray, *, epsilon: float, scale: np.ndarray) -> np.ndarray:
@@ -188,7 +211,7 @@ class ODIN:
         ref = np.asarray(reference, dtype=np.float64)
         if ref.shape[0] < 2:
             raise InvalidValueError(f"ODIN needs at least 2 reference rows to tune on; got {ref.shape[0]}.")
-        std = ref.std(axis=0)
+        std = np.nan_to_num(np.nanstd(ref, axis=0), nan=0.0) if np.isnan(ref).any() else ref.std(axis=0)
         self.scale_ = np.where(_active_mask(self.evaluator, ref.shape[1:]), std, 0.0)
         self.steps_ = feature_steps(ref)
         self.sigma_ = feature_steps(ref, relative=0.05)

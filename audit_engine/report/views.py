@@ -758,7 +758,9 @@ def _image_input(local: Mapping[str, Any], shape: list[int]) -> list[list[float]
         flat = [v for sub in flat for v in sub]
     nums = _numbers(flat)
     size = math.prod(shape)
-    if not nums or len(nums) != size:
+    if nums and len(nums) != size:  # stored block-averaged (large images): read its own nesting
+        return _nested_grid(raw)
+    if not nums:
         return None
     h, w = (shape[0], shape[1]) if len(shape) == 2 else (shape[1], shape[2]) if shape[0] in (1, 3, 4) else (shape[0], shape[1])
     channels = size // (h * w)
@@ -1250,8 +1252,9 @@ def check_sections(doc: Mapping[str, Any], ids: _Ids) -> list[Section]:
         info = checks.get(key) if isinstance(checks.get(key), Mapping) else {}
         section = doc.get(key)
         if not isinstance(section, Mapping):
-            if info.get("status") == "skipped":
-                out.append(Section(key, title, state="skipped", reason=str(info.get("reason", "no reason recorded"))))
+            if info.get("status") in ("skipped", "error"):
+                reason = info.get("reason") if info.get("status") == "skipped" else f"the check failed: {info.get('error')}"
+                out.append(Section(key, title, state="skipped", reason=str(reason or "no reason recorded")))
             else:
                 out.append(Section(key, title, state="absent", reason="this check was not part of the audit"))
             continue

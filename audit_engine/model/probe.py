@@ -1,0 +1,74 @@
+"""What the Evaluator makes of a model's output, found by running it on a few rows.
+
+``inspect`` used to print the graph's view only ("classification" for every model whose
+output kind the graph does not state). :func:`probe` binds a few rows — the user's, or
+synthetic ones drawn from the input signature — and resolves the task, output kind and
+classes exactly as an audit's LocalEvaluator would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import AuditEngineError
+from .loader import OnnxModel
+
+__all__ = ["Probe", "probe", "synthetic_rows"]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """task, output_kind, classes (+ where they came from), the rows used, or why it failed."""
+
+    task: str | None
+    output_kind: str | None
+    classes: list[Any] | None
+    classes_source: str | None
+    rows: str
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"task": self.task, "output_kind": self.output_kind, "classes": self.classes,
+                "classes_source": self.classes_source, "probe_rows": self.rows, "probe_error": self.error}
+
+
+def synthetic_rows(model: OnnxModel, n: int = 8, seed: int = 0) -> np.ndarray | None:
+    """``(n, *shape)`` uniform [0, 1) rows for a single float input with static per-row
+    dims, else None (string, integer or several inputs need real data)."""
+    inputs = model.session_inputs
+    if len(inputs) != 1 or inputs[0].dtype not in ("float32", "float64", "float16"):
+        return None
+    shape = inputs[0].shape or ()
+    per_row = shape[1:]
+    if not per_row or not all(isinstance(d, int) and d > 0 for d in per_row):
+        return None
+    return np.random.default_rng(seed).random((n, *per_row))
+
+
+def probe(model: OnnxModel, data: Any = None, *, n: int = 8, features: Any = None) -> Probe:
+    """Resolve the output the way an audit would, on ``n`` rows of ``data`` or synthetic rows."""
+    from ..data.loader import load_data
+    from ..data.space import FeatureSpace
+    from ..evaluator.local import LocalEvaluator
+
+    try:
+        if data is not None:
+            audit_data = load_data(data, features=features)
+            what = f"{min(n, audit_data.n_rows)} rows of the given data"
+        else:
+            rows = synthetic_rows(model, n)
+            if rows is None:
+                return Probe(model.task if model.output_kind else None, model.output_kind, model.classes,
+                             "graph" if model.classes else None, "none",
+                             "the inputs cannot be synthesised (strings, integers or several inputs); pass --data")
+            audit_data = load_data(rows)
+            what = f"{n} synthetic uniform [0, 1) rows"
+        space = FeatureSpace.bind(model, audit_data, features=features)
+        x = space.encode(audit_data)[:n]
+        ev = LocalEvaluator(model, space, probe_rows=x, y=None if audit_data.y is None else audit_data.y[:n])
+        return Probe(ev.task, ev.output_kind, None if ev.classes is None else list(ev.classes), ev.classes_source, what)
+    except AuditEngineError as exc:
+        return Probe(None, None, None, None, "none", str(exc))
