@@ -121,6 +121,24 @@ class AuditContext:
             )
         return names.index(str(wanted))
 
+    @cached_property
+    def favorable_index(self) -> int | None:
+        """Column of the declared favourable outcome (``config.favorable_label``); None when not declared."""
+        wanted = self.config.favorable_label
+        if wanted is None or self.task != "classification":
+            return None
+        names = [str(c) for c in self.classes]
+        if _label(wanted) not in names and str(wanted) not in names:
+            raise ConfigError(
+                f"The favourable label {wanted!r} is not one of the model's classes ({', '.join(names)}); "
+                "pass one of them with --favorable-label or favorable_label in audit.toml."
+            )
+        return names.index(_label(wanted) if _label(wanted) in names else str(wanted))
+
+    @property
+    def favorable_label(self) -> Any:
+        return None if self.favorable_index is None else self.classes[self.favorable_index]
+
     @property
     def positive_label(self) -> Any:
         return None if self.positive_index is None else self.classes[self.positive_index]
