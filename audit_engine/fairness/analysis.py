@@ -33,7 +33,7 @@ import numpy as np
 from ..errors import ConfigError, InvalidValueError
 from ..stats import Estimate, percentile_interval
 from .counts import GroupCounts, GroupSums, score_bin_edges
-from .disparity import chi_square, p_value, permuted_successes
+from .disparity import chi_square, p_value, permuted_successes, permuted_tables
 from .impact import four_fifths, impact_ratios_to, ll144_view
 from .intervals import RATE_METHODS, gamma_cell_draws, include_point, rate_interval
 from .metrics import (GAP_METRICS, RATE_REASONS, binary_rates, calibration_terms, debiased_squared_ce, gap_metrics,
@@ -330,7 +330,7 @@ def _proportions(rows: np.ndarray, c: int, favorable: int | None, labelled: bool
 _STRATUM = {"fnr": "tpr", "tnr": "fpr", "calibration_error_plugin": "calibration_error"}
 
 
-def _disparity_p_values(rows: np.ndarray, c: int, favorable: int | None, labelled: bool,
+def _disparity_p_values(rows: np.ndarray, row_sums: np.ndarray | None, c: int, favorable: int | None, labelled: bool,
                         eligible: dict[str, np.ndarray], n_perm: int, rng: np.random.Generator) -> dict[str, float]:
     """rate (or ``"tpr+fpr"``) → permutation p-value of "the rate is the same in every eligible group".
 
@@ -360,6 +360,21 @@ def _disparity_p_values(rows: np.ndarray, c: int, favorable: int | None, labelle
                     obs += chi_square(pos_bin[:, b], n_bin[:, b])
                     perm += chi_square(permuted_successes(n_bin[:, b], pos_bin[:, b].sum(), n_perm, rng), n_bin[:, b])
             stats["calibration_error"] = (obs, perm)
+    keep = eligible["mean_score"]
+    if row_sums is not None and keep.sum() >= 2:
+        # mean score: permute group labels among rows; within a score bin a row's score is
+        # taken as the bin's mean score (the counts keep no finer detail).
+        hist = rows.sum(axis=(1, 2))[keep]  # (g, B)
+        bin_mean = np.divide(row_sums.sum(axis=(0, 1, 2)), rows.sum(axis=(0, 1, 2)),
+                             out=np.zeros(hist.shape[1]), where=rows.sum(axis=(0, 1, 2)) > 0)
+        n_g = hist.sum(axis=1)
+
+        def spread(h: np.ndarray) -> np.ndarray:
+            means = (h * bin_mean).sum(axis=-1) / n_g
+            grand = (n_g * means).sum(axis=-1, keepdims=True) / n_g.sum()
+            return (n_g * (means - grand) ** 2).sum(axis=-1)
+
+        stats["mean_score"] = (float(spread(hist)), spread(permuted_tables(hist, n_perm, rng)))
     if "tpr" in stats and "fpr" in stats:
         stats["tpr+fpr"] = (stats["tpr"][0] + stats["fpr"][0], stats["tpr"][1] + stats["fpr"][1])
     out = {name: p_value(obs, perm) for name, (obs, perm) in stats.items()}
@@ -426,7 +441,8 @@ def _class_stats(v: _View, rows: np.ndarray, counts: np.ndarray, sums: np.ndarra
     got = {key: np.concatenate(x) for key, x in draws.items()}
 
     # Permutation tests of "no disparity", on unweighted rows (one p-value per rate).
-    p_rates = _disparity_p_values(rows, c, favorable, labelled, eligible, n_draws, rng) if n_draws > 0 else {}
+    row_sums = None if sums is None else np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0) * rows
+    p_rates = _disparity_p_values(rows, row_sums, c, favorable, labelled, eligible, n_draws, rng) if n_draws > 0 else {}
     p_gap = {k: _gap_p_value(k, p_rates) for k in gaps_pt}
     p_ref = p_gap
 
@@ -437,7 +453,9 @@ def _class_stats(v: _View, rows: np.ndarray, counts: np.ndarray, sums: np.ndarra
     props = _proportions(m_rows, c, favorable, labelled)
     rate_ci: dict[str, tuple] = {}
     for k, x in pt.items():
-        if k in props and n_draws > 0:
+        if k.endswith("_plugin"):  # biased plug-in kept for comparison: no interval is claimed for it
+            lo = hi = np.full(len(v.labels), np.nan)
+        elif k in props and n_draws > 0:
             lo, hi = rate_interval(*props[k], confidence, rate_method)
         elif ("rate", k) in got:
             q = got[("rate", k)]
@@ -446,8 +464,8 @@ def _class_stats(v: _View, rows: np.ndarray, counts: np.ndarray, sums: np.ndarra
                 lo[gi], hi[gi] = _percentile(q[:, gi], confidence)
         else:
             lo = hi = np.full(len(v.labels), np.nan)
-        lo = np.where(np.isfinite(x[0]), np.fmin(lo, x[0]), np.nan)
-        hi = np.where(np.isfinite(x[0]), np.fmax(hi, x[0]), np.nan)
+        ok = np.isfinite(x[0]) & np.isfinite(lo) & np.isfinite(hi)
+        lo, hi = np.where(ok, np.fmin(lo, x[0]), np.nan), np.where(ok, np.fmax(hi, x[0]), np.nan)
         rate_ci[k] = (lo, hi)
     signed: dict[str, list[Estimate | None]] = {}
     for k, x in signed_pt.items():

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["permuted_successes", "p_value", "chi_square"]
+__all__ = ["permuted_successes", "permuted_tables", "p_value", "chi_square"]
 
 
 def permuted_successes(sizes: np.ndarray, successes: int, n_perm: int, rng: np.random.Generator) -> np.ndarray:
@@ -38,6 +38,28 @@ def permuted_successes(sizes: np.ndarray, successes: int, n_perm: int, rng: np.r
         return np.zeros((n_perm, len(sizes)))
     k = min(max(k, 0), total)
     return rng.multivariate_hypergeometric(sizes, k, size=n_perm).astype(np.float64)
+
+
+def permuted_tables(table: np.ndarray, n_perm: int, rng: np.random.Generator) -> np.ndarray:
+    """``(n_perm, g, B)`` permuted group × category tables with both margins of ``table`` ``(g, B)`` kept.
+
+    Permuting group labels among rows gives each group a multivariate hypergeometric draw
+    of categories from what the groups before it left (drawn group by group).
+    """
+    table = np.asarray(np.round(table), dtype=np.int64)
+    g, b = table.shape
+    out = np.zeros((n_perm, g, b))
+    left = np.broadcast_to(table.sum(axis=0), (n_perm, b)).copy()
+    sizes = table.sum(axis=1)
+    for i in range(g - 1):
+        if i == 0:
+            draw = rng.multivariate_hypergeometric(left[0], int(sizes[0]), size=n_perm)
+        else:
+            draw = np.stack([rng.multivariate_hypergeometric(row, int(sizes[i])) for row in left])
+        out[:, i] = draw
+        left -= draw
+    out[:, g - 1] = left
+    return out
 
 
 def p_value(observed: float, permuted: np.ndarray, *, higher_is_extreme: bool = True) -> float:
