@@ -107,12 +107,13 @@ def sample(sc: Scenario, n: int, rng: np.random.Generator) -> pd.DataFrame:
     return pd.DataFrame({"x1": x[:, 0], "x2": x[:, 1], "group": np.asarray(LABELS)[g], "y": y})
 
 
-def config(seed: int, n_boot: int, *, truth: bool = False) -> ae.AuditConfig:
+def config(seed: int, n_boot: int, *, truth: bool = False,
+           checks: tuple[str, ...] = ("performance", "fairness")) -> ae.AuditConfig:
     fairness: dict[str, Any] = {"sweep": False}
     if truth:
         fairness.update(min_group_size=1, min_class_rows=1)
     return ae.AuditConfig(seed=seed, target="y", sensitive=("group",), features=("x1", "x2"),
-                          checks=("performance", "fairness"), n_bootstrap=n_boot, favorable_label=1,
+                          checks=checks, n_bootstrap=n_boot, favorable_label=1,
                           fairness=fairness)
 
 
@@ -125,7 +126,7 @@ class Truth:
 
 def true_values(model: Any, sc: Scenario, rows: int, seed: int) -> Truth:
     doc = ae.audit(model, sample(sc, rows, np.random.default_rng(seed)), config=config(seed, 0, truth=True)).to_dict()
-    perf = {k: v["value"] for k, v in doc["performance"]["metrics"].items()}
+    perf = {k: v["value"] for k, v in doc.get("performance", {}).get("metrics", {}).items()}
     groups = doc["fairness"]["group"]["groups"]
     skip = {"n", "flags", "undefined", "ci", "vs_reference"}
     rates = {g: {k: v for k, v in e.items() if k not in skip} for g, e in groups.items()}
@@ -168,7 +169,7 @@ def check_sample(doc: dict[str, Any], truth: Truth, sc: Scenario) -> dict[str, t
         cell[0] += int(lo - 1e-9 <= true <= hi + 1e-9)
         cell[1] += 1
 
-    for k, est in doc["performance"]["metrics"].items():
+    for k, est in doc.get("performance", {}).get("metrics", {}).items():
         record(f"performance.{k}", est, truth.performance.get(k))
     view = doc["fairness"]["group"]
     labels = list(view["groups"])
@@ -201,17 +202,18 @@ _MODEL: Any = None
 
 def _worker(args: tuple) -> dict[str, tuple[int, int, int, int]]:
     global _MODEL
-    model_file, sc_name, n, seed, n_boot, truth = args
+    model_file, sc_name, n, seed, n_boot, truth, checks = args
     if _MODEL is None:
         _MODEL = ae.load_model(model_file, provider="cpu")
     sc = SCENARIOS[sc_name]
     rng = np.random.default_rng(seed)
-    doc = ae.audit(_MODEL, sample(sc, n, rng), config=config(seed % (2**31), n_boot)).to_dict()
+    doc = ae.audit(_MODEL, sample(sc, n, rng), config=config(seed % (2**31), n_boot, checks=checks)).to_dict()
     return check_sample(doc, truth, sc)
 
 
 def run_grid(scenarios: Iterable[str], ns: Iterable[int], *, samples: int, n_boot: int, seed: int = 0,
-             truth_rows: int = 2_000_000, jobs: int = 1) -> dict[tuple[str, int], dict[str, list[int]]]:
+             truth_rows: int = 2_000_000, jobs: int = 1,
+             checks: tuple[str, ...] = ("performance", "fairness")) -> dict[tuple[str, int], dict[str, list[int]]]:
     """(scenario, n) -> interval name -> [covered, total, point outside, supports gap, samples]."""
     results: dict[tuple[str, int], dict[str, list[int]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -221,7 +223,7 @@ def run_grid(scenarios: Iterable[str], ns: Iterable[int], *, samples: int, n_boo
         tasks = []
         for ci, (s, n) in enumerate((s, n) for s in scenarios for n in ns):
             seeds = np.random.SeedSequence([seed, ci]).generate_state(samples, dtype=np.uint64)
-            tasks += [((s, n), (model_file, s, n, int(x), n_boot, truths[s])) for x in seeds]
+            tasks += [((s, n), (model_file, s, n, int(x), n_boot, truths[s], checks)) for x in seeds]
         if jobs > 1:
             import multiprocessing as mp
 
@@ -305,16 +307,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--write", action="store_true", help="write the section into BENCHMARKS.md")
+    parser.add_argument("--save", default=None, help="also save the raw counts as JSON (to merge runs)")
+    parser.add_argument("--load", nargs="+", default=None, help="make the table from saved JSON runs instead")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
-    results = run_grid(args.scenarios, args.n, samples=args.samples, n_boot=args.bootstrap, seed=args.seed,
-                       truth_rows=args.truth_rows, jobs=args.jobs)
+    if args.load:
+        import json
+
+        results, commands, seconds = {}, [], 0.0
+        for file in args.load:
+            saved = json.loads(Path(file).read_text(encoding="utf-8"))
+            commands.append(saved["command"])
+            seconds += saved["seconds"]
+            for key, cell in saved["cells"].items():
+                scenario, n = key.rsplit("@", 1)
+                results[(scenario, int(n))] = cell
+        command = "` then `".join(commands)
+    else:
+        results = run_grid(args.scenarios, args.n, samples=args.samples, n_boot=args.bootstrap, seed=args.seed,
+                           truth_rows=args.truth_rows, jobs=args.jobs)
+        seconds = time.perf_counter() - t0
+        command = (f"python benchmarks/coverage.py --samples {args.samples} --n {' '.join(map(str, args.n))} "
+                   f"--scenarios {' '.join(args.scenarios)} --bootstrap {args.bootstrap} --jobs {args.jobs}")
+        if args.save:
+            import json
+
+            Path(args.save).write_text(json.dumps({"command": command, "seconds": seconds, "cells": {
+                f"{s}@{n}": {k: list(v) for k, v in cell.items()} for (s, n), cell in results.items()}}), encoding="utf-8")
     cov, misses = table(results)
-    seconds = time.perf_counter() - t0
-    command = (f"python benchmarks/coverage.py --samples {args.samples} --n {' '.join(map(str, args.n))} "
-               f"--bootstrap {args.bootstrap} --jobs {args.jobs} --write")
-    text = (f"Command: `{command}` ({seconds:.0f} s). Coverage of nominal 95% intervals in % of {args.samples} "
-            f"samples per cell (bold: outside 93–97%; '(k outside)': k values outside their own interval). "
+    samples = sorted({v[4] for cell in results.values() for k, v in cell.items() if k.startswith("gap: ")})
+    text = (f"Command: `{command}` ({seconds:.0f} s of wall time on a shared 2-core machine). Coverage of nominal "
+            f"95% intervals in % of {'/'.join(map(str, samples))} samples per cell (bold: outside 93–97%; '(k outside)': k values outside their own interval). "
             f"Group rows pool the groups of a cell.\n\n{cov}\n\n"
             f"Disparity tests (`supports_gap`, permutation X² test at 5%); * marks cells with no true disparity, "
             f"where this is the false-positive rate (goal <= 5%):\n\n{null_table(results)}\n\n"
