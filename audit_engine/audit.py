@@ -213,6 +213,7 @@ def prepare(
     )
     if data.y is not None and ctx.task == "classification":
         _ = ctx.y_index, ctx.positive_index  # validate labels up front, before any file is written
+    _ = ctx.favorable_index  # favorable_label must be one of the model's classes
     return ctx
 
 
