@@ -319,9 +319,11 @@ def main(argv: list[str] | None = None) -> int:
             saved = json.loads(Path(file).read_text(encoding="utf-8"))
             commands.append(saved["command"])
             seconds += saved["seconds"]
-            for key, cell in saved["cells"].items():
+            for key, cell in saved["cells"].items():  # runs of the same cell add up
                 scenario, n = key.rsplit("@", 1)
-                results[(scenario, int(n))] = cell
+                acc = results.setdefault((scenario, int(n)), {})
+                for name, counts in cell.items():
+                    acc[name] = [a + b for a, b in zip(acc.get(name, [0] * len(counts)), counts, strict=True)]
         command = "` then `".join(commands)
     else:
         results = run_grid(args.scenarios, args.n, samples=args.samples, n_boot=args.bootstrap, seed=args.seed,
