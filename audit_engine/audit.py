@@ -124,6 +124,24 @@ class AuditContext:
             )
         return names.index(str(wanted))
 
+    @cached_property
+    def favorable_index(self) -> int | None:
+        """Column of the declared favourable outcome (``config.favorable_label``); None when not declared."""
+        wanted = self.config.favorable_label
+        if wanted is None or self.task != "classification":
+            return None
+        names = [str(c) for c in self.classes]
+        if _label(wanted) not in names and str(wanted) not in names:
+            raise ConfigError(
+                f"The favourable label {wanted!r} is not one of the model's classes ({', '.join(names)}); "
+                "pass one of them with --favorable-label or favorable_label in audit.toml."
+            )
+        return names.index(_label(wanted) if _label(wanted) in names else str(wanted))
+
+    @property
+    def favorable_label(self) -> Any:
+        return None if self.favorable_index is None else self.classes[self.favorable_index]
+
     @property
     def positive_label(self) -> Any:
         return None if self.positive_index is None else self.classes[self.positive_index]
@@ -209,6 +227,7 @@ def prepare(
             check_float32_range(extra, space, name)
     if data.y is not None and ctx.task == "classification":
         _ = ctx.y_index, ctx.positive_index  # validate labels up front, before any file is written
+    _ = ctx.favorable_index  # favorable_label must be one of the model's classes
     return ctx
 
 

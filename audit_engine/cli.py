@@ -67,6 +67,8 @@ def _add_run_options(p: argparse.ArgumentParser, *, data_required: bool = True) 
     p.add_argument("--classes", nargs="+", default=None, metavar="LABEL",
                    help="labels of the model's output columns, in order (default: the graph's, else a guess)")
     p.add_argument("--positive-label", default=None, help="positive class of a binary target (default: the larger label)")
+    p.add_argument("--favorable-label", default=None,
+                   help="the outcome that benefits the person (COMPAS: 0); needed for impact ratios and the bias audit")
     p.add_argument("--threshold", type=float, default=None, help="decision threshold on p(positive) (default 0.5)")
     p.add_argument("--reference-group", action="append", default=None, metavar="[ATTR=]GROUP",
                    help="fairness reference group (default: the largest group); repeatable")
@@ -168,6 +170,7 @@ def _config(args: argparse.Namespace) -> Any:
         text_column=getattr(args, "text_column", None),
         positive_label=args.positive_label,
         classes=tuple(args.classes) if getattr(args, "classes", None) else None,
+        favorable_label=args.favorable_label,
         threshold=args.threshold,
         checks=tuple(args.checks) if args.checks else None,
         seed=args.seed,
@@ -449,7 +452,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         raise DataNotFoundError(
             f"The demo fixtures are not at {str(FIXTURES)!r}; run the demo from a clone of the repository."
         )
-    config = AuditConfig(target="two_year_recid", sensitive=("race", "sex"), seed=0,
+    # The favourable outcome of a recidivism score is *not* being flagged high risk.
+    config = AuditConfig(target="two_year_recid", sensitive=("race", "sex"), seed=0, favorable_label=0,
                          model_card={"intended_use": "Demonstration of audit-engine on synthetic COMPAS-like data.",
                                      "owners": "audit-engine developers"})
     from .model import load_model

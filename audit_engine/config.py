@@ -52,6 +52,9 @@ class AuditConfig:
     seed: seeds every random draw (bootstrap, sampling); same seed ⇒ same audit.json.
     target, sensitive, features: data columns (features default: the rest).
     positive_label: the positive class of a binary target (default: the larger label).
+    favorable_label: the outcome that benefits the person (COMPAS: 0, not flagged high
+        risk; lending: approved). Selection rates, impact ratios, the four-fifths rule and
+        the Local Law 144 view use it; without it they are refused (None: not declared).
     threshold: decision threshold on p(positive) for binary classifiers.
     output, output_kind: which model output to audit and how to read it.
     classes: the labels of the model's output columns, in column order, when the graph
@@ -74,6 +77,7 @@ class AuditConfig:
     sensitive: tuple[str, ...] = ()
     features: tuple[str, ...] | None = None
     positive_label: Any = None
+    favorable_label: Any = None
     threshold: float = 0.5
     output: str | None = None
     output_kind: str | None = None

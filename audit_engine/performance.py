@@ -3,8 +3,17 @@
 Classification: accuracy, balanced accuracy, ROC AUC (binary; macro one-vs-rest for
 multiclass), log loss, Brier score (binary: on p(positive); multiclass: mean squared
 distance to the one-hot label, as scikit-learn's multiclass ``brier_score_loss``), and
-expected calibration error (Guo et al. 2017: 15 equal-width bins on the top-label
-confidence, weighted |accuracy − confidence|). Multiclass adds per-class precision,
+calibration on 15 equal-width bins of the top-label confidence:
+
+- ``squared_calibration_error``: the debiased estimator of the binned squared calibration
+  error of Kumar, Liang & Ma (2019, "Verified uncertainty calibration", eq. 4),
+  ``Σ_b (n_b/n) [(acc_b − conf_b)² − acc_b (1 − acc_b) / (n_b − 1)]``; unbiased, so ≈ 0
+  on average for a calibrated model (it may be slightly negative);
+- ``expected_calibration_error``: its root ``sqrt(max(0, ·))``, the debiased ℓ2 calibration
+  error (interval: the root of the squared error's interval, so it reaches 0 whenever
+  the data cannot rule out perfect calibration);
+- ``expected_calibration_error_plugin``: the plug-in L1 ECE of Guo et al. (2017),
+  weighted |accuracy − confidence|; biased upward (above 0 for a calibrated model). Multiclass adds per-class precision,
 recall, F1 and one-vs-rest AUC. Regression: MAE, RMSE, R².
 
 Every metric is written as a weighted statistic of per-row terms, so the point value
@@ -21,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from .fairness.metrics import debiased_squared_ce
 from .stats import Estimate, percentile_interval, poisson_weight_blocks
 
 __all__ = ["classification_metrics", "regression_metrics", "weighted_auc", "ECE_BINS", "run"]
@@ -98,17 +108,25 @@ def classification_metrics(
         recalls = np.stack([_ratio(w @ h, w @ m) for h, m in zip(class_hits, class_masks, strict=True)])
         return np.nanmean(recalls, axis=0) if recalls.size else np.full(w.shape[0], np.nan)
 
+    hit_onehot = bin_onehot * top_correct[:, None]
+    conf_onehot = bin_onehot * top[:, None]
+
     def ece(w: np.ndarray) -> np.ndarray:
-        acc = w @ (bin_onehot * top_correct[:, None])
-        conf = w @ (bin_onehot * top[:, None])
+        acc = w @ hit_onehot
+        conf = w @ conf_onehot
         return np.abs(acc - conf).sum(axis=1) / w.sum(axis=1)
+
+    def squared_ce(w: np.ndarray) -> np.ndarray:
+        return debiased_squared_ce(w @ bin_onehot, w @ hit_onehot, w @ conf_onehot)
 
     out: dict[str, Statistic] = {
         "accuracy": mean(correct),
         "balanced_accuracy": balanced,
         "log_loss": mean(logloss_terms),
         "brier_score": mean(brier_terms),
-        "expected_calibration_error": ece,
+        "expected_calibration_error": lambda w: np.sqrt(np.maximum(squared_ce(w), 0.0)),
+        "squared_calibration_error": squared_ce,
+        "expected_calibration_error_plugin": ece,
     }
     if positive_index is not None and k == 2:
         out["roc_auc"] = lambda w: weighted_auc(p_pos, y_pos, w)
@@ -184,6 +202,8 @@ def estimate_all(
     out = {}
     for name in statistics:
         low, high = percentile_interval(np.concatenate(reps[name]), confidence) if reps[name] else (np.nan, np.nan)
+        if np.isfinite(values[name]) and np.isfinite(low) and np.isfinite(high):  # an interval holds its point
+            low, high = min(low, values[name]), max(high, values[name])
         out[name] = Estimate(values[name], low, high)
     return out
 
@@ -276,6 +296,9 @@ def run(ctx: Any) -> Any:
     else:
         stats = classification_metrics(ctx.proba, ctx.y_index, positive_index=ctx.positive_index, threshold=cfg.threshold)
         metrics = estimate_all(stats, n, n_boot=cfg.n_bootstrap, rng=rng, confidence=cfg.confidence)
+        # The plug-in ECE is biased upward; it is kept for comparison without an interval.
+        plug = metrics["expected_calibration_error_plugin"]
+        metrics["expected_calibration_error_plugin"] = Estimate(plug.value, float("nan"), float("nan"))
         per_class = None
         if ctx.proba.shape[1] > 2:
             per_class = {}

@@ -210,6 +210,13 @@ def test_positive_label_not_a_class(tmp_path, logistic3, table, capsys):
     _assert_clean_failure(code, err, out, "positive label 'yes'")
 
 
+def test_favorable_label_not_a_class(tmp_path, logistic3, table, capsys):
+    out = tmp_path / "out"
+    code, err = _cli(["run", str(logistic3), "--data", str(table), "--target", "y", "--features", "a", "b", "c",
+                      "--favorable-label", "approved"], out, capsys)
+    _assert_clean_failure(code, err, out, "favourable label 'approved'")
+
+
 def test_custom_domain_refused(tmp_path):
     graph = helper.make_graph(
         [helper.make_node("Evil", ["x"], ["y"], domain="com.attacker")], "g",

@@ -44,14 +44,21 @@ def _config(**kw) -> AuditConfig:
     return AuditConfig(**base)
 
 
+# The fairlearn oracle takes every group as it is: no small-group exclusion, and the
+# positive prediction as the selection (fairlearn's pos_label = 1).
+_ALL_GROUPS = {"min_group_size": 1, "min_class_rows": 1}
+
+
 @pytest.fixture(scope="module")
 def logreg_ctx():
-    return prepare(model_path("compas_logreg.onnx"), data_path("compas.csv"), config=_config())
+    return prepare(model_path("compas_logreg.onnx"), data_path("compas.csv"),
+                   config=_config(favorable_label=1, fairness=_ALL_GROUPS))
 
 
 @pytest.fixture(scope="module")
 def pipeline_ctx():
-    cfg = AuditConfig(target="two_year_recid", sensitive=("race", "sex"), n_bootstrap=200)
+    cfg = AuditConfig(target="two_year_recid", sensitive=("race", "sex"), n_bootstrap=200, favorable_label=1,
+                      fairness=_ALL_GROUPS)
     return prepare(model_path("compas_pipeline.onnx"), data_path("compas.csv"), config=cfg)
 
 
@@ -134,7 +141,15 @@ def test_mean_score_and_calibration_match_direct_computation(logreg_ctx):
         assert_allclose(entry["mean_score"], p[m].mean(), rtol=0, atol=TOL)
         b = np.clip(np.searchsorted(edges, p[m], side="right") - 1, 0, 9)
         ece = sum(abs(y[m][b == j].sum() - p[m][b == j].sum()) for j in range(10)) / m.sum()
-        assert_allclose(entry["calibration_error"], ece, rtol=0, atol=TOL)
+        assert_allclose(entry["calibration_error_plugin"], ece, rtol=0, atol=TOL)
+        # Kumar, Liang & Ma (2019): sum_b n_b/n [(ybar_b - sbar_b)^2 - ybar_b (1 - ybar_b) / (n_b - 1)]
+        sq = 0.0
+        for j in range(10):
+            yb, pb = y[m][b == j], p[m][b == j]
+            if len(yb):
+                var = yb.mean() * (1 - yb.mean()) / (len(yb) - 1) if len(yb) > 1 else 0.0
+                sq += len(yb) * ((yb.mean() - pb.mean()) ** 2 - var)
+        assert_allclose(entry["calibration_error"], np.sqrt(max(sq / m.sum(), 0.0)), rtol=0, atol=TOL)
 
 
 def test_threshold_sweep_equals_rethresholding(logreg_ctx):
@@ -164,7 +179,43 @@ def test_planted_disparity_found_and_fair_fixture_clean(logreg_ctx):
     assert diff["ci_high"] < 0  # Caucasian defendants are flagged less often than African-American
     diff = clean["race"]["groups"]["Caucasian"]["vs_reference"]["selection_rate"]
     assert diff["ci_low"] < 0 < diff["ci_high"]
-    assert biased["race"]["four_fifths"]["passes"] is False
+    assert biased["race"]["metrics"]["demographic_parity_difference"]["supports_gap"] is True
+    assert clean["race"]["metrics"]["demographic_parity_difference"]["supports_gap"] is False
+    # Without a declared favourable outcome, impact ratios and the four-fifths rule are refused.
+    assert "four_fifths" not in biased["race"] and "impact_ratio" not in biased["race"]["metrics"]
+    assert "favorable_label" in biased["race"]["impact_refused"]
+
+
+def test_favourable_outcome_names_the_most_flagged_group_disadvantaged():
+    # COMPAS: the favourable outcome is *not* being flagged high risk (two_year_recid = 0).
+    ctx = prepare(model_path("compas_logreg.onnx"), data_path("compas.csv"), config=_config(favorable_label=0))
+    race = check.run(ctx).section["race"]
+    assert race["favorable_label"] == "0"
+    pred = ctx.predicted_index == ctx.positive_index
+    groups = ctx.data.sensitive["race"].to_numpy()
+    big = [g for g in race["groups"] if race["groups"][g]["n"] >= 30]
+    flagged = {g: pred[groups == g].mean() for g in big}
+    most_flagged, least_flagged = max(flagged, key=flagged.get), min(flagged, key=flagged.get)
+    for g in big:  # selection = predicted favourable = not flagged
+        assert_allclose(race["groups"][g]["selection_rate"], 1 - flagged[g], rtol=0, atol=TOL)
+    assert race["four_fifths"]["most_selected_group"] == least_flagged
+    assert race["four_fifths"]["passes"] is False and most_flagged in race["four_fifths"]["below"]
+    assert min(race["impact_ratios"], key=lambda g: race["impact_ratios"][g]) == most_flagged
+    with pytest.raises(ConfigError, match="favourable label"):
+        check.run(prepare(model_path("compas_logreg.onnx"), data_path("compas.csv"), config=_config(favorable_label="yes")))
+
+
+def test_small_groups_are_shown_but_left_out_of_headline_gaps():
+    rng = np.random.default_rng(4)
+    g = np.array(["a"] * 600 + ["b"] * 600 + ["tiny"] * 12, dtype=object)
+    y = rng.random(g.size) < 0.5
+    pred = rng.random(g.size) < np.where(g == "tiny", 0.95, 0.4)
+    rep = fairness_report(group_counts(y, pred, pd.Series(g, name="g")), n_boot=200, rng=0, favorable_index=1).to_dict()["g"]
+    assert rep["groups"]["tiny"]["selection_rate"] is not None  # shown
+    assert "tiny" in rep["left_out"] and "selection_rate" in rep["left_out"]["tiny"]["rates"]
+    sel = [rep["groups"][k]["selection_rate"] for k in ("a", "b")]
+    assert_allclose(rep["metrics"]["demographic_parity_difference"]["value"], max(sel) - min(sel), rtol=0, atol=TOL)
+    assert "tiny" not in rep["four_fifths"]["below"] and rep["four_fifths"]["most_selected_group"] in ("a", "b")
 
 
 def _report(gc: GroupCounts, seed: int = 3) -> dict:
@@ -232,7 +283,8 @@ def test_unknown_values_and_ll144_view():
     sex = rng.choice(["F", "M", "X"], size=n, p=[0.49, 0.50, 0.01]).astype(object)
     sex[:37] = None
     pred = rng.random(n) < 0.3
-    section = fairness_report(group_counts(None, pred, pd.DataFrame({"sex": sex})), n_boot=0).to_dict()["sex"]
+    section = fairness_report(group_counts(None, pred, pd.DataFrame({"sex": sex})), n_boot=0,
+                              favorable_index=1).to_dict()["sex"]
     ll = section["ll144"]
     assert ll["unknown"] == 37 and section["unknown"] == 37
     assert ll["excluded"] == ["X"] and ll["categories"]["X"]["impact_ratio"] is None

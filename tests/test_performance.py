@@ -29,6 +29,40 @@ def _ece_reference(proba, y, n_bins=15):
     return total
 
 
+def _debiased_reference(proba, y, n_bins=15):
+    """Kumar, Liang & Ma (2019) debiased squared calibration error, written plainly."""
+    conf = proba.max(axis=1)
+    correct = (proba.argmax(axis=1) == y).astype(float)
+    total = 0.0
+    for b in range(n_bins):
+        lo, hi = b / n_bins, (b + 1) / n_bins
+        inside = (conf >= lo) & ((conf < hi) if b < n_bins - 1 else (conf <= hi))
+        k = inside.sum()
+        if k:
+            acc = correct[inside].mean()
+            var = acc * (1 - acc) / (k - 1) if k > 1 else 0.0
+            total += k / len(conf) * ((acc - conf[inside].mean()) ** 2 - var)
+    return total
+
+
+def test_debiased_ece_interval_covers_zero_for_a_calibrated_model():
+    # y ~ Bernoulli(p): perfectly calibrated, so the true (binned) calibration error is 0.
+    rng = np.random.default_rng(11)
+    covered = plugin_covered = 0
+    sims = 100
+    for _ in range(sims):
+        p = rng.beta(2, 2, size=2000)
+        y = (rng.random(p.size) < p).astype(np.intp)
+        proba = np.stack([1 - p, p], axis=1)
+        stats = performance.classification_metrics(proba, y, positive_index=1)
+        est = performance.estimate_all(stats, p.size, n_boot=200, rng=rng, confidence=0.95)
+        covered += est["expected_calibration_error"].ci_low <= 0.0
+        plugin_covered += est["expected_calibration_error_plugin"].ci_low <= 0.0  # its bootstrap interval
+        assert est["squared_calibration_error"].ci_low <= est["squared_calibration_error"].value
+    assert covered >= 0.9 * sims, covered
+    assert plugin_covered == 0  # the plug-in ECE's interval never reaches the true 0
+
+
 @pytest.fixture(scope="module")
 def binary_ctx():
     config = ae.AuditConfig(target="two_year_recid", features=COMPAS_NUMERIC, n_bootstrap=200)
@@ -47,10 +81,16 @@ def test_binary_metrics_equal_sklearn(binary_ctx):
     assert_allclose(m["roc_auc"]["value"], skm.roc_auc_score(y, p), atol=1e-12)
     assert_allclose(m["log_loss"]["value"], skm.log_loss(y, ctx.proba), atol=1e-9)
     assert_allclose(m["brier_score"]["value"], skm.brier_score_loss(y, p), atol=1e-12)
-    assert_allclose(m["expected_calibration_error"]["value"], _ece_reference(ctx.proba, ctx.y_index), atol=1e-12)
-    for est in m.values():
-        assert est["ci_low"] <= est["value"] <= est["ci_high"]
-        assert est["ci_high"] - est["ci_low"] > 0
+    assert_allclose(m["expected_calibration_error_plugin"]["value"], _ece_reference(ctx.proba, ctx.y_index),
+                    atol=1e-12)
+    sq = _debiased_reference(ctx.proba, ctx.y_index)
+    assert_allclose(m["squared_calibration_error"]["value"], sq, atol=1e-12)
+    assert_allclose(m["expected_calibration_error"]["value"], np.sqrt(max(sq, 0.0)), atol=1e-12)
+    assert m["expected_calibration_error_plugin"]["ci_low"] is None  # biased: no interval claimed
+    for name, est in m.items():
+        if name != "expected_calibration_error_plugin":
+            assert est["ci_low"] <= est["value"] <= est["ci_high"]
+            assert est["ci_high"] - est["ci_low"] > 0
     assert section["positive_label"] == 1 and section["threshold"] == 0.5
     cm = np.array(section["confusion_matrix"]["rows_true_columns_predicted"])
     assert_allclose(cm, skm.confusion_matrix(y, pred))

@@ -52,7 +52,7 @@ def _audited_hostile(tmp: str) -> dict:
     frame["sex"] = np.where(x[:, 0] + rng.normal(size=n) > 0, f"F{DOLLAR}", "M")
     model = save(logistic_model(np.array([1.0, -0.5, 0.25])), Path(tmp) / "hostile.onnx")
     config = ae.AuditConfig(target="label", sensitive=(f"group {IMG}", "sex"), features=tuple(features),
-                            n_bootstrap=50, checks=("performance", "fairness"))
+                            n_bootstrap=50, checks=("performance", "fairness"), favorable_label=1)
     return ae.audit(model, frame, config=config).to_dict()
 
 
@@ -249,6 +249,21 @@ def test_bias_audit_marks_small_categories_and_counts_unknown(hostile):
     assert small == {"M": "", "X": "under 2.0%", "F": "under 2.0%"}
     assert any(b.kind == "paragraph" and b.text.endswith(": 7.") for b in sex.blocks)
     assert not any("sex = F" in f for f in [view.outcome.text])  # excluded categories never fail the rule
+
+
+def test_bias_audit_is_refused_without_a_favourable_outcome(hostile):
+    doc = copy.deepcopy(hostile)
+    for entry in doc["fairness"].values():
+        entry["favorable_label"] = None
+        entry["impact_refused"] = "the favourable outcome is not declared; declare it with favorable_label"
+        for key in ("ll144", "four_fifths", "impact_ratios"):
+            entry.pop(key, None)
+    view = build_view(doc, template="bias-audit")
+    assert view.outcome.status == "unknown" and "favorable_label" in view.outcome.text
+    assert [s.key for s in view.sections] == ["method"]
+    audit = build_view(doc, template="audit")
+    fair = next(s for s in audit.sections if s.key == "fairness")
+    assert any(b.kind == "paragraph" and "No impact ratios" in b.text for b in fair.blocks)
 
 
 def test_output_does_not_grow_with_rows(tmp_path_factory, hostile_html):

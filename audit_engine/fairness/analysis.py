@@ -1,16 +1,24 @@
-"""From merged group counts to the ``fairness`` section: views, rates, gaps, intervals.
+"""From merged group counts to the ``fairness`` section: views, rates, gaps, intervals, tests.
 
 A *view* is one sensitive attribute (``race``) or an intersection (``race*sex``; with
 three attributes every pair and the triple). Its groups are the combinations of values
 that occur in the data; rows with an unknown value of any attribute in the view are
 counted as ``unknown`` and left out of its groups.
 
-Intervals: :func:`~audit_engine.fairness.bootstrap.poisson_cell_replicates` draws every
-cell's replicate count as Poisson(count); every rate, gap and impact ratio is recomputed
-on each replicate by the same vectorised code as the point value (NaN replicates, where a
-rate is undefined, are ignored). Group rates, impact ratios and signed differences to the
-reference group get percentile intervals; gaps (a max or min over groups) get basic
-bootstrap intervals, see :func:`_basic_interval`.
+Intervals (coverage measured by ``benchmarks/coverage.py``; see BENCHMARKS.md):
+
+- per-group rates that are proportions: Jeffreys (or Wilson) intervals from the
+  unweighted rows (:mod:`.intervals`);
+- impact ratios, mean scores, calibration errors, signed differences to the reference
+  group, and every gap: percentile intervals of posterior draws of the view's cells
+  (:func:`~.intervals.gamma_cell_draws`), extended to hold the point value;
+- each gap also gets a permutation test of "no disparity" (:mod:`.disparity`); when it
+  does not reject, the gap's interval reaches parity (0 for a difference, 1 for a
+  ratio). ``supports_gap`` rests on the test's p-value.
+
+Small groups: a group enters a rate's headline gap, impact ratios and verdicts only with
+``min_group_size`` rows and ``min_class_rows`` rows in the rate's denominator; otherwise
+it is shown with its numbers and listed under ``left_out``.
 """
 
 from __future__ import annotations
@@ -24,10 +32,12 @@ import numpy as np
 
 from ..errors import ConfigError, InvalidValueError
 from ..stats import Estimate, percentile_interval
-from .bootstrap import CellReplicate, point, poisson_cell_replicates
 from .counts import GroupCounts, GroupSums, score_bin_edges
-from .impact import four_fifths, impact_ratios, ll144_view
-from .metrics import GAP_METRICS, RATE_REASONS, binary_rates, calibration_terms, gap_metrics, gap_reason
+from .disparity import chi_square, p_value, permuted_successes, permuted_tables
+from .impact import four_fifths, impact_ratios_to, ll144_view
+from .intervals import RATE_METHODS, gamma_cell_draws, include_point, rate_interval
+from .metrics import (GAP_METRICS, RATE_REASONS, binary_rates, calibration_terms, debiased_squared_ce, gap_metrics,
+                      gap_reason)
 
 __all__ = ["FairnessReport", "fairness_report", "parse_reference", "SEPARATOR"]
 
@@ -186,89 +196,303 @@ def _make_views(attributes: Sequence[str], levels: Sequence[Sequence[str]], rows
             for name, (axes, labels, n) in specs.items()]
 
 
-# ---------------------------------------------------------------------------- evaluation
-def _evaluate(block: CellReplicate, views: list[_View], s: int, *, classes: Sequence[int],
-              labelled: bool, scores: bool) -> dict[tuple, np.ndarray]:
-    """All view statistics for one block of replicates: key → ``(r, ...)`` arrays."""
-    out: dict[tuple, np.ndarray] = {}
-    multiclass = len(classes) > 1
-    for v in views:
-        cells = _collapse(block.counts, s, v.axes)[:, v.keep]  # (r, g, K, K, B)
-        m = cells.sum(axis=-1)
-        sums = None if block.score_sums is None else _collapse(block.score_sums, s, v.axes)[:, v.keep]
-        per_class_gaps: list[dict[str, np.ndarray]] = []
-        for c in classes:
-            rates = binary_rates(m, c, labelled=labelled)
-            if scores and sums is not None:
-                rates.update(calibration_terms(cells, sums, c, labelled=labelled))
-            gaps = gap_metrics(rates)
-            ref_gaps = gap_metrics(rates, ref=v.ref)
-            ir = impact_ratios(rates["selection_rate"])
-            tag = c if multiclass else None
-            for k, x in rates.items():
-                out[(v.name, tag, "rate", k)] = x
-            for k, x in gaps.items():
-                out[(v.name, tag, "gap", k)] = x
-            for k, x in ref_gaps.items():
-                out[(v.name, tag, "ref", k)] = x
-            out[(v.name, tag, "rate", "impact_ratio")] = ir
-            for k in _SIGNED:
-                if k in rates:
-                    out[(v.name, tag, "signed", k)] = rates[k] - rates[k][:, v.ref : v.ref + 1]
-            per_class_gaps.append(gaps)
-        if multiclass:
-            n = m.sum(axis=(-1, -2))
-            acc = np.divide(np.trace(m, axis1=-2, axis2=-1), n, out=np.full(n.shape, np.nan), where=n > 0)
-            out[(v.name, None, "rate", "accuracy")] = acc
-            for k in per_class_gaps[0]:
-                stack = np.stack([g[k] for g in per_class_gaps], axis=-1)
-                worst = np.where(np.isfinite(stack), stack, -np.inf if k in _DIFF_GAPS else np.inf)
-                worst = worst.max(axis=-1) if k in _DIFF_GAPS else worst.min(axis=-1)
-                out[(v.name, None, "gap", k)] = np.where(np.isfinite(worst), worst, np.nan)
-    return out
+# ---------------------------------------------------------------------------- estimates
+@dataclass(frozen=True)
+class GapEstimate(Estimate):
+    """A gap between groups: value, interval, and the permutation p-value of "no disparity".
 
-
-def _interval(reps: np.ndarray | None, confidence: float) -> tuple[float, float]:
-    if reps is None or reps.size == 0:
-        return float("nan"), float("nan")
-    return percentile_interval(reps, confidence)
-
-
-def _basic_interval(value: float, reps: np.ndarray | None, confidence: float,
-                    lo: float = 0.0, hi: float = 1.0) -> tuple[float, float]:
-    """Basic (reverse-percentile) interval ``[2v − q_hi, 2v − q_lo]`` clipped to [lo, hi].
-
-    Gaps that take a max or a min over groups are biased away from parity (the max of
-    noisy rates exceeds the max of the true rates), so their replicates sit above the
-    point value and a percentile interval can miss it and never reach 0. The basic
-    interval corrects that shift to first order (Davison & Hinkley 1997, §5.2.1).
+    ``supports_gap`` is True when ``p_value < level`` (1 − confidence): the data supports a
+    gap. It rests on the test, not on the interval; the interval's lower end is put at the
+    parity value (0 for a difference, 1 for a ratio) when the test does not reject, so the
+    two never disagree. NaN p-value: no test exists for this metric.
     """
-    low, high = _interval(reps, confidence)
-    if not (np.isfinite(value) and np.isfinite(low) and np.isfinite(high)):
-        return float("nan"), float("nan")
-    return float(np.clip(2 * value - high, lo, hi)), float(np.clip(2 * value - low, lo, hi))
+
+    p_value: float = float("nan")
+    level: float = 0.05
+
+    @property
+    def supports_gap(self) -> bool | None:
+        return None if not np.isfinite(self.p_value) else bool(self.p_value < self.level)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out["p_value"] = _num(self.p_value)
+        out["supports_gap"] = self.supports_gap
+        return out
 
 
 def _num(x: float) -> float | None:
     return float(x) if np.isfinite(x) else None
 
 
-def _group_block(v: _View, pt: dict, reps: dict, tag: Any, *, confidence: float, labelled: bool,
-                 min_group_size: int, top: bool) -> dict[str, Any]:
+def _percentile(draws: np.ndarray | None, confidence: float) -> tuple[float, float]:
+    if draws is None or draws.size == 0:
+        return float("nan"), float("nan")
+    return percentile_interval(draws, confidence)
+
+
+def _is_ratio(name: str) -> bool:
+    return name in GAP_METRICS and GAP_METRICS[name][0] in ("ratio", "min_ratio")
+
+
+def _gap_estimate(name: str, value: float, draws: np.ndarray | None, p: float, confidence: float) -> GapEstimate:
+    """Posterior interval of a gap, at parity when the test does not reject, holding the point."""
+    level = 1.0 - confidence
+    if not np.isfinite(value):
+        return GapEstimate(float("nan"), float("nan"), float("nan"), float("nan"), level)
+    low, high = _percentile(draws, confidence)
+    if np.isfinite(p) and p >= level and np.isfinite(low):
+        if _is_ratio(name):
+            high = 1.0
+        else:
+            low = 0.0
+    low, high = include_point(value, low, high)
+    return GapEstimate(float(value), low, high, float(p), level)
+
+
+# ---------------------------------------------------------------------------- eligibility
+_ELIGIBLE_RATES = ("selection_rate", "base_rate", "accuracy", "mean_score", "tpr", "fnr", "fpr", "tnr",
+                   "precision", "calibration_error", "calibration_error_plugin")
+
+
+def _eligibility(rows: np.ndarray, c: int, *, min_group_size: int, min_class_rows: int) -> dict[str, np.ndarray]:
+    """Per rate, ``(g,)`` True where a group has enough rows to enter headline gaps and verdicts.
+
+    rows: ``(g, K, K)`` unweighted confusion rows. A group needs ``min_group_size`` rows,
+    and ``min_class_rows`` rows in the denominator of the rate (positives for TPR/FNR,
+    negatives for FPR/TNR, predicted positives for precision, both for calibration).
+    """
+    n = rows.sum(axis=(1, 2))
+    big = n >= min_group_size
+    actual = rows[:, c, :].sum(axis=1)
+    negatives = n - actual
+    predicted = rows[:, :, c].sum(axis=1)
+    pos_ok = big & (actual >= min_class_rows)
+    neg_ok = big & (negatives >= min_class_rows)
+    return {"selection_rate": big, "base_rate": big, "accuracy": big, "mean_score": big,
+            "tpr": pos_ok, "fnr": pos_ok, "fpr": neg_ok, "tnr": neg_ok,
+            "precision": big & (predicted >= min_class_rows),
+            "calibration_error": pos_ok & neg_ok, "calibration_error_plugin": pos_ok & neg_ok}
+
+
+def _masked(rates: dict[str, np.ndarray], eligible: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {k: (np.where(eligible[k], x, np.nan) if k in eligible else x) for k, x in rates.items()}
+
+
+def _left_out(labels: list[str], rows: np.ndarray, eligible: dict[str, np.ndarray], present: Sequence[str], *,
+              min_group_size: int, min_class_rows: int) -> dict[str, Any]:
+    n = rows.sum(axis=(1, 2))
+    out: dict[str, Any] = {}
+    for gi, label in enumerate(labels):
+        rates = [k for k in _ELIGIBLE_RATES if k in present and k in eligible and not eligible[k][gi]]
+        if not rates:
+            continue
+        if n[gi] < min_group_size:
+            reason = f"{int(round(n[gi]))} rows, under the minimum of {min_group_size} for headline gaps and verdicts"
+        else:
+            reason = (f"fewer than {min_class_rows} rows in the denominator of {', '.join(rates)}, "
+                      "so those rates stay out of headline gaps and verdicts")
+        out[label] = {"reason": reason, "rates": rates}
+    return out
+
+
+# ---------------------------------------------------------------------------- one view
+def _rates(cells: np.ndarray, sums: np.ndarray | None, c: int, *, labelled: bool, favorable: int | None) -> dict:
+    rates = binary_rates(cells.sum(axis=-1), c, labelled=labelled, favorable=favorable)
+    if sums is not None:
+        rates.update(calibration_terms(cells, sums, c, labelled=labelled))
+    return rates
+
+
+def _impact(selection: np.ndarray, eligible: np.ndarray) -> np.ndarray:
+    """``(r, g)`` selection rates → ratios to the most-selected *eligible* group."""
+    return impact_ratios_to(selection, np.where(eligible, selection, np.nan))
+
+
+def _proportions(rows: np.ndarray, c: int, favorable: int | None, labelled: bool) -> dict[str, tuple]:
+    """rate → (successes, trials) per group from unweighted rows ``(g, K, K)``."""
+    n = rows.sum(axis=(1, 2))
+    sel = rows[:, :, c if favorable is None else favorable].sum(axis=1)
+    out = {"selection_rate": (sel, n)}
+    if not labelled:
+        return out
+    tp = rows[:, c, c]
+    actual = rows[:, c, :].sum(axis=1)
+    predicted = rows[:, :, c].sum(axis=1)
+    negatives = n - actual
+    fp = predicted - tp
+    out.update(base_rate=(actual, n), tpr=(tp, actual), fnr=(actual - tp, actual), fpr=(fp, negatives),
+               tnr=(negatives - fp, negatives), precision=(tp, predicted),
+               accuracy=(np.trace(rows, axis1=1, axis2=2), n))
+    return out
+
+
+_STRATUM = {"fnr": "tpr", "tnr": "fpr", "calibration_error_plugin": "calibration_error"}
+
+
+def _disparity_p_values(rows: np.ndarray, row_sums: np.ndarray | None, c: int, favorable: int | None, labelled: bool,
+                        eligible: dict[str, np.ndarray], n_perm: int, rng: np.random.Generator) -> dict[str, float]:
+    """rate (or ``"tpr+fpr"``) → permutation p-value of "the rate is the same in every eligible group".
+
+    The statistic is Pearson's X² of the stratum's group × outcome table (summed over the
+    two strata for equalized odds, over score bins for calibration), its null law drawn by
+    permutation (:func:`~.disparity.permuted_successes`); only eligible groups take part.
+    """
+    m = rows.sum(axis=-1)
+    props = _proportions(m, c, favorable, labelled)
+    stats: dict[str, tuple[float, np.ndarray]] = {}
+    for name, (k, trials) in props.items():
+        if name == "base_rate" or name in _STRATUM:
+            continue
+        keep = eligible[name] & (trials > 0)
+        if keep.sum() < 2:
+            continue
+        stats[name] = (chi_square(k[keep], trials[keep]),
+                       chi_square(permuted_successes(trials[keep], k[keep].sum(), n_perm, rng), trials[keep]))
+    if labelled and rows.shape[-1] > 0:
+        keep = eligible["calibration_error"]
+        n_bin = rows.sum(axis=(1, 2))[keep]  # (g, B)
+        pos_bin = rows[:, c].sum(axis=1)[keep]
+        if keep.sum() >= 2:
+            obs, perm = 0.0, np.zeros(n_perm)
+            for b in range(n_bin.shape[1]):
+                if n_bin[:, b].sum() > 0:
+                    obs += chi_square(pos_bin[:, b], n_bin[:, b])
+                    perm += chi_square(permuted_successes(n_bin[:, b], pos_bin[:, b].sum(), n_perm, rng), n_bin[:, b])
+            stats["calibration_error"] = (obs, perm)
+    keep = eligible["mean_score"]
+    if row_sums is not None and keep.sum() >= 2:
+        # mean score: permute group labels among rows; within a score bin a row's score is
+        # taken as the bin's mean score (the counts keep no finer detail).
+        hist = rows.sum(axis=(1, 2))[keep]  # (g, B)
+        bin_mean = np.divide(row_sums.sum(axis=(0, 1, 2)), rows.sum(axis=(0, 1, 2)),
+                             out=np.zeros(hist.shape[1]), where=rows.sum(axis=(0, 1, 2)) > 0)
+        n_g = hist.sum(axis=1)
+
+        def spread(h: np.ndarray) -> np.ndarray:
+            means = (h * bin_mean).sum(axis=-1) / n_g
+            grand = (n_g * means).sum(axis=-1, keepdims=True) / n_g.sum()
+            return (n_g * (means - grand) ** 2).sum(axis=-1)
+
+        stats["mean_score"] = (float(spread(hist)), spread(permuted_tables(hist, n_perm, rng)))
+    if "tpr" in stats and "fpr" in stats:
+        stats["tpr+fpr"] = (stats["tpr"][0] + stats["fpr"][0], stats["tpr"][1] + stats["fpr"][1])
+    out = {name: p_value(obs, perm) for name, (obs, perm) in stats.items()}
+    for name, base in _STRATUM.items():
+        if base in out:
+            out[name] = out[base]
+    return out
+
+
+def _gap_p_value(name: str, p_rates: dict[str, float]) -> float:
+    if name == "impact_ratio":
+        return p_rates.get("selection_rate", float("nan"))
+    if name not in GAP_METRICS:
+        return float("nan")
+    needs = GAP_METRICS[name][1]
+    key = needs[0] if len(needs) == 1 else "+".join(needs)
+    return p_rates.get(key, float("nan"))
+
+
+@dataclass
+class _ClassStats:
+    """Everything one view reports for one class treated as positive."""
+
+    rates: dict[str, np.ndarray]            # rate -> (g,) point values (all groups)
+    rate_ci: dict[str, tuple]               # rate -> ((g,), (g,)) interval
+    gaps: dict[str, GapEstimate]
+    ref_gaps: dict[str, GapEstimate]
+    signed: dict[str, list[Estimate | None]]  # rate -> per group vs reference
+    gap_draws: dict[str, np.ndarray]        # for the multiclass worst-class gap
+    p_values: dict[str, float]
+    eligible: dict[str, np.ndarray]
+    masked_point: dict[str, np.ndarray]
+
+
+def _class_stats(v: _View, rows: np.ndarray, counts: np.ndarray, sums: np.ndarray | None, c: int, *,
+                 favorable: int | None, labelled: bool, n_draws: int, rng: np.random.Generator,
+                 confidence: float, min_group_size: int, min_class_rows: int, rate_method: str,
+                 bin_centres: np.ndarray) -> _ClassStats:
+    m_rows = rows.sum(axis=-1)
+    eligible = _eligibility(m_rows, c, min_group_size=min_group_size, min_class_rows=min_class_rows)
+    kw = dict(labelled=labelled, favorable=favorable)
+    pt = _rates(counts[None], None if sums is None else sums[None], c, **kw)
+    pt["impact_ratio"] = _impact(pt["selection_rate"], eligible["selection_rate"])
+    mpt = _masked(pt, eligible)
+    gaps_pt = gap_metrics(mpt)
+    ref_pt = gap_metrics(mpt, ref=v.ref)
+    signed_pt = {k: pt[k] - pt[k][:, v.ref: v.ref + 1] for k in _SIGNED if k in pt}
+
+    # Posterior draws of the cells: every rate, gap and ratio per draw.
+    draws: dict[tuple, list[np.ndarray]] = {}
+    if n_draws > 0:
+        for block, bsums in gamma_cell_draws(rows, counts, sums, n_draws, rng, bin_centres=bin_centres):
+            rd = _rates(block, bsums, c, **kw)
+            rd["impact_ratio"] = _impact(rd["selection_rate"], eligible["selection_rate"])
+            md = _masked(rd, eligible)
+            for k, x in rd.items():
+                draws.setdefault(("rate", k), []).append(x)
+            for k, x in gap_metrics(md).items():
+                draws.setdefault(("gap", k), []).append(x)
+            for k, x in gap_metrics(md, ref=v.ref).items():
+                draws.setdefault(("ref", k), []).append(x)
+            for k in signed_pt:
+                draws.setdefault(("signed", k), []).append(rd[k] - rd[k][:, v.ref: v.ref + 1])
+    got = {key: np.concatenate(x) for key, x in draws.items()}
+
+    # Permutation tests of "no disparity", on unweighted rows (one p-value per rate).
+    row_sums = None if sums is None else np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0) * rows
+    p_rates = _disparity_p_values(rows, row_sums, c, favorable, labelled, eligible, n_draws, rng) if n_draws > 0 else {}
+    p_gap = {k: _gap_p_value(k, p_rates) for k in gaps_pt}
+    p_ref = p_gap
+
+    nan = float("nan")
+    gaps = {k: _gap_estimate(k, float(x[0]), got.get(("gap", k)), p_gap.get(k, nan), confidence) for k, x in gaps_pt.items()}
+    ref_gaps = {k: _gap_estimate(k, float(x[0]), got.get(("ref", k)), p_ref.get(k, nan), confidence)
+                for k, x in ref_pt.items()}
+    props = _proportions(m_rows, c, favorable, labelled)
+    rate_ci: dict[str, tuple] = {}
+    for k, x in pt.items():
+        if k.endswith("_plugin"):  # biased plug-in kept for comparison: no interval is claimed for it
+            lo = hi = np.full(len(v.labels), np.nan)
+        elif k in props and n_draws > 0:
+            lo, hi = rate_interval(*props[k], confidence, rate_method)
+        elif ("rate", k) in got:
+            q = got[("rate", k)]
+            lo, hi = np.full(len(v.labels), np.nan), np.full(len(v.labels), np.nan)
+            for gi in range(len(v.labels)):
+                lo[gi], hi[gi] = _percentile(q[:, gi], confidence)
+        else:
+            lo = hi = np.full(len(v.labels), np.nan)
+        ok = np.isfinite(x[0]) & np.isfinite(lo) & np.isfinite(hi)
+        lo, hi = np.where(ok, np.fmin(lo, x[0]), np.nan), np.where(ok, np.fmax(hi, x[0]), np.nan)
+        rate_ci[k] = (lo, hi)
+    signed: dict[str, list[Estimate | None]] = {}
+    for k, x in signed_pt.items():
+        col: list[Estimate | None] = []
+        for gi in range(len(v.labels)):
+            lo, hi = _percentile(got[("signed", k)][:, gi] if ("signed", k) in got else None, confidence)
+            lo, hi = include_point(float(x[0, gi]), lo, hi)
+            col.append(Estimate(float(x[0, gi]), lo, hi))
+        signed[k] = col
+    return _ClassStats({k: x[0] for k, x in pt.items()}, rate_ci, gaps, ref_gaps, signed,
+                       {k: got[("gap", k)] for k in gaps_pt if ("gap", k) in got}, p_gap, eligible,
+                       {k: x[0] for k, x in mpt.items()})
+
+
+def _group_block(v: _View, cs: _ClassStats, *, labelled: bool, min_group_size: int, top: bool) -> dict[str, Any]:
     groups: dict[str, Any] = {}
-    rate_names = [k for (vn, t, kind, k) in pt if vn == v.name and t == tag and kind == "rate"]
     for gi, label in enumerate(v.labels):
         entry: dict[str, Any] = {"n": int(round(v.n[gi]))} if top else {}
         ci: dict[str, Any] = {}
         undefined: dict[str, str] = {}
-        for k in rate_names:
-            key = (v.name, tag, "rate", k)
-            val = pt[key][0, gi]
+        for k, x in cs.rates.items():
+            val = x[gi]
             entry[k] = _num(val)
             if not np.isfinite(val):
                 undefined[k] = RATE_REASONS.get(k, "a zero denominator in this group")
-            low, high = _interval(None if key not in reps else reps[key][:, gi], confidence)
-            ci[k] = {"ci_low": _num(low), "ci_high": _num(high)}
+            lo, hi = cs.rate_ci[k]
+            ci[k] = {"ci_low": _num(lo[gi]), "ci_high": _num(hi[gi])}
         flags = []
         if top and v.n[gi] < min_group_size:
             flags.append("small_group")
@@ -282,42 +506,37 @@ def _group_block(v: _View, pt: dict, reps: dict, tag: Any, *, confidence: float,
         entry["undefined"] = undefined
         entry["ci"] = ci
         if gi != v.ref:
-            vs = {}
-            for k in _SIGNED:
-                key = (v.name, tag, "signed", k)
-                if key in pt:
-                    low, high = _interval(None if key not in reps else reps[key][:, gi], confidence)
-                    vs[k] = Estimate(float(pt[key][0, gi]), low, high)
-            entry["vs_reference"] = vs
+            entry["vs_reference"] = {k: col[gi] for k, col in cs.signed.items()}
         groups[label] = entry
     return groups
 
 
-def _metrics_block(v: _View, pt: dict, reps: dict, tag: Any, kind: str, confidence: float) -> tuple[dict, dict]:
-    metrics: dict[str, Estimate] = {}
-    undefined: dict[str, str] = {}
-    rates = {k: x for (vn, t, kd, k), x in pt.items() if vn == v.name and t == tag and kd == "rate"}
-    for (vn, t, kd, k), x in pt.items():
-        if vn != v.name or t != tag or kd != kind:
-            continue
-        low, high = _basic_interval(float(x[0]), reps.get((vn, t, kd, k)), confidence)
-        metrics[k] = Estimate(float(x[0]), low, high)
-        if not np.isfinite(x[0]):
-            undefined[k] = gap_reason(k, rates) if k in GAP_METRICS and all(r in rates for r in GAP_METRICS[k][1]) \
-                else "undefined in every class"
-    return metrics, undefined
+def _undefined(gaps: dict[str, GapEstimate], masked: dict[str, np.ndarray]) -> dict[str, str]:
+    out = {}
+    for k, est in gaps.items():
+        if not np.isfinite(est.value):
+            out[k] = gap_reason(k, {r: x[None] for r, x in masked.items()}) \
+                if k in GAP_METRICS and all(r in masked for r in GAP_METRICS[k][1]) else "undefined in every class"
+    return out
+
+
+_NO_FAVORABLE = ("the favourable outcome is not declared, so selection rates have no direction; declare it with "
+                 "favorable_label = 0 (the class that benefits the person) in audit.toml or --favorable-label")
 
 
 def fairness_report(
     counts: GroupCounts | GroupSums,
     *,
     positive_index: int | None = 1,
+    favorable_index: int | None = None,
     class_labels: Sequence[Any] | None = None,
     reference_group: Any = None,
     n_boot: int = 1000,
     confidence: float = 0.95,
     rng: np.random.Generator | int | None = None,
     min_group_size: int = 30,
+    min_class_rows: int = 5,
+    rate_interval_method: str = "jeffreys",
     max_order: int = 3,
     ll144_min_share: float = 0.02,
     four_fifths_threshold: float = 0.8,
@@ -330,10 +549,18 @@ def fairness_report(
     counts: merged :class:`GroupCounts` (classification) or :class:`GroupSums` (regression).
     positive_index: the positive class of a binary classifier; None for multiclass
         (one-vs-rest for every class, reported under ``per_class``).
+    favorable_index: the class that benefits the person (COMPAS: not flagged high risk).
+        Selection rates count predictions of it; impact ratios, the four-fifths rule and the
+        Local Law 144 view need it and are left out (with the reason) without it.
     class_labels: labels of the K classes (JSON keys of ``per_class``).
     reference_group: see :func:`parse_reference`; default the largest group of each view.
-    n_boot, confidence, rng: Poisson-bootstrap replicates, interval level, random stream.
-    min_group_size: groups with fewer rows are flagged ``small_group`` (never dropped).
+    n_boot: posterior draws for gap intervals and permutations for the disparity tests.
+    confidence, rng: interval level, random stream.
+    min_group_size, min_class_rows: a group enters headline gaps, impact ratios and
+        verdicts for a rate only with at least ``min_group_size`` rows and
+        ``min_class_rows`` rows in the rate's denominator; others are shown and listed
+        under ``left_out``. Groups under ``min_group_size`` are also flagged ``small_group``.
+    rate_interval_method: ``"jeffreys"`` or ``"wilson"`` for per-group rates.
     max_order: the largest intersection order (3: all pairs and the triple).
     ll144_min_share: Local Law 144 exclusion share; four_fifths_threshold: 0.8.
     sweep: add the threshold sweep (binary with scores).
@@ -347,6 +574,9 @@ def fairness_report(
     if isinstance(counts, GroupSums):
         return _regression_report(counts, reference_group=reference_group, n_boot=n_boot, confidence=confidence,
                                   rng=rng, min_group_size=min_group_size, max_order=max_order)
+    if rate_interval_method not in RATE_METHODS:
+        raise ConfigError(f"The 'rate_interval' parameter must be one of {', '.join(RATE_METHODS)}; "
+                          f"got {rate_interval_method!r}.")
     gc = counts
     s = len(gc.attributes)
     k = gc.n_classes
@@ -355,63 +585,133 @@ def fairness_report(
     views = _make_views(gc.attributes, gc.levels, rows_by_combo, max_order=max_order, reference=reference_group)
     binary = positive_index is not None
     classes = [positive_index] if binary else list(range(k))
-    kwargs = dict(classes=classes, labelled=gc.labelled, scores=gc.has_scores)
-    pt = _evaluate(point(gc), views, s, **kwargs)
-    reps: dict[tuple, np.ndarray] = {}
-    if n_boot > 0:
-        parts: dict[tuple, list[np.ndarray]] = {key: [] for key in pt}
-        for block in poisson_cell_replicates(gc, n_boot, rng):
-            for key, x in _evaluate(block, views, s, **kwargs).items():
-                parts[key].append(x)
-        reps = {key: np.concatenate(x) for key, x in parts.items()}
+    edges = score_bin_edges(gc.score_bins)
+    centres = (edges[:-1] + edges[1:]) / 2
+    opts = dict(labelled=gc.labelled, n_draws=n_boot, confidence=confidence, min_group_size=min_group_size,
+                min_class_rows=min_class_rows, rate_method=rate_interval_method, bin_centres=centres)
 
     out: dict[str, dict[str, Any]] = {}
-    edges = score_bin_edges(gc.score_bins)
     for v in views:
-        top_tag = None
+        rows = _collapse(gc.rows[None].astype(np.float64), s, v.axes)[0, v.keep]  # (g, K, K, B)
+        cnts = _collapse(gc.counts[None], s, v.axes)[0, v.keep]
+        sums = None if gc.score_sums is None else _collapse(gc.score_sums[None], s, v.axes)[0, v.keep]
+        stats = {c: _class_stats(v, rows, cnts, sums, c, favorable=favorable_index if binary else None, rng=rng, **opts)
+                 for c in classes}
         section: dict[str, Any] = {
             "attributes": [gc.attributes[a] for a in v.axes],
             "task": "classification",
             "reference_group": v.labels[v.ref],
             "n": int(round(v.n.sum())),
             "unknown": v.unknown,
+            "favorable_label": None if favorable_index is None else labels_k[favorable_index],
         }
-        section["groups"] = _group_block(v, pt, reps, top_tag, confidence=confidence, labelled=gc.labelled,
-                                         min_group_size=min_group_size, top=True)
-        metrics, undefined = _metrics_block(v, pt, reps, top_tag, "gap", confidence)
+        if binary:
+            cs = stats[positive_index]
+            section["groups"] = _group_block(v, cs, labelled=gc.labelled, min_group_size=min_group_size, top=True)
+            metrics = dict(cs.gaps)
+            undefined = _undefined(cs.gaps, cs.masked_point)
+            section["reference_metrics"] = {n_: e for n_, e in cs.ref_gaps.items() if n_ != "impact_ratio" or favorable_index is not None}
+        else:
+            metrics, undefined = _worst_class(stats, confidence)
+            m_rows = rows.sum(axis=-1)
+            n_g = m_rows.sum(axis=(1, 2))
+            acc = np.trace(cnts.sum(axis=-1), axis1=1, axis2=2) / cnts.sum(axis=(1, 2, 3))
+            lo, hi = rate_interval(np.trace(m_rows, axis1=1, axis2=2), n_g, confidence, rate_interval_method) \
+                if n_boot > 0 else (np.full(len(n_g), np.nan),) * 2
+            section["groups"] = {
+                lab: {"n": int(round(v.n[gi])), "accuracy": _num(acc[gi]),
+                      "flags": ["small_group"] if v.n[gi] < min_group_size else [], "undefined": {},
+                      "ci": {"accuracy": {"ci_low": _num(lo[gi]), "ci_high": _num(hi[gi])}}}
+                for gi, lab in enumerate(v.labels)}
+            per_class = {}
+            for c in classes:
+                cs = stats[c]
+                per_class[labels_k[c]] = {
+                    "groups": _group_block(v, cs, labelled=gc.labelled, min_group_size=min_group_size, top=False),
+                    "metrics": cs.gaps,
+                    "reference_metrics": cs.ref_gaps,
+                    "impact_ratios": {lab: _num(x) for lab, x in zip(v.labels, cs.rates["impact_ratio"], strict=True)},
+                }
+            section["per_class"] = per_class
+        fav_stats = stats.get(favorable_index if not binary else positive_index)
+        if favorable_index is None:
+            metrics.pop("impact_ratio", None)
+            undefined["impact_ratio"] = _NO_FAVORABLE
+            section["impact_refused"] = _NO_FAVORABLE
+        elif fav_stats is not None:
+            if not binary:
+                metrics["impact_ratio"] = fav_stats.gaps["impact_ratio"]
+            ir = fav_stats.rates["impact_ratio"]
+            section["impact_ratios"] = {lab: _num(x) for lab, x in zip(v.labels, ir, strict=True)}
+            eligible_ir = np.where(fav_stats.eligible["selection_rate"], ir, np.nan)
+            section["four_fifths"] = four_fifths(v.labels, eligible_ir, threshold=four_fifths_threshold)
+            sel = fav_stats.rates["selection_rate"] if binary else _favorable_selection(cnts, favorable_index)
+            section["ll144"] = ll144_view(v.labels, v.n, sel * v.n, unknown=v.unknown, min_share=ll144_min_share)
         section["metrics"] = metrics
         section["undefined_metrics"] = undefined
         section["small_groups"] = [lab for lab, n in zip(v.labels, v.n, strict=True) if n < min_group_size]
-        if binary:
-            ref_metrics, _ = _metrics_block(v, pt, reps, None, "ref", confidence)
-            section["reference_metrics"] = ref_metrics
-            ir = pt[(v.name, None, "rate", "impact_ratio")][0]
-            section["impact_ratios"] = {lab: _num(x) for lab, x in zip(v.labels, ir, strict=True)}
-            section["four_fifths"] = four_fifths(v.labels, ir, threshold=four_fifths_threshold)
-            sel = pt[(v.name, None, "rate", "selection_rate")][0]
-            section["ll144"] = ll144_view(v.labels, v.n, sel * v.n, unknown=v.unknown, min_share=ll144_min_share)
-            cells = _collapse(gc.counts[None], s, v.axes)[0, v.keep]  # (g, K, K, B)
-            if gc.has_scores:
-                sums = _collapse(gc.score_sums[None], s, v.axes)[0, v.keep]
-                if gc.labelled:
-                    section["calibration"] = _calibration(v.labels, cells, sums, positive_index, edges)
-                if sweep and gc.score_bins > 1:
-                    section["sweep"] = _sweep(v.labels, cells, positive_index, edges, labelled=gc.labelled)
-        else:
-            per_class = {}
-            for c in classes:
-                cm, _ = _metrics_block(v, pt, reps, c, "gap", confidence)
-                ir = pt[(v.name, c, "rate", "impact_ratio")][0]
-                per_class[labels_k[c]] = {
-                    "groups": _group_block(v, pt, reps, c, confidence=confidence, labelled=gc.labelled,
-                                           min_group_size=min_group_size, top=False),
-                    "metrics": cm,
-                    "reference_metrics": _metrics_block(v, pt, reps, c, "ref", confidence)[0],
-                    "impact_ratios": {lab: _num(x) for lab, x in zip(v.labels, ir, strict=True)},
-                }
-            section["per_class"] = per_class
+        first = stats[classes[0]] if binary else (fav_stats or stats[classes[0]])
+        section["min_group_size"] = min_group_size
+        section["min_class_rows"] = min_class_rows
+        section["left_out"] = _left_out(v.labels, rows.sum(axis=-1), first.eligible, list(first.rates),
+                                        min_group_size=min_group_size, min_class_rows=min_class_rows)
+        if binary and gc.has_scores:
+            if gc.labelled:
+                section["calibration"] = _calibration(v.labels, cnts, sums, positive_index, edges)
+            if sweep and gc.score_bins > 1:
+                section["sweep"] = _sweep(v.labels, cnts, positive_index, edges, labelled=gc.labelled)
         out[v.name] = section
     return FairnessReport(out)
+
+
+def _favorable_selection(cells: np.ndarray, f: int) -> np.ndarray:
+    m = cells.sum(axis=-1)
+    n = m.sum(axis=(1, 2))
+    return np.divide(m[:, :, f].sum(axis=1), n, out=np.full(n.shape, np.nan), where=n > 0)
+
+
+def _worst_class(stats: dict[int, _ClassStats], confidence: float) -> tuple[dict[str, GapEstimate], dict[str, str]]:
+    """Multiclass headline gaps: the worst class per draw (max difference, min ratio); Bonferroni p-value."""
+    names = list(next(iter(stats.values())).gaps)
+    metrics: dict[str, GapEstimate] = {}
+    undefined: dict[str, str] = {}
+    k = len(stats)
+    for name in names:
+        ratio = _is_ratio(name)
+        fill = np.inf if ratio else -np.inf
+        values = np.array([cs.gaps[name].value for cs in stats.values()], dtype=float)
+        pick = np.where(np.isfinite(values), values, fill)
+        value = float(pick.min() if ratio else pick.max())
+        if not np.isfinite(value):
+            metrics[name] = GapEstimate(float("nan"), float("nan"), float("nan"))
+            undefined[name] = "undefined in every class"
+            continue
+        draws = [cs.gap_draws[name] for cs in stats.values() if name in cs.gap_draws]
+        worst = None
+        if len(draws) == k:
+            stack = np.where(np.isfinite(np.stack(draws, axis=-1)), np.stack(draws, axis=-1), fill)
+            worst = stack.min(axis=-1) if ratio else stack.max(axis=-1)
+            worst = np.where(np.isfinite(worst), worst, np.nan)
+        ps = [cs.p_values.get(name, float("nan")) for cs in stats.values()]
+        p = float(min(1.0, k * np.nanmin(ps))) if np.isfinite(ps).any() else float("nan")
+        metrics[name] = _gap_estimate(name, value, worst, p, confidence)
+    return metrics, undefined
+
+
+def _interval(reps: np.ndarray | None, confidence: float) -> tuple[float, float]:
+    return _percentile(reps, confidence)
+
+
+def _basic_interval(value: float, reps: np.ndarray | None, confidence: float,
+                    lo: float = 0.0, hi: float = 1.0) -> tuple[float, float]:
+    """Basic (reverse-percentile) interval ``[2v − q_hi, 2v − q_lo]`` clipped to [lo, hi], holding v.
+
+    Used for the regression gaps (Davison & Hinkley 1997, §5.2.1).
+    """
+    low, high = _interval(reps, confidence)
+    if not (np.isfinite(value) and np.isfinite(low) and np.isfinite(high)):
+        return float("nan"), float("nan")
+    return include_point(value, float(np.clip(2 * value - high, lo, hi)), float(np.clip(2 * value - low, lo, hi)))
 
 
 def _calibration(labels: list[str], cells: np.ndarray, sums: np.ndarray, c: int, edges: np.ndarray) -> dict[str, Any]:

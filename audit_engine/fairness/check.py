@@ -10,6 +10,17 @@ group means of prediction and error.
 The counts are taken chunk by chunk (``chunk_rows``) and merged, the same path a
 streaming or distributed run takes, so the check's memory does not grow with the rows.
 
+The favourable outcome (``favorable_label`` / ``--favorable-label``; COMPAS: 0, not
+flagged high risk) sets what a *selection* is: selection rates, impact ratios, the
+four-fifths rule and the Local Law 144 view count predictions of it. Without it those are
+left out with the reason and the impact-ratio rule gives a warning saying how to declare
+it; every other metric still runs.
+
+Small groups: ``min_group_size`` (default 30 rows) and ``min_class_rows`` (default 5 rows
+in a rate's denominator: positives for TPR, negatives for FPR, predicted positives for
+precision) decide which groups enter headline gaps and verdicts; the others are shown
+and listed under ``left_out``. ``rate_interval`` is ``jeffreys`` (default) or ``wilson``.
+
 Policy: every rule of ``[policy.fairness]`` is judged on each attribute (subject = the
 attribute) with its interval; intersections are judged too when ``judge_intersections``.
 """
@@ -29,6 +40,8 @@ __all__ = ["DEFAULTS", "applies", "run", "counts_from_context"]
 DEFAULTS: dict[str, Any] = {
     "reference_group": None,
     "min_group_size": 30,
+    "min_class_rows": 5,
+    "rate_interval": "jeffreys",
     "score_bins": 10,
     "max_intersection_order": 3,
     "ll144_min_share": 0.02,
@@ -48,7 +61,7 @@ def applies(ctx: Any) -> str | None:
 
 def _params(ctx: Any) -> dict[str, Any]:
     p = ctx.config.params("fairness", DEFAULTS)
-    for key in ("min_group_size", "score_bins", "max_intersection_order", "chunk_rows"):
+    for key in ("min_group_size", "min_class_rows", "score_bins", "max_intersection_order", "chunk_rows"):
         value = p[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"The 'fairness.{key}' parameter must be an int >= 1; got {value!r}.")
@@ -88,12 +101,15 @@ def report_from_context(ctx: Any) -> FairnessReport:
     return fairness_report(
         counts,
         positive_index=ctx.positive_index,
+        favorable_index=ctx.favorable_index,
         class_labels=ctx.classes or None,
         reference_group=p["reference_group"],
         n_boot=ctx.config.n_bootstrap,
         confidence=ctx.config.confidence,
         rng=ctx.rng("fairness", "bootstrap"),
         min_group_size=p["min_group_size"],
+        min_class_rows=p["min_class_rows"],
+        rate_interval_method=str(p["rate_interval"]),
         max_order=p["max_intersection_order"],
         ll144_min_share=float(p["ll144_min_share"]),
         four_fifths_threshold=float(p["four_fifths_threshold"]),
@@ -108,6 +124,7 @@ _LABELLED = ("tpr", "fpr", "precision", "accuracy", "equalized_odds_difference",
 def run(ctx: Any) -> Any:
     """The fairness check: a CheckOutcome with the ``fairness`` section and its verdicts."""
     from ..audit import CheckOutcome
+    from ..config import Verdict
 
     p = _params(ctx)
     report = report_from_context(ctx)
@@ -125,6 +142,10 @@ def run(ctx: Any) -> Any:
             continue
         for rule in ctx.config.policy.rules_for("fairness"):
             est = view["metrics"].get(rule.metric)
+            if rule.metric == "impact_ratio" and view.get("impact_refused"):
+                verdicts.append(Verdict("fairness", "warn", rule.metric, None, rule.threshold,
+                                        f"The rule {rule.key} for {name} is not judged: {view['impact_refused']}.", name))
+                continue
             if est is None:
                 continue
             verdicts.append(rule.judge(est.value, ci_low=est.ci_low, ci_high=est.ci_high, subject=name))

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["impact_ratios", "four_fifths", "ll144_view"]
+__all__ = ["impact_ratios", "impact_ratios_to", "four_fifths", "ll144_view"]
 
 
 def impact_ratios(selection: np.ndarray) -> np.ndarray:
@@ -30,6 +30,17 @@ def impact_ratios(selection: np.ndarray) -> np.ndarray:
     NaN when the largest selection rate is 0 (no one is selected, so no ratio exists).
     """
     hi = np.where(np.isfinite(selection), selection, -np.inf).max(axis=-1, keepdims=True)
+    ok = hi > 0
+    return np.where(ok, selection / np.where(ok, hi, 1.0), np.nan)
+
+
+def impact_ratios_to(selection: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """``(r, g)`` selection rates divided by the largest of ``candidates`` ``(r, g)`` (NaN entries skipped).
+
+    ``candidates`` is the selection rate of the groups that may set the reference (e.g.
+    groups large enough for a verdict); NaN when that largest rate is 0 or none exists.
+    """
+    hi = np.where(np.isfinite(candidates), candidates, -np.inf).max(axis=-1, keepdims=True)
     ok = hi > 0
     return np.where(ok, selection / np.where(ok, hi, 1.0), np.nan)
 

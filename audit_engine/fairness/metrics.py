@@ -10,7 +10,8 @@ Rates (per group g, for one class c treated as positive; Mehrabi et al. 2019):
 name               formula                     undefined when
 =================  ==========================  =======================================
 base_rate          (TP + FN) / n               never (groups have n > 0)
-selection_rate     (TP + FP) / n               never
+selection_rate     (TP + FP) / n               never (with a favourable class f:
+                                               predicted f / n)
 tpr                TP / (TP + FN)              no rows of class c in the group
 fnr                FN / (TP + FN)              no rows of class c
 fpr                FP / (FP + TN)              no rows of the other classes
@@ -18,8 +19,12 @@ tnr                TN / (FP + TN)              no rows of the other classes
 precision          TP / (TP + FP)              no predicted c
 accuracy           Σ_k M[k, k] / n             never
 mean_score         Σ score / n                 no scores given
-calibration_error  Σ_b |pos_b − Σscore_b| / n  no scores or no target (ECE per group,
-                                               Guo et al. 2017, on p(positive) bins)
+calibration_error  sqrt(max(0, CE²))           no scores or no target; CE² is the
+                                               debiased squared calibration error
+                                               (Kumar, Liang & Ma 2019) on p(positive)
+                                               bins, see :func:`debiased_squared_ce`
+calibration_error_plugin  Σ_b |pos_b − Σscore_b| / n   the plug-in L1 ECE (Guo et al. 2017),
+                                               biased upward
 =================  ==========================  =======================================
 
 Gaps over the groups where a rate is defined: *difference* = max − min and *ratio* =
@@ -37,6 +42,7 @@ __all__ = [
     "GAP_METRICS",
     "binary_rates",
     "calibration_terms",
+    "debiased_squared_ce",
     "gap_between",
     "ratio_between",
     "gap_to_reference",
@@ -79,7 +85,7 @@ def _div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.divide(num, den, out=np.full(np.broadcast(num, den).shape, np.nan), where=ok)
 
 
-def binary_rates(m: np.ndarray, c: int, *, labelled: bool = True) -> dict[str, np.ndarray]:
+def binary_rates(m: np.ndarray, c: int, *, labelled: bool = True, favorable: int | None = None) -> dict[str, np.ndarray]:
     """One-vs-rest rates for class ``c`` from confusion counts.
 
     Parameters
@@ -87,6 +93,8 @@ def binary_rates(m: np.ndarray, c: int, *, labelled: bool = True) -> dict[str, n
     m: ``(r, g, K_true, K_pred)`` counts.
     c: the class index treated as positive.
     labelled: False when true classes are unknown (only selection_rate is returned).
+    favorable: the favourable class; selection_rate is then the rate of predicting it
+        (default: of predicting ``c``).
 
     Returns
     -------
@@ -94,7 +102,8 @@ def binary_rates(m: np.ndarray, c: int, *, labelled: bool = True) -> dict[str, n
     """
     n = m.sum(axis=(-1, -2))
     predicted = m[..., :, c].sum(axis=-1)
-    out = {"selection_rate": _div(predicted, n)}
+    selected = predicted if favorable is None or favorable == c else m[..., :, favorable].sum(axis=-1)
+    out = {"selection_rate": _div(selected, n)}
     if not labelled:
         return out
     tp = m[..., c, c]
@@ -115,6 +124,23 @@ def binary_rates(m: np.ndarray, c: int, *, labelled: bool = True) -> dict[str, n
     return out
 
 
+def debiased_squared_ce(n_bin: np.ndarray, positives_bin: np.ndarray, score_bin: np.ndarray) -> np.ndarray:
+    """Debiased squared calibration error over score bins (Kumar, Liang & Ma 2019, eq. 4).
+
+    ``Σ_b (n_b / n) [(ȳ_b − s̄_b)² − ȳ_b (1 − ȳ_b) / (n_b − 1)]`` with ȳ_b the observed
+    positive rate and s̄_b the mean score of bin b; bins with fewer than two rows add only
+    their plug-in term. Unbiased for the binned squared calibration error, so it is ≈ 0 on
+    average for a calibrated model and may be slightly negative. Arrays ``(..., B)`` → ``(...)``.
+    """
+    n = n_bin.sum(axis=-1)
+    ok = n_bin > 0
+    ybar = np.divide(positives_bin, n_bin, out=np.zeros(np.broadcast(positives_bin, n_bin).shape), where=ok)
+    sbar = np.divide(score_bin, n_bin, out=np.zeros(np.broadcast(score_bin, n_bin).shape), where=ok)
+    var = np.divide(ybar * (1.0 - ybar), n_bin - 1.0, out=np.zeros_like(ybar), where=n_bin > 1)
+    terms = np.where(ok, n_bin * ((ybar - sbar) ** 2 - var), 0.0)
+    return _div(terms.sum(axis=-1), n)
+
+
 def calibration_terms(h: np.ndarray, s: np.ndarray, c: int, *, labelled: bool) -> dict[str, np.ndarray]:
     """Mean score and per-group calibration error from score histograms.
 
@@ -122,13 +148,18 @@ def calibration_terms(h: np.ndarray, s: np.ndarray, c: int, *, labelled: bool) -
     ----------
     h: ``(r, g, K_true, K_pred, B)`` counts; s: the same shape, sums of p(positive).
     c: the positive class index.
+
+    Returns ``mean_score``, and with a target ``squared_calibration_error`` (debiased),
+    ``calibration_error`` (its root, clipped at 0) and ``calibration_error_plugin`` (L1).
     """
     n = h.sum(axis=(-3, -2, -1))
     score_bin = s.sum(axis=(-3, -2))  # (r, g, B)
     out = {"mean_score": _div(score_bin.sum(axis=-1), n)}
     if labelled:
         positives_bin = h[..., c, :, :].sum(axis=-2)  # (r, g, B)
-        out["calibration_error"] = _div(np.abs(positives_bin - score_bin).sum(axis=-1), n)
+        sq = debiased_squared_ce(h.sum(axis=(-3, -2)), positives_bin, score_bin)
+        out["calibration_error"] = np.sqrt(np.maximum(sq, 0.0))
+        out["calibration_error_plugin"] = _div(np.abs(positives_bin - score_bin).sum(axis=-1), n)
     return out
 
 

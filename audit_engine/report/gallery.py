@@ -65,7 +65,7 @@ class Example:
 GALLERY = (
     Example("compas", "COMPAS-like logistic regression, sensitive race and sex",
             "fixtures/models/compas_logreg.onnx", "fixtures/data/compas.csv",
-            {"target": "two_year_recid", "sensitive": ("race", "sex"),
+            {"target": "two_year_recid", "sensitive": ("race", "sex"), "favorable_label": 0,
              "features": ("age", "juv_fel_count", "juv_misd_count", "juv_other_count", "priors_count"),
              "model_card": _COMPAS_CARD}),
     Example("digits", "8×8 digits CNN (image model)", "fixtures/models/digits_cnn.onnx", "fixtures/data/digits.npz",

@@ -85,6 +85,9 @@ _METRIC_NAMES = {
     "equal_opportunity_difference": "Equal opportunity difference",
     "predictive_parity_difference": "Predictive parity difference",
     "impact_ratio": "Impact ratio",
+    "squared_calibration_error": "Squared calibration error (debiased)",
+    "expected_calibration_error_plugin": "Expected calibration error (plug-in, L1)",
+    "calibration_error_plugin": "Calibration error (plug-in, L1)",
     "selection_rate": "Selection rate",
     "base_rate": "Base rate",
     "tpr": "True positive rate",
@@ -523,9 +526,20 @@ def _fairness(doc: Mapping[str, Any], ids: _Ids) -> list[Block]:
              if _is_number(threshold) else "Group metrics of the model's decisions")
     if first.get("positive_label") is not None:
         intro += f" (positive class {first['positive_label']})"
-    blocks.append(Paragraph(intro + " for each sensitive attribute and each intersection, with bootstrap "
-                            "intervals in parentheses. A gap whose interval excludes zero is a difference the "
-                            "data supports; groups too small for a stable figure are flagged, never dropped."))
+    tested = any(isinstance(m, Mapping) and "p_value" in m for e in attrs.values()
+                 for m in (e.get("metrics") or {}).values())
+    if tested:
+        blocks.append(Paragraph(intro + " for each sensitive attribute and each intersection, with 95% intervals in "
+                                "parentheses. A gap is one the data supports when its test of no disparity (a "
+                                "permutation test) gives p < 0.05; groups too small for a stable figure are shown "
+                                "with their numbers but left out of headline gaps and verdicts."))
+    else:
+        blocks.append(Paragraph(intro + " for each sensitive attribute and each intersection, with bootstrap "
+                                "intervals in parentheses. A gap whose interval excludes zero is a difference the "
+                                "data supports; groups too small for a stable figure are flagged, never dropped."))
+    fav = _favorable_text(first)
+    if fav:
+        blocks.append(Paragraph(fav[0], fav[1]))
     for attr, entry in attrs.items():
         blocks.append(Heading(attribute_name(attr)))
         groups: Mapping[str, Any] = entry["groups"]
@@ -538,6 +552,9 @@ def _fairness(doc: Mapping[str, Any], ids: _Ids) -> list[Block]:
             facts.append(f"rows with an unknown value: {fmt_number(entry['unknown'])}")
         if facts:
             blocks.append(Paragraph("; ".join(facts) + "."))
+        left = _left_out_text(entry)
+        if left:
+            blocks.append(Paragraph(left, "muted"))
         present = [c for c in _GROUP_COLUMNS if any(isinstance(g, Mapping) and c in g for g in groups.values())]
         columns = ["Group"] + [metric_name(c) if c != "n" else "n" for c in present]
         if ratios:
@@ -572,6 +589,9 @@ def _fairness(doc: Mapping[str, Any], ids: _Ids) -> list[Block]:
             cols = ["Gap", "Between groups (max − min)"]
             if ref_metrics:
                 cols.append(f"To the reference group ({entry.get('reference_group', '—')})")
+            has_test = any(isinstance(m, Mapping) and "p_value" in m for m in metrics.values())
+            if has_test:
+                cols.append("Test of no disparity")
             rows = []
             for k, m in metrics.items():
                 if not (isinstance(m, Mapping) or _is_number(m) or m is None):
@@ -579,6 +599,8 @@ def _fairness(doc: Mapping[str, Any], ids: _Ids) -> list[Block]:
                 row = [Cell(metric_name(k)), Cell(fmt_number(_num(m)), "num", _ci(m))]
                 if ref_metrics:
                     row.append(Cell(fmt_number(_num(ref_metrics.get(k))), "num", _ci(ref_metrics.get(k))))
+                if has_test:
+                    row.append(_test_cell(m))
                 rows.append(row)
             blocks.append(Table(cols, rows))
             undefined = entry.get("undefined_metrics")
@@ -617,6 +639,39 @@ def _fairness(doc: Mapping[str, Any], ids: _Ids) -> list[Block]:
         blocks.append(Heading("Threshold sweep"))
         blocks.append(ids.chart("sweep", "Threshold sweep", "Lines: fairness gaps as the decision threshold moves.", sweep))
     return blocks
+
+
+def _favorable_text(entry: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The sentence that states the favourable outcome (or that it is missing), with its CSS class."""
+    if "favorable_label" not in entry:
+        return None
+    if entry.get("favorable_label") is not None:
+        return (f"Favourable outcome: class {entry['favorable_label']}. A selection is a prediction of it, so "
+                "selection rates, impact ratios and the four-fifths rule count how often a group gets it.", "")
+    reason = entry.get("impact_refused") or "the favourable outcome is not declared"
+    return (f"No impact ratios or four-fifths verdicts: {reason}.", "warn")
+
+
+def _left_out_text(entry: Mapping[str, Any]) -> str:
+    left = entry.get("left_out")
+    if not isinstance(left, Mapping) or not left:
+        return ""
+    size = entry.get("min_group_size")
+    rule = f" (minimum {fmt_number(size)} rows, {fmt_number(entry.get('min_class_rows'))} in a rate's denominator)" \
+        if _is_number(size) else ""
+    parts = [f"{attribute_name(str(g))}: {', '.join(metric_name(r).lower() for r in (v.get('rates') or []))}"
+             for g, v in list(left.items())[:12] if isinstance(v, Mapping)]
+    more = "…" if len(left) > 12 else ""
+    return (f"Shown but left out of headline gaps and verdicts{rule}: " + "; ".join(parts) + more + ".")
+
+
+def _test_cell(m: Any) -> Cell:
+    if not isinstance(m, Mapping) or not _is_number(m.get("p_value")):
+        return Cell("—", "muted")
+    p = float(m["p_value"])
+    if m.get("supports_gap"):
+        return Cell("supports a gap", "fail", f"p = {fmt_number(p)}")
+    return Cell("no evidence of a gap", "", f"p = {fmt_number(p)}")
 
 
 _MAX_SERIES = 6
@@ -1316,7 +1371,10 @@ def _findings(doc: Mapping[str, Any]) -> list[Finding]:
         worst: tuple[float, str, str, str] | None = None
         for attr, entry in fairness_attributes(fair).items():
             ratios = _impact_ratios(entry)
+            left = entry.get("left_out") if isinstance(entry.get("left_out"), Mapping) else {}
             for g, r in ratios.items():
+                if isinstance(left.get(g), Mapping) and "selection_rate" in (left[g].get("rates") or []):
+                    continue  # a small group is shown, not headlined
                 if r is not None and (worst is None or r < worst[0]):
                     worst = (r, attr, g, str(entry.get("reference_group", "")))
         if worst:
@@ -1552,6 +1610,10 @@ def bias_audit_view(doc: Mapping[str, Any]) -> BiasAuditView:
     sections: list[Section] = []
     failing: list[str] = []
     ids = _Ids()
+    refused = next((e for e in attrs.values() if "favorable_label" in e and e.get("favorable_label") is None), None)
+    favorable = next((e.get("favorable_label") for e in attrs.values() if e.get("favorable_label") is not None), None)
+    if refused is not None:  # selection has no direction without the favourable outcome: no tables
+        ordered = []
     for attr, entry in ordered:
         kind = _ll144_kind(attr)
         title = kinds[kind] if kind else f"Other attribute: {attribute_name(attr)}"
@@ -1609,7 +1671,10 @@ def bias_audit_view(doc: Mapping[str, Any]) -> BiasAuditView:
                                     {"labels": bars_l[:MAX_BARS], "values": bars_v[:MAX_BARS], "xlabel": "impact ratio",
                                      "line": four}))
         sections.append(Section(f"attr-{len(sections) + 1}", title, blocks=blocks))
-    if not attrs:
+    if refused is not None:
+        reason = refused.get("impact_refused") or "the favourable outcome is not declared"
+        outcome = Finding("unknown", f"No bias audit: {reason}.")
+    elif not attrs:
         info = doc.get("checks", {}).get("fairness") if isinstance(doc.get("checks"), Mapping) else None
         reason = info.get("reason") if isinstance(info, Mapping) and info.get("reason") else "no sensitive attributes were audited"
         outcome = Finding("unknown", f"No impact ratios: {reason}.")
@@ -1619,8 +1684,10 @@ def bias_audit_view(doc: Mapping[str, Any]) -> BiasAuditView:
     else:
         outcome = Finding("pass", "Every category that is not excluded as small has an impact ratio at or above the "
                                   "four-fifths threshold.")
+    selects = ("predicts the positive class" if favorable is None
+               else f"predicts the favourable outcome, class {favorable},")
     method = Section("method", "Method", blocks=[Paragraph(
-        "Selection rate: the share of a category that the model selects (predicts the positive class at the "
+        f"Selection rate: the share of a category that the model selects ({selects} at the "
         f"decision threshold {fmt_number(doc.get('config', {}).get('threshold'))}). Impact ratio: a category's "
         "selection rate divided by the selection rate of the most selected category. Categories under 2% of the "
         "data are marked and excluded from the four-fifths outcome. This view follows the tables required for "

@@ -1,0 +1,112 @@
+"""Intervals for group rates and the gaps between groups, computed from per-group counts.
+
+Three pieces, each chosen for its measured coverage (``benchmarks/coverage.py``):
+
+- **Rates** (a proportion ``k / m`` of one group: selection rate, TPR, FPR, precision,
+  accuracy, ...): the Jeffreys interval, the equal-tailed interval of the
+  Beta(k + ½, m − k + ½) posterior (Brown, Cai & DasGupta 2001), with their boundary
+  modification (lower bound 0 when k = 0, upper bound 1 when k = m), so it never has
+  zero width and always holds k / m. Wilson's score interval is the alternative.
+- **Posterior draws of the cells** (:func:`gamma_cell_draws`): each cell of a view's
+  confusion table (group × true class × predicted class × score bin) gets an independent
+  Gamma(rows + a / B, 1) draw. Rates are ratios of sums of cells of one group, so each
+  rate's draw is exactly a Beta posterior draw under a Dirichlet(a, ..., a) prior on the
+  group's confusion cells (Gamma normalisation, and sums of Gammas with one scale are
+  Gamma); every gap, ratio and signed difference is then computed per draw by the same
+  code as the point value. This is the Bayesian counterpart (Rubin 1981) of the cell
+  Poisson bootstrap and stays a function of the additive counts.
+- :func:`include_point` extends any interval to hold its own point value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+from scipy import stats as sps
+
+__all__ = ["rate_interval", "gamma_cell_draws", "include_point", "PRIOR", "RATE_METHODS"]
+
+PRIOR = 0.5  # Dirichlet concentration per confusion cell (Jeffreys for one-vs-rest rates)
+RATE_METHODS = ("jeffreys", "wilson")
+_BLOCK = 4_000_000
+
+
+def rate_interval(successes: np.ndarray, trials: np.ndarray, confidence: float = 0.95,
+                  method: str = "jeffreys") -> tuple[np.ndarray, np.ndarray]:
+    """Binomial interval for ``successes / trials`` (elementwise; NaN where trials == 0).
+
+    Parameters
+    ----------
+    successes, trials: arrays of the same shape; unweighted row counts, ``0 <= k <= m``.
+    method: ``"jeffreys"`` (Beta(k + ½, m − k + ½) quantiles; 0 / 1 at k = 0 / k = m) or
+        ``"wilson"`` (score interval). Both equal ``statsmodels.stats.proportion.proportion_confint``
+        away from the boundaries; both contain k / m and have positive width when m > 0.
+    """
+    k = np.asarray(successes, dtype=np.float64)
+    m = np.asarray(trials, dtype=np.float64)
+    ok = m > 0
+    alpha = 1.0 - confidence
+    ms = np.where(ok, m, 1.0)
+    ks = np.clip(np.where(ok, k, 0.0), 0.0, ms)
+    if method == "jeffreys":
+        low = sps.beta.ppf(alpha / 2, ks + 0.5, ms - ks + 0.5)
+        high = sps.beta.ppf(1 - alpha / 2, ks + 0.5, ms - ks + 0.5)
+        low = np.where(ks <= 0, 0.0, low)
+        high = np.where(ks >= ms, 1.0, high)
+    elif method == "wilson":
+        z = sps.norm.ppf(1 - alpha / 2)
+        p = ks / ms
+        den = 1 + z**2 / ms
+        centre = (p + z**2 / (2 * ms)) / den
+        half = z * np.sqrt(p * (1 - p) / ms + z**2 / (4 * ms**2)) / den
+        low, high = np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+    else:
+        raise ValueError(f"unknown rate interval method {method!r}; use one of {RATE_METHODS}")
+    point = ks / ms
+    low, high = np.minimum(low, point), np.maximum(high, point)
+    return np.where(ok, low, np.nan), np.where(ok, high, np.nan)
+
+
+def gamma_cell_draws(rows: np.ndarray, counts: np.ndarray, score_sums: np.ndarray | None, n_draws: int,
+                     rng: np.random.Generator, *, prior: float = PRIOR,
+                     bin_centres: np.ndarray | None = None) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    """Yield blocks ``(r, *cells)`` of posterior draws of a view's cells, ``n_draws`` in all.
+
+    Parameters
+    ----------
+    rows: ``(g, K, K, B)`` unweighted rows per cell; counts: the same, weighted.
+    score_sums: the same, weighted sums of p(positive), or None.
+    prior: Dirichlet concentration per (true, predicted) cell, split evenly over the B bins
+        (a sum of Gamma(a / B) draws is Gamma(a)).
+    bin_centres: ``(B,)`` score given to the prior mass of empty cells (default bin midpoints).
+
+    Weighted counts follow the draw in proportion to each cell's mean weight (1 for empty
+    cells); score sums follow each cell's mean score.
+    """
+    rows = np.asarray(rows, dtype=np.float64)
+    b = rows.shape[-1]
+    shape = rows + prior / b
+    occupied = rows > 0
+    mean_weight = np.divide(counts, rows, out=np.ones_like(rows), where=occupied)
+    mean_score = None
+    if score_sums is not None:
+        centres = bin_centres if bin_centres is not None else (np.arange(b) + 0.5) / b
+        fill = np.broadcast_to(centres, rows.shape)
+        mean_score = np.divide(score_sums, counts, out=np.array(fill, dtype=np.float64), where=counts > 0)
+    per_block = max(1, _BLOCK // max(1, rows.size))
+    done = 0
+    while done < n_draws:
+        r = min(per_block, n_draws - done)
+        draws = rng.standard_gamma(np.broadcast_to(shape, (r,) + shape.shape)) * mean_weight
+        yield draws, None if mean_score is None else draws * mean_score
+        done += r
+
+
+def include_point(value: float, low: float, high: float) -> tuple[float, float]:
+    """``[min(low, value), max(high, value)]``; NaN bounds stay NaN unless the value is finite."""
+    if not np.isfinite(value):
+        return low, high
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return low, high
+    return float(min(low, value)), float(max(high, value))

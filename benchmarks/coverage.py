@@ -1,0 +1,354 @@
+"""Coverage of every interval the performance and fairness checks write, measured by simulation.
+
+A population whose true values are known (a logistic ONNX model on two Gaussian features,
+a group attribute, labels drawn from a known logistic law) is sampled ``--samples`` times
+per cell of a grid (scenario × n). Each sample goes through the public API
+(``ae.load_model`` / ``ae.audit``, checks performance + fairness) and every interval in
+its audit.json is compared with the true value:
+
+- coverage: the share of samples whose interval holds the truth (goal 93–97%);
+- point-inside violations: values outside their own interval (goal 0);
+- null false-positive rate: under no disparity, the share of samples whose disparity test
+  says "supports a gap" (goal <= 5%).
+
+True values: per-group rates and performance metrics from one audit of a huge sample
+(``--truth-rows``, default 2,000,000, no intervals); exact where known — under the null
+every group has the pooled rates, so gaps are 0 and ratios 1; for the calibrated model the
+calibration errors are 0. A headline gap's truth is taken over the groups that the sample's
+audit kept (small groups are left out of headline gaps by design).
+
+Run: ``python benchmarks/coverage.py`` (400 samples per cell; ``--write`` puts the table
+into BENCHMARKS.md between the coverage markers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import pandas as pd
+from onnx import TensorProto, helper, numpy_helper
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import audit_engine as ae  # noqa: E402
+from audit_engine.fairness.metrics import gap_metrics  # noqa: E402
+
+WEIGHTS = np.array([1.0, -0.8])
+BEGIN = "<!-- coverage:begin (written by benchmarks/coverage.py --write) -->"
+END = "<!-- coverage:end -->"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Groups with ``shares``; feature x1 shifted by ``shift`` per group; truth logit = slope · model logit + offset."""
+
+    name: str
+    shares: tuple[float, ...]
+    shift: tuple[float, ...]
+    slope: float = 1.4
+    offset: float = 0.3
+    null: bool = False  # no disparity of any rate: group independent of (x, y)
+
+    @property
+    def calibrated(self) -> bool:
+        return self.slope == 1.0 and self.offset == 0.0
+
+
+SCENARIOS = {
+    "null": Scenario("null", (0.5, 0.5), (0.0, 0.0), null=True),
+    "disparity": Scenario("disparity", (0.6, 0.4), (0.0, 0.6)),
+    "small_group": Scenario("small_group", (0.6, 0.35, 0.05), (0.0, 0.0, 0.6)),
+    "calibrated": Scenario("calibrated", (0.5, 0.5), (0.0, 0.0), slope=1.0, offset=0.0, null=True),
+}
+LABELS = ("a", "b", "c")
+
+
+def logistic_onnx(path: Path) -> Path:
+    """p(1) = sigmoid(x · WEIGHTS) as a [N, 2] probability output (float32)."""
+    w = WEIGHTS.astype(np.float32).reshape(-1, 1)
+    nodes = [
+        helper.make_node("MatMul", ["input", "W"], ["z"]),
+        helper.make_node("Mul", ["z", "zero_scalar"], ["zero"]),
+        helper.make_node("Concat", ["zero", "z"], ["logits2"], axis=1),
+        helper.make_node("Softmax", ["logits2"], ["probabilities"], axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "logistic", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 2])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 2])],
+        initializer=[numpy_helper.from_array(w, "W"), numpy_helper.from_array(np.zeros(1, np.float32), "zero_scalar")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="coverage")
+    model.ir_version = 9  # readable by every onnxruntime this project supports
+    onnx.checker.check_model(model)
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+def sample(sc: Scenario, n: int, rng: np.random.Generator) -> pd.DataFrame:
+    """n rows of the scenario's population: x1, x2, group, y."""
+    g = rng.choice(len(sc.shares), size=n, p=np.asarray(sc.shares))
+    x = rng.standard_normal((n, 2))
+    x[:, 0] += np.asarray(sc.shift)[g]
+    p = 1.0 / (1.0 + np.exp(-(sc.slope * (x @ WEIGHTS) + sc.offset)))
+    y = (rng.random(n) < p).astype(int)
+    return pd.DataFrame({"x1": x[:, 0], "x2": x[:, 1], "group": np.asarray(LABELS)[g], "y": y})
+
+
+def config(seed: int, n_boot: int, *, truth: bool = False,
+           checks: tuple[str, ...] = ("performance", "fairness")) -> ae.AuditConfig:
+    fairness: dict[str, Any] = {"sweep": False}
+    if truth:
+        fairness.update(min_group_size=1, min_class_rows=1)
+    return ae.AuditConfig(seed=seed, target="y", sensitive=("group",), features=("x1", "x2"),
+                          checks=checks, n_bootstrap=n_boot, favorable_label=1,
+                          fairness=fairness)
+
+
+# ---------------------------------------------------------------------------- truth
+@dataclass
+class Truth:
+    performance: dict[str, float]
+    rates: dict[str, dict[str, float]]  # group -> rate -> true value
+
+
+def true_values(model: Any, sc: Scenario, rows: int, seed: int) -> Truth:
+    doc = ae.audit(model, sample(sc, rows, np.random.default_rng(seed)), config=config(seed, 0, truth=True)).to_dict()
+    perf = {k: v["value"] for k, v in doc.get("performance", {}).get("metrics", {}).items()}
+    groups = doc["fairness"]["group"]["groups"]
+    skip = {"n", "flags", "undefined", "ci", "vs_reference"}
+    rates = {g: {k: v for k, v in e.items() if k not in skip} for g, e in groups.items()}
+    if sc.null:  # every group has the pooled rates: average the huge sample's groups by size
+        n = {g: groups[g]["n"] for g in groups}
+        pooled = {k: sum(rates[g][k] * n[g] for g in rates) / sum(n.values()) for k in rates[next(iter(rates))]}
+        rates = {g: dict(pooled) for g in rates}
+    if sc.calibrated:
+        for k in ("expected_calibration_error", "squared_calibration_error", "expected_calibration_error_plugin"):
+            perf[k] = 0.0
+        for g in rates:
+            rates[g]["calibration_error"] = 0.0
+            rates[g]["calibration_error_plugin"] = 0.0
+    return Truth(perf, rates)
+
+
+def _true_arrays(truth: Truth, labels: list[str], left_out: dict[str, Any]) -> dict[str, np.ndarray]:
+    names = truth.rates[labels[0]].keys()
+    out = {}
+    for k in names:
+        x = np.array([truth.rates[g][k] if truth.rates[g][k] is not None else np.nan for g in labels], dtype=float)
+        out[k] = np.where([k in left_out.get(g, {}).get("rates", []) for g in labels], np.nan, x)
+    return out
+
+
+# ---------------------------------------------------------------------------- one sample
+def check_sample(doc: dict[str, Any], truth: Truth, sc: Scenario) -> dict[str, tuple[int, int, int, int]]:
+    """interval name -> (covered, total, point outside, supports gap) for one audit."""
+    out: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+
+    def record(name: str, est: dict[str, Any], true: float | None) -> None:
+        value, lo, hi = est.get("value"), est.get("ci_low"), est.get("ci_high")
+        if value is None or lo is None or hi is None:
+            return
+        cell = out[name]
+        cell[2] += int(not (lo - 1e-12 <= value <= hi + 1e-12))
+        cell[3] += int(bool(est.get("supports_gap")))
+        if true is None or not math.isfinite(true):
+            return
+        cell[0] += int(lo - 1e-9 <= true <= hi + 1e-9)
+        cell[1] += 1
+
+    for k, est in doc.get("performance", {}).get("metrics", {}).items():
+        record(f"performance.{k}", est, truth.performance.get(k))
+    view = doc["fairness"]["group"]
+    labels = list(view["groups"])
+    left = view.get("left_out", {})
+    ref = view["reference_group"]
+    full = _true_arrays(truth, labels, {})
+    masked = _true_arrays(truth, labels, left)
+    masked["impact_ratio"] = full["selection_rate"] / np.nanmax(masked["selection_rate"])
+    full["impact_ratio"] = masked["impact_ratio"]
+    for gi, g in enumerate(labels):
+        e = view["groups"][g]
+        for k, ci in e["ci"].items():
+            record(f"group rate: {k}", {"value": e[k], **ci}, float(full[k][gi]) if k in full else None)
+        for k, est in e.get("vs_reference", {}).items():
+            record(f"group vs reference: {k}", est, float(full[k][gi] - full[k][labels.index(ref)]))
+    gaps = {k: float(x[0]) for k, x in gap_metrics({k: x[None] for k, x in masked.items()}).items()}
+    ref_gaps = {k: float(x[0]) for k, x in gap_metrics({k: x[None] for k, x in masked.items()}, ref=labels.index(ref)).items()}
+    if sc.null:  # exact: no gap at all
+        gaps = {k: (1.0 if k.endswith("ratio") else 0.0) if math.isfinite(v) else v for k, v in gaps.items()}
+        ref_gaps = {k: (1.0 if k.endswith("ratio") else 0.0) if math.isfinite(v) else v for k, v in ref_gaps.items()}
+    for k, est in view["metrics"].items():
+        record(f"gap: {k}", est, gaps.get(k))
+    for k, est in view.get("reference_metrics", {}).items():
+        record(f"gap to reference: {k}", est, ref_gaps.get(k))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+_MODEL: Any = None
+
+
+def _worker(args: tuple) -> dict[str, tuple[int, int, int, int]]:
+    global _MODEL
+    model_file, sc_name, n, seed, n_boot, truth, checks = args
+    if _MODEL is None:
+        _MODEL = ae.load_model(model_file, provider="cpu")
+    sc = SCENARIOS[sc_name]
+    rng = np.random.default_rng(seed)
+    doc = ae.audit(_MODEL, sample(sc, n, rng), config=config(seed % (2**31), n_boot, checks=checks)).to_dict()
+    return check_sample(doc, truth, sc)
+
+
+def run_grid(scenarios: Iterable[str], ns: Iterable[int], *, samples: int, n_boot: int, seed: int = 0,
+             truth_rows: int = 2_000_000, jobs: int = 1,
+             checks: tuple[str, ...] = ("performance", "fairness")) -> dict[tuple[str, int], dict[str, list[int]]]:
+    """(scenario, n) -> interval name -> [covered, total, point outside, supports gap, samples]."""
+    results: dict[tuple[str, int], dict[str, list[int]]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        model_file = logistic_onnx(Path(tmp) / "logistic.onnx")
+        model = ae.load_model(model_file, provider="cpu")
+        truths = {s: true_values(model, SCENARIOS[s], truth_rows, seed + 10_000 + i) for i, s in enumerate(scenarios)}
+        tasks = []
+        for ci, (s, n) in enumerate((s, n) for s in scenarios for n in ns):
+            seeds = np.random.SeedSequence([seed, ci]).generate_state(samples, dtype=np.uint64)
+            tasks += [((s, n), (model_file, s, n, int(x), n_boot, truths[s], checks)) for x in seeds]
+        if jobs > 1:
+            import multiprocessing as mp
+
+            with mp.get_context("fork").Pool(jobs) as pool:
+                outs = pool.map(_worker, [t for _, t in tasks], chunksize=8)
+        else:
+            outs = [_worker(t) for _, t in tasks]
+        for (cell, _), got in zip(tasks, outs, strict=True):
+            acc = results.setdefault(cell, defaultdict(lambda: [0, 0, 0, 0, 0]))
+            for name, v in got.items():
+                for i in range(4):
+                    acc[name][i] += v[i]
+                acc[name][4] += 1
+    return results
+
+
+# ---------------------------------------------------------------------------- table
+def _fmt(cov: int, tot: int) -> str:
+    return "–" if tot == 0 else f"{100 * cov / tot:.1f}"
+
+
+def table(results: dict[tuple[str, int], dict[str, list[int]]], *, lo: float = 93.0, hi: float = 97.0) -> tuple[str, list[str]]:
+    """Markdown coverage table (rows: intervals; columns: cells) and the list of misses."""
+    cells = list(results)
+    names = sorted({k for r in results.values() for k in r}, key=lambda k: (k.split(":")[0].split(".")[0], k))
+    head = "| interval | " + " | ".join(f"{s} n={n}" for s, n in cells) + " |"
+    lines = [head, "|" + "---|" * (len(cells) + 1)]
+    misses = []
+    for name in names:
+        row = []
+        for cell in cells:
+            cov, tot, outside, _, _ = results[cell].get(name, [0, 0, 0, 0, 0])
+            text = _fmt(cov, tot)
+            if tot:
+                pct = 100 * cov / tot
+                if pct < lo or pct > hi:
+                    text = f"**{text}**"
+                    misses.append(f"{name} in {cell[0]} n={cell[1]}: {pct:.1f}% of {tot}")
+            if outside:
+                text += f" ({outside} outside)"
+            row.append(text)
+        lines.append(f"| {name} | " + " | ".join(row) + " |")
+    return "\n".join(lines), misses
+
+
+def null_table(results: dict[tuple[str, int], dict[str, list[int]]]) -> str:
+    """Share of samples whose disparity test said 'supports a gap', per gap metric and cell."""
+    cells = list(results)
+    names = sorted({k for r in results.values() for k in r if k.startswith("gap: ")})
+    lines = ["| disparity test: share 'supports a gap' | " + " | ".join(f"{s} n={n}" for s, n in cells) + " |",
+             "|" + "---|" * (len(cells) + 1)]
+    for name in names:
+        row = []
+        for cell in cells:
+            _, _, _, yes, count = results[cell].get(name, [0, 0, 0, 0, 0])
+            text = "–" if not count else f"{100 * yes / count:.1f}"
+            if count and cell[0] in ("null", "calibrated"):
+                text += "*"
+            row.append(text)
+        lines.append(f"| {name[5:]} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def write_section(text: str, path: Path = ROOT / "BENCHMARKS.md") -> None:
+    doc = path.read_text(encoding="utf-8")
+    block = f"{BEGIN}\n{text}\n{END}"
+    if BEGIN in doc and END in doc:
+        doc = doc[: doc.index(BEGIN)] + block + doc[doc.index(END) + len(END):]
+    else:
+        doc = doc.rstrip("\n") + "\n\n## Interval coverage\n\n" + block + "\n"
+    path.write_text(doc, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--samples", type=int, default=400, help="samples per cell (default 400)")
+    parser.add_argument("--n", type=int, nargs="+", default=[500, 5000], help="sample sizes (default 500 5000)")
+    parser.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
+    parser.add_argument("--bootstrap", type=int, default=200, help="posterior draws / permutations / bootstrap replicates")
+    parser.add_argument("--truth-rows", type=int, default=2_000_000)
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--write", action="store_true", help="write the section into BENCHMARKS.md")
+    parser.add_argument("--save", default=None, help="also save the raw counts as JSON (to merge runs)")
+    parser.add_argument("--load", nargs="+", default=None, help="make the table from saved JSON runs instead")
+    args = parser.parse_args(argv)
+    t0 = time.perf_counter()
+    if args.load:
+        import json
+
+        results, commands, seconds = {}, [], 0.0
+        for file in args.load:
+            saved = json.loads(Path(file).read_text(encoding="utf-8"))
+            commands.append(saved["command"])
+            seconds += saved["seconds"]
+            for key, cell in saved["cells"].items():  # runs of the same cell add up
+                scenario, n = key.rsplit("@", 1)
+                acc = results.setdefault((scenario, int(n)), {})
+                for name, counts in cell.items():
+                    acc[name] = [a + b for a, b in zip(acc.get(name, [0] * len(counts)), counts, strict=True)]
+        command = "` then `".join(commands)
+    else:
+        results = run_grid(args.scenarios, args.n, samples=args.samples, n_boot=args.bootstrap, seed=args.seed,
+                           truth_rows=args.truth_rows, jobs=args.jobs)
+        seconds = time.perf_counter() - t0
+        command = (f"python benchmarks/coverage.py --samples {args.samples} --n {' '.join(map(str, args.n))} "
+                   f"--scenarios {' '.join(args.scenarios)} --bootstrap {args.bootstrap} --jobs {args.jobs}")
+        if args.save:
+            import json
+
+            Path(args.save).write_text(json.dumps({"command": command, "seconds": seconds, "cells": {
+                f"{s}@{n}": {k: list(v) for k, v in cell.items()} for (s, n), cell in results.items()}}), encoding="utf-8")
+    cov, misses = table(results)
+    samples = sorted({v[4] for cell in results.values() for k, v in cell.items() if k.startswith("gap: ")})
+    text = (f"Command: `{command}` ({seconds:.0f} s of wall time on a shared 2-core machine). Coverage of nominal "
+            f"95% intervals in % of {'/'.join(map(str, samples))} samples per cell (bold: outside 93–97%; '(k outside)': k values outside their own interval). "
+            f"Group rows pool the groups of a cell.\n\n{cov}\n\n"
+            f"Disparity tests (`supports_gap`, permutation X² test at 5%); * marks cells with no true disparity, "
+            f"where this is the false-positive rate (goal <= 5%):\n\n{null_table(results)}\n\n"
+            f"Cells outside 93–97%: {len(misses)}." + ("".join(f"\n- {m}" for m in misses) if misses else ""))
+    print(text)
+    if args.write:
+        write_section(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
