@@ -27,7 +27,7 @@ from .errors import SchemaVersionError
 
 __all__ = ["SCHEMA_VERSION", "AuditResult", "CheckError", "validate", "atomic_write_text", "to_jsonable"]
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 SECTIONS = ("performance", "fairness", "explanations", "ood", "uncertainty")
 
 
