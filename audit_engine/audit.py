@@ -27,7 +27,7 @@ from . import __version__
 from .config import CHECK_NAMES, AuditConfig, Verdict
 from .data.loader import AuditData, load_data
 from .data.space import FeatureSpace
-from .errors import AuditEngineError, ConfigError, InvalidValueError
+from .errors import AuditEngineError, ConfigError, InvalidValueError, ModelRuntimeError
 from .evaluator.local import LocalEvaluator
 from .evaluator.base import Progress
 from .evaluator.guards import check_float32_range
@@ -241,8 +241,12 @@ def check_missing(evaluator: LocalEvaluator, rows: np.ndarray, space: FeatureSpa
     if not holed.any():
         return
     before = evaluator.stats.copy()
-    out = evaluator.raw(rows[holed])
-    evaluator.stats = before
+    try:
+        out = evaluator.raw(rows[holed])
+    except ModelRuntimeError:  # NaN/inf outputs (or a failure) on those rows: not handled
+        out = np.array([np.nan])
+    finally:
+        evaluator.stats = before
     if np.all(np.isfinite(out)):
         logger.info("The %s has %d rows with missing values; the model returns finite outputs on them.", what, int(holed.sum()))
         return

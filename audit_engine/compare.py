@@ -400,7 +400,7 @@ def _paired_fairness(ctx_a: Any, ctx_b: Any, comparison: Comparison, config: Aud
             continue
         paired = paired_fairness(ctx_a.predicted_index, ctx_b.predicted_index, ctx_a.y_index, labels,
                                  n_classes=len(ctx_a.classes), positive_index=ctx_a.positive_index,
-                                 n_boot=config.n_bootstrap, rng=ctx_a.rng("compare", "paired", "fairness", view),
+                                 favorable_index=ctx_a.favorable_index, n_boot=config.n_bootstrap, rng=ctx_a.rng("compare", "paired", "fairness", view),
                                  confidence=config.confidence)
         block = comparison.fairness.setdefault(view, {})
         for entry in block.values():  # gaps that need scores (calibration_gap, ...) stay unpaired

@@ -85,6 +85,7 @@ def view_groups(sensitive: Any, view: str, separator: str = "*") -> np.ndarray |
 def paired_fairness(
     pred_a: np.ndarray, pred_b: np.ndarray, y_index: np.ndarray | None, groups: np.ndarray, *,
     n_classes: int, positive_index: int, n_boot: int, rng: np.random.Generator, confidence: float,
+    favorable_index: int | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Group rates and gaps of both models, and the paired interval of each change.
 
@@ -93,7 +94,9 @@ def paired_fairness(
     pred_a, pred_b: ``(n,)`` predicted class indices of A and B.
     y_index: ``(n,)`` true class indices, or None (then only selection rates).
     groups: ``(n,)`` group labels, None for rows left out (unknown attribute).
-    positive_index: the class whose selection / true-positive rates are measured.
+    positive_index: the class whose true-positive / false-positive rates are measured.
+    favorable_index: the favourable outcome; selection rates count predictions of it, as
+        the audit's fairness section does (default: of ``positive_index``).
 
     Returns
     -------
@@ -124,7 +127,7 @@ def paired_fairness(
         out = []
         for h in (ha, hb):
             m = (w @ h).reshape(w.shape[0], len(labels), k, k)
-            rates = binary_rates(m, positive_index, labelled=labelled)
+            rates = binary_rates(m, positive_index, labelled=labelled, favorable=favorable_index)
             out.append((rates, gap_metrics(rates)))
         (ra, ga), (rb, gb) = out
         return ({f"{name}": np.stack([ra[name], rb[name]]) for name in ra},

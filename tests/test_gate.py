@@ -229,7 +229,7 @@ def _run(tmp_path, toml, *extra):
 
 
 _BASE = ('target = "two_year_recid"\nsensitive = ["race", "sex"]\nfeatures = ' + json.dumps(list(FEATURES))
-         + '\nchecks = ["performance", "fairness"]\nn_bootstrap = 40\n')
+         + '\nchecks = ["performance", "fairness"]\nn_bootstrap = 40\nfavorable_label = 0\n')
 
 
 def test_a_violated_path_rule_exits_1_with_a_failing_verdict(tmp_path):
