@@ -50,9 +50,10 @@ def test_chunks_cover_and_respect_the_budget():
 def test_image_occlusion_is_independent_of_the_budget(digits):
     x = digits.rows[:6]
     targets = digits.proba[:6].argmax(1)[:, None]
-    big = occlusion_image(digits.evaluator.predict, x, targets, space=digits.space, patch_size=2, stride=1)
+    big, _ = occlusion_image(digits.evaluator.predict, x, targets, space=digits.space, patch_size=2, stride=1)
     small_p = Counting(digits.evaluator.predict)
-    small = occlusion_image(small_p, x, targets, space=digits.space, patch_size=2, stride=1, max_bytes=5 * 64 * 8 * 2)
+    small, _ = occlusion_image(small_p, x, targets, space=digits.space, patch_size=2, stride=1,
+                               max_bytes=5 * 64 * 8 * 2)
     np.testing.assert_allclose(small, big, atol=1e-12)
     assert small_p.largest <= 6  # the 6 unperturbed rows; occluded pieces hold 5 images
     # against onnxruntime directly: one patch of one image

@@ -93,7 +93,7 @@ def test_bad_sanity_parameters_get_one_sentence():
     model = ae.load_model(model_path("breast_cancer_mlp.onnx"))
     data = ae.load_data(data_path("breast_cancer.csv"), target="target")
     for bad in ({"sanity_check": "yes"}, {"sanity_rows": 0}):
-        cfg = ae.AuditConfig(target="target", checks=["explanations"],
-                             explanations={"methods": ["occlusion"], "n_rows": 4, "stability_seeds": 0, **bad})
-        with pytest.raises(ae.ConfigError, match="sanity"):
+        with pytest.raises(ae.ConfigError, match="sanity"):  # refused by the settings table, before any model call
+            cfg = ae.AuditConfig(target="target", checks=["explanations"],
+                                 explanations={"methods": ["occlusion"], "n_rows": 4, "stability_seeds": 0, **bad})
             ae.audit(model, data, config=cfg)
