@@ -328,7 +328,7 @@ def run_checks(ctx: AuditContext, *, started: float | None = None) -> AuditResul
             used = ctx.evaluator.stats.since(before)
             message = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:500]
             errors.append(CheckError(name, message, traceback.format_exc()))
-            logger.error("Check %s failed with an unexpected error: %s", name, message)
+            logger.info("Check %s failed with an unexpected error: %s", name, message)
             checks[name] = {"status": "error", "error": message, "error_type": type(exc).__name__,
                             "seconds": round(time.perf_counter() - t0, 6),
                             "model_calls": used.model_calls, "rows_evaluated": used.rows_evaluated}

@@ -253,38 +253,15 @@ def _write_outputs(result: Any, folder: Any) -> None:
 
 
 def _check_errors(result: Any) -> list[str]:
-    """Checks that ended in an unexpected error ("error" status), as one line each.
+    """Checks that ended in an unexpected error (status "error"), as ``"<check>: <message>"``.
 
-    Works with results that expose ``errors`` (a mapping or list of check → traceback) and
-    with those that only mark ``checks[name]["status"] == "error"``.
+    ``result.errors`` holds one :class:`~audit_engine.result.CheckError` per crashed check.
     """
-    lines: list[str] = []
-    errors = getattr(result, "errors", None) or []
-    items = errors.items() if hasattr(errors, "items") else enumerate(errors)
-    for key, value in items:
-        if isinstance(value, dict):
-            name = value.get("check", key)
-            text = value.get("message") or value.get("error") or value.get("traceback") or ""
-        else:
-            name, text = key, value
-        last = str(text).strip().splitlines()[-1] if str(text).strip() else "unexpected error"
-        lines.append(f"{name}: {last}")
-    for name, info in (getattr(result, "checks", None) or {}).items():
-        if isinstance(info, dict) and info.get("status") == "error" and not any(line.startswith(f"{name}:") for line in lines):
-            lines.append(f"{name}: {info.get('reason') or info.get('message') or info.get('error') or 'unexpected error'}")
-    if getattr(result, "status", None) == "error" and not lines:
-        lines.append("audit: status error")
-    return lines
+    return [f"{e.check}: {e.message}" for e in getattr(result, "errors", None) or []]
 
 
 def _tracebacks(result: Any) -> str:
-    errors = getattr(result, "errors", None) or []
-    items = errors.items() if hasattr(errors, "items") else enumerate(errors)
-    parts = []
-    for key, value in items:
-        text = value.get("traceback", value) if isinstance(value, dict) else value
-        parts.append(f"--- check {value.get('check', key) if isinstance(value, dict) else key}\n{text}")
-    return "\n".join(parts)
+    return "\n".join(f"--- check {e.check}\n{e.traceback}" for e in getattr(result, "errors", None) or [])
 
 
 def _finish(result: Any, folder: Any) -> int:
@@ -292,7 +269,8 @@ def _finish(result: Any, folder: Any) -> int:
     crashed = _check_errors(result)
     if crashed:
         log = _write_log(folder, "check errors:\n" + "\n".join(crashed) + "\n\n" + _tracebacks(result))
-        print(f"audit-engine: internal error in check {crashed[0]} (and {len(crashed) - 1} more); "
+        more = f" (and {len(crashed) - 1} more)" if len(crashed) > 1 else ""
+        print(f"audit-engine: internal error in check {crashed[0]}{more}; "
               f"the other checks ran and were written. This is a bug: please report it with the log {log}.",
               file=sys.stderr)
         return EXIT_INTERNAL

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -666,30 +668,27 @@ def test_nothing_else_exits_1_an_unexpected_error_exits_3_with_a_log(tmp_path, l
 
 def test_a_check_with_status_error_exits_3(tmp_path, logistic3, table, capsys, monkeypatch):
     import audit_engine.cli as cli
+    explanations = importlib.import_module("audit_engine.explain.check")  # ae.explain is the function
+    import audit_engine.performance as performance
 
-    real = ae.audit
+    def boom(ctx):
+        raise ValueError("planted")
 
-    def with_error(*args, **kwargs):
-        result = real(*args, **kwargs)
-        # data10's per-check isolation exposes tracebacks on the result (the schema gains status "error")
-        result.errors = {"performance": "Traceback (most recent call last):\nValueError: planted"}
-        return result
-
-    monkeypatch.setattr(sys.modules["audit_engine.audit"], "audit", with_error)
+    monkeypatch.setattr(performance, "run", boom)
+    monkeypatch.setattr(explanations, "run", lambda ctx: [][1])
     out = tmp_path / "out"
-    code, err = _main(["run", *_good_run(logistic3, table), "--out", str(out)], capsys)
+    code, err = _main(["run", *_good_run(logistic3, table), "--checks", "performance", "explanations",
+                       "--out", str(out)], capsys)
     assert code == 3, err
-    line = [x for x in err.splitlines() if x][-1]
-    assert "internal error in check performance: ValueError: planted" in line and "please report" in line
-    assert (out / "audit.json").is_file()  # the other checks' results are kept
-    assert any(p.name.startswith("audit-engine-error-") for p in out.iterdir())
-    assert cli.EXIT_CODES[3].startswith("internal error")
-    from types import SimpleNamespace
-
-    marked = SimpleNamespace(status="error", checks={"ood": {"status": "error", "reason": "KeyError: 'x'"}})
-    assert cli._check_errors(marked) == ["ood: KeyError: 'x'"]
-    listed = SimpleNamespace(status="pass", checks={}, errors=[{"check": "fairness", "traceback": "T\nIndexError: 3"}])
-    assert cli._check_errors(listed) == ["fairness: IndexError: 3"]
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "internal error in check performance: ValueError: planted (and 1 more)" in lines[0] and "please report" in lines[0]
+    doc = json.loads((out / "audit.json").read_text())  # the other checks' results are kept
+    assert doc["status"] == "error" and cli.EXIT_CODES[3].startswith("internal error")
+    assert doc["checks"]["explanations"]["status"] == "error"
+    assert doc["checks"]["performance"] == {**doc["checks"]["performance"], "status": "error", "error": "ValueError: planted"}
+    log = next(p for p in out.iterdir() if p.name.startswith("audit-engine-error-"))
+    assert "ValueError: planted" in log.read_text() and "IndexError" in log.read_text()
 
 
 # ----------------------------------------------------------------- 4. resource limits
