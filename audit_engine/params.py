@@ -259,7 +259,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     _s("features", STRING, STRINGS, NONE, flag="--features"),
     _s("positive_label", LABEL, NONE, flag="--positive-label"),
     _s("favorable_label", LABEL, NONE, flag="--favorable-label"),
-    _s("classes", ListOf(LABEL, min_len=1), NONE, flag="--classes"),
+    _s("classes", ListOf(LABEL, min_len=2), NONE, flag="--classes"),
     _s("threshold", _real(0, 1, "neither"), flag="--threshold", unit="a probability"),
     _s("output", STRING, NONE, flag="--output"),
     _s("output_kind", StrOptions(_OUTPUT_KINDS), NONE, flag="--output-kind"),

@@ -92,3 +92,17 @@ def _model(graph: onnx.GraphProto, opset: int) -> onnx.ModelProto:
 def logistic_path(tmp_path: Path) -> Path:
     """A 3-feature logistic model with known weights [1, -2, 0.5] and bias 0.25."""
     return save(logistic_model(np.array([1.0, -2.0, 0.5]), 0.25), tmp_path / "logistic.onnx")
+
+
+# Property tests explore new examples on a developer's machine; in CI (CI=true) they replay
+# a fixed, derandomised set, so a run's verdict does not depend on luck.
+try:
+    import os as _os
+
+    from hypothesis import settings as _hsettings
+
+    _hsettings.register_profile("ci", derandomize=True, print_blob=True)
+    _hsettings.register_profile("sweep", max_examples=3000, deadline=None)
+    _hsettings.load_profile(_os.environ.get("HYPOTHESIS_PROFILE", "ci" if _os.environ.get("CI") else "default"))
+except ImportError:  # hypothesis is a test extra
+    pass
