@@ -83,6 +83,19 @@ def segment_kind(spec: TensorSpec) -> SegmentKind:
     return "discrete"
 
 
+def check_row_shape(spec: TensorSpec, row: tuple[int, ...], what: str) -> None:
+    """Refuse rows of shape ``row`` that input ``spec`` (``[batch, *dims]``) cannot take;
+    symbolic dims take any size. ``what`` names the data in the message."""
+    want = tuple(spec.shape[1:]) if spec.shape else None
+    if want is None or len(want) != len(row) or any(
+        isinstance(w, int) and w != r for w, r in zip(want, row, strict=False)
+    ):
+        raise SchemaMismatchError(
+            f"Model input {spec.name!r} expects rows of shape {list(want or [])}; {what} has "
+            f"rows of shape {list(row)}; reshape or transpose that array to match."
+        )
+
+
 def segments_for(inputs: Sequence[TensorSpec], shapes: Mapping[str, tuple[int, ...]]) -> tuple[Segment, ...]:
     """Segments in the model's input order, with per-row ``shapes`` taken from the data."""
     out, offset = [], 0
@@ -92,14 +105,7 @@ def segments_for(inputs: Sequence[TensorSpec], shapes: Mapping[str, tuple[int, .
                 f"Model input {spec.name!r} has type {spec.type}; array data can feed numeric tensors only."
             )
         row = tuple(int(s) for s in shapes[spec.name])
-        want = tuple(spec.shape[1:]) if spec.shape else None
-        if want is None or len(want) != len(row) or any(
-            isinstance(w, int) and w != r for w, r in zip(want, row, strict=False)
-        ):
-            raise SchemaMismatchError(
-                f"Model input {spec.name!r} expects rows of shape {list(want or [])}; the data for it has "
-                f"rows of shape {list(row)}; reshape or transpose that array to match."
-            )
+        check_row_shape(spec, row, "the data for it")
         seg = Segment(spec.name, spec.dtype, row, offset, segment_kind(spec))
         out.append(seg)
         offset = seg.stop

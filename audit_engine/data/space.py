@@ -33,7 +33,7 @@ import pandas as pd
 from ..errors import InvalidValueError, SchemaMismatchError
 from ..model.loader import OnnxModel, TensorSpec
 from .loader import AuditData
-from .segments import Segment, pack, segments_for, unpack
+from .segments import Segment, check_row_shape, pack, segments_for, unpack
 from .tokenizer import DEFAULT_MAX_LENGTH, TextTokenizer
 
 __all__ = ["Feature", "FeatureSpace", "TextBinding"]
@@ -337,14 +337,7 @@ class FeatureSpace:
                     )
             return cls("segments", (segs[-1].stop,), (), inputs, segments=segs)
         row = tuple(int(s) for s in data.array.shape[1:])
-        want = tuple(spec.shape[1:]) if spec.shape else None
-        if want is None or len(want) != len(row) or any(
-            isinstance(w, int) and w != r for w, r in zip(want, row, strict=False)
-        ):
-            raise SchemaMismatchError(
-                f"Model input {spec.name!r} expects rows of shape {list(want or [])}; the array data "
-                f"has rows of shape {list(row)}; reshape or transpose the array to match."
-            )
+        check_row_shape(spec, row, "the array data")
         for other in also:
             if other.array is None or tuple(other.array.shape[1:]) != row:
                 got = None if other.array is None else list(other.array.shape[1:])
