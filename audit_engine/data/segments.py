@@ -32,7 +32,7 @@ import numpy as np
 from ..errors import InvalidValueError, SchemaMismatchError
 from ..model.loader import TensorSpec
 
-__all__ = ["Segment", "segments_for", "pack", "unpack", "segment_kind"]
+__all__ = ["Segment", "segments_for", "pack", "unpack", "segment_kind", "check_row_shape"]
 
 SegmentKind = Literal["continuous", "discrete", "mask"]
 
