@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from .fairness.metrics import binary_rates, gap_metrics
-from .stats import Estimate, percentile_interval, poisson_weight_blocks
+from .stats import Estimate, finite_or_none, percentile_interval, poisson_weight_blocks
 
 __all__ = ["mcnemar", "paired_fairness", "importance_change", "fidelity", "view_groups", "EXACT_BELOW"]
 
@@ -146,7 +146,7 @@ def paired_fairness(
     def entry(a: float, b: float, reps: list[np.ndarray] | np.ndarray) -> dict[str, Any]:
         lo, hi = (percentile_interval(np.concatenate(reps) if isinstance(reps, list) else reps, confidence)
                   if len(reps) else (math.nan, math.nan))
-        return {"a": _num(a), "b": _num(b), "delta": Estimate(b - a, lo, hi).to_dict()}
+        return {"a": finite_or_none(a), "b": finite_or_none(b), "delta": Estimate(b - a, lo, hi).to_dict()}
 
     out: dict[str, dict[str, Any]] = {"groups": {}, "metrics": {}}
     for gidx, label in enumerate(labels):
@@ -160,8 +160,6 @@ def paired_fairness(
     return out
 
 
-def _num(x: float) -> float | None:
-    return float(x) if math.isfinite(float(x)) else None
 
 
 def importance_change(explain_a: Mapping[str, Any] | None, explain_b: Mapping[str, Any] | None, *,
@@ -193,8 +191,8 @@ def importance_change(explain_a: Mapping[str, Any] | None, explain_b: Mapping[st
         order = np.argsort(-np.abs(vb - va), kind="stable")[:top]
         out[method] = {
             "features": len(names),
-            "kendall_tau": _num(float(tau)) if tau is not None else None,
-            "p_value": _num(float(p)) if p is not None else None,
+            "kendall_tau": finite_or_none(float(tau)) if tau is not None else None,
+            "p_value": finite_or_none(float(p)) if p is not None else None,
             "moved_most": [{"feature": names[j], "a": float(va[j]), "b": float(vb[j]), "change": float(vb[j] - va[j]),
                             "rank_a": int(rank_a[j]), "rank_b": int(rank_b[j])} for j in order],
         }

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Estimate", "poisson_weight_blocks", "percentile_interval", "bootstrap_estimates", "child_rng"]
+__all__ = ["Estimate", "finite_or_none", "poisson_weight_blocks", "percentile_interval", "bootstrap_estimates", "child_rng"]
 
 _BLOCK_ELEMENTS = 8_000_000
 
@@ -27,14 +27,14 @@ class Estimate:
     ci_high: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"value": _num(self.value), "ci_low": _num(self.ci_low), "ci_high": _num(self.ci_high)}
+        return {"value": finite_or_none(self.value), "ci_low": finite_or_none(self.ci_low), "ci_high": finite_or_none(self.ci_high)}
 
     @property
     def excludes_zero(self) -> bool:
         return bool(self.ci_low > 0 or self.ci_high < 0)
 
 
-def _num(x: float) -> float | None:
+def finite_or_none(x: float) -> float | None:
     """JSON-safe float: NaN/inf become None (JSON has no NaN)."""
     x = float(x)
     return x if np.isfinite(x) else None

@@ -25,6 +25,7 @@ import numpy as np
 from scipy.stats import rankdata
 
 from ..errors import ConfigError
+from ..stats import finite_or_none
 from ..model.attention_taps import AttentionSite, NoAttentionError, attention_model
 
 __all__ = ["AttentionExplanation", "attention_explain", "rollout", "row_spearman", "unsupported_reason"]
@@ -168,7 +169,7 @@ def attention_section(ctx: Any, row_ids: np.ndarray, targets: np.ndarray, query:
 
     local = [{"row": int(r), "tokens": [int(t) for t in ctx.rows[r]], "attention": ae_.last[i].tolist(),
               "rollout": ae_.rollout[i].tolist(), "occlusion": ae_.occlusion[i].tolist(),
-              "spearman_attention": _num(ae_.spearman_last[i]), "spearman_rollout": _num(ae_.spearman_rollout[i])}
+              "spearman_attention": finite_or_none(ae_.spearman_last[i]), "spearman_rollout": finite_or_none(ae_.spearman_rollout[i])}
              for i, r in enumerate(ae_.rows.tolist())]  # formatting the JSON of the few explained rows
     return {
         "layers": ae_.layers, "query": query, "mask_id": int(mask_id),
@@ -178,5 +179,3 @@ def attention_section(ctx: Any, row_ids: np.ndarray, targets: np.ndarray, query:
     }
 
 
-def _num(v: float) -> float | None:
-    return float(v) if np.isfinite(v) else None

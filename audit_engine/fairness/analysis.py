@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, InvalidValueError
-from ..stats import Estimate, percentile_interval
+from ..stats import Estimate, finite_or_none, percentile_interval
 from .counts import GroupCounts, GroupSums, score_bin_edges
 from .disparity import chi_square, p_value, permuted_successes, permuted_tables
 from .impact import four_fifths, impact_ratios_to, ll144_view
@@ -216,13 +216,11 @@ class GapEstimate(Estimate):
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
-        out["p_value"] = _num(self.p_value)
+        out["p_value"] = finite_or_none(self.p_value)
         out["supports_gap"] = self.supports_gap
         return out
 
 
-def _num(x: float) -> float | None:
-    return float(x) if np.isfinite(x) else None
 
 
 def _percentile(draws: np.ndarray | None, confidence: float) -> tuple[float, float]:
@@ -488,11 +486,11 @@ def _group_block(v: _View, cs: _ClassStats, *, labelled: bool, min_group_size: i
         undefined: dict[str, str] = {}
         for k, x in cs.rates.items():
             val = x[gi]
-            entry[k] = _num(val)
+            entry[k] = finite_or_none(val)
             if not np.isfinite(val):
                 undefined[k] = RATE_REASONS.get(k, "a zero denominator in this group")
             lo, hi = cs.rate_ci[k]
-            ci[k] = {"ci_low": _num(lo[gi]), "ci_high": _num(hi[gi])}
+            ci[k] = {"ci_low": finite_or_none(lo[gi]), "ci_high": finite_or_none(hi[gi])}
         flags = []
         if top and v.n[gi] < min_group_size:
             flags.append("small_group")
@@ -619,9 +617,9 @@ def fairness_report(
             lo, hi = rate_interval(np.trace(m_rows, axis1=1, axis2=2), n_g, confidence, rate_interval_method) \
                 if n_boot > 0 else (np.full(len(n_g), np.nan),) * 2
             section["groups"] = {
-                lab: {"n": int(round(v.n[gi])), "accuracy": _num(acc[gi]),
+                lab: {"n": int(round(v.n[gi])), "accuracy": finite_or_none(acc[gi]),
                       "flags": ["small_group"] if v.n[gi] < min_group_size else [], "undefined": {},
-                      "ci": {"accuracy": {"ci_low": _num(lo[gi]), "ci_high": _num(hi[gi])}}}
+                      "ci": {"accuracy": {"ci_low": finite_or_none(lo[gi]), "ci_high": finite_or_none(hi[gi])}}}
                 for gi, lab in enumerate(v.labels)}
             per_class = {}
             for c in classes:
@@ -630,7 +628,7 @@ def fairness_report(
                     "groups": _group_block(v, cs, labelled=gc.labelled, min_group_size=min_group_size, top=False),
                     "metrics": cs.gaps,
                     "reference_metrics": cs.ref_gaps,
-                    "impact_ratios": {lab: _num(x) for lab, x in zip(v.labels, cs.rates["impact_ratio"], strict=True)},
+                    "impact_ratios": {lab: finite_or_none(x) for lab, x in zip(v.labels, cs.rates["impact_ratio"], strict=True)},
                 }
             section["per_class"] = per_class
         fav_stats = stats.get(favorable_index if not binary else positive_index)
@@ -642,7 +640,7 @@ def fairness_report(
             if not binary:
                 metrics["impact_ratio"] = fav_stats.gaps["impact_ratio"]
             ir = fav_stats.rates["impact_ratio"]
-            section["impact_ratios"] = {lab: _num(x) for lab, x in zip(v.labels, ir, strict=True)}
+            section["impact_ratios"] = {lab: finite_or_none(x) for lab, x in zip(v.labels, ir, strict=True)}
             eligible_ir = np.where(fav_stats.eligible["selection_rate"], ir, np.nan)
             section["four_fifths"] = four_fifths(v.labels, eligible_ir, threshold=four_fifths_threshold)
             sel = fav_stats.rates["selection_rate"] if binary else _favorable_selection(cnts, favorable_index)
@@ -724,8 +722,8 @@ def _calibration(labels: list[str], cells: np.ndarray, sums: np.ndarray, c: int,
     return {
         "bins": edges.tolist(),
         "groups": {
-            lab: {"count": [int(round(x)) for x in count[i]], "mean_predicted": [_num(x) for x in mean_pred[i]],
-                  "observed": [_num(x) for x in observed[i]]}
+            lab: {"count": [int(round(x)) for x in count[i]], "mean_predicted": [finite_or_none(x) for x in mean_pred[i]],
+                  "observed": [finite_or_none(x) for x in observed[i]]}
             for i, lab in enumerate(labels)
         },
     }
@@ -751,8 +749,8 @@ def _sweep(labels: list[str], cells: np.ndarray, c: int, edges: np.ndarray, *, l
     out: dict[str, Any] = {"thresholds": [float(round(t, 12)) for t in edges[1:-1]]}
     for name in wanted:
         if name in gaps:
-            out[name] = [_num(x) for x in gaps[name]]
-    out["groups"] = {lab: {k: [_num(x) for x in r[i]] for k, r in rates.items()} for i, lab in enumerate(labels)}
+            out[name] = [finite_or_none(x) for x in gaps[name]]
+    out["groups"] = {lab: {k: [finite_or_none(x) for x in r[i]] for k, r in rates.items()} for i, lab in enumerate(labels)}
     return out
 
 
@@ -788,9 +786,9 @@ def _regression_report(gs: GroupSums, *, reference_group: Any, n_boot: int, conf
             entry: dict[str, Any] = {"n": int(round(n[gi]))}
             ci = {}
             for name in pt:
-                entry[name] = _num(pt[name][0, gi])
+                entry[name] = finite_or_none(pt[name][0, gi])
                 low, high = _interval(reps[name][:, gi] if name in reps else None, confidence)
-                ci[name] = {"ci_low": _num(low), "ci_high": _num(high)}
+                ci[name] = {"ci_low": finite_or_none(low), "ci_high": finite_or_none(high)}
             entry["flags"] = ["small_group"] if n[gi] < min_group_size else []
             entry["undefined"] = {}
             entry["ci"] = ci

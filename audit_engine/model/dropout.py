@@ -30,6 +30,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ..errors import ModelError, ModelFormatError
+from .graph import graph_constants
 from .loader import OnnxModel, strip_zipmap
 from .providers import create_session
 
@@ -60,18 +61,6 @@ def count_dropout(model: onnx.ModelProto | str | Path) -> int:
     return sum(1 for n in proto.graph.node if n.op_type == "Dropout")
 
 
-def _constants(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
-    values = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    for node in graph.node:
-        if node.op_type == "Constant":
-            for attr in node.attribute:
-                if attr.name == "value":
-                    values[node.output[0]] = numpy_helper.to_array(attr.t)
-                elif attr.name in ("value_float", "value_int"):
-                    values[node.output[0]] = np.asarray(helper.get_attribute_value(attr))
-    return values
-
-
 def rewrite_dropout(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, list[DropoutSite]]:
     """Rewrite every Dropout of ``proto`` into ``X · mask_input`` (see the module docstring).
 
@@ -88,7 +77,7 @@ def rewrite_dropout(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, list[Dropo
                          "with several model versions instead.")
     inferred = onnx.shape_inference.infer_shapes(model)
     infos = {v.name: v for v in [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]}
-    consts = _constants(graph)
+    consts = graph_constants(graph)
     used = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
     existing = {i.name for i in graph.input} | {n for node in graph.node for n in node.output}
     sites: list[DropoutSite] = []

@@ -32,9 +32,9 @@ from typing import Any
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
 
 from ..errors import ModelError
+from .graph import graph_constants
 
 __all__ = [
     "UnsupportedGraphError",
@@ -180,15 +180,8 @@ def _attrs(node: onnx.NodeProto) -> dict[str, Any]:
 
 
 def _constants(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
-    out = {t.name: numpy_helper.to_array(t).astype(np.float64) if numpy_helper.to_array(t).dtype.kind == "f"
-           else numpy_helper.to_array(t) for t in graph.initializer}
-    for node in graph.node:
-        if node.op_type == "Constant" and node.output:
-            a = _attrs(node)
-            if "value" in a:
-                arr = numpy_helper.to_array(a["value"])
-                out[node.output[0]] = arr.astype(np.float64) if arr.dtype.kind == "f" else arr
-    return out
+    """The graph's constants, float ones in float64 (the Jacobians are computed in float64)."""
+    return {k: v.astype(np.float64) if v.dtype.kind == "f" else v for k, v in graph_constants(graph).items()}
 
 
 def _chain(model: onnx.ModelProto, output: str) -> tuple[list[onnx.NodeProto], str, str, dict[str, np.ndarray]]:
