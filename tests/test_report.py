@@ -26,7 +26,7 @@ from audit_engine.errors import ConfigError, SchemaVersionError
 from audit_engine.report import TEMPLATES, render, render_html
 from audit_engine.report.render import _environment, build_view
 from audit_engine.report.charts import DRAWINGS, draw
-from audit_engine.report.views import fmt_estimate, fmt_number
+from audit_engine.report.format import fmt_estimate, fmt_number
 from audit_engine.result import SCHEMA_VERSION
 
 from .conftest import logistic_model, save

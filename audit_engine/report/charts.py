@@ -1,6 +1,6 @@
 """Static SVG charts drawn with matplotlib, inlined into the report.
 
-Each drawing takes the ``data`` of a :class:`~audit_engine.report.views.Chart` (numbers and
+Each drawing takes the ``data`` of a :class:`~audit_engine.report.blocks.Chart` (numbers and
 labels only, already capped by the view) and returns SVG text with no XML prolog, no
 external reference, no script and no embedded raster: text stays text (``svg.fonttype =
 "none"``) so labels are searchable and print sharply, and every string from data is

@@ -1,6 +1,6 @@
 """Render an AuditResult (or an audit.json file) to a self-contained HTML file.
 
-The walk: audit.json dict → view model (:mod:`.views`, every number already text) →
+The walk: audit.json dict → view model (:mod:`.sections` and :mod:`.compliance`, every number already text) →
 SVG charts (:mod:`.charts`) → Jinja template. Jinja runs with autoescaping on for every
 template and ``StrictUndefined``; the only unescaped values are the SVG drawings, whose
 text matplotlib escapes. A report can be rebuilt from audit.json alone
@@ -24,7 +24,16 @@ from markupsafe import Markup
 from ..errors import ConfigError
 from ..result import AuditResult, atomic_write_text
 from . import charts
-from .views import VIEW_BUILDERS, Chart, Figures
+from .blocks import Chart, Figures
+from .compliance.bias_audit import bias_audit_view
+from .compliance.model_card import model_card_view
+from .sections.summary import audit_view
+
+VIEW_BUILDERS: dict[str, Any] = {
+    "audit": audit_view,
+    "model-card": model_card_view,
+    "bias-audit": bias_audit_view,
+}
 
 __all__ = ["TEMPLATES", "render", "render_html", "build_view"]
 

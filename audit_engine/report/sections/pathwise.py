@@ -34,7 +34,7 @@ def _path_text(path: Any, feature: Any) -> str:
 
 
 def _top_weights(weights: Any, k: int = 4) -> str:
-    from .views import fmt_number
+    from ..format import fmt_number
 
     if not isinstance(weights, Mapping):
         return ""
@@ -44,7 +44,9 @@ def _top_weights(weights: Any, k: int = 4) -> str:
 
 def pathwise_blocks(entry: Mapping[str, Any], ids: Any) -> list[Any]:
     """Blocks for one ``explanations.pathwise`` entry: bias share per row, paths, W^path maps."""
-    from .views import MAX_TABLE_ROWS, Cell, Figures, Paragraph, Table, _nested_grid, fmt_estimate, fmt_number
+    from ..blocks import MAX_TABLE_ROWS, Cell, Figures, Paragraph, Table
+    from ..format import fmt_estimate, fmt_number
+    from .explanations import _nested_grid
 
     refused = entry.get("refused")
     if isinstance(refused, str) and refused:
@@ -101,7 +103,8 @@ def pathwise_blocks(entry: Mapping[str, Any], ids: Any) -> list[Any]:
 
 def attention_blocks(entry: Mapping[str, Any], ids: Any) -> list[Any]:
     """Blocks for one ``explanations.attention`` entry: rank agreement and per-token scores."""
-    from .views import MAX_TABLE_ROWS, Cell, Paragraph, Table, fmt_estimate, fmt_number
+    from ..blocks import MAX_TABLE_ROWS, Cell, Paragraph, Table
+    from ..format import fmt_estimate, fmt_number
 
     sec = entry.get("attention")
     if not isinstance(sec, Mapping):
