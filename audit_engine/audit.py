@@ -32,7 +32,7 @@ from .evaluator.local import LocalEvaluator
 from .evaluator.base import Progress
 from .evaluator.guards import check_float32_range
 from .model.loader import OnnxModel, load_model
-from .result import AuditResult, CheckError, to_jsonable
+from .result import AuditResult, CheckError, CheckRecord, DataInfo, EngineInfo, Evaluations, ModelInfo, to_jsonable
 from .stats import child_rng
 
 __all__ = ["AuditContext", "CheckOutcome", "audit", "prepare", "run_checks", "CHECK_MODULES"]
@@ -352,17 +352,17 @@ def run_checks(ctx: AuditContext, *, started: float | None = None) -> AuditResul
     data_block["features"] = ctx.space.feature_names if ctx.space.features else data_block["features"]
     data_block["layout"] = ctx.space.layout
     return AuditResult(
-        engine={"name": "audit-engine", "version": __version__, "packages": _package_versions()},
+        engine=EngineInfo(name="audit-engine", version=__version__, packages=_package_versions()),
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         seed=config.seed,
-        config=config.to_dict(),
-        model=model_block,
-        data=data_block,
-        evaluations=stats,
-        verdicts=[v.to_dict() for v in verdicts],
-        checks=checks,
-        errors=errors,
-        **sections,
+        config=to_jsonable(config.to_dict()),
+        model=ModelInfo.from_dict(to_jsonable(model_block)),
+        data=DataInfo.from_dict(to_jsonable(data_block)),
+        evaluations=Evaluations.from_dict(stats),
+        verdicts=tuple(verdicts),
+        checks={name: CheckRecord.from_dict(entry) for name, entry in checks.items()},
+        errors=tuple(errors),
+        **{name: to_jsonable(section) for name, section in sections.items()},
     )
 
 

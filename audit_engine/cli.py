@@ -294,8 +294,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.junit:
         from .junit import write_junit
 
-        write_junit(args.junit, result.verdicts, suite=f"audit {Path(args.model).name}", timestamp=result.created,
-                    properties={"model_sha256": result.model["sha256"], "status": result.status})
+        write_junit(args.junit, [v.to_dict() for v in result.verdicts], suite=f"audit {Path(args.model).name}", timestamp=result.created,
+                    properties={"model_sha256": result.model.sha256, "status": result.status})
         print(f"Wrote {args.junit}.")
     return _finish(result, folder)
 
@@ -312,16 +312,16 @@ def _check_params(config: Any) -> None:
 
 
 def _summary(result: Any, out: Path) -> None:
-    counts = {s: sum(v["status"] == s for v in result.verdicts) for s in ("pass", "warn", "fail")}
+    counts = {s: sum(v.status == s for v in result.verdicts) for s in ("pass", "warn", "fail")}
     ev = result.evaluations
     print(
         f"Audit {result.status.upper()}: {counts['pass']} passed, {counts['warn']} warned, {counts['fail']} failed "
-        f"({ev['model_calls']} model calls, {ev['rows_evaluated']} rows, {ev['seconds']:.2f} s in the model, "
-        f"{ev.get('total_seconds', 0):.2f} s in all)."
+        f"({ev.model_calls} model calls, {ev.rows_evaluated} rows, {ev.seconds:.2f} s in the model, "
+        f"{ev.total_seconds or 0:.2f} s in all)."
     )
     for verdict in result.verdicts:
-        if verdict["status"] != "pass":
-            print(f"  {verdict['status']}: [{verdict['check']}] {verdict['message']}")
+        if verdict.status != "pass":
+            print(f"  {verdict.status}: [{verdict.check}] {verdict.message}")
     print(f"Wrote {out / 'audit.json'} and {out / 'report.html'}.")
 
 
@@ -362,7 +362,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         worse = [{"check": "compare", "status": "fail", "metric": item, "value": None, "threshold": None,
                   "message": f"{item}: got measurably worse (the interval of the change excludes zero)."}
                  for item in comparison.regressions]
-        verdicts = comparison.verdicts + worse + (list(results[1].verdicts) if results is not None else [])
+        verdicts = comparison.verdicts + worse + ([v.to_dict() for v in results[1].verdicts] if results is not None else [])
         write_junit(args.junit, verdicts, suite=f"compare {Path(args.a).name} -> {Path(args.b).name}",
                     properties={"status": comparison.status, "regressions": len(comparison.regressions)})
         print(f"Wrote {args.junit}.")

@@ -169,6 +169,13 @@ class Verdict:
             del d["path"]
         return d
 
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> Verdict:
+        """A verdict read back from audit.json (``verdicts[i]``)."""
+        return cls(check=doc["check"], status=doc["status"], metric=doc["metric"], value=doc.get("value"),
+                   threshold=doc.get("threshold"), message=doc["message"], subject=doc.get("subject"),
+                   path=doc.get("path"))
+
 
 def _finite(x: Any) -> float | None:
     if isinstance(x, bool) or not isinstance(x, (int, float)):

@@ -15,6 +15,7 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -24,8 +25,13 @@ from typing import Any
 import numpy as np
 
 from .errors import SchemaVersionError
+from .policy import Verdict
+from .results.record import Record, record
 
-__all__ = ["SCHEMA_VERSION", "AuditResult", "CheckError", "validate", "atomic_write_text", "to_jsonable"]
+__all__ = [
+    "SCHEMA_VERSION", "AuditResult", "CheckError", "CheckRecord", "DataInfo", "EngineInfo", "Evaluations",
+    "ModelInfo", "TensorInfo", "validate", "atomic_write_text", "to_jsonable",
+]
 
 SCHEMA_VERSION = "1.1"
 SECTIONS = ("performance", "fairness", "explanations", "ood", "uncertainty")
@@ -77,9 +83,92 @@ class CheckError:
     traceback: str
 
 
-@dataclass
-class AuditResult:
-    """Everything an audit found; ``to_dict()`` is exactly audit.json.
+# --------------------------------------------------------------------- the top-level blocks
+@record
+class EngineInfo(Record):
+    """``engine``: who wrote the file, and the versions of the packages that shaped the numbers."""
+
+    name: str
+    version: str
+    packages: Mapping[str, str] = field(default_factory=dict)
+
+
+@record
+class TensorInfo(Record):
+    """One model input or output: its name, shape (None for a symbolic axis) and element type."""
+
+    name: str
+    shape: tuple[int | str | None, ...] | None
+    dtype: str
+
+
+@record
+class ModelInfo(Record):
+    """``model``: the audited file's identity, its IO, and how its output was read."""
+
+    path: str
+    sha256: str
+    bytes: int | None = None
+    opset: int
+    producer: str
+    inputs: tuple[TensorInfo, ...]
+    outputs: tuple[TensorInfo, ...]
+    output: str | None = None
+    output_kind: str | None = None
+    normalisation: str | None = None
+    rewrites: tuple[str, ...] = ()
+    task: str
+    classes: tuple[Any, ...] | None
+    classes_source: str | None = None
+    provider: str
+
+
+@record
+class DataInfo(Record):
+    """``data``: the audited data's identity and layout."""
+
+    path: str | None
+    sha256: str
+    rows: int
+    features: tuple[str, ...]
+    row_shape: tuple[int, ...] | None
+    inputs: Mapping[str, tuple[int, ...]] | None = None
+    target: str | None
+    sensitive: tuple[str, ...]
+    layout: str | None = None
+
+
+@record
+class CheckRecord(Record):
+    """``checks[name]``: whether a check ran (``ran``), was ``skipped`` (with the reason) or raised
+    (``error``), with its model calls, evaluated rows and seconds."""
+
+    status: str
+    reason: str | None = None
+    error: str | None = None
+    error_type: str | None = None
+    seconds: float | None = None
+    model_calls: int | None = None
+    rows_evaluated: int | None = None
+
+
+@record
+class Evaluations(Record):
+    """``evaluations``: every model call of the audit, counted by the Evaluator."""
+
+    model_calls: int
+    rows_evaluated: int
+    seconds: float
+    total_seconds: float | None = None
+    engine_overhead_seconds: float | None = None
+
+
+_TOP = ("schema_version", "engine", "created", "seed", "status", "config", "model", "data")
+
+
+@record
+class AuditResult(Record):
+    """Everything an audit found; ``to_dict()`` is exactly audit.json, ``from_dict`` reads it back.
 
     Sections that did not run are None and absent from the JSON. ``checks`` records, per
     check, whether it ran or why it was skipped, with its model calls and seconds, or
@@ -87,31 +176,30 @@ class AuditResult:
     other checks still ran); ``errors`` keeps those exceptions' tracebacks (not in the JSON).
     """
 
-    engine: dict[str, Any]
+    schema_version: str = SCHEMA_VERSION
+    engine: EngineInfo
     created: str
     seed: int
-    config: dict[str, Any]
-    model: dict[str, Any]
-    data: dict[str, Any]
-    evaluations: dict[str, Any]
-    verdicts: list[dict[str, Any]]
-    checks: dict[str, Any]
-    performance: dict[str, Any] | None = None
-    fairness: dict[str, Any] | None = None
-    explanations: dict[str, Any] | None = None
-    ood: dict[str, Any] | None = None
-    uncertainty: dict[str, Any] | None = None
-    schema_version: str = SCHEMA_VERSION
-    extra: dict[str, Any] = field(default_factory=dict)
-    errors: list[CheckError] = field(default_factory=list)
+    config: Mapping[str, Any] = field(default_factory=dict)
+    model: ModelInfo
+    data: DataInfo
+    performance: Mapping[str, Any] | None = None
+    fairness: Mapping[str, Any] | None = None
+    explanations: Mapping[str, Any] | None = None
+    ood: Mapping[str, Any] | None = None
+    uncertainty: Mapping[str, Any] | None = None
+    verdicts: tuple[Verdict, ...] = ()
+    checks: Mapping[str, CheckRecord] = field(default_factory=dict)
+    evaluations: Evaluations
+    errors: tuple[CheckError, ...] = field(default=(), metadata={"json": None})
 
     @property
     def status(self) -> str:
         """``error`` if a check raised an unexpected exception, else ``fail`` if any verdict
         fails, else ``warn`` if any warns, else ``pass``."""
-        if any(isinstance(c, dict) and c.get("status") == "error" for c in self.checks.values()):
+        if any(c.status == "error" for c in self.checks.values()):
             return "error"
-        statuses = {v["status"] for v in self.verdicts}
+        statuses = {v.status for v in self.verdicts}
         return "fail" if "fail" in statuses else "warn" if "warn" in statuses else "pass"
 
     @property
@@ -119,25 +207,9 @@ class AuditResult:
         return self.status != "fail"
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "schema_version": self.schema_version,
-            "engine": self.engine,
-            "created": self.created,
-            "seed": self.seed,
-            "status": self.status,
-            "config": self.config,
-            "model": self.model,
-            "data": self.data,
-        }
-        for name in SECTIONS:
-            section = getattr(self, name)
-            if section is not None:
-                out[name] = section
-        out["verdicts"] = self.verdicts
-        out["checks"] = self.checks
-        out["evaluations"] = self.evaluations
-        out.update(self.extra)
-        return to_jsonable(out)
+        doc = super().to_dict()
+        doc["status"] = self.status
+        return {**{k: doc[k] for k in _TOP if k in doc}, **{k: v for k, v in doc.items() if k not in _TOP}}
 
     def to_json(self, path: str | os.PathLike[str] | None = None, *, indent: int = 2) -> str:
         """Serialise (validated against the schema); write atomically when ``path`` is given."""
@@ -149,7 +221,8 @@ class AuditResult:
         return text
 
     @classmethod
-    def from_dict(cls, doc: dict[str, Any]) -> AuditResult:
+    def from_dict(cls, doc: Mapping[str, Any]) -> AuditResult:  # type: ignore[override]
+        """Rebuild the typed result; another MAJOR schema version is refused in one sentence."""
         version = str(doc.get("schema_version", ""))
         major = version.split(".")[0]
         if major != SCHEMA_VERSION.split(".")[0]:
@@ -158,29 +231,20 @@ class AuditResult:
                 f"{SCHEMA_VERSION.split('.')[0]}.x. Re-run the audit with this version, or render it "
                 "with the engine version that wrote it."
             )
-        known = {
-            "schema_version", "engine", "created", "seed", "status", "config", "model", "data",
-            "evaluations", "verdicts", "checks", *SECTIONS,
-        }
+        for key in ("engine", "created", "seed", "model", "data"):
+            if key not in doc:
+                raise SchemaVersionError(
+                    f"This audit.json lacks the required key {key!r}; it was not written by audit-engine "
+                    "or it is damaged."
+                )
+        body = {k: v for k, v in doc.items() if k != "status"}  # status is derived from verdicts and checks
+        body.setdefault("evaluations", {"model_calls": 0, "rows_evaluated": 0, "seconds": 0.0})
         try:
-            return cls(
-                engine=doc["engine"],
-                created=doc["created"],
-                seed=doc["seed"],
-                config=doc.get("config", {}),
-                model=doc["model"],
-                data=doc["data"],
-                evaluations=doc.get("evaluations", {}),
-                verdicts=doc.get("verdicts", []),
-                checks=doc.get("checks", {}),
-                schema_version=version,
-                extra={k: v for k, v in doc.items() if k not in known},
-                **{name: doc.get(name) for name in SECTIONS},
-            )
-        except KeyError as exc:
+            return super().from_dict(body)
+        except (TypeError, ValueError, AttributeError, KeyError) as exc:
             raise SchemaVersionError(
-                f"This audit.json lacks the required key {exc.args[0]!r}; it was not written by audit-engine "
-                "or it is damaged."
+                f"This audit.json does not have the layout audit-engine writes ({exc}); re-run the audit or "
+                "restore the file audit-engine wrote."
             ) from exc
 
     @classmethod
@@ -196,9 +260,15 @@ class AuditResult:
             raise SchemaVersionError(f"{str(file)!r} is not valid JSON ({exc}); pass an audit.json written by audit-engine.") from exc
         if not isinstance(doc, dict):
             raise SchemaVersionError(f"{str(file)!r} does not hold a JSON object; pass an audit.json written by audit-engine.")
-        result = cls.from_dict(doc)  # the version first: another MAJOR gets its own message
+        _check_version(doc)  # another MAJOR gets its own message, before the layout is checked
         _check_against_schema(doc, file)
-        return result
+        return cls.from_dict(doc)
+
+
+def _check_version(doc: Mapping[str, Any]) -> None:
+    version = str(doc.get("schema_version", ""))
+    if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
+        AuditResult.from_dict(doc)  # raises the version sentence
 
 
 def _check_against_schema(doc: dict[str, Any], file: Path) -> None:

@@ -7,6 +7,7 @@ sums stay additive over chunks and workers, which is what streaming needs.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,11 @@ class Estimate:
 
     def to_dict(self) -> dict[str, Any]:
         return {"value": finite_or_none(self.value), "ci_low": finite_or_none(self.ci_low), "ci_high": finite_or_none(self.ci_high)}
+
+    @classmethod
+    def from_dict(cls, doc: Any) -> Estimate:
+        """Read ``{"value", "ci_low", "ci_high"}`` back (null as NaN)."""
+        return cls(*(math.nan if doc.get(k) is None else float(doc[k]) for k in ("value", "ci_low", "ci_high")))
 
     @property
     def excludes_zero(self) -> bool:

@@ -38,14 +38,14 @@ def main() -> None:
     result.to_json(out / "audit.json")
     ae.render(result, out / "report.html")
     total = time.perf_counter() - t0
-    ev = result.evaluations
+    ev = result.evaluations.to_dict()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
     print(json.dumps({
         "rows": args.rows, "status": result.status, "audit_total_seconds": ev["total_seconds"],
         "onnxruntime_seconds": ev["seconds"], "onnxruntime_share": round(ev["seconds"] / ev["total_seconds"], 3),
         "with_json_and_report_seconds": round(total, 2), "peak_rss_mib": round(peak, 1),
         "model_calls": ev["model_calls"], "rows_evaluated": ev["rows_evaluated"],
-        "checks": {k: {kk: v.get(kk) for kk in ("status", "seconds", "rows_evaluated")} for k, v in result.checks.items()},
+        "checks": {k: {kk: v.get(kk) for kk in ("status", "seconds", "rows_evaluated")} for k, v in result.to_dict()["checks"].items()},
         "audit_json_bytes": (out / "audit.json").stat().st_size, "report_bytes": (out / "report.html").stat().st_size,
     }, indent=1))
 

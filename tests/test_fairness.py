@@ -407,7 +407,7 @@ def test_skipped_without_sensitive_and_runs_without_target():
     model = model_path("compas_logreg.onnx")
     frame = _frame()
     result = audit_engine.audit(model, frame, config=AuditConfig(features=COMPAS_FEATURES, target="two_year_recid", n_bootstrap=0))
-    assert result.checks["fairness"]["status"] == "skipped"
+    assert result.checks["fairness"].status == "skipped"
     cfg = AuditConfig(features=COMPAS_FEATURES, sensitive=("race",), n_bootstrap=20, checks=("fairness",))
     doc = json.loads(audit_engine.audit(model, frame.drop(columns="two_year_recid"), config=cfg).to_json())
     assert set(doc["fairness"]["race"]["groups"]["A"]) >= {"n", "selection_rate"}

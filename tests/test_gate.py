@@ -62,7 +62,7 @@ def test_a_model_against_itself_changes_nothing_and_passes_every_rule():
     comparison, _, rb = compare_models(model_path("compas_mlp.onnx"), model_path("compas_mlp.onnx"),
                                        data_path("compas.csv"), config=config())
     doc = comparison.to_dict()
-    assert rb.verdicts and all(v["status"] == "pass" for v in rb.verdicts)  # the min rule on B
+    assert rb.verdicts and all(v.status == "pass" for v in rb.verdicts)  # the min rule on B
     assert doc["agreement"]["flipped_rows"] == 0
     assert all(e["flipped_rows"] == 0 for block in doc["agreement"]["by_group"].values() for e in block.values())
     assert doc["mcnemar"]["discordant"] == 0 and doc["mcnemar"]["p_value"] == 1.0

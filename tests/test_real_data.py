@@ -183,7 +183,7 @@ def test_missing_values_pass_through_to_a_model_that_handles_them():
     result = run_checks(ctx)
     doc = result.to_dict()
     validate(doc)
-    assert result.errors == [] and all(c["status"] != "error" for c in doc["checks"].values())
+    assert not result.errors and all(c["status"] != "error" for c in doc["checks"].values())
     for method, entry in doc["explanations"].items():
         for item in entry.get("local", []):
             assert all(np.isfinite(v) for v in item["attributions"].values()), method
