@@ -57,20 +57,20 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def _document(result: AuditResult | dict[str, Any]) -> dict[str, Any]:
-    """The audit.json dict; a dict goes through AuditResult.from_dict so its version is checked."""
+def _result(result: AuditResult | dict[str, Any]) -> AuditResult:
+    """The typed result; a dict goes through AuditResult.from_dict so its version is checked."""
     if isinstance(result, AuditResult):
-        return result.to_dict()
+        return result
     if not isinstance(result, dict):
         raise ConfigError(f"render expects an AuditResult, an audit.json dict or a path; got {type(result).__name__}.")
-    return AuditResult.from_dict(result).to_dict()
+    return AuditResult.from_dict(result)
 
 
 def build_view(result: AuditResult | dict[str, Any], *, template: str = "audit") -> Any:
     """The view model of ``template`` for ``result`` (what the snapshot tests compare)."""
     if template not in TEMPLATES:
         raise ConfigError(f"Unknown template {template!r}; use one of: {', '.join(TEMPLATES)}.")
-    return VIEW_BUILDERS[template](_document(result))
+    return VIEW_BUILDERS[template](_result(result))
 
 
 def _charts(view: Any) -> list[Chart]:

@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..blocks import BiasAuditView, Block, Cell, Finding, MAX_BARS, MAX_TABLE_ROWS, Paragraph, SMALL_CATEGORY_SHARE, Section, Table
 from ..format import _Ids, _is_number, _num, _status, attribute_name, fmt_number
 from ..sections.fairness import _four_fifths_threshold, _impact_ratios, fairness_attributes
 from ..sections.summary import _notices, _subtitle
+
+if TYPE_CHECKING:
+    from ...result import AuditResult
 
 
 def _not_run(doc: Mapping[str, Any], check: str, key: str, title: str) -> Section:
@@ -36,7 +39,7 @@ def _ll144_kind(attr: str) -> str | None:
     return None
 
 
-def bias_audit_view(doc: Mapping[str, Any]) -> BiasAuditView:
+def bias_audit_view(result: AuditResult) -> BiasAuditView:
     """Impact-ratio tables in the form of a NYC Local Law 144 bias audit, with the four-fifths rule outcome.
 
     Categories: sex, race/ethnicity and their intersection (recognised by attribute name; other
@@ -45,6 +48,7 @@ def bias_audit_view(doc: Mapping[str, Any]) -> BiasAuditView:
     Categories under 2% of the rows are marked and left out of the four-fifths outcome, as the
     law's rules allow; rows whose category is unknown are counted.
     """
+    doc = result.to_dict()  # transitional: the typed rewrite reads the result's fields
     fair = doc.get("fairness")
     attrs = fairness_attributes(fair) if isinstance(fair, Mapping) else {}
     kinds = {"sex": "Sex", "race": "Race/ethnicity", "intersection": "Intersectional (sex × race/ethnicity)"}

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..blocks import Block, Cell, Finding, Heading, KeyValues, MAX_TABLE_ROWS, ModelCardView, Paragraph, Section, Table
 from .bias_audit import _not_run
 from ..format import _Ids, _interval_text, _num, _numbers, _status, attribute_name, fmt_number, metric_name
 from ..sections.fairness import fairness_attributes
 from ..sections.summary import _notices, _subtitle
+
+if TYPE_CHECKING:
+    from ...result import AuditResult
 
 
 _CARD_FIELDS = (
@@ -43,8 +46,9 @@ def _card_paragraph(card: Mapping[str, Any], key: str) -> Paragraph:
     return Paragraph(text) if text else Paragraph(_UNWRITTEN, "missing")
 
 
-def model_card_view(doc: Mapping[str, Any]) -> ModelCardView:
+def model_card_view(result: AuditResult) -> ModelCardView:
     """A model card (Mitchell et al. 2019): measured sections from audit.json, written ones from config.model_card."""
+    doc = result.to_dict()  # transitional: the typed rewrite reads the result's fields
     ids = _Ids()
     card = doc.get("config", {}).get("model_card") or {}
     card = card if isinstance(card, Mapping) else {}

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import json
 import math
 import re
@@ -11,6 +13,9 @@ from typing import Any
 
 from ..blocks import Block, Cell, Figures, Heading, MAX_BARS, MAX_HEATMAP_SIDE, MAX_LOCAL_ROWS, Paragraph, Table, TokenText
 from ..format import _Ids, _cell_text, _estimate, _interval_text, _is_number, _num, _numbers, fmt_estimate, fmt_number, metric_name
+
+if TYPE_CHECKING:
+    from ...result import AuditResult
 
 
 _PIXEL = re.compile(r"^x\[(\d+(?:,\d+)*)\]$")
@@ -330,3 +335,8 @@ def _prediction_text(e: Mapping[str, Any]) -> str:
     elif runner is not None:
         parts.append(f"; runner-up {runner}")
     return " ".join(p for p in parts if p) or "—"
+
+
+def section_blocks(result: AuditResult, ids: _Ids) -> list[Block]:
+    """The explanations section's blocks for ``result`` (empty when the check did not run)."""
+    return _explanations(result.to_dict(), ids)  # transitional: reads the JSON form until this section is typed

@@ -3,12 +3,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..blocks import Block, Cell, Figures, Heading, MAX_TABLE_ROWS, Paragraph, Table
 from ..format import _Ids, _ci, _estimate, _interval_text, _is_number, _num, _numbers, attribute_name, fmt_number, metric_name
+
+if TYPE_CHECKING:
+    from ...result import AuditResult
 
 
 _GROUP_COLUMNS = ("n", "base_rate", "selection_rate", "tpr", "fpr", "precision", "accuracy")
@@ -283,3 +288,8 @@ def _sweep(node: Any) -> dict[str, Any] | None:
                 continue  # ratios live on another scale; the chart shows differences
             series[metric_name(key)] = nums
     return {"x": ts, "series": dict(list(series.items())[:8]), "xlabel": "decision threshold", "ylabel": "gap"} if series else None
+
+
+def section_blocks(result: AuditResult, ids: _Ids) -> list[Block]:
+    """The fairness section's blocks for ``result`` (empty when the check did not run)."""
+    return _fairness(result.to_dict(), ids)  # transitional: reads the JSON form until this section is typed

@@ -3,11 +3,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from collections.abc import Mapping
 from typing import Any
 
 from ..blocks import Block, Cell, Figures, Heading, MAX_QUEUE_ROWS, MAX_SHIFT_ROWS, Paragraph, Table
 from ..format import _Ids, _cell_text, _ci, _is_number, _num, _numbers, fmt_number, metric_name
+
+if TYPE_CHECKING:
+    from ...result import AuditResult
 
 
 def _ood(doc: Mapping[str, Any], ids: _Ids) -> list[Block]:
@@ -149,3 +154,8 @@ def _histogram(node: Any) -> dict[str, Any] | None:
         if nums and len(nums) == len(edges) - 1:
             series[{"current": "audited", "ood": "out of distribution"}.get(str(key), str(key))] = nums
     return {"edges": edges, "series": series} if series else None
+
+
+def section_blocks(result: AuditResult, ids: _Ids) -> list[Block]:
+    """The ood section's blocks for ``result`` (empty when the check did not run)."""
+    return _ood(result.to_dict(), ids)  # transitional: reads the JSON form until this section is typed

@@ -3,11 +3,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from collections.abc import Mapping
 from typing import Any
 
 from ..blocks import Block, Cell, MAX_TABLE_ROWS, Paragraph, Table
 from ..format import _Ids, _estimate, _interval_text, _is_number, _numbers, fmt_estimate, fmt_number, metric_name
+
+if TYPE_CHECKING:
+    from ...result import AuditResult
 
 
 def _performance(doc: Mapping[str, Any], ids: _Ids) -> list[Block]:
@@ -53,3 +58,8 @@ def _performance(doc: Mapping[str, Any], ids: _Ids) -> list[Block]:
             rows = [[Cell(labels[i])] + [Cell(fmt_number(v), "num") for v in r] for i, r in enumerate(matrix)]
             blocks.append(Table(["True \\ predicted"] + labels, rows, caption="Confusion matrix (counts)"))
     return blocks
+
+
+def section_blocks(result: AuditResult, ids: _Ids) -> list[Block]:
+    """The performance section's blocks for ``result`` (empty when the check did not run)."""
+    return _performance(result.to_dict(), ids)  # transitional: reads the JSON form until this section is typed

@@ -4,33 +4,34 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from typing import Any
 import logging
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from ..blocks import AuditView, Block, Cell, Finding, Paragraph, STATUSES, Section, Table
 from ..format import SECTION_TITLES, _Ids, _is_number, _num, _status, attribute_name, fmt_estimate, fmt_number, generic_section, metric_name
-from .explanations import _explanations
-from .fairness import _fairness, _impact_ratios, fairness_attributes
-from .ood import _ood
-from .performance import _performance
+from . import explanations, fairness, ood, performance, uncertainty
+from .fairness import _impact_ratios, fairness_attributes
 from .reproducibility import _reproducibility
-from .uncertainty import _uncertainty
+
+if TYPE_CHECKING:
+    from ...result import AuditResult
 
 logger = logging.getLogger(__name__)
 
 
-_BUILDERS: dict[str, Callable[[Mapping[str, Any], _Ids], list[Block]]] = {
-    "performance": _performance,
-    "fairness": _fairness,
-    "explanations": _explanations,
-    "ood": _ood,
-    "uncertainty": _uncertainty,
+_BUILDERS: dict[str, Callable[[AuditResult, _Ids], list[Block]]] = {
+    "performance": performance.section_blocks,
+    "fairness": fairness.section_blocks,
+    "explanations": explanations.section_blocks,
+    "ood": ood.section_blocks,
+    "uncertainty": uncertainty.section_blocks,
 }
 
 
-def check_sections(doc: Mapping[str, Any], ids: _Ids) -> list[Section]:
+def check_sections(result: AuditResult, ids: _Ids) -> list[Section]:
     """One Section per known check (ran, skipped with its reason, or absent), then unknown extra sections."""
+    doc = result.to_dict()  # transitional: the typed rewrite reads result.checks
     out = []
     checks = doc.get("checks") if isinstance(doc.get("checks"), Mapping) else {}
     for key, title in SECTION_TITLES.items():
@@ -45,7 +46,7 @@ def check_sections(doc: Mapping[str, Any], ids: _Ids) -> list[Section]:
             continue
         mark = ids.n
         try:
-            blocks = _BUILDERS[key](doc, ids)
+            blocks = _BUILDERS[key](result, ids)
             sec = Section(key, title, blocks=blocks)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             logger.warning("The %s section has a layout this report does not know (%s); showing its values.", key, exc)
@@ -145,8 +146,9 @@ def _subtitle(doc: Mapping[str, Any]) -> str:
             f"({fmt_number(data.get('rows'))} rows), {doc.get('created', '')}.")
 
 
-def audit_view(doc: Mapping[str, Any]) -> AuditView:
+def audit_view(result: AuditResult) -> AuditView:
     """The default report: summary (status, three findings, verdicts), one section per check, reproducibility."""
+    doc = result.to_dict()  # transitional: the typed rewrite reads the result's fields
     ids = _Ids()
     verdicts = [v for v in doc.get("verdicts", []) if isinstance(v, Mapping)]
     counts = [(s, sum(1 for v in verdicts if v.get("status") == s)) for s in STATUSES]
@@ -157,7 +159,7 @@ def audit_view(doc: Mapping[str, Any]) -> AuditView:
         findings=_findings(doc),
         verdict_counts=counts,
         verdicts=_verdict_table(doc),
-        sections=check_sections(doc, ids),
+        sections=check_sections(result, ids),
         reproducibility=_reproducibility(doc),
         notices=_notices(doc),
     )

@@ -3,12 +3,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from collections.abc import Mapping
 from typing import Any
 
 from ..blocks import Block, Cell, Figures, Heading, MAX_QUEUE_ROWS, Paragraph, Table
 from ..format import _Ids, _cell_text, _estimate, _is_number, _num, fmt_estimate, fmt_number, metric_name
 from .ood import _histogram
+
+if TYPE_CHECKING:
+    from ...result import AuditResult
 
 
 _UNC_MEASURES = ("predictive_entropy", "aleatoric", "epistemic")
@@ -100,3 +105,8 @@ def _uncertainty(doc: Mapping[str, Any], ids: _Ids) -> list[Block]:
     if not blocks:
         raise ValueError("no uncertainty measures")
     return blocks
+
+
+def section_blocks(result: AuditResult, ids: _Ids) -> list[Block]:
+    """The uncertainty section's blocks for ``result`` (empty when the check did not run)."""
+    return _uncertainty(result.to_dict(), ids)  # transitional: reads the JSON form until this section is typed

@@ -1,0 +1,1 @@
+"""Typed results: the frozen records audit.json is generated from (see :mod:`.record`)."""
