@@ -132,3 +132,32 @@ def test_wheel_holds_the_demo_and_the_license(tmp_path):
     assert meta["Version"] == audit_engine.__version__ and meta["License-Expression"] == "Apache-2.0"
     runtimes = [r for r in meta.get_all("Requires-Dist") if r.startswith("onnxruntime")]
     assert len(runtimes) == 2 and all(";" in r for r in runtimes)  # both behind platform markers
+
+
+def test_gpu_platforms_agree_with_the_markers():
+    from audit_engine.model.providers import GPU_WHEEL_PLATFORMS
+
+    assert set(GPU_WHEEL_PLATFORMS) == {p for p, dist in PLATFORMS.items() if dist == "onnxruntime-gpu"}
+
+
+@pytest.mark.parametrize(("where", "installed", "phrase"), [
+    (("Darwin", "arm64"), {"onnxruntime"}, "onnxruntime-gpu has no wheels for Darwin arm64"),
+    (("Linux", "aarch64"), {"onnxruntime"}, "onnxruntime-gpu has no wheels for Linux aarch64"),
+    (("Linux", "x86_64"), {"onnxruntime", "onnxruntime-gpu"}, "pip uninstall -y onnxruntime onnxruntime-gpu"),
+    (("Linux", "x86_64"), {"onnxruntime"}, "install onnxruntime-gpu (pip install onnxruntime-gpu)"),
+])
+def test_cuda_install_hint(monkeypatch, where, installed, phrase):
+    import platform
+
+    from audit_engine.model.providers import cuda_install_hint
+
+    def version(name: str) -> str:
+        if name not in installed:
+            raise metadata.PackageNotFoundError(name)
+        return "1.0"
+
+    monkeypatch.setattr(metadata, "version", version)
+    monkeypatch.setattr(platform, "system", lambda: where[0])
+    monkeypatch.setattr(platform, "machine", lambda: where[1])
+    hint = cuda_install_hint()
+    assert phrase in hint and hint.endswith(".")
