@@ -157,3 +157,20 @@ def test_progress_lines_and_no_progress_on_compare(tmp_path, model, table, capsy
     assert "audit-engine: running check performance" in capsys.readouterr().err  # stderr is not a terminal
     assert main(["--no-progress", *common, "--out", str(tmp_path / "c2")]) in (0, 1)
     assert "running check" not in capsys.readouterr().err
+
+
+def test_run_json_when_a_check_crashes(tmp_path, model, table, capsys, monkeypatch):
+    import audit_engine.performance as performance
+
+    def boom(ctx):
+        raise ValueError("planted")
+
+    monkeypatch.setattr(performance, "run", boom)
+    out = tmp_path / "out"
+    code = main(_run_args(model, table, out, "--json"))
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)  # one document: the summary, not a second error document
+    assert code == doc["exit_code"] == 3 and doc["status"] == "error"
+    assert doc["errors"] == ["performance: ValueError: planted"]
+    assert Path(doc["files"]["audit"]).is_file()  # the other checks' results were written
+    assert "internal error in check performance" in captured.err
