@@ -3,28 +3,38 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# Two stamps: the package alone (what `make demo` needs) and the package with the test extras.
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: setup demo test reports bench fixtures clean
+.PHONY: setup setup-test demo test reports bench fixtures clean
 
-$(STAMP): pyproject.toml
+$(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e .
 	touch $(STAMP)
 
+$(TEST_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP) $(TEST_STAMP)
+
 setup: $(STAMP)
+
+setup-test: $(TEST_STAMP)
 
 demo: setup
 	$(VENV)/bin/audit-engine demo --out demo-out
 
-test: setup
+test: setup-test
 	$(PY) -m pytest -q
 
 reports: setup
 	$(PY) -m audit_engine.report.gallery --out reports
 
-bench: setup
+bench: setup-test
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) benchmarks/bench_evaluator.py
 	$(PY) benchmarks/bench_fairness.py
@@ -32,7 +42,7 @@ bench: setup
 	$(PY) benchmarks/bench_ood.py
 
 # Rebuilding the committed fixtures needs torch (CPU) and skl2onnx.
-fixtures: setup
+fixtures: setup-test
 	$(PY) -m pip install -q 'torch==2.13.0' skl2onnx
 	$(PY) fixtures/build.py
 	$(PY) fixtures/build_gate.py

@@ -7,7 +7,7 @@
 >>> result.to_json("out/audit.json"); ae.render(result, "out/report.html")
 """
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 import importlib
 import sys

@@ -9,6 +9,10 @@ the policy fails · 2 bad input or usage (also: --timeout passed, a resource lim
 or a previous audit-engine output (its manifest), unless ``--overwrite``. Files are written
 to a staging folder and moved into place at the end; the staging folder is removed on any
 failure or signal.
+
+Conventions: ``-v`` / ``-q`` / ``--no-progress`` are accepted before or after the
+subcommand; ``--quiet`` silences progress and info lines (never errors); ``run --json``
+prints one JSON summary on stdout and sends every other line to stderr (:class:`_Echo`).
 """
 
 from __future__ import annotations
@@ -37,7 +41,6 @@ EXIT_CODES = {
     EXIT_SIGINT: "interrupted (Ctrl-C)",
     EXIT_SIGTERM: "terminated (SIGTERM)",
 }
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -104,43 +107,99 @@ def _add_output_options(p: argparse.ArgumentParser, *, default: str | None, what
                    help="write into --out even if it holds files audit-engine did not write (replaces same-named files)")
 
 
+def _add_common_options(p: argparse.ArgumentParser, *, top: bool) -> None:
+    """``-v`` / ``-q`` / ``--no-progress``, on the top parser and on every subcommand.
+
+    On a subcommand they default to SUPPRESS, so that a flag given before the subcommand
+    is not reset by the subcommand's default (argparse copies the subcommand's namespace
+    over the top one).
+    """
+    default: Any = False if top else argparse.SUPPRESS
+    p.add_argument("-v", "--verbose", action="store_true", default=default, help="log progress details")
+    p.add_argument("-q", "--quiet", action="store_true", default=default,
+                   help="no progress and no info lines (where the model runs, the summary, 'Wrote ...'); "
+                        "errors are still printed on stderr")
+    p.add_argument("--no-progress", action="store_true", default=default,
+                   help="no progress bars or per-check lines on stderr")
+
+
+def _examples(*lines: str) -> dict[str, Any]:
+    """``add_parser`` keywords for an 'examples:' epilog, printed as written."""
+    return {"epilog": "examples:\n" + "\n".join(f"  {line}" for line in lines),
+            "formatter_class": argparse.RawDescriptionHelpFormatter}
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="audit-engine", description="Audit an exported ONNX model as a black box.")
+    codes = "\n".join(f"  {code:>3}  {meaning}" for code, meaning in EXIT_CODES.items())
+    parser = _Parser(prog="audit-engine", description="Audit an exported ONNX model as a black box.",
+                     epilog=_examples("audit-engine demo --out demo-out",
+                                      "audit-engine run model.onnx --data data.csv --target y --sensitive race sex",
+                                      "audit-engine run --help")["epilog"] + f"\n\nexit codes:\n{codes}",
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"audit-engine {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    _add_common_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    run = sub.add_parser("run", help="audit a model on data; writes audit.json and report.html")
+    run = sub.add_parser("run", help="audit a model on data; writes audit.json and report.html", **_examples(
+        "audit-engine run model.onnx --data compas.csv --target two_year_recid --sensitive race sex --out audit-out",
+        "audit-engine run model.onnx --data test.parquet --target y --reference train.parquet --config audit.toml",
+        "audit-engine run model.onnx --data test.csv --target y --json -q > summary.json   # CI: exit 1 = policy fails",
+        "audit-engine run model.onnx --data test.csv --target y --junit verdicts.xml --timeout 600",
+    ))
     run.add_argument("model", help="the .onnx file")
     _add_run_options(run)
     _add_output_options(run, default="audit-out")
     _add_limit_options(run)
-    run.add_argument("--no-progress", action="store_true", help="no progress bars or per-check lines on stderr")
+    run.add_argument("--json", action="store_true",
+                     help="print the summary (status, verdicts, written files, exit code) as JSON on stdout; "
+                          "every other line goes to stderr")
+    _add_common_options(run, top=False)
 
-    compare = sub.add_parser("compare", help="compare two model versions on one dataset, or two audit.json files")
+    compare = sub.add_parser(
+        "compare", help="compare two model versions on one dataset, or two audit.json files", **_examples(
+            "audit-engine compare old.onnx new.onnx --data test.csv --target y --sensitive race --out compare-out",
+            "audit-engine compare old/audit.json new/audit.json --config gate.toml --out compare-out",
+        ))
     compare.add_argument("a", help="model A (.onnx) or audit A (.json)")
     compare.add_argument("b", help="model B (.onnx) or audit B (.json)")
     _add_run_options(compare, data_required=False)
     _add_output_options(compare, default="compare-out")
     _add_limit_options(compare)
+    _add_common_options(compare, top=False)
 
-    render = sub.add_parser("render", help="rebuild a report from audit.json alone")
+    render = sub.add_parser("render", help="rebuild a report from audit.json alone", **_examples(
+        "audit-engine render audit-out/audit.json --out report.html",
+        "audit-engine render audit-out/audit.json --template model-card --out model-card.html",
+        "audit-engine render audit-out/audit.json --template bias-audit --out bias-audit.html",
+    ))
     render.add_argument("audit_json")
     render.add_argument("--template", default="audit", help="audit | model-card | bias-audit")
     _add_output_options(render, default=None, what="HTML file to write")
+    _add_common_options(render, top=False)
 
-    inspect = sub.add_parser("inspect", help="describe a model's inputs, outputs and provider")
+    inspect = sub.add_parser("inspect", help="describe a model's inputs, outputs and provider", **_examples(
+        "audit-engine inspect model.onnx",
+        "audit-engine inspect model.onnx --json --provider cpu",
+        "audit-engine inspect model.onnx --data sample.csv   # resolve the output kind on real rows",
+    ))
     inspect.add_argument("model")
     inspect.add_argument("--json", action="store_true", help="print JSON")
     inspect.add_argument("--data", default=None,
                          help="a few rows to resolve the output kind on (default: synthetic rows when the input allows)")
     _add_model_options(inspect)
     _add_limit_options(inspect, data=False)
+    _add_common_options(inspect, top=False)
 
-    demo = sub.add_parser("demo", help="audit the bundled COMPAS-like fixture and write a report")
+    demo = sub.add_parser("demo", help="audit the bundled COMPAS-like fixture and write a report", **_examples(
+        "audit-engine demo",
+        "audit-engine demo --out /tmp/demo --overwrite",
+        "audit-engine demo --json -q",
+    ))
     _add_output_options(demo, default="demo-out")
     demo.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="stop the demo after SECONDS (exit 2)")
-    demo.add_argument("--no-progress", action="store_true", help="no progress bars or per-check lines on stderr")
+    demo.add_argument("--json", action="store_true",
+                      help="print the summary (status, verdicts, written files, exit code) as JSON on stdout")
+    _add_common_options(demo, top=False)
     return parser
 
 
@@ -221,6 +280,61 @@ def _progress(enabled: bool) -> Any:
     return _Progress(sys.stderr.isatty()) if enabled else None
 
 
+class _Echo:
+    """Where the command's own lines go.
+
+    Info lines (where the model runs, the summary, "Wrote ...") go to stdout; to stderr
+    under ``--json``, whose stdout holds one JSON document and nothing else; nowhere under
+    ``--quiet``. Errors always go to stderr (:func:`_fail`), quiet or not.
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self, *, quiet: bool = False, json_mode: bool = False) -> None:
+        self.quiet, self.json_mode, self.emitted = quiet, json_mode, False
+
+    def info(self, text: str) -> None:
+        if not self.quiet:
+            print(text, file=sys.stderr if self.json_mode else sys.stdout)
+
+    def emit(self, doc: dict[str, Any]) -> None:
+        """The ``--json`` document on stdout (once per command)."""
+        if self.json_mode and not self.emitted:
+            print(json.dumps(doc, indent=2, allow_nan=False))
+            sys.stdout.flush()
+            self.emitted = True
+
+
+_ECHO = _Echo()
+
+
+def _fail(code: int, line: str) -> int:
+    """Print an error line on stderr (under ``--json`` also an error document on stdout); return code."""
+    print(line, file=sys.stderr)
+    _ECHO.emit({"status": "error", "exit_code": code, "exit_meaning": EXIT_CODES.get(code, ""),
+                "error": line.removeprefix("audit-engine: "), "files": {}})
+    return code
+
+
+def _json_summary(result: Any, files: dict[str, Path], code: int) -> None:
+    """Under ``--json``: status, verdict counts and verdicts, written files (absolute), exit code."""
+    if not _ECHO.json_mode:
+        return
+    doc = result.to_dict()  # plain JSON values, as audit.json holds them
+    verdicts = doc.get("verdicts") or []
+    _ECHO.emit({
+        "status": doc.get("status", result.status),
+        "exit_code": code,
+        "exit_meaning": EXIT_CODES.get(code, ""),
+        "counts": {s: sum(v.get("status") == s for v in verdicts) for s in ("pass", "warn", "fail")},
+        "verdicts": verdicts,
+        "errors": _check_errors(result),
+        "files": {role: str(Path(path).resolve()) for role, path in files.items()},
+        "evaluations": doc.get("evaluations"),
+    })
+
+
 _OPEN: list[Any] = []
 """Output folders of the running command, for cleanup and the crash log (see main)."""
 
@@ -286,18 +400,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
     folder = _output_folder(args, ("audit.json", "report.html"))
     model = load_model(args.model, provider=config.provider, output=config.output,
                        output_kind=config.output_kind, threads=config.threads)
-    print(model.describe_provider())
+    _ECHO.info(model.describe_provider())
     result = audit(model, args.data, config=config, reference=args.reference, ood_data=args.ood_data,
                    progress=_progress(not args.no_progress))
     _write_outputs(result, folder)
     _summary(result, folder.path)
+    files = {"audit": folder.path / "audit.json", "report": folder.path / "report.html"}
     if args.junit:
         from .junit import write_junit
 
-        write_junit(args.junit, [v.to_dict() for v in result.verdicts], suite=f"audit {Path(args.model).name}", timestamp=result.created,
-                    properties={"model_sha256": result.model.sha256, "status": result.status})
-        print(f"Wrote {args.junit}.")
-    return _finish(result, folder)
+        write_junit(args.junit, [v.to_dict() for v in result.verdicts], suite=f"audit {Path(args.model).name}",
+                    timestamp=result.created, properties={"model_sha256": result.model.sha256, "status": result.status})
+        _ECHO.info(f"Wrote {args.junit}.")
+        files["junit"] = Path(args.junit)
+    code = _finish(result, folder)
+    _json_summary(result, files, code)
+    return code
 
 
 def _check_params(config: Any) -> None:
@@ -314,15 +432,15 @@ def _check_params(config: Any) -> None:
 def _summary(result: Any, out: Path) -> None:
     counts = {s: sum(v.status == s for v in result.verdicts) for s in ("pass", "warn", "fail")}
     ev = result.evaluations
-    print(
+    _ECHO.info(
         f"Audit {result.status.upper()}: {counts['pass']} passed, {counts['warn']} warned, {counts['fail']} failed "
         f"({ev.model_calls} model calls, {ev.rows_evaluated} rows, {ev.seconds:.2f} s in the model, "
         f"{ev.total_seconds or 0:.2f} s in all)."
     )
     for verdict in result.verdicts:
         if verdict.status != "pass":
-            print(f"  {verdict.status}: [{verdict.check}] {verdict.message}")
-    print(f"Wrote {out / 'audit.json'} and {out / 'report.html'}.")
+            _ECHO.info(f"  {verdict.status}: [{verdict.check}] {verdict.message}")
+    _ECHO.info(f"Wrote {out / 'audit.json'} and {out / 'report.html'}.")
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -344,18 +462,20 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         comparison, results = compare_results(args.a, args.b, policy=policy), None
     else:
         comparison, *pair = compare_models(args.a, args.b, args.data, config=config,
-                                           reference=args.reference, ood_data=args.ood_data)
+                                           reference=args.reference, ood_data=args.ood_data,
+                                           progress=_progress(not args.no_progress))
         results = (pair[0], pair[1])
     write_comparison(comparison, folder.staging, results)
     folder.commit()
-    print(f"Comparison: {comparison.status}" + (f" ({len(comparison.regressions)} regression(s))" if comparison.regressions else ""))
+    _ECHO.info(f"Comparison: {comparison.status}"
+               + (f" ({len(comparison.regressions)} regression(s))" if comparison.regressions else ""))
     for item in comparison.regressions:
-        print(f"  worse: {item}")
-    print(f"Wrote {out / 'compare.json'} and {out / 'compare.html'}.")
+        _ECHO.info(f"  worse: {item}")
+    _ECHO.info(f"Wrote {out / 'compare.json'} and {out / 'compare.html'}.")
     for message in comparison.gate_failures:
-        print(f"  fail: {message}")
+        _ECHO.info(f"  fail: {message}")
     if comparison.status == "policy_fail" and comparison.b.get("status") == "fail":
-        print("  B fails its policy (see audit_b.json).")
+        _ECHO.info("  B fails its policy (see audit_b.json).")
     if args.junit:
         from .junit import write_junit
 
@@ -365,7 +485,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         verdicts = comparison.verdicts + worse + ([v.to_dict() for v in results[1].verdicts] if results is not None else [])
         write_junit(args.junit, verdicts, suite=f"compare {Path(args.a).name} -> {Path(args.b).name}",
                     properties={"status": comparison.status, "regressions": len(comparison.regressions)})
-        print(f"Wrote {args.junit}.")
+        _ECHO.info(f"Wrote {args.junit}.")
     return EXIT_PASS if comparison.status == "ok" else EXIT_POLICY_FAIL
 
 
@@ -378,7 +498,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
     result = AuditResult.from_json(args.audit_json)  # a damaged file fails here, in one line
     render(result, target.path, template=args.template)
     target.written()
-    print(f"Wrote {args.out}.")
+    _ECHO.info(f"Wrote {args.out}.")
     return EXIT_PASS
 
 
@@ -419,34 +539,26 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from . import demo
     from .audit import audit
-    from .config import AuditConfig
 
-    model_path = FIXTURES / "models" / "compas_pipeline.onnx"
-    data_path = FIXTURES / "data" / "compas.csv"
-    if not model_path.is_file() or not data_path.is_file():
-        from .errors import DataNotFoundError
-
-        raise DataNotFoundError(
-            f"The demo fixtures are not at {str(FIXTURES)!r}; run the demo from a clone of the repository."
-        )
-    # The favourable outcome of a recidivism score is *not* being flagged high risk.
-    config = AuditConfig(target="two_year_recid", sensitive=("race", "sex"), seed=0, favorable_label=0,
-                         model_card={"intended_use": "Demonstration of audit-engine on synthetic COMPAS-like data.",
-                                     "owners": "audit-engine developers"})
+    model_path, data_path = demo.files()  # inside the installed package (audit_engine/demo/)
+    config = demo.config()
     from .model import load_model
 
     folder = _output_folder(args, ("audit.json", "report.html"))
     model = load_model(model_path)
-    print(model.describe_provider())
-    print(f"Auditing {model_path.name} on {data_path.name} (target two_year_recid, sensitive race and sex).")
+    _ECHO.info(model.describe_provider())
+    _ECHO.info(f"Auditing {model_path.name} on {data_path.name} (target two_year_recid, sensitive race and sex).")
     result = audit(model, data_path, config=config, progress=_progress(not args.no_progress))
     _write_outputs(result, folder)
     _summary(result, folder.path)
     if result.status == "fail":
-        print("The demo data has a planted racial disparity, so failing the fairness policy is the expected finding.")
+        _ECHO.info("The demo data has a planted racial disparity, so failing the fairness policy is the expected finding.")
     code = _finish(result, folder)
-    return code if code == EXIT_INTERNAL else EXIT_PASS
+    code = code if code == EXIT_INTERNAL else EXIT_PASS
+    _json_summary(result, {"audit": folder.path / "audit.json", "report": folder.path / "report.html"}, code)
+    return code
 
 
 def _one_line(text: object) -> str:
@@ -484,9 +596,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        if args.verbose and args.quiet:
+            parser.error("-v/--verbose and -q/--quiet contradict each other; pass one of them")
     except SystemExit as exc:  # usage errors (2), --help and --version (0)
         return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_BAD_INPUT
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+    if args.quiet:
+        args.no_progress = True
+    _ECHO.reset(quiet=args.quiet, json_mode=getattr(args, "json", False) and args.command in ("run", "demo"))
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR if args.quiet else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     commands = {"run": _cmd_run, "compare": _cmd_compare, "render": _cmd_render, "inspect": _cmd_inspect, "demo": _cmd_demo}
     restore = install_signal_handlers()
@@ -502,31 +619,26 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "or lower the work (fewer rows, samples or bootstrap replicates)."
                 ) from None
     except AuditEngineError as exc:
-        print(f"audit-engine: error: {_one_line(exc)}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _fail(EXIT_BAD_INPUT, f"audit-engine: error: {_one_line(exc)}")
     except Deadline:  # a late alarm, after the command itself returned or failed
-        print(f"audit-engine: error: The audit ran past --timeout ({args.timeout:g} s) and was stopped; "
-              "raise --timeout.", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _fail(EXIT_BAD_INPUT, f"audit-engine: error: The audit ran past --timeout ({args.timeout:g} s) "
+                     "and was stopped; raise --timeout.")
     except MemoryError:
-        print("audit-engine: error: the audit ran out of memory; audit a sample of the data, or lower "
-              "[explanations] lime_samples, --bootstrap or --max-memory.", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _fail(EXIT_BAD_INPUT, "audit-engine: error: the audit ran out of memory; audit a sample of the data, "
+                     "or lower [explanations] lime_samples, --bootstrap or --max-memory.")
     except KeyboardInterrupt:
-        print("audit-engine: interrupted (Ctrl-C); no partial output is left.", file=sys.stderr)
-        return EXIT_SIGINT
+        return _fail(EXIT_SIGINT, "audit-engine: interrupted (Ctrl-C); no partial output is left.")
     except Interrupted as exc:
-        print(f"audit-engine: stopped by {exc}; no partial output is left.", file=sys.stderr)
-        return exc.exit_code
+        return _fail(exc.exit_code, f"audit-engine: stopped by {exc}; no partial output is left.")
     except Exception as exc:  # noqa: BLE001 - anything else is a bug: exit 3 with a log, never 1
         log = _write_log(_OPEN[-1] if _OPEN else None, traceback.format_exc())
-        print(f"audit-engine: internal error: {type(exc).__name__}: {_one_line(exc)[:200]}. This is a bug: "
-              f"please report it with the log {log}.", file=sys.stderr)
-        return EXIT_INTERNAL
+        return _fail(EXIT_INTERNAL, f"audit-engine: internal error: {type(exc).__name__}: {_one_line(exc)[:200]}. "
+                     f"This is a bug: please report it with the log {log}.")
     finally:
         for folder in _OPEN:
             folder.discard()
         _OPEN.clear()
+        _ECHO.reset()
         restore()
         from . import limits
 

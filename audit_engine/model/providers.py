@@ -22,7 +22,7 @@ import onnxruntime as ort
 
 from ..errors import ProviderError
 
-__all__ = ["PROVIDERS", "create_session", "describe_provider"]
+__all__ = ["GPU_WHEEL_PLATFORMS", "PROVIDERS", "create_session", "cuda_install_hint", "describe_provider"]
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def create_session(
             if provider == "cuda":
                 raise ProviderError(
                     "CUDA was requested but this onnxruntime build has no CUDA provider "
-                    f"(available: {', '.join(available)}); install onnxruntime-gpu or use --provider cpu."
+                    f"(available: {', '.join(available)}); {cuda_install_hint()}"
                 )
         else:
             with _captured_stderr() as native:
@@ -149,6 +149,32 @@ def _ort_message(text: str) -> str:
         text = text.split("FAIL : ", 1)[1]
     text = re.sub(r"^\S+:\d+ .*?\) ", "", text)
     return text[:300]
+
+
+# The platforms (platform.system(), platform.machine()) with NVIDIA wheels of onnxruntime-gpu;
+# pyproject.toml's environment markers pick onnxruntime-gpu there and onnxruntime elsewhere.
+GPU_WHEEL_PLATFORMS = (("Linux", "x86_64"), ("Windows", "AMD64"))
+
+
+def cuda_install_hint() -> str:
+    """How to get a CUDA build of onnxruntime here, whichever distribution is installed."""
+    import platform
+    from importlib import metadata
+
+    installed = set()
+    for name in ("onnxruntime", "onnxruntime-gpu"):
+        try:
+            metadata.version(name)
+            installed.add(name)
+        except metadata.PackageNotFoundError:
+            pass
+    if (platform.system(), platform.machine()) not in GPU_WHEEL_PLATFORMS:
+        return (f"onnxruntime-gpu has no wheels for {platform.system()} {platform.machine()} (only Linux and "
+                "Windows x86_64), so use --provider cpu.")
+    if installed == {"onnxruntime", "onnxruntime-gpu"}:
+        return ("both onnxruntime and onnxruntime-gpu are installed and the CPU one shadows the other: "
+                "pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu, or use --provider cpu.")
+    return "install onnxruntime-gpu (pip install onnxruntime-gpu) or use --provider cpu."
 
 
 def describe_provider(provider_used: str) -> str:
