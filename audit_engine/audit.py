@@ -17,13 +17,14 @@ import os
 import time
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 
 from . import __version__
+from .checks import CheckOutcome
 from .config import CHECK_NAMES, AuditConfig, Verdict
 from .data.loader import AuditData, load_data
 from .data.space import FeatureSpace
@@ -33,6 +34,7 @@ from .evaluator.base import Progress
 from .evaluator.guards import check_float32_range
 from .model.loader import OnnxModel, load_model
 from .result import AuditResult, CheckError, CheckRecord, DataInfo, EngineInfo, Evaluations, ModelInfo, to_jsonable
+from .results.record import Record, RecordMap
 from .stats import child_rng
 
 __all__ = ["AuditContext", "CheckOutcome", "audit", "prepare", "run_checks", "CHECK_MODULES"]
@@ -46,15 +48,6 @@ CHECK_MODULES = {
     "ood": "audit_engine.ood.check",
     "uncertainty": "audit_engine.uncertainty.check",
 }
-
-
-@dataclass
-class CheckOutcome:
-    """What a check returns: its audit.json section and its policy verdicts."""
-
-    section: dict[str, Any]
-    verdicts: list[Verdict] = field(default_factory=list)
-    skipped: dict[str, str] = field(default_factory=dict)  # part (e.g. "smoothgrad") -> reason
 
 
 @dataclass
@@ -347,7 +340,7 @@ def run_checks(ctx: AuditContext, *, started: float | None = None) -> AuditResul
     stats = ctx.evaluator.stats.to_dict()
     stats["total_seconds"] = round(total, 6)
     stats["engine_overhead_seconds"] = round(max(0.0, total - stats["seconds"]), 6)
-    model_block = ctx.model.to_dict()
+    model_block = ctx.evaluator.binding.model_block(ctx.model.to_dict())  # the file's facts + how its output was read
     data_block = ctx.data.to_dict()
     data_block["features"] = ctx.space.feature_names if ctx.space.features else data_block["features"]
     data_block["layout"] = ctx.space.layout
@@ -362,7 +355,8 @@ def run_checks(ctx: AuditContext, *, started: float | None = None) -> AuditResul
         verdicts=tuple(verdicts),
         checks={name: CheckRecord.from_dict(entry) for name, entry in checks.items()},
         errors=tuple(errors),
-        **{name: to_jsonable(section) for name, section in sections.items()},
+        **{name: section if isinstance(section, (Record, RecordMap)) else to_jsonable(section)
+           for name, section in sections.items()},
     )
 
 

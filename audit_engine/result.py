@@ -26,7 +26,9 @@ import numpy as np
 
 from .errors import SchemaVersionError
 from .policy import Verdict
+from .results.ood import OODSection
 from .results.record import Record, record
+from .results.uncertainty import UncertaintySection
 
 __all__ = [
     "SCHEMA_VERSION", "AuditResult", "CheckError", "CheckRecord", "DataInfo", "EngineInfo", "Evaluations",
@@ -186,8 +188,8 @@ class AuditResult(Record):
     performance: Mapping[str, Any] | None = None
     fairness: Mapping[str, Any] | None = None
     explanations: Mapping[str, Any] | None = None
-    ood: Mapping[str, Any] | None = None
-    uncertainty: Mapping[str, Any] | None = None
+    ood: OODSection | None = None
+    uncertainty: UncertaintySection | None = None
     verdicts: tuple[Verdict, ...] = ()
     checks: Mapping[str, CheckRecord] = field(default_factory=dict)
     evaluations: Evaluations

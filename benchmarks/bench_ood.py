@@ -61,7 +61,7 @@ def bench(name, model_file, data, *, features=None, passes=30, repeat=3):
     s, r = _timed(lambda: fixed.score(rows), ev, repeat)
     out.append((name, f"ODIN score ({fixed.method_} gradient)", s, r, n))
     if "dropout" in model_file:
-        sampler = MCDropoutSampler(model, space)
+        sampler = MCDropoutSampler(model, space, binding=ev.binding)
         s, r = _timed(lambda: sampler.sample(rows, passes=passes, seed=0), sampler.evaluator, repeat)
         out.append((name, f"MC dropout ({passes} passes)", s, r, n))
     return out

@@ -129,7 +129,7 @@ def test_classes_must_match_the_output_width(tmp_path):
 def test_graph_classes_win_and_are_recorded():
     df = pd.read_csv(data_path("forest_ulp.csv"))
     ctx = prepare(model_path("forest_ulp.onnx"), df, config=AuditConfig(target="y"))
-    assert ctx.model.classes_source == "graph"
+    assert ctx.evaluator.classes_source == "graph"
 
 
 def test_cli_classes_flag(tmp_path):

@@ -77,6 +77,8 @@ def hostile_doc(tmp_path: Path) -> dict:
     edges = [0.0, 0.5, 1.0]
     doc["ood"] = {
         "reference": {"source": "reference", "rows": 100, "note": SCRIPT},
+        "ood_rows": None, "logit_source": "logits", "detector_space": None,
+        "direction": "higher score = more out of distribution", "threshold_quantile": 0.95,
         "scores": {"msp": {"score_source": "model_outputs", "threshold": 0.5, "flagged_fraction": 0.1,
                            "auroc": {"value": 0.9, "ci_low": 0.8, "ci_high": 0.95}, "fpr_at_95_tpr": None,
                            "histogram": {"edges": edges, "reference": [90, 10], "ood": [20, 80]}, "params": {}}},
@@ -88,7 +90,10 @@ def hostile_doc(tmp_path: Path) -> dict:
     }
     doc["checks"]["ood"] = {"status": "ran"}
     doc["uncertainty"] = {"rows": 10, "sampled": False, "review_signals": ["epistemic"],
-                          "mc_dropout": {"method": "mc_dropout", "passes": 5, "summary": {
+                          "mc_dropout": {"method": "mc_dropout", "rows": 10, "passes": 5, "units": "nats", "outputs_vary": True,
+                                         "params": {}, "mc_error": None,
+                                         "evaluations": {"model_calls": 5, "rows_evaluated": 50, "seconds": 0.1},
+                                         "summary": {
                               m: {"mean": 0.1, "median": 0.1, "p90": 0.2, "p99": 0.3, "max": 0.4,
                                   "histogram": {"edges": edges, "counts": [6, 4]}}
                               for m in ("predictive_entropy", "aleatoric", "epistemic")}},
@@ -217,13 +222,10 @@ def test_skipped_check_shows_its_reason():
     assert "Not run: &lt;/script&gt;&lt;script&gt;window.__pwned=2&lt;/script&gt;." in html
 
 
-def test_unknown_section_layout_falls_back_to_a_table_of_values(hostile):
+def test_a_section_in_an_unknown_layout_is_refused_in_one_sentence(hostile):
     hostile["ood"] = {"a_new_layout": {"x": {"value": 0.5, "ci_low": 0.4, "ci_high": 0.6}, "n": 3}}
-    view = build_view(hostile, template="audit")
-    ood = next(s for s in view.sections if s.key == "ood")
-    table = next(b for b in ood.blocks if b.kind == "table")
-    cells = {row[0].text: row[1].text for row in table.rows}
-    assert cells == {"a_new_layout.x": "0.5 (0.4 to 0.6)", "a_new_layout.n": "3"}
+    with pytest.raises(SchemaVersionError, match="layout audit-engine writes"):
+        build_view(hostile, template="audit")
 
 
 def test_summary_lists_failures_first_in_plain_words(hostile):

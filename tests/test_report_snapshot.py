@@ -49,4 +49,4 @@ def test_snapshots_cover_every_section():
     states = {s["key"]: s["state"] for s in view["sections"]}
     assert states["uncertainty"] == states["ood"] == "ran"
     charts = [b["chart"] for s in view["sections"] for b in s["blocks"] if b["kind"] == "chart"]
-    assert {"calibration", "roc", "bars"} <= set(charts)
+    assert {"calibration", "roc"} <= set(charts)

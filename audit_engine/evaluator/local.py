@@ -14,6 +14,7 @@ from ..model.loader import OnnxModel
 from ..model.outputs import PROBABILITY_TOLERANCE, guess_kind, logit_source, normalise, to_logits
 from ..runtime import run_inference, runtime_error
 from .base import EvaluationStats, Progress
+from .binding import OutputBinding
 from .guards import check_outputs
 
 __all__ = ["LocalEvaluator", "DEFAULT_CHUNK_BYTES"]
@@ -42,6 +43,13 @@ class LocalEvaluator:
     classes: labels of the output columns in order (``classes = [...]`` in the config);
         without them the graph's labels are used, else the target's sorted labels
         (``classes_source`` says which: ``graph`` | ``config`` | ``guessed ...``).
+    binding: an :class:`OutputBinding` already resolved for this output (e.g. by the
+        audit's Evaluator, for a rewritten copy of the same model): used as is, no probe.
+
+    Attributes
+    ----------
+    binding: the resolved :class:`OutputBinding` (output kind, task, classes); the model is
+        never written to: ``model.to_dict()`` stays the file's facts.
 
     Notes
     -----
@@ -58,6 +66,7 @@ class LocalEvaluator:
         probe_rows: np.ndarray | None = None,
         y: np.ndarray | None = None,
         classes: Any = None,
+        binding: OutputBinding | None = None,
     ) -> None:
         if int(max_chunk_bytes) < 1:
             raise ConfigError(f"max_chunk_bytes must be a positive number of bytes; got {max_chunk_bytes}.")
@@ -74,11 +83,16 @@ class LocalEvaluator:
         self._given_classes = None if classes is None else list(classes)
         self.classes_source: str | None = None
         self._tolerance = 5e-3 if model.output_spec().dtype == "float16" else PROBABILITY_TOLERANCE
-        self.output_kind, self.classes, self.n_outputs = self._resolve_output(probe_rows, y)
-        model.output_kind = self.output_kind
-        if self.task == "classification":
-            model.classes = list(self.classes) if self.classes is not None else None
-            model.classes_source = self.classes_source
+        if binding is None:
+            kind, classes, _ = self._resolve_output(probe_rows, y)
+            binding = OutputBinding(output=model.output, output_kind=kind,
+                                    classes=None if classes is None else tuple(classes),
+                                    classes_source=self.classes_source if classes is not None else None)
+        self.binding = binding
+        self.output_kind = binding.output_kind
+        self.classes = None if binding.classes is None else list(binding.classes)
+        self.classes_source = binding.classes_source
+        self.n_outputs = binding.n_outputs
 
     # ----------------------------------------------------------------- properties
     @property

@@ -311,7 +311,7 @@ def _sanity(ctx: Any, p: dict[str, Any], method: str, mp: dict[str, Any], row_id
         return attribute(ev, ctx.rows, method=method, row_ids=ids, targets=tg, seed=stream, background=background,
                          params=mp, confidence=confidence)[0][0]
 
-    res = sanity_check(ctx.model, ctx.space, explainer, method=method, original=v[0, :k],
+    res = sanity_check(ctx.model, ctx.space, explainer, method=method, original=v[0, :k], evaluator=ctx.evaluator,
                        seed=int(ctx.rng("explanations", "sanity").integers(0, 2**31 - 1)),
                        threshold=threshold, max_layers=max_layers,
                        confidence=confidence, max_chunk_bytes=ctx.evaluator.max_chunk_bytes)

@@ -118,11 +118,12 @@ def sanity_check(
         if evaluator is None:
             evaluator = LocalEvaluator(model, space, max_chunk_bytes=max_chunk_bytes)
         original = explainer(evaluator)
+    binding = evaluator.binding if evaluator is not None else None  # the randomised copies read the output alike
     base = np.asarray(original, dtype=np.float64).reshape(original.shape[0], -1)
     stats = EvaluationStats()
     steps: list[SanityStep] = []
     for layer, done, randomised in randomisation_cascade(model, seed=seed, max_layers=max_layers):
-        ev = LocalEvaluator(randomised, space, max_chunk_bytes=max_chunk_bytes)
+        ev = LocalEvaluator(randomised, space, max_chunk_bytes=max_chunk_bytes, binding=binding)
         attr = np.asarray(explainer(ev), dtype=np.float64).reshape(base.shape[0], -1)
         stats.add(ev.stats)
         rho = rank_correlation(base, attr)

@@ -31,7 +31,13 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import AuditContext, CheckOutcome
 from ..errors import ConfigError, SchemaMismatchError
+from ..policy import Verdict
+from ..result import to_jsonable
+from ..results.ood import (DetectorSpace, OODReference, OODScore, OODSection, RocCurve, ScoreHistogram, ShiftSummary,
+                           ShiftTest, UnusualRow)
+from ..stats import Estimate
 from .detector_space import detector_space
 from .detectors import DETECTORS, make_detector
 from .evaluation import flagged_fraction, histogram, reference_threshold, roc_points, separation
@@ -83,9 +89,7 @@ def _validate(params: dict[str, Any]) -> list[str]:
     return scores
 
 
-def run(ctx: Any) -> Any:
-    from ..audit import CheckOutcome
-
+def run(ctx: AuditContext) -> CheckOutcome:
     params = ctx.config.params("ood", DEFAULTS)
     wanted = _validate(params)
     cfg = ctx.config
@@ -176,73 +180,79 @@ def run(ctx: Any) -> Any:
         scores[name] = entry
     # ------------------------------------------------------------- evaluation per score
     q = float(params["threshold_quantile"])
-    section_scores: dict[str, Any] = {}
+    section_scores: dict[str, OODScore] = {}
     for name in (s for s in ALL_SCORES if s in scores):
         s = scores[name]
         threshold = reference_threshold(s["reference"], quantile=q)
-        out: dict[str, Any] = {
-            "score_source": "model_outputs" if name in OUTPUT_BASED else "data",
-            "threshold": threshold,
-            "flagged_fraction": flagged_fraction(s["current"], threshold),
-            "auroc": None,
-            "fpr_at_95_tpr": None,
-        }
-        if name in OUTPUT_BASED:
-            out["logit_source"] = logit_source
+        sep = roc = ood_flagged = None
         if ood is not None:
             sep = separation(s["reference"], s["ood"], n_boot=cfg.n_bootstrap, rng=ctx.rng("ood", "bootstrap", name),
                              confidence=cfg.confidence)
-            out["auroc"] = sep["auroc"].to_dict()
-            out["fpr_at_95_tpr"] = sep["fpr_at_95_tpr"].to_dict()
-            out["ood_flagged_fraction"] = flagged_fraction(s["ood"], threshold)
-            out["roc"] = roc_points(s["reference"], s["ood"])
+            ood_flagged = flagged_fraction(s["ood"], threshold)
+            roc = RocCurve(**{k: tuple(v) for k, v in roc_points(s["reference"], s["ood"]).items()})
         groups = {"reference": s["reference"]}
         if not own_reference:
             groups["current"] = s["current"]
         if ood is not None:
             groups["ood"] = s["ood"]
-        out["histogram"] = histogram(groups, bins=int(params["histogram_bins"]))
-        out["params"] = params_out.get(name, {})
-        section_scores[name] = out
+        section_scores[name] = OODScore(
+            score_source="model_outputs" if name in OUTPUT_BASED else "data",
+            logit_source=logit_source if name in OUTPUT_BASED else None,
+            threshold=threshold,
+            flagged_fraction=flagged_fraction(s["current"], threshold),
+            ood_flagged_fraction=ood_flagged,
+            auroc=None if sep is None else sep["auroc"],
+            fpr_at_95_tpr=None if sep is None else sep["fpr_at_95_tpr"],
+            roc=roc,
+            histogram=ScoreHistogram(**{k: tuple(v) for k, v in histogram(groups, bins=int(params["histogram_bins"])).items()}),
+            params=to_jsonable(params_out.get(name, {})),
+        )
     # ------------------------------------------------------------- most out-of-distribution rows
     most = _most_ood(ctx, scores, section_scores, int(params["top_k"]))
     # ------------------------------------------------------------- shift tests
-    shift: dict[str, Any] = {}
-    shift_summary: dict[str, Any]
+    shift: dict[str, ShiftTest] = {}
     if own_reference:
-        shift_summary = {"status": "skipped", "reason": "no --reference data; the audited data cannot drift from itself"}
+        shift_summary = ShiftSummary(status="skipped",
+                                     reason="no --reference data; the audited data cannot drift from itself")
     else:
         results = shift_tests(reference, current, feature_names=ctx.space.feature_names, categorical_mask=mask,
                               alpha=float(params["shift_alpha"]), bins=int(params["psi_bins"]))
         shown = sorted(results, key=lambda r: (r.p_adjusted, -r.statistic))[: int(params["max_shift_features"])]
-        shift = {r.feature: r.to_dict() for r in shown}
+        shift = {r.feature: ShiftTest(test=r.test, statistic=_finite(r.statistic), p_value=_finite(r.p_value),
+                                      p_adjusted=_finite(r.p_adjusted), psi=_finite(r.psi), drifted=bool(r.drifted))
+                 for r in shown}
         n_drifted = sum(r.drifted for r in results)
-        shift_summary = {
-            "status": "ran", "tested": len(results), "drifted": n_drifted,
-            "drifted_fraction": n_drifted / max(1, len(results)), "shown": len(shown),
-            "alpha": float(params["shift_alpha"]), "correction": "benjamini-hochberg",
-            "tests": "ks for numeric features, chi2 for categorical codes; psi on reference deciles / categories",
-        }
-    section = {
-        "reference": {
-            "source": "audited data" if own_reference else "reference",
-            "rows": int(n_ref),
-            "note": ("--reference was not given: the audited data serves as the reference (detectors cross-fitted on it, "
-                     "so about 5% of its rows are flagged by construction)") if own_reference else None,
-        },
-        "ood_rows": None if ood is None else int(ood.shape[0]),
-        "logit_source": logit_source,
-        "detector_space": det_space,
-        "direction": "higher score = more out of distribution",
-        "threshold_quantile": q,
-        "scores": section_scores,
-        "skipped": skipped,
-        "most_ood": most,
-        "shift": shift,
-        "shift_summary": shift_summary,
-    }
+        shift_summary = ShiftSummary(
+            status="ran", tested=len(results), drifted=n_drifted,
+            drifted_fraction=n_drifted / max(1, len(results)), shown=len(shown),
+            alpha=float(params["shift_alpha"]), correction="benjamini-hochberg",
+            tests="ks for numeric features, chi2 for categorical codes; psi on reference deciles / categories",
+        )
+    section = OODSection(
+        reference=OODReference(
+            source="audited data" if own_reference else "reference",
+            rows=int(n_ref),
+            note=("--reference was not given: the audited data serves as the reference (detectors cross-fitted on it, "
+                  "so about 5% of its rows are flagged by construction)") if own_reference else None,
+        ),
+        ood_rows=None if ood is None else int(ood.shape[0]),
+        logit_source=logit_source,
+        detector_space=None if det_space is None else DetectorSpace.from_dict(to_jsonable(det_space)),
+        direction="higher score = more out of distribution",
+        threshold_quantile=q,
+        scores=section_scores,
+        skipped=skipped,
+        most_ood=tuple(most),
+        shift=shift,
+        shift_summary=shift_summary,
+    )
     return CheckOutcome(section, _verdicts(cfg, section_scores, shift_summary),
                         skipped={k: v for k, v in skipped.items() if k == "odin"})
+
+
+def _finite(x: float) -> float | None:
+    x = float(x)
+    return x if np.isfinite(x) else None
 
 
 def _splitter(n_cur: int, n_ref: int | None, n_ood: int | None) -> Any:
@@ -263,7 +273,8 @@ def _splitter(n_cur: int, n_ref: int | None, n_ood: int | None) -> Any:
     return split
 
 
-def _most_ood(ctx: Any, scores: dict[str, dict[str, np.ndarray]], section: dict[str, Any], k: int) -> list[dict[str, Any]]:
+def _most_ood(ctx: AuditContext, scores: dict[str, dict[str, np.ndarray]], section: dict[str, OODScore],
+             k: int) -> list[UnusualRow]:
     if not scores or k <= 0:
         return []
     names = [n for n in ALL_SCORES if n in scores]
@@ -276,19 +287,18 @@ def _most_ood(ctx: Any, scores: dict[str, dict[str, np.ndarray]], section: dict[
     order = np.lexsort((-tie, -combined))[:k]
     out = []
     for i in order:
-        entry: dict[str, Any] = {
-            "row": int(i),
-            "percentile": float(combined[i]),
-            "scores": {n: float(scores[n]["current"][i]) for n in names},
-            "flagged_by": [n for n in names if scores[n]["current"][i] > section[n]["threshold"]],
-        }
         if ctx.task == "classification":
             p = ctx.proba[i]
-            entry["prediction"] = _jsonable(ctx.classes[int(ctx.predicted_index[i])]) if ctx.classes else int(p.argmax())
-            entry["confidence"] = float(p.max())
+            prediction = _jsonable(ctx.classes[int(ctx.predicted_index[i])]) if ctx.classes else int(p.argmax())
+            confidence: float | None = float(p.max())
         else:
-            entry["prediction"] = float(ctx.proba[i, 0])
-        out.append(entry)
+            prediction, confidence = float(ctx.proba[i, 0]), None
+        out.append(UnusualRow(
+            row=int(i), percentile=float(combined[i]),
+            scores={n: _finite(scores[n]["current"][i]) for n in names},
+            flagged_by=tuple(n for n in names if scores[n]["current"][i] > section[n].threshold),
+            prediction=prediction, confidence=confidence,
+        ))
     return out
 
 
@@ -296,18 +306,21 @@ def _jsonable(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _verdicts(cfg: Any, scores: dict[str, Any], shift_summary: dict[str, Any]) -> list[Any]:
+def _verdicts(cfg: Any, scores: dict[str, OODScore], shift_summary: ShiftSummary) -> list[Verdict]:
     verdicts = []
     for rule in cfg.policy.rules_for("ood"):
         if rule.metric in ("drifted_features", "drifted_fraction"):
-            if shift_summary.get("status") == "ran":
-                key = "drifted" if rule.metric == "drifted_features" else "drifted_fraction"
-                verdicts.append(rule.judge(float(shift_summary[key])))
+            if shift_summary.status == "ran":
+                value = shift_summary.drifted if rule.metric == "drifted_features" else shift_summary.drifted_fraction
+                verdicts.append(rule.judge(float(value)))
             continue
         for name, entry in scores.items():
-            value = entry.get(rule.metric)
-            if isinstance(value, dict):
-                verdicts.append(rule.judge(value["value"], ci_low=value["ci_low"], ci_high=value["ci_high"], subject=name))
+            value = getattr(entry, rule.metric, None) if rule.metric in _SCORE_METRICS else None
+            if isinstance(value, Estimate):
+                verdicts.append(rule.judge(value.value, ci_low=value.ci_low, ci_high=value.ci_high, subject=name))
             elif isinstance(value, (int, float)):
                 verdicts.append(rule.judge(float(value), subject=name))
     return verdicts
+
+
+_SCORE_METRICS = ("auroc", "fpr_at_95_tpr", "flagged_fraction", "ood_flagged_fraction", "threshold")

@@ -155,6 +155,7 @@ class AuditView:
     reproducibility: Section
     notices: list[str]
     template: str = "audit"
+    not_tested: list[tuple[str, str]] = field(default_factory=list)  # (what, why): shown beside the status
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

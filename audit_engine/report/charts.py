@@ -8,6 +8,29 @@ escaped by matplotlib's SVG writer. Labels are also guarded against matplotlib's
 (``$`` is escaped) and shortened for the chart (tables carry the full text).
 
 Output is deterministic: a fixed hash salt and no date in the metadata.
+
+Layout rules: titles wrap to the figure's width (never clipped); legends sit below the
+axes, outside the data; heatmaps carry a colour bar; a histogram whose mass sits in a
+small part of its range (one far outlier) is drawn on the part holding 98% of the rows,
+with a note saying how many rows lie beyond and how far; positive bars spanning more
+than :data:`LOG_RATIO` (max / median) go on a log axis, said in the axis label.
+
+Chart data keys (``Chart.data``; optional ones may be absent):
+
+- ``calibration``: ``mean_predicted``, ``observed`` (per bin); optional ``count`` (rows per
+  bin: marker size and the number written beside each bin; bins under
+  :data:`SMALL_BIN` rows are drawn hollow).
+- ``group_calibration``: ``series{name: {mean_predicted, observed, count?}}``.
+- ``interval_bars``: ``labels``, ``values``, optional ``low``, ``high``, ``reference``, ``xlabel``.
+- ``bars``: ``labels``, ``values``, optional ``line`` (a threshold), ``xlabel``.
+- ``sweep``: ``x``, ``series{name: ys}``, optional ``xlabel``, ``ylabel``.
+- ``curves``: ``series{name: ys}`` on x = 0..1, optional ``xlabel``, ``ylabel``.
+- ``histogram``: ``edges``, ``series{name: counts}``, optional ``xlabel``.
+- ``roc``: ``curves{name: {fpr, tpr}}``.
+- ``heatmap``: ``grid`` (rows of numbers), optional ``image`` (grey background), and the
+  colour scale: ``vmin`` / ``vmax`` (or ``min`` / ``max``; default ±the grid's largest
+  magnitude), ``center`` (or ``centre``; default 0 when the scale spans it) and ``unit``
+  (the colour bar's label).
 """
 
 from __future__ import annotations
@@ -23,7 +46,6 @@ import matplotlib
 matplotlib.use("Agg", force=False)
 
 from matplotlib import rc_context  # noqa: E402
-from matplotlib.backends.backend_svg import FigureCanvasSVG  # noqa: E402
 from matplotlib.colors import TwoSlopeNorm  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
@@ -43,6 +65,9 @@ _RC = {
                                                 "#e67e22", "#17becf"]),
 }
 _MAX_LABEL = 32
+LOG_RATIO = 30.0  # positive bars: max / median above this go on a log axis
+SMALL_BIN = 10  # calibration bins with fewer rows are drawn hollow
+CLIP_MASS = 0.98  # histograms: the share of rows the clipped axis keeps
 _BLUE, _RED, _GREY = "#1f5fa8", "#c0392b", "#777777"
 
 
@@ -68,15 +93,36 @@ def _calibration(ax: Any, data: dict[str, Any]) -> None:
     mp = [_f(v) for v in data["mean_predicted"]]
     obs = [_f(v) for v in data["observed"]]
     ax.plot([0, 1], [0, 1], color=_GREY, linestyle="--", linewidth=0.8, label="perfect calibration")
-    counts = data.get("count") or []
-    sizes = [12 + 60 * (c / max(counts)) for c in counts] if counts and max(counts) > 0 and len(counts) == len(mp) else 20
+    counts = [0 if c is None else int(c) for c in (data.get("count") or [])]
     ax.plot(mp, obs, color=_BLUE, linewidth=1.2)
-    ax.scatter(mp, obs, s=sizes, color=_BLUE, zorder=3, label="bins (size: rows)")
+    if counts and len(counts) == len(mp) and max(counts) > 0:
+        sizes = [12 + 60 * (c / max(counts)) for c in counts]
+        small = [c < SMALL_BIN for c in counts]
+        faces = ["white" if s_ else _BLUE for s_ in small]
+        ax.scatter(mp, obs, s=sizes, facecolors=faces, edgecolors=_BLUE, zorder=3, label="bins (size: rows)")
+        if any(small):
+            ax.scatter([], [], s=20, facecolors="white", edgecolors=_BLUE, label=f"bins under {SMALL_BIN} rows")
+        if len(counts) <= 20:
+            for x, y, c in zip(mp, obs, counts, strict=True):
+                if not (math.isnan(x) or math.isnan(y)):
+                    ax.annotate(f"{c}", (x, y), textcoords="offset points", xytext=(4, -9), fontsize=6, color=_GREY)
+    else:
+        ax.scatter(mp, obs, s=20, color=_BLUE, zorder=3, label="bins")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_xlabel("mean predicted probability")
     ax.set_ylabel("observed rate")
-    ax.legend(loc="upper left", frameon=False)
+    _legend_below(ax)
+
+
+def _legend_below(ax: Any, *, fontsize: float = 7) -> None:
+    """The legend under the axes (never over the data), in up to three columns."""
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return
+    ncol = 1 if max(len(x) for x in labels) > 28 else min(3, len(labels)) if len(labels) > 3 else min(2, len(labels))
+    ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=ncol, frameon=False,
+              fontsize=fontsize, borderaxespad=0.0)
 
 
 def _interval_bars(ax: Any, data: dict[str, Any]) -> None:
@@ -109,7 +155,20 @@ def _bars(ax: Any, data: dict[str, Any]) -> None:
     if line is not None:
         ax.axvline(float(line), color=_RED, linestyle="--", linewidth=1.0)
     ax.set_yticks(y, labels)
-    ax.set_xlabel(_label(data.get("xlabel", "")))
+    xlabel = str(data.get("xlabel", ""))
+    if _needs_log(values):
+        ax.set_xscale("log")
+        xlabel = f"{xlabel} (log scale)".strip()
+    ax.set_xlabel(_label_long(xlabel))
+
+
+def _needs_log(values: Sequence[float]) -> bool:
+    """True when positive values span so much that one outlier would squash the rest on a linear axis."""
+    finite = sorted(v for v in values if not math.isnan(v))
+    if len(finite) < 3 or finite[0] <= 0:
+        return False
+    median = finite[len(finite) // 2]
+    return finite[-1] / median > LOG_RATIO
 
 
 def _lines(ax: Any, x: Sequence[float], series: dict[str, Sequence[Any]], xlabel: str, ylabel: str = "") -> None:
@@ -118,7 +177,7 @@ def _lines(ax: Any, x: Sequence[float], series: dict[str, Sequence[Any]], xlabel
     ax.set_xlabel(xlabel)
     if ylabel:
         ax.set_ylabel(ylabel)
-    ax.legend(frameon=False, fontsize=7)
+    _legend_below(ax)
 
 
 def _sweep(ax: Any, data: dict[str, Any]) -> None:
@@ -129,13 +188,15 @@ def _sweep(ax: Any, data: dict[str, Any]) -> None:
 def _group_calibration(ax: Any, data: dict[str, Any]) -> None:
     ax.plot([0, 1], [0, 1], color=_GREY, linestyle="--", linewidth=0.8)
     for name, s in data["series"].items():
+        counts = s.get("count") if isinstance(s, dict) else None
+        label = _label(name) if not counts else _label(f"{name} (n = {sum(int(c or 0) for c in counts):,})")
         ax.plot([_f(v) for v in s["mean_predicted"]], [_f(v) for v in s["observed"]], marker="o", markersize=2.5,
-                linewidth=1.1, label=_label(name))
+                linewidth=1.1, label=label)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_xlabel("mean predicted probability")
     ax.set_ylabel("observed rate")
-    ax.legend(frameon=False, fontsize=6.5, loc="upper left")
+    _legend_below(ax, fontsize=6.5)
 
 
 def _curves(ax: Any, data: dict[str, Any]) -> None:
@@ -145,20 +206,42 @@ def _curves(ax: Any, data: dict[str, Any]) -> None:
         ax.plot(x, [_f(v) for v in ys], linewidth=1.4, label=_label(name))
     ax.set_xlabel(str(data.get("xlabel", "")))
     ax.set_ylabel(str(data.get("ylabel", "")))
-    ax.legend(frameon=False, fontsize=7)
+    _legend_below(ax)
 
 
 def _histogram(ax: Any, data: dict[str, Any]) -> None:
     edges = [float(v) for v in data["edges"]]
+    widths = [b - a for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    totals = [0.0] * len(widths)
     for name, counts in data["series"].items():
         c = [0.0 if v is None else float(v) for v in counts]
+        totals = [t + v for t, v in zip(totals, c, strict=True)]
         total = sum(c) or 1.0
-        widths = [b - a for a, b in zip(edges[:-1], edges[1:], strict=True)]
         density = [v / total / w if w > 0 else 0.0 for v, w in zip(c, widths, strict=True)]
         ax.stairs(density, edges, linewidth=1.4, label=_label(name), fill=False)
-    ax.set_xlabel(str(data.get("xlabel", "score (higher: more out of distribution)")))
+    xlabel = str(data.get("xlabel", "score (higher: more out of distribution)"))
+    cut = _clip_at(totals)
+    if cut is not None:  # one far outlier would squash the rest into the first bins
+        beyond = int(sum(totals[cut:]))
+        ax.set_xlim(edges[0], edges[cut])
+        xlabel += f"\naxis cut at {edges[cut]:.3g}: {beyond:,} row(s) beyond, up to {edges[-1]:.3g}"
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("density")
-    ax.legend(frameon=False, fontsize=7)
+    _legend_below(ax)
+
+
+def _clip_at(totals: Sequence[float]) -> int | None:
+    """The bin edge index holding :data:`CLIP_MASS` of the rows, when that is under 40% of the range."""
+    total = sum(totals)
+    if total <= 0:
+        return None
+    run = 0.0
+    for i, v in enumerate(totals):
+        run += v
+        if run >= CLIP_MASS * total:
+            cut = i + 1
+            return cut if cut < 0.4 * len(totals) and cut < len(totals) else None
+    return None
 
 
 def _roc(ax: Any, data: dict[str, Any]) -> None:
@@ -169,7 +252,7 @@ def _roc(ax: Any, data: dict[str, Any]) -> None:
     ax.set_ylim(0, 1.01)
     ax.set_xlabel("false positive rate (in-distribution flagged)")
     ax.set_ylabel("true positive rate (OOD flagged)")
-    ax.legend(frameon=False, fontsize=7, loc="lower right")
+    _legend_below(ax)
 
 
 def _heatmap(ax: Any, data: dict[str, Any]) -> None:
@@ -177,13 +260,25 @@ def _heatmap(ax: Any, data: dict[str, Any]) -> None:
     h, w = len(grid), len(grid[0])
     xs, ys = list(range(w + 1)), list(range(h + 1))
     image = data.get("image")
-    peak = max((abs(v) for row in grid for v in row if not math.isnan(v)), default=0.0) or 1.0
-    norm = TwoSlopeNorm(vcenter=0.0, vmin=-peak, vmax=peak)
+    finite = [v for row in grid for v in row if not math.isnan(v)]
+    peak = max((abs(v) for v in finite), default=0.0) or 1.0
+    vmin = _first(data, "vmin", "min", default=-peak)
+    vmax = _first(data, "vmax", "max", default=peak)
+    if not vmax > vmin:
+        vmin, vmax = vmin - 1.0, vmax + 1.0
+    center = _first(data, "center", "centre", default=0.0 if vmin < 0 < vmax else None)
+    if center is not None and vmin < center < vmax:
+        norm: Any = TwoSlopeNorm(vcenter=center, vmin=vmin, vmax=vmax)
+        cmap = "RdBu_r"
+    else:
+        from matplotlib.colors import Normalize
+
+        norm, cmap = Normalize(vmin=vmin, vmax=vmax), "Reds" if vmin >= 0 else "Blues_r"
     if image:
         ax.pcolormesh(xs, ys, [[_f(v) for v in row] for row in image], cmap="gray", shading="flat")
-        ax.pcolormesh(xs, ys, grid, cmap="RdBu_r", norm=norm, alpha=0.6, shading="flat")
+        mesh = ax.pcolormesh(xs, ys, grid, cmap=cmap, norm=norm, alpha=0.6, shading="flat")
     else:
-        ax.pcolormesh(xs, ys, grid, cmap="RdBu_r", norm=norm, shading="flat")
+        mesh = ax.pcolormesh(xs, ys, grid, cmap=cmap, norm=norm, shading="flat")
     ax.set_xlim(0, w)
     ax.set_ylim(h, 0)
     ax.set_aspect("equal")
@@ -191,6 +286,26 @@ def _heatmap(ax: Any, data: dict[str, Any]) -> None:
     ax.set_yticks([])
     for side in ("left", "bottom", "top", "right"):
         ax.spines[side].set_visible(False)
+    # 10 colour steps: a vector colour bar that stays small (a continuous one is 256 patches or a raster)
+    steps = [vmin + (vmax - vmin) * i / 10 for i in range(11)]
+    if center is not None and vmin < center < vmax:
+        steps = sorted({*[vmin + (center - vmin) * i / 5 for i in range(6)], *[center + (vmax - center) * i / 5 for i in range(6)]})
+    bar = ax.figure.colorbar(mesh, ax=ax, fraction=0.07, pad=0.04, shrink=0.85, boundaries=steps,
+                             ticks=[steps[0], center, steps[-1]] if center is not None else [steps[0], steps[-1]])
+    if bar.solids is not None:
+        bar.solids.set_rasterized(False)  # vector only: no embedded raster in the report
+    bar.ax.set_yticklabels([f"{t:.2g}" for t in bar.get_ticks()])
+    bar.ax.tick_params(labelsize=6)
+    bar.outline.set_visible(False)
+    if data.get("unit"):
+        bar.set_label(_label(data["unit"]), fontsize=6)
+
+
+def _first(data: dict[str, Any], *keys: str, default: Any) -> Any:
+    for k in keys:
+        if data.get(k) is not None:
+            return float(data[k])
+    return default
 
 
 DRAWINGS: dict[str, tuple[Callable[[Any, dict[str, Any]], None], tuple[float, float]]] = {
@@ -202,7 +317,7 @@ DRAWINGS: dict[str, tuple[Callable[[Any, dict[str, Any]], None], tuple[float, fl
     "curves": (_curves, (5.2, 2.8)),
     "histogram": (_histogram, (3.4, 2.4)),
     "roc": (_roc, (3.6, 3.3)),
-    "heatmap": (_heatmap, (1.8, 1.9)),
+    "heatmap": (_heatmap, (2.3, 1.9)),
 }
 
 _PROLOG = re.compile(r"^.*?(?=<svg\b)", re.S)
@@ -218,12 +333,23 @@ def draw(chart: str, title: str, data: dict[str, Any]) -> str:
     with rc_context(_RC):
         fig, ax = _figure(width, height)
         func(ax, data)
-        ax.set_title(_label(title) if chart == "heatmap" else _label_long(title), loc="left")
-        fig.tight_layout(pad=0.4)
+        ax.set_title(_wrap(title, width), loc="left")
         buf = io.StringIO()
-        FigureCanvasSVG(fig).print_svg(buf, metadata={"Date": None, "Creator": None})
+        fig.savefig(buf, format="svg", bbox_inches="tight", pad_inches=0.06, metadata={"Date": None, "Creator": None})
     svg = _METADATA.sub("", _COMMENT.sub("", _PROLOG.sub("", buf.getvalue(), count=1)), count=1)
     return svg.strip()
+
+
+def _wrap(text: Any, width_inches: float) -> str:
+    """The title wrapped to the figure's width (about 14 characters per inch at 9 pt), at most 3 lines."""
+    import textwrap
+
+    chars = max(12, int(width_inches * 14))
+    lines = textwrap.wrap(str(text), chars) or [""]
+    if len(lines) > 3:
+        lines = lines[:3]
+        lines[-1] = lines[-1][: chars - 1] + "…"
+    return "\n".join(lines).replace("\\", "\\\\").replace("$", r"\$")
 
 
 def _label_long(text: Any) -> str:

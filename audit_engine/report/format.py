@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -169,40 +170,6 @@ class _Ids:
         return Chart(chart=chart, title=title, alt=alt, data=data, id=f"chart-{self.n}")
 
 
-def _scalar_leaves(node: Any, prefix: str = "") -> Iterable[tuple[str, Any]]:
-    if isinstance(node, Mapping):
-        if {"value", "ci_low", "ci_high"} <= set(node):
-            yield prefix, node
-            return
-        for k, v in node.items():
-            yield from _scalar_leaves(v, f"{prefix}.{k}" if prefix else str(k))
-    elif isinstance(node, (list, tuple)):
-        if node and all(_is_number(v) or v is None for v in node):
-            yield prefix, f"{len(node)} numbers"
-            return
-        for i, v in enumerate(node[:10]):
-            yield from _scalar_leaves(v, f"{prefix}[{i}]")
-        if len(node) > 10:
-            yield f"{prefix}[…]", f"{len(node) - 10} more entries"
-    else:
-        yield prefix, node
-
-
-def generic_section(key: str, title: str, section: Any, *, note: str = "") -> Section:
-    """A section shown as a table of its scalar values (for layouts this version does not know)."""
-    rows = []
-    leaves = list(_scalar_leaves(section))
-    for path, value in leaves[:MAX_TABLE_ROWS * 5]:
-        text = fmt_estimate(value) if isinstance(value, Mapping) else fmt_number(value)
-        rows.append([Cell(path), Cell(text, _cls_for(value))])
-    blocks: list[Block] = []
-    if note:
-        blocks.append(Paragraph(note, "muted"))
-    more = len(leaves) - len(rows)
-    blocks.append(Table(["Key", "Value"], rows, note=f"{more} more values are in audit.json." if more > 0 else ""))
-    return Section(key, title, blocks=blocks)
-
-
 def _ci(est: Any) -> str:
     """The interval as a second line for a table cell ("" when there is none)."""
     text = _interval_text(est)
@@ -220,3 +187,73 @@ def _cell_text(v: Any) -> str:
     if isinstance(v, Mapping):
         return fmt_estimate(v) if "value" in v else ", ".join(f"{k}: {_cell_text(x)}" for k, x in v.items())
     return fmt_number(v) if _is_number(v) or v is None or isinstance(v, bool) else str(v)
+
+
+# ------------------------------------------------------------------ humane text (res12-core)
+_SNAKE = re.compile(r"(?<![\w./-])([a-z][a-z0-9]*(?:_[a-z0-9]+)+)(?![\w/(])")
+_ACRONYM_START = ("AUROC", "ROC", "FPR", "ODIN", "R²", "MC", "SmoothGrad", "LIME")
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December")
+
+
+def humane(text: str) -> str:
+    """Text with snake_case metric keys written as names (``impact_ratio`` → ``impact ratio``);
+    flags (``--positive-label``), paths and ``key = value`` settings stay as they are; the first
+    letter is upper case."""
+    def name(m: re.Match[str]) -> str:
+        token = m.group(1)
+        after = text[m.end():m.end() + 3]
+        if after.startswith(" =") or after.startswith("="):
+            return token  # a config setting the reader types in
+        words = metric_name(token)
+        return words if words.startswith(_ACRONYM_START) else words[:1].lower() + words[1:]
+
+    out = _SNAKE.sub(name, str(text))
+    return out[:1].upper() + out[1:]
+
+
+def fmt_datetime(stamp: Any) -> str:
+    """``2026-12-01T14:03:00+00:00`` → ``1 December 2026, 14:03 UTC`` (other offsets kept as ``UTC+02:00``)."""
+    import datetime as _dt
+
+    try:
+        when = _dt.datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return str(stamp)
+    zone = ""
+    if when.tzinfo is not None:
+        offset = when.utcoffset() or _dt.timedelta(0)
+        minutes = int(offset.total_seconds() // 60)
+        zone = " UTC" if minutes == 0 else f" UTC{'+' if minutes > 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    return f"{when.day} {_MONTHS[when.month - 1]} {when.year}, {when:%H:%M}{zone}"
+
+
+def fmt_id(value: Any) -> str:
+    """An identifier (seed, row number): the integer as typed, no thousands separators."""
+    if isinstance(value, bool) or value is None:
+        return "—"
+    try:
+        return str(int(value))
+    except (TypeError, ValueError):
+        return str(value)
+
+
+_METRIC_NAMES.update({  # names for parts and signals the summary and the ood / uncertainty sections name (res12-core)
+    "mc_dropout": "MC dropout", "committee": "Committee", "low_confidence": "Low confidence (1 − max p)",
+    "disagreement": "Disagreement", "committee_kl": "Committee mutual information", "vote_entropy": "Vote entropy",
+    "class_order": "Class order", "drifted_features": "Drifted features", "drifted_fraction": "Drifted fraction",
+    "ood_flagged_fraction": "Fraction of OOD rows flagged",
+})
+_METRIC_NAMES.setdefault("smoothgrad", "SmoothGrad")
+_METRIC_NAMES.setdefault("lime", "LIME")
+_METRIC_NAMES.setdefault("occlusion", "Occlusion")
+_METRIC_NAMES.setdefault("permutation", "Permutation importance")
+_METRIC_NAMES.setdefault("pathwise", "Pathwise (ReLU paths)")
+_METRIC_NAMES.setdefault("attention", "Attention")
+
+
+def check_part_name(key: str) -> str:
+    """``explanations.smoothgrad`` → ``Explanations — SmoothGrad``; ``ood`` → ``Out of distribution``."""
+    check, _, part = str(key).partition(".")
+    title = SECTION_TITLES.get(check, metric_name(check))
+    return f"{title} — {metric_name(part)}" if part else title

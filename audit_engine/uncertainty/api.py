@@ -27,6 +27,7 @@ from ..errors import ConfigError
 from ..evaluator.local import DEFAULT_CHUNK_BYTES, LocalEvaluator
 from ..model.loader import OnnxModel, load_model
 from ..result import to_jsonable
+from ..results.uncertainty import MCErrorInfo, MeasureHistogram, MeasureSummary, ModelCalls, UncertaintyMethod
 from .committee import committee_probabilities
 from .mc_dropout import MCDropoutSampler, seed_entropy
 from .mc_error import MCError, PassSums, adaptive_passes, fixed_passes
@@ -74,34 +75,47 @@ class UncertaintyResult:
 
     def to_dict(self, *, bins: int = 20) -> dict[str, Any]:
         """A JSON summary (means, quantiles, histograms; never every row)."""
+        return self.to_record(bins=bins).to_dict()
+
+    def to_record(self, *, bins: int = 20, evaluations: Any = None) -> UncertaintyMethod:
+        """The typed summary of audit.json's ``uncertainty.<method>`` (means, quantiles, histograms).
+
+        ``evaluations``: the method's model calls (an ``EvaluationStats`` or its dict); default
+        ``self.evaluations``.
+        """
         arrays = {"predictive_entropy": self.predictive_entropy, "aleatoric": self.aleatoric, "epistemic": self.epistemic}
         if self.vote_entropy is not None:
             arrays["vote_entropy"] = self.vote_entropy
         if self.disagreement is not None:
             arrays["disagreement"] = self.disagreement
-        summary = {name: summarise(v, bins=bins) for name, v in arrays.items()}
-        out = {
-            "method": self.method,
-            "rows": int(self.predictive_entropy.shape[0]),
-            "passes": self.passes,
-            "units": "nats",
-            "outputs_vary": self.outputs_vary,
-            "summary": summary,
-            "params": self.params,
-            "evaluations": self.evaluations,
-        }
-        if self.mc_error is not None:
-            err = self.mc_error.to_dict()
-            for name, se in err["se"].items():
-                summary[name]["mc_se"] = se
-                summary[name]["mean_corrected"] = err["mean_corrected"][name]
-            out["mc_error"] = {"method": err["method"], "groups": err["groups"], "per_row_se": err["per_row_se"],
-                               "interval": "Monte Carlo standard error (the passes are the only randomness)"}
-            if self.adaptive is not None:
-                out["mc_error"]["adaptive"] = self.adaptive
-        else:
-            out["mc_error"] = None  # a committee is a fixed set of members: no Monte Carlo
-        return to_jsonable(out)
+        err = self.mc_error.to_dict() if self.mc_error is not None else None
+        summary = {}
+        for name, v in arrays.items():
+            s = summarise(v, bins=bins)
+            if err is not None and name in err["se"]:
+                s.update(mc_se=err["se"][name], mean_corrected=err["mean_corrected"][name])
+            summary[name] = _summary_record(s)
+        info = None
+        if err is not None:  # a committee is a fixed set of members: no Monte Carlo
+            info = MCErrorInfo(method=err["method"], groups=int(err["groups"]), per_row_se=to_jsonable(err["per_row_se"]),
+                               interval="Monte Carlo standard error (the passes are the only randomness)",
+                               adaptive=None if self.adaptive is None else to_jsonable(self.adaptive))
+        calls = evaluations if evaluations is not None else self.evaluations
+        calls = calls.to_dict() if hasattr(calls, "to_dict") else dict(calls or {})
+        return UncertaintyMethod(
+            method=self.method, rows=int(self.predictive_entropy.shape[0]), passes=int(self.passes), units="nats",
+            outputs_vary=bool(self.outputs_vary), summary=summary, params=to_jsonable(self.params), mc_error=info,
+            evaluations=ModelCalls(model_calls=int(calls.get("model_calls", 0)),
+                                   rows_evaluated=int(calls.get("rows_evaluated", 0)),
+                                   seconds=float(calls.get("seconds", 0.0))),
+        )
+
+
+def _summary_record(s: dict[str, Any]) -> MeasureSummary:
+    hist = s["histogram"]
+    return MeasureSummary(mean=s["mean"], median=s["median"], p90=s["p90"], p99=s["p99"], max=s["max"],
+                          mc_se=s.get("mc_se"), mean_corrected=s.get("mean_corrected"),
+                          histogram=MeasureHistogram(edges=tuple(hist["edges"]), counts=tuple(hist["counts"])))
 
 
 def summarise(values: np.ndarray, *, bins: int = 20) -> dict[str, Any]:
@@ -228,7 +242,7 @@ def uncertainty(
     plain = LocalEvaluator(model, space, max_chunk_bytes=max_chunk_bytes, probe_rows=x, y=data.y)
     if plain.task != "classification":
         raise ConfigError("MC-dropout uncertainty needs a classifier; this model's output is a regression.")
-    sampler = MCDropoutSampler(model, space, max_chunk_bytes=max_chunk_bytes)
+    sampler = MCDropoutSampler(model, space, binding=plain.binding, max_chunk_bytes=max_chunk_bytes)
     result = run_mc_dropout(
         sampler, x, seed=seed, passes=passes, mc_tolerance=mc_tolerance, max_passes=max_passes, classes=plain.classes,
         params={"seed": seed if isinstance(seed, int) else None, "dropout": sampler.sites_info,

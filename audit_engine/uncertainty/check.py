@@ -20,11 +20,15 @@ Evaluator stats, so ``checks.uncertainty.model_calls`` includes them.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
 
+from ..checks import AuditContext, CheckOutcome
 from ..model.dropout import count_dropout
+from ..policy import Verdict
+from ..results.uncertainty import OODComparison, ReviewEntry, UncertaintyMethod, UncertaintySection
 from .api import from_probabilities, run_mc_dropout
 from .committee import committee_probabilities
 from .mc_dropout import MCDropoutSampler
@@ -53,9 +57,7 @@ def applies(ctx: Any) -> str | None:
     return None
 
 
-def run(ctx: Any) -> Any:
-    from ..audit import CheckOutcome
-
+def run(ctx: AuditContext) -> CheckOutcome:
     params = ctx.config.params("uncertainty", DEFAULTS)
     cfg = ctx.config
     bins = int(params["histogram_bins"])
@@ -64,63 +66,73 @@ def run(ctx: Any) -> Any:
     if n > int(params["max_rows"]):
         take = np.sort(ctx.rng("uncertainty", "sample").choice(n, size=int(params["max_rows"]), replace=False))
     rows = ctx.rows[take]
-    section: dict[str, Any] = {"rows": int(take.size), "sampled": bool(take.size < n)}
+    methods: dict[str, UncertaintyMethod] = {}
     signals: dict[str, np.ndarray] = {}
     if _dropout_nodes(ctx):
-        sampler = MCDropoutSampler(ctx.model, ctx.space, max_chunk_bytes=ctx.evaluator.max_chunk_bytes)
+        sampler = MCDropoutSampler(ctx.model, ctx.space, max_chunk_bytes=ctx.evaluator.max_chunk_bytes,
+                                   binding=ctx.evaluator.binding)
         passes = params["passes"]
         budget = {"mc_tolerance": params["mc_tolerance"], "max_passes": params["max_passes"],
                   "min_passes": params["min_passes"], "groups": params["mc_groups"]}
         result = run_mc_dropout(sampler, rows, seed=ctx.rng("uncertainty", "mc_dropout"), passes=passes, **budget,
                                 params={"dropout": sampler.sites_info,
                                         "masks": "one Bernoulli mask per Dropout per pass, fed as a graph input"})
-        mc = result.to_dict(bins=bins)
+        comparison = None
         if ctx.ood_rows is not None:
             ood = run_mc_dropout(sampler, ctx.ood_rows, seed=ctx.rng("uncertainty", "mc_ood"), passes=passes, **budget)
             mine, theirs = result.mc_error, ood.mc_error
-            mc["ood_comparison"] = {
-                "audited_mean_epistemic": mine.mean_corrected["epistemic"],
-                "ood_mean_epistemic": theirs.mean_corrected["epistemic"],
-                "audited_mean_aleatoric": mine.mean_corrected["aleatoric"],
-                "ood_mean_aleatoric": theirs.mean_corrected["aleatoric"],
-                "audited_mean_epistemic_mc_se": mine.se["epistemic"]["mean"],
-                "ood_mean_epistemic_mc_se": theirs.se["epistemic"]["mean"],
-                "ood_passes": ood.passes,
-                "ood_rows": int(ctx.ood_rows.shape[0]),
-                "note": "bias-corrected means (jackknife over groups of passes)",
-            }
-        mc["evaluations"] = sampler.evaluator.stats.to_dict()
+            comparison = OODComparison(
+                audited_mean_epistemic=mine.mean_corrected["epistemic"],
+                ood_mean_epistemic=theirs.mean_corrected["epistemic"],
+                audited_mean_aleatoric=mine.mean_corrected["aleatoric"],
+                ood_mean_aleatoric=theirs.mean_corrected["aleatoric"],
+                audited_mean_epistemic_mc_se=_finite(mine.se["epistemic"]["mean"]),
+                ood_mean_epistemic_mc_se=_finite(theirs.se["epistemic"]["mean"]),
+                ood_passes=int(ood.passes),
+                ood_rows=int(ctx.ood_rows.shape[0]),
+                note="bias-corrected means (jackknife over groups of passes)",
+            )
+        mc = result.to_record(bins=bins, evaluations=sampler.evaluator.stats)
+        methods["mc_dropout"] = dataclasses.replace(mc, ood_comparison=comparison)
         ctx.evaluator.stats.add(sampler.evaluator.stats)
-        section["mc_dropout"] = mc
         signals["epistemic"] = result.epistemic
     if params["models"]:
         data = ctx.data.take(take) if take.size < n else ctx.data
         probs, names, stats = committee_probabilities([ctx.model, *params["models"]], data, features=cfg.features,
                                                       provider=cfg.provider, max_chunk_bytes=cfg.max_chunk_bytes)
         result = from_probabilities("committee", probs, params={"members": names})
-        com = result.to_dict(bins=bins)
-        com["evaluations"] = stats.to_dict()
+        methods["committee"] = result.to_record(bins=bins, evaluations=stats)
         ctx.evaluator.stats.add(stats)
-        section["committee"] = com
         signals["disagreement"] = result.disagreement
         signals["committee_kl"] = result.epistemic
     proba = ctx.proba[take]
     signals["low_confidence"] = 1.0 - proba.max(axis=1)
     queue = review_queue(signals, k=int(params["top_k"]), predictions=ctx.predicted_index[take],
                          confidence=proba.max(axis=1), labels=ctx.classes)
-    for entry in queue:
-        entry["row"] = int(take[entry["row"]])
-    section["review_queue"] = queue
-    section["review_signals"] = list(signals)
+    section = UncertaintySection(
+        rows=int(take.size), sampled=bool(take.size < n), **methods,
+        review_queue=tuple(ReviewEntry(row=int(take[e["row"]]), priority=e["priority"], reason=e["reason"],
+                                       signals=e["signals"], prediction=e["prediction"], confidence=e["confidence"])
+                           for e in queue),
+        review_signals=tuple(signals),
+    )
+    return CheckOutcome(section, _verdicts(cfg, section))
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
+
+def _verdicts(cfg: Any, section: UncertaintySection) -> list[Verdict]:
+    """Judge ``<measure>_<stat>`` rules (e.g. ``epistemic_mean``) on each method's summary."""
     verdicts = []
     for rule in cfg.policy.rules_for("uncertainty"):
-        for method in ("mc_dropout", "committee"):
-            block = section.get(method)
-            if block is None:
-                continue
+        for method, block in section.methods.items():
             measure, _, stat = rule.metric.rpartition("_")
-            summary = block["summary"].get(measure)
-            if summary is not None and stat in summary:
-                verdicts.append(rule.judge(summary[stat], subject=method))
-    return CheckOutcome(section, verdicts)
+            summary = block.summary.get(measure)
+            if summary is not None and stat in _STATS:
+                verdicts.append(rule.judge(getattr(summary, stat), subject=method))
+    return verdicts
 
+
+_STATS = ("mean", "median", "p90", "p99", "max")

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..data.space import FeatureSpace
 from ..errors import InvalidValueError
+from ..evaluator.binding import OutputBinding
 from ..evaluator.local import DEFAULT_CHUNK_BYTES, LocalEvaluator
 from ..model.dropout import draw_masks, mc_dropout_model
 from ..model.loader import OnnxModel
@@ -43,8 +44,10 @@ class MCDropoutSampler:
 
     Parameters
     ----------
-    model: the loaded OnnxModel (its output kind already resolved, e.g. by a LocalEvaluator).
+    model: the loaded OnnxModel.
     space: the FeatureSpace rows live in.
+    binding: how the model's output is read (``LocalEvaluator.binding`` of the audit's
+        Evaluator); the rewritten copy reads its output the same way.
     max_chunk_bytes: the Evaluator's memory budget per call.
 
     Attributes
@@ -53,12 +56,14 @@ class MCDropoutSampler:
     sites: the rewritten Dropout nodes.
     """
 
-    def __init__(self, model: OnnxModel, space: FeatureSpace, *, max_chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> None:
-        if model.output_kind is None:
-            raise InvalidValueError("MC dropout needs the model's output kind; score the data with a LocalEvaluator first.")
+    def __init__(self, model: OnnxModel, space: FeatureSpace, *, binding: OutputBinding,
+                 max_chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> None:
+        if not isinstance(binding, OutputBinding):
+            raise InvalidValueError("MC dropout needs the model's output binding; pass binding=LocalEvaluator(...).binding.")
         rewritten, self.sites = mc_dropout_model(model)
         self.space = MaskedSpace(space)
-        self.evaluator = LocalEvaluator(rewritten, self.space, max_chunk_bytes=max_chunk_bytes)  # type: ignore[arg-type]
+        self.evaluator = LocalEvaluator(rewritten, self.space, max_chunk_bytes=max_chunk_bytes,  # type: ignore[arg-type]
+                                        binding=binding)
 
     @property
     def sites_info(self) -> list[dict[str, Any]]:

@@ -1,42 +1,46 @@
 """The Reproducibility section: engine, packages, model and data fingerprints, seed, settings.
+
+Reads the typed top-level blocks (``result.model``, ``result.data``, ``result.engine``,
+``result.evaluations``); the configuration is shown as recorded (JSON).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..blocks import Block, Cell, KeyValues, Paragraph, Preformatted, Section, Table
-from ..format import _is_number, fmt_number
+from ..format import fmt_datetime, fmt_id, fmt_number
+
+if TYPE_CHECKING:
+    from ...result import AuditResult
 
 
-def _reproducibility(doc: Mapping[str, Any]) -> Section:
-    model, data = doc.get("model", {}), doc.get("data", {})
-    engine, ev = doc.get("engine", {}), doc.get("evaluations", {})
+def _reproducibility(result: AuditResult) -> Section:
+    model, data, engine, ev = result.model, result.data, result.engine, result.evaluations
     items = [
-        ("Model file", str(model.get("path", "—"))),
-        ("Model sha256", str(model.get("sha256", "—"))),
-        ("Model producer / opset", f"{model.get('producer', '—')} / opset {model.get('opset', '—')}"),
-        ("Data file", str(data.get("path") or "in-memory data")),
-        ("Data sha256", str(data.get("sha256", "—"))),
-        ("Rows audited", fmt_number(data.get("rows"))),
-        ("Execution provider", str(model.get("provider", "—"))),
-        ("Seed", fmt_number(doc.get("seed"))),
-        ("Engine", f"{engine.get('name', 'audit-engine')} {engine.get('version', '')}"),
-        ("Schema version", str(doc.get("schema_version", "—"))),
-        ("Created", str(doc.get("created", "—"))),
-        ("Model evaluations", f"{fmt_number(ev.get('model_calls'))} calls, {fmt_number(ev.get('rows_evaluated'))} rows, "
-                              f"{fmt_number(ev.get('seconds'))} s in the model"),
+        ("Model file", model.path),
+        ("Model sha256", model.sha256),
+        ("Model producer / opset", f"{model.producer or 'unknown'} / opset {model.opset}"),
+        ("Output read as", f"{model.output or '—'}: {model.normalisation or model.output_kind or '—'}"),
+        ("Data file", data.path or "in-memory data"),
+        ("Data sha256", data.sha256),
+        ("Rows audited", fmt_number(data.rows)),
+        ("Execution provider", model.provider),
+        ("Seed", fmt_id(result.seed)),
+        ("Engine", f"{engine.name} {engine.version}"),
+        ("Schema version", result.schema_version),
+        ("Created", fmt_datetime(result.created)),
+        ("Model evaluations", f"{fmt_number(ev.model_calls)} calls on {fmt_number(ev.rows_evaluated)} rows, "
+                              f"{fmt_number(ev.seconds)} s in the model"),
     ]
-    if _is_number(ev.get("total_seconds")):
-        items.append(("Total time", f"{fmt_number(ev.get('total_seconds'))} s"))
-    packages = engine.get("packages")
+    if ev.total_seconds is not None:
+        items.append(("Total time", f"{fmt_number(ev.total_seconds)} s"))
     blocks: list[Block] = [KeyValues(items)]
-    if isinstance(packages, Mapping) and packages:
-        blocks.append(Table(["Package", "Version"], [[Cell(str(k)), Cell(str(v))] for k, v in packages.items()],
+    if engine.packages:
+        blocks.append(Table(["Package", "Version"], [[Cell(k), Cell(v)] for k, v in engine.packages.items()],
                             caption="Package versions"))
-    blocks.append(Preformatted(json.dumps(doc.get("config", {}), indent=2, ensure_ascii=False, sort_keys=True),
+    blocks.append(Preformatted(json.dumps(dict(result.config), indent=2, ensure_ascii=False, sort_keys=True),
                                caption="Configuration"))
     blocks.append(Paragraph("Rebuild this report from audit.json alone with "
                             "audit-engine render audit.json --template audit --out report.html.", "muted"))

@@ -1,24 +1,29 @@
-"""The audit view: overall status, findings, verdicts, then one section per check.
+"""The audit view: overall status beside what was not tested, findings, verdicts, one section per check.
+
+Reads the typed result only: ``result.status``, ``result.verdicts``, ``result.checks``
+(ran / skipped with the reason / error, per check and per skipped part such as
+``checks["explanations.smoothgrad"]``), ``result.data`` and the typed ``ood`` section.
+The headline (first finding) is the most severe verdict: failures before warnings, and
+within a status the largest breach of its threshold. Verdict messages are the policy's;
+snake_case metric keys in them are written as names here (:func:`~..format.humane`).
 """
 
 from __future__ import annotations
 
-import json
-import logging
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..blocks import AuditView, Block, Cell, Finding, Paragraph, STATUSES, Section, Table
-from ..format import SECTION_TITLES, _Ids, _is_number, _num, _status, attribute_name, fmt_estimate, fmt_number, generic_section, metric_name
+from ..format import (SECTION_TITLES, _Ids, _status, check_part_name, fmt_datetime, fmt_number, humane,
+                      metric_name)
 from . import explanations, fairness, ood, performance, uncertainty
-from .fairness import _impact_ratios, fairness_attributes
 from .reproducibility import _reproducibility
 
 if TYPE_CHECKING:
+    from ...policy import Verdict
     from ...result import AuditResult
 
-logger = logging.getLogger(__name__)
-
+__all__ = ["audit_view", "check_sections", "not_tested", "findings"]
 
 _BUILDERS: dict[str, Callable[[AuditResult, _Ids], list[Block]]] = {
     "performance": performance.section_blocks,
@@ -27,139 +32,154 @@ _BUILDERS: dict[str, Callable[[AuditResult, _Ids], list[Block]]] = {
     "ood": ood.section_blocks,
     "uncertainty": uncertainty.section_blocks,
 }
+_SEVERITY = {"fail": 0, "warn": 1, "pass": 2}
 
 
 def check_sections(result: AuditResult, ids: _Ids) -> list[Section]:
-    """One Section per known check (ran, skipped with its reason, or absent), then unknown extra sections."""
-    doc = result.to_dict()  # transitional: the typed rewrite reads result.checks
+    """One Section per known check: its blocks when it ran, else why it did not (skipped, error, absent)."""
     out = []
-    checks = doc.get("checks") if isinstance(doc.get("checks"), Mapping) else {}
     for key, title in SECTION_TITLES.items():
-        info = checks.get(key) if isinstance(checks.get(key), Mapping) else {}
-        section = doc.get(key)
-        if not isinstance(section, Mapping):
-            if info.get("status") in ("skipped", "error"):
-                reason = info.get("reason") if info.get("status") == "skipped" else f"the check failed: {info.get('error')}"
-                out.append(Section(key, title, state="skipped", reason=str(reason or "no reason recorded")))
+        info = result.checks.get(key)
+        if info is None or getattr(result, key) is None:
+            if info is not None and info.status == "error":
+                reason = f"the check failed with an internal error ({info.error_type or 'error'}: {info.error})"
+            elif info is not None and info.status == "skipped":
+                reason = info.reason or "no reason recorded"
             else:
-                out.append(Section(key, title, state="absent", reason="this check was not part of the audit"))
+                reason = "this check was not part of the audit"
+            out.append(Section(key, title, state="absent" if info is None else "skipped", reason=humane(reason)))
             continue
-        mark = ids.n
-        try:
-            blocks = _BUILDERS[key](result, ids)
-            sec = Section(key, title, blocks=blocks)
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-            logger.warning("The %s section has a layout this report does not know (%s); showing its values.", key, exc)
-            ids.n = mark
-            sec = generic_section(key, title, section,
-                                  note="This section's layout is not one this report version knows; its values are listed as recorded.")
-        if info.get("status") == "ran" and _is_number(info.get("seconds")):
-            sec.blocks.append(Paragraph(
-                f"{fmt_number(info.get('model_calls'))} model calls, {fmt_number(info.get('rows_evaluated'))} rows "
-                f"evaluated, {fmt_number(info.get('seconds'))} s.", "muted"))
-        out.append(sec)
+        section = Section(key, title, blocks=_BUILDERS[key](result, ids))
+        section.blocks.append(Paragraph(_work(info.model_calls, info.rows_evaluated, info.seconds), "muted"))
+        out.append(section)
     return out
 
 
-def _verdict_table(doc: Mapping[str, Any]) -> Table:
+def _work(calls: int | None, rows: int | None, seconds: float | None) -> str:
+    took = f", {fmt_number(seconds)} s" if seconds is not None else ""
+    if not calls:
+        return f"Computed from the model scores already made for the audit (no further model calls){took}."
+    return f"{fmt_number(calls)} model calls on {fmt_number(rows)} rows{took}."
+
+
+def not_tested(result: AuditResult) -> list[tuple[str, str]]:
+    """``(what, why)`` for every check or part that did not run, and every question the data could not answer."""
+    items: list[tuple[str, str]] = []
+    for key, info in result.checks.items():
+        if info.status == "skipped":
+            items.append((check_part_name(key), humane(info.reason or "no reason recorded")))
+        elif info.status == "error":
+            items.append((check_part_name(key), f"failed with an internal error ({info.error_type or 'error'}); "
+                                                "its results are missing"))
+    for key in SECTION_TITLES:
+        if key not in result.checks:
+            items.append((SECTION_TITLES[key], "not part of this audit (not among the configured checks)"))
+    if result.fairness is not None and result.data.target is None:
+        items.append(("Fairness — error rates", "no target column (--target), so only selection rates were compared: "
+                                               "equalized odds, equal opportunity and predictive parity need labels"))
+    if result.ood is not None:
+        o = result.ood
+        if o.shift_summary.status == "skipped":
+            items.append(("Out of distribution — shift tests", humane(o.shift_summary.reason or "not run")))
+        if o.ood_rows is None:
+            items.append(("Out of distribution — detection quality",
+                          "no --ood-data of known out-of-distribution rows, so AUROC and FPR at 95% TPR are not defined"))
+        for name, why in o.skipped.items():
+            if f"ood.{name}" not in result.checks:
+                items.append((check_part_name(f"ood.{name}"), humane(why)))
+    judged = {v.check for v in result.verdicts}
+    unjudged = [SECTION_TITLES.get(k, k) for k, c in result.checks.items() if "." not in k and c.status == "ran"
+                and k not in judged]
+    if unjudged:
+        items.append(("Policy", f"no rule judged {_and(unjudged)}: reported, not gated"))
+    return items
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _breach(v: Verdict) -> float:
+    if v.value is None or v.threshold is None:
+        return 0.0
+    return abs(v.value - v.threshold) / max(abs(v.threshold), 1e-12)
+
+
+def ordered_verdicts(result: AuditResult) -> list[Verdict]:
+    """Most severe first: fail, warn, pass; within a status the largest relative breach first."""
+    return sorted(result.verdicts, key=lambda v: (_SEVERITY.get(v.status, 3), -_breach(v)))
+
+
+def findings(result: AuditResult) -> list[Finding]:
+    """Up to three findings, the headline first: the most severe verdicts, in plain words."""
+    out = [Finding(v.status, f"{SECTION_TITLES.get(v.check, v.check)}: {humane(v.message)}")
+           for v in ordered_verdicts(result) if v.status in ("fail", "warn")][:3]
+    if not out and result.status == "error":
+        out.append(Finding("fail", "A check failed with an internal error; its results are missing (see below)."))
+    if not out and result.verdicts:
+        out.append(Finding("pass", f"Every one of the {len(result.verdicts)} policy rules passed; see below what was "
+                                   "not tested."))
+    return out
+
+
+def _verdict_table(result: AuditResult) -> Table:
     rows = []
-    order = {"fail": 0, "warn": 1, "pass": 2}
-    verdicts = [v for v in doc.get("verdicts", []) if isinstance(v, Mapping)]
-    for v in sorted(verdicts, key=lambda v: order.get(v.get("status"), 3)):
-        st = _status(v.get("status"))
-        rows.append([Cell(st, st), Cell(SECTION_TITLES.get(str(v.get("check")), str(v.get("check", "")))),
-                     Cell(metric_name(v.get("metric", "")) + (f" — {v['subject']}" if v.get("subject") else "")),
-                     Cell(fmt_number(_num(v.get("value"))), "num"), Cell(fmt_number(_num(v.get("threshold"))), "num"),
-                     Cell(str(v.get("message", "")))])
-    return Table(["Status", "Check", "Metric", "Value", "Threshold", "Message"], rows)
+    for v in ordered_verdicts(result):
+        st = _status(v.status)
+        rows.append([Cell(st, st), Cell(SECTION_TITLES.get(v.check, v.check)),
+                     Cell(metric_name(v.metric) + (f" — {v.subject}" if v.subject else "")),
+                     Cell(fmt_number(v.value), "num"), Cell(fmt_number(v.threshold), "num"),
+                     Cell(humane(v.message))])
+    return Table(["Status", "Check", "Metric", "Value", "Threshold", "Message"], rows,
+                 note="The message gives each value's interval where the metric has one; the threshold is the "
+                      "policy's setting.")
 
 
-def _findings(doc: Mapping[str, Any]) -> list[Finding]:
-    """The three most important findings, in plain words: failures, then warnings, then headlines."""
-    cands: list[tuple[float, Finding]] = []
-    for v in doc.get("verdicts", []):
-        if not isinstance(v, Mapping) or v.get("status") not in ("fail", "warn"):
-            continue
-        value, thr = _num(v.get("value")), _num(v.get("threshold"))
-        breach = abs(value - thr) / max(abs(thr), 1e-12) if value is not None and thr is not None else 0.0
-        base = 3.0 if v["status"] == "fail" else 2.0
-        check = SECTION_TITLES.get(str(v.get("check")), str(v.get("check", "")))
-        message = str(v.get("message", ""))
-        metric = str(v.get("metric", ""))
-        if metric:
-            message = message.replace(metric, metric_name(metric).lower() if metric_name(metric) != metric else metric, 1)
-        cands.append((base + min(breach, 0.99), Finding(v["status"], f"{check}: {message[:1].upper() + message[1:]}")))
-    perf = doc.get("performance")
-    if isinstance(perf, Mapping) and isinstance(perf.get("metrics"), Mapping):
-        m = perf["metrics"]
-        key = next((k for k in ("roc_auc", "accuracy", "r2", "mae") if k in m), None)
-        if key:
-            cands.append((1.0, Finding("info", f"Performance: {metric_name(key)} is {fmt_estimate(m[key])} on "
-                                               f"{fmt_number(perf.get('n'))} rows.")))
-    fair = doc.get("fairness")
-    if isinstance(fair, Mapping):
-        worst: tuple[float, str, str, str] | None = None
-        for attr, entry in fairness_attributes(fair).items():
-            ratios = _impact_ratios(entry)
-            left = entry.get("left_out") if isinstance(entry.get("left_out"), Mapping) else {}
-            for g, r in ratios.items():
-                if isinstance(left.get(g), Mapping) and "selection_rate" in (left[g].get("rates") or []):
-                    continue  # a small group is shown, not headlined
-                if r is not None and (worst is None or r < worst[0]):
-                    worst = (r, attr, g, str(entry.get("reference_group", "")))
-        if worst:
-            cands.append((0.9, Finding("info", f"Fairness: the lowest impact ratio is {fmt_number(worst[0])}, for "
-                                               f"{attribute_name(worst[1])} = {worst[2]} (four-fifths rule: 0.8).")))
-    ood = doc.get("ood")
-    if isinstance(ood, Mapping) and isinstance(ood.get("scores"), Mapping):
-        best = max(((n, _num(s.get("auroc"))) for n, s in ood["scores"].items() if isinstance(s, Mapping) and _num(s.get("auroc")) is not None),
-                   key=lambda t: t[1], default=None)
-        if best:
-            cands.append((0.8, Finding("info", f"Out of distribution: the best score, {metric_name(best[0])}, "
-                                               f"separates the unfamiliar inputs with AUROC {fmt_number(best[1])}.")))
-    cands.sort(key=lambda t: -t[0])
-    return [f for _, f in cands[:3]]
+def _typed(result: AuditResult | dict) -> AuditResult:
+    """The compliance views may still pass the audit.json dict; read it into the typed result."""
+    from ...result import AuditResult
+
+    return result if isinstance(result, AuditResult) else AuditResult.from_dict(result)
 
 
-def _notices(doc: Mapping[str, Any]) -> list[str]:
+def _notices(result: AuditResult) -> list[str]:
     from ...result import SCHEMA_VERSION
 
-    version = str(doc.get("schema_version", ""))
-    notes = []
+    result = _typed(result)
+    version = result.schema_version
     try:
         have = tuple(int(x) for x in version.split("."))
         mine = tuple(int(x) for x in SCHEMA_VERSION.split("."))
     except ValueError:
-        return notes
+        return []
     if have[1:] < mine[1:]:
-        notes.append(f"This audit.json was written with schema {version}, older than this engine's {SCHEMA_VERSION}; "
-                     "sections added since are shown as not recorded.")
-    elif have[1:] > mine[1:]:
-        notes.append(f"This audit.json was written with schema {version}, newer than this engine's {SCHEMA_VERSION}; "
-                     "keys this version does not know are not shown.")
-    return notes
+        return [f"This audit.json was written with schema {version}, older than this engine's {SCHEMA_VERSION}; "
+                "sections added since are shown as not recorded."]
+    if have[1:] > mine[1:]:
+        return [f"This audit.json was written with schema {version}, newer than this engine's {SCHEMA_VERSION}; "
+                "keys this version does not know are not shown."]
+    return []
 
 
-def _subtitle(doc: Mapping[str, Any]) -> str:
-    model, data = doc.get("model", {}), doc.get("data", {})
-    return (f"Model {model.get('path', '—')} audited on {data.get('path') or 'in-memory data'} "
-            f"({fmt_number(data.get('rows'))} rows), {doc.get('created', '')}.")
+def _subtitle(result: AuditResult) -> str:
+    result = _typed(result)
+    return (f"Model {result.model.path} audited on {result.data.path or 'in-memory data'} "
+            f"({fmt_number(result.data.rows)} rows), {fmt_datetime(result.created)}.")
 
 
 def audit_view(result: AuditResult) -> AuditView:
-    """The default report: summary (status, three findings, verdicts), one section per check, reproducibility."""
-    doc = result.to_dict()  # transitional: the typed rewrite reads the result's fields
+    """The default report: status with what was not tested, findings, verdicts, one section per check."""
     ids = _Ids()
-    verdicts = [v for v in doc.get("verdicts", []) if isinstance(v, Mapping)]
-    counts = [(s, sum(1 for v in verdicts if v.get("status") == s)) for s in STATUSES]
+    counts = [(s, sum(1 for v in result.verdicts if v.status == s)) for s in STATUSES]
     return AuditView(
-        title=f"Audit of {doc.get('model', {}).get('path', 'a model')}",
-        status=_status(doc.get("status")),
-        subtitle=_subtitle(doc),
-        findings=_findings(doc),
+        title=f"Audit of {result.model.path}",
+        status=_status(result.status),
+        subtitle=_subtitle(result),
+        findings=findings(result),
         verdict_counts=counts,
-        verdicts=_verdict_table(doc),
+        verdicts=_verdict_table(result),
         sections=check_sections(result, ids),
-        reproducibility=_reproducibility(doc),
-        notices=_notices(doc),
+        reproducibility=_reproducibility(result),
+        notices=_notices(result),
+        not_tested=not_tested(result),
     )
