@@ -34,6 +34,8 @@ from .evaluator.guards import check_float32_range
 from .model.loader import OnnxModel, load_model
 from .result import AuditResult, CheckError, CheckRecord, DataInfo, EngineInfo, Evaluations, ModelInfo, to_jsonable
 from .stats import child_rng
+from .results.performance import PerformanceResult
+from .results.record import Record, RecordMap
 
 __all__ = ["AuditContext", "CheckOutcome", "audit", "prepare", "run_checks", "CHECK_MODULES"]
 
@@ -52,7 +54,7 @@ CHECK_MODULES = {
 class CheckOutcome:
     """What a check returns: its audit.json section and its policy verdicts."""
 
-    section: dict[str, Any]
+    section: Any  # a typed record (results/*) or, for sections not typed yet, a JSON-ready dict
     verdicts: list[Verdict] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # part (e.g. "smoothgrad") -> reason
 
@@ -362,18 +364,18 @@ def run_checks(ctx: AuditContext, *, started: float | None = None) -> AuditResul
         verdicts=tuple(verdicts),
         checks={name: CheckRecord.from_dict(entry) for name, entry in checks.items()},
         errors=tuple(errors),
-        **{name: to_jsonable(section) for name, section in sections.items()},
+        **{name: section if isinstance(section, (Record, RecordMap)) else to_jsonable(section)
+           for name, section in sections.items()},
     )
 
 
-def _class_order_verdicts(ctx: AuditContext, performance: dict[str, Any] | None) -> list[Verdict]:
+def _class_order_verdicts(ctx: AuditContext, performance: PerformanceResult | None) -> list[Verdict]:
     """Warn when a guessed class order gives an AUC below 0.5: the columns are likely swapped."""
     source = ctx.evaluator.classes_source or ""
     if not source.startswith("guessed") or not performance or ctx.task != "classification":
         return []
-    auc = (performance.get("metrics") or {}).get("roc_auc") or {}
-    value = auc.get("value")
-    if value is None or not np.isfinite(value) or value >= 0.5:
+    value = performance.value("roc_auc")
+    if not np.isfinite(value) or value >= 0.5:
         return []
     order = ", ".join(repr(str(c)) for c in ctx.classes)
     return [Verdict(

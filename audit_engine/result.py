@@ -26,6 +26,8 @@ import numpy as np
 
 from .errors import SchemaVersionError
 from .policy import Verdict
+from .results.fairness import FairnessResult
+from .results.performance import PerformanceResult
 from .results.record import Record, record
 
 __all__ = [
@@ -183,8 +185,8 @@ class AuditResult(Record):
     config: Mapping[str, Any] = field(default_factory=dict)
     model: ModelInfo
     data: DataInfo
-    performance: Mapping[str, Any] | None = None
-    fairness: Mapping[str, Any] | None = None
+    performance: PerformanceResult | None = None
+    fairness: FairnessResult | None = None
     explanations: Mapping[str, Any] | None = None
     ood: Mapping[str, Any] | None = None
     uncertainty: Mapping[str, Any] | None = None
