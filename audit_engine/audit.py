@@ -34,6 +34,7 @@ from .evaluator.base import Progress
 from .evaluator.guards import check_float32_range
 from .model.loader import OnnxModel, load_model
 from .result import AuditResult, CheckError, CheckRecord, DataInfo, EngineInfo, Evaluations, ModelInfo, to_jsonable
+from .results.performance import PerformanceResult
 from .results.record import Record, RecordMap
 from .stats import child_rng
 
@@ -360,14 +361,13 @@ def run_checks(ctx: AuditContext, *, started: float | None = None) -> AuditResul
     )
 
 
-def _class_order_verdicts(ctx: AuditContext, performance: dict[str, Any] | None) -> list[Verdict]:
+def _class_order_verdicts(ctx: AuditContext, performance: PerformanceResult | None) -> list[Verdict]:
     """Warn when a guessed class order gives an AUC below 0.5: the columns are likely swapped."""
     source = ctx.evaluator.classes_source or ""
     if not source.startswith("guessed") or not performance or ctx.task != "classification":
         return []
-    auc = (performance.get("metrics") or {}).get("roc_auc") or {}
-    value = auc.get("value")
-    if value is None or not np.isfinite(value) or value >= 0.5:
+    value = performance.value("roc_auc")
+    if not np.isfinite(value) or value >= 0.5:
         return []
     order = ", ".join(repr(str(c)) for c in ctx.classes)
     return [Verdict(

@@ -495,9 +495,14 @@ def _cmd_render(args: argparse.Namespace) -> int:
     from .result import AuditResult
 
     target = OutputFile(args.out, overwrite=args.overwrite).preflight()
+    twin = OutputFile(Path(args.out).with_name("model_card.json"), overwrite=args.overwrite).preflight() \
+        if args.template == "model-card" else None  # render writes the card's JSON twin beside it
     result = AuditResult.from_json(args.audit_json)  # a damaged file fails here, in one line
     render(result, target.path, template=args.template)
     target.written()
+    if twin is not None:
+        twin.written()
+        _ECHO.info(f"Wrote {twin.path}.")
     _ECHO.info(f"Wrote {args.out}.")
     return EXIT_PASS
 

@@ -25,12 +25,12 @@ log loss, Brier, ECE, MAE and RMSE.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .fairness.metrics import debiased_squared_ce
+from .results.performance import Calibration, ConfusionMatrix, PerformanceResult
 from .stats import Estimate, percentile_interval, poisson_weight_blocks
 
 __all__ = ["classification_metrics", "regression_metrics", "weighted_auc", "ECE_BINS", "run"]
@@ -208,7 +208,7 @@ def estimate_all(
     return out
 
 
-def calibration_curve(proba: np.ndarray, y_index: np.ndarray, positive_index: int | None, n_bins: int = 10) -> dict[str, Any]:
+def calibration_curve(proba: np.ndarray, y_index: np.ndarray, positive_index: int | None, n_bins: int = 10) -> Calibration:
     """Reliability diagram data: per equal-width bin, mean predicted vs observed frequency.
 
     Binary: on p(positive) vs the positive rate. Multiclass: top-label confidence vs accuracy.
@@ -226,47 +226,8 @@ def calibration_curve(proba: np.ndarray, y_index: np.ndarray, positive_index: in
     count = np.bincount(idx, minlength=n_bins)
     mean_pred = _ratio(np.bincount(idx, weights=p, minlength=n_bins), count)
     observed = _ratio(np.bincount(idx, weights=hit, minlength=n_bins), count)
-    return {
-        "what": what,
-        "bins": edges.tolist(),
-        "mean_predicted": [None if np.isnan(v) else float(v) for v in mean_pred],
-        "observed": [None if np.isnan(v) else float(v) for v in observed],
-        "count": [int(c) for c in count],
-    }
-
-
-@dataclass
-class PerformanceReport:
-    """The ``performance`` section of audit.json."""
-
-    task: str
-    n: int
-    metrics: dict[str, Estimate]
-    per_class: dict[str, dict[str, Estimate]] | None
-    calibration: dict[str, Any] | None
-    confusion_matrix: dict[str, Any] | None
-    positive_label: Any
-    threshold: float | None
-    n_bootstrap: int
-    confidence: float
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "task": self.task,
-            "n": self.n,
-            "positive_label": self.positive_label,
-            "threshold": self.threshold,
-            "n_bootstrap": self.n_bootstrap,
-            "confidence": self.confidence,
-            "metrics": {k: v.to_dict() for k, v in self.metrics.items()},
-        }
-        if self.per_class is not None:
-            out["per_class"] = {c: {k: v.to_dict() for k, v in m.items()} for c, m in self.per_class.items()}
-        if self.calibration is not None:
-            out["calibration"] = self.calibration
-        if self.confusion_matrix is not None:
-            out["confusion_matrix"] = self.confusion_matrix
-        return out
+    return Calibration(what=what, bins=tuple(float(e) for e in edges), mean_predicted=tuple(float(v) for v in mean_pred),
+                       observed=tuple(float(v) for v in observed), count=tuple(int(c) for c in count))
 
 
 DEFAULTS: dict[str, Any] = {"calibration_bins": 10}
@@ -289,9 +250,10 @@ def run(ctx: Any) -> Any:
     n = len(ctx.y)
     if ctx.task == "regression":
         stats = regression_metrics(ctx.proba[:, 0], ctx.y.astype(np.float64))
-        report = PerformanceReport(
-            "regression", n, estimate_all(stats, n, n_boot=cfg.n_bootstrap, rng=rng, confidence=cfg.confidence),
-            None, None, None, None, None, cfg.n_bootstrap, cfg.confidence,
+        report = PerformanceResult(
+            task="regression", n=n, positive_label=None, threshold=None, n_bootstrap=cfg.n_bootstrap,
+            confidence=cfg.confidence,
+            metrics=estimate_all(stats, n, n_boot=cfg.n_bootstrap, rng=rng, confidence=cfg.confidence),
         )
     else:
         stats = classification_metrics(ctx.proba, ctx.y_index, positive_index=ctx.positive_index, threshold=cfg.threshold)
@@ -310,12 +272,13 @@ def run(ctx: Any) -> Any:
         k = ctx.proba.shape[1]
         cm = np.zeros((k, k), dtype=int)
         np.add.at(cm, (ctx.y_index, pred), 1)
-        report = PerformanceReport(
-            "classification", n, metrics, per_class,
-            calibration_curve(ctx.proba, ctx.y_index, ctx.positive_index, params["calibration_bins"]),
-            {"labels": [str(c) for c in ctx.classes], "rows_true_columns_predicted": cm.tolist()},
-            ctx.positive_label, cfg.threshold if ctx.positive_index is not None else None,
-            cfg.n_bootstrap, cfg.confidence,
+        report = PerformanceResult(
+            task="classification", n=n, positive_label=ctx.positive_label,
+            threshold=cfg.threshold if ctx.positive_index is not None else None,
+            n_bootstrap=cfg.n_bootstrap, confidence=cfg.confidence, metrics=metrics, per_class=per_class,
+            calibration=calibration_curve(ctx.proba, ctx.y_index, ctx.positive_index, params["calibration_bins"]),
+            confusion_matrix=ConfusionMatrix(labels=tuple(str(c) for c in ctx.classes),
+                                             rows_true_columns_predicted=tuple(tuple(int(x) for x in r) for r in cm)),
         )
     verdicts = []
     for rule in cfg.policy.rules_for("performance"):
@@ -323,4 +286,4 @@ def run(ctx: Any) -> Any:
         if est is None:
             continue
         verdicts.append(rule.judge(est.value, ci_low=est.ci_low, ci_high=est.ci_high))
-    return CheckOutcome(report.to_dict(), verdicts)
+    return CheckOutcome(report, verdicts)

@@ -27,6 +27,8 @@ import numpy as np
 from .errors import SchemaVersionError
 from .policy import Verdict
 from .results.ood import OODSection
+from .results.fairness import FairnessResult
+from .results.performance import PerformanceResult
 from .results.record import Record, record
 from .results.uncertainty import UncertaintySection
 
@@ -185,8 +187,8 @@ class AuditResult(Record):
     config: Mapping[str, Any] = field(default_factory=dict)
     model: ModelInfo
     data: DataInfo
-    performance: Mapping[str, Any] | None = None
-    fairness: Mapping[str, Any] | None = None
+    performance: PerformanceResult | None = None
+    fairness: FairnessResult | None = None
     explanations: Mapping[str, Any] | None = None
     ood: OODSection | None = None
     uncertainty: UncertaintySection | None = None

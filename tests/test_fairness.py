@@ -85,7 +85,7 @@ ORACLE_RATES = {
 @pytest.mark.parametrize("which", ["logreg_ctx", "pipeline_ctx"])
 def test_every_group_figure_and_gap_equals_fairlearn(which, request):
     ctx = request.getfixturevalue(which)
-    section = check.run(ctx).section
+    section = check.run(ctx).section.to_dict()
     y, pred = _binary(ctx)
     sens = ctx.data.sensitive
     for view, columns in (("race", ["race"]), ("sex", ["sex"]), ("race*sex", ["race", "sex"])):
@@ -131,7 +131,7 @@ def test_every_group_figure_and_gap_equals_fairlearn(which, request):
 
 
 def test_mean_score_and_calibration_match_direct_computation(logreg_ctx):
-    section = check.run(logreg_ctx).section
+    section = check.run(logreg_ctx).section.to_dict()
     y, _ = _binary(logreg_ctx)
     p = logreg_ctx.proba[:, logreg_ctx.positive_index]
     race = logreg_ctx.data.sensitive["race"].to_numpy()
@@ -153,7 +153,7 @@ def test_mean_score_and_calibration_match_direct_computation(logreg_ctx):
 
 
 def test_threshold_sweep_equals_rethresholding(logreg_ctx):
-    section = check.run(logreg_ctx).section
+    section = check.run(logreg_ctx).section.to_dict()
     sweep = section["sex"]["sweep"]
     y, _ = _binary(logreg_ctx)
     p = logreg_ctx.proba[:, logreg_ctx.positive_index]
@@ -168,8 +168,8 @@ def test_threshold_sweep_equals_rethresholding(logreg_ctx):
 
 def test_planted_disparity_found_and_fair_fixture_clean(logreg_ctx):
     fair = prepare(model_path("compas_logreg.onnx"), data_path("compas_fair.csv"), config=_config(n_bootstrap=400))
-    biased = check.run(prepare(model_path("compas_logreg.onnx"), data_path("compas.csv"), config=_config(n_bootstrap=400))).section
-    clean = check.run(fair).section
+    biased = check.run(prepare(model_path("compas_logreg.onnx"), data_path("compas.csv"), config=_config(n_bootstrap=400))).section.to_dict()
+    clean = check.run(fair).section.to_dict()
     for name in ("demographic_parity_difference", "equalized_odds_difference"):
         est = biased["race"]["metrics"][name]
         assert est["ci_low"] > 0, name
@@ -189,7 +189,7 @@ def test_planted_disparity_found_and_fair_fixture_clean(logreg_ctx):
 def test_favourable_outcome_names_the_most_flagged_group_disadvantaged():
     # COMPAS: the favourable outcome is *not* being flagged high risk (two_year_recid = 0).
     ctx = prepare(model_path("compas_logreg.onnx"), data_path("compas.csv"), config=_config(favorable_label=0))
-    race = check.run(ctx).section["race"]
+    race = check.run(ctx).section.to_dict()["race"]
     assert race["favorable_label"] == "0"
     pred = ctx.predicted_index == ctx.positive_index
     groups = ctx.data.sensitive["race"].to_numpy()

@@ -71,7 +71,7 @@ def binary_ctx():
 
 def test_binary_metrics_equal_sklearn(binary_ctx):
     ctx = binary_ctx
-    section = performance.run(ctx).section
+    section = performance.run(ctx).section.to_dict()
     m = section["metrics"]
     y = ctx.data.y
     p = ctx.proba[:, 1]
@@ -101,7 +101,7 @@ def test_threshold_and_positive_label(binary_ctx):
 
     ctx = binary_ctx
     other = dataclasses.replace(ctx, config=ctx.config.replace(threshold=0.3, positive_label=0))
-    m = performance.run(other).section["metrics"]
+    m = performance.run(other).section.to_dict()["metrics"]
     y0 = (ctx.data.y == 0).astype(int)
     p0 = ctx.proba[:, 0]
     assert_allclose(m["accuracy"]["value"], skm.accuracy_score(y0, (p0 >= 0.3).astype(int)), atol=1e-12)
@@ -123,7 +123,7 @@ def test_multiclass_metrics_equal_sklearn():
     npz = np.load(data_path("digits.npz"))
     ctx = ae.prepare(model_path("digits_cnn.onnx"), ae.load_data(npz["x"], y=npz["y"]),
                      config=ae.AuditConfig(n_bootstrap=50))
-    section = performance.run(ctx).section
+    section = performance.run(ctx).section.to_dict()
     m = section["metrics"]
     y, proba = npz["y"], ctx.proba
     assert_allclose(m["accuracy"]["value"], skm.accuracy_score(y, proba.argmax(1)), atol=1e-12)
@@ -143,7 +143,7 @@ def test_multiclass_metrics_equal_sklearn():
 def test_regression_metrics_equal_sklearn():
     frame = pd.read_csv(data_path("diabetes.csv"))
     ctx = ae.prepare(model_path("diabetes_linear.onnx"), frame, config=ae.AuditConfig(target="target", n_bootstrap=100))
-    m = performance.run(ctx).section["metrics"]
+    m = performance.run(ctx).section.to_dict()["metrics"]
     y, pred = frame["target"].to_numpy(), ctx.proba[:, 0]
     assert_allclose(m["mae"]["value"], skm.mean_absolute_error(y, pred), rtol=1e-10)
     assert_allclose(m["rmse"]["value"], np.sqrt(skm.mean_squared_error(y, pred)), rtol=1e-10)

@@ -23,14 +23,17 @@ it is shown with its numbers and listed under ``left_out``.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError, InvalidValueError
+from ..results.fairness import (AttributeFairness, ClassFairness, FairnessCalibration, FairnessResult, GapEstimate,
+                                GroupCalibration, GroupRates, LeftOut, RateInterval, ThresholdSweep)
 from ..stats import Estimate, finite_or_none, percentile_interval
 from .counts import GroupCounts, GroupSums, score_bin_edges
 from .disparity import chi_square, p_value, permuted_successes, permuted_tables
@@ -39,7 +42,7 @@ from .intervals import RATE_METHODS, gamma_cell_draws, include_point, rate_inter
 from .metrics import (GAP_METRICS, RATE_REASONS, binary_rates, calibration_terms, debiased_squared_ce, gap_metrics,
                       gap_reason)
 
-__all__ = ["FairnessReport", "fairness_report", "parse_reference", "SEPARATOR"]
+__all__ = ["FairnessReport", "GapEstimate", "fairness_report", "parse_reference", "SEPARATOR"]
 
 SEPARATOR = "*"
 _DIFF_GAPS = {k for k, (how, _) in GAP_METRICS.items() if how in ("diff", "max_diff")}
@@ -63,22 +66,7 @@ class _View:
     ref: int
 
 
-@dataclass(frozen=True)
-class FairnessReport:
-    """The fairness section: ``views[<attribute or a*b>]`` is a JSON-ready dict.
-
-    ``views[v]["metrics"][name]`` holds an :class:`~audit_engine.stats.Estimate`.
-    """
-
-    views: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def estimate(self, view: str, metric: str) -> Estimate | None:
-        return self.views.get(view, {}).get("metrics", {}).get(metric)
-
-    def to_dict(self) -> dict[str, Any]:
-        from ..result import to_jsonable
-
-        return to_jsonable(self.views)
+FairnessReport = FairnessResult  # the section's type (results/fairness.py); the old name stays importable
 
 
 # ---------------------------------------------------------------------------- reference
@@ -197,32 +185,6 @@ def _make_views(attributes: Sequence[str], levels: Sequence[Sequence[str]], rows
 
 
 # ---------------------------------------------------------------------------- estimates
-@dataclass(frozen=True)
-class GapEstimate(Estimate):
-    """A gap between groups: value, interval, and the permutation p-value of "no disparity".
-
-    ``supports_gap`` is True when ``p_value < level`` (1 − confidence): the data supports a
-    gap. It rests on the test, not on the interval; the interval's lower end is put at the
-    parity value (0 for a difference, 1 for a ratio) when the test does not reject, so the
-    two never disagree. NaN p-value: no test exists for this metric.
-    """
-
-    p_value: float = float("nan")
-    level: float = 0.05
-
-    @property
-    def supports_gap(self) -> bool | None:
-        return None if not np.isfinite(self.p_value) else bool(self.p_value < self.level)
-
-    def to_dict(self) -> dict[str, Any]:
-        out = super().to_dict()
-        out["p_value"] = finite_or_none(self.p_value)
-        out["supports_gap"] = self.supports_gap
-        return out
-
-
-
-
 def _percentile(draws: np.ndarray | None, confidence: float) -> tuple[float, float]:
     if draws is None or draws.size == 0:
         return float("nan"), float("nan")
@@ -278,9 +240,9 @@ def _masked(rates: dict[str, np.ndarray], eligible: dict[str, np.ndarray]) -> di
 
 
 def _left_out(labels: list[str], rows: np.ndarray, eligible: dict[str, np.ndarray], present: Sequence[str], *,
-              min_group_size: int, min_class_rows: int) -> dict[str, Any]:
+              min_group_size: int, min_class_rows: int) -> dict[str, LeftOut]:
     n = rows.sum(axis=(1, 2))
-    out: dict[str, Any] = {}
+    out: dict[str, LeftOut] = {}
     for gi, label in enumerate(labels):
         rates = [k for k in _ELIGIBLE_RATES if k in present and k in eligible and not eligible[k][gi]]
         if not rates:
@@ -290,7 +252,7 @@ def _left_out(labels: list[str], rows: np.ndarray, eligible: dict[str, np.ndarra
         else:
             reason = (f"fewer than {min_class_rows} rows in the denominator of {', '.join(rates)}, "
                       "so those rates stay out of headline gaps and verdicts")
-        out[label] = {"reason": reason, "rates": rates}
+        out[label] = LeftOut(reason=reason, rates=tuple(rates))
     return out
 
 
@@ -478,19 +440,19 @@ def _class_stats(v: _View, rows: np.ndarray, counts: np.ndarray, sums: np.ndarra
                        {k: x[0] for k, x in mpt.items()})
 
 
-def _group_block(v: _View, cs: _ClassStats, *, labelled: bool, min_group_size: int, top: bool) -> dict[str, Any]:
-    groups: dict[str, Any] = {}
+def _group_block(v: _View, cs: _ClassStats, *, labelled: bool, min_group_size: int, top: bool) -> dict[str, GroupRates]:
+    groups: dict[str, GroupRates] = {}
     for gi, label in enumerate(v.labels):
         entry: dict[str, Any] = {"n": int(round(v.n[gi]))} if top else {}
-        ci: dict[str, Any] = {}
+        ci: dict[str, RateInterval] = {}
         undefined: dict[str, str] = {}
         for k, x in cs.rates.items():
             val = x[gi]
-            entry[k] = finite_or_none(val)
+            entry[k] = float(val)
             if not np.isfinite(val):
                 undefined[k] = RATE_REASONS.get(k, "a zero denominator in this group")
             lo, hi = cs.rate_ci[k]
-            ci[k] = {"ci_low": finite_or_none(lo[gi]), "ci_high": finite_or_none(hi[gi])}
+            ci[k] = RateInterval(ci_low=float(lo[gi]), ci_high=float(hi[gi]))
         flags = []
         if top and v.n[gi] < min_group_size:
             flags.append("small_group")
@@ -500,13 +462,17 @@ def _group_block(v: _View, cs: _ClassStats, *, labelled: bool, min_group_size: i
             flags.append("no_negatives")
         if "precision" in undefined:
             flags.append("no_predicted_positives")
-        entry["flags"] = flags
-        entry["undefined"] = undefined
-        entry["ci"] = ci
         if gi != v.ref:
             entry["vs_reference"] = {k: col[gi] for k, col in cs.signed.items()}
-        groups[label] = entry
+        groups[label] = _group_rates(entry, flags=tuple(flags), undefined=undefined, ci=ci)
     return groups
+
+
+def _group_rates(entry: dict[str, Any], **kw: Any) -> GroupRates:
+    """A :class:`GroupRates` from n, rate values and vs_reference; rates the record does not name go to ``extra``."""
+    known = {f.name for f in dataclasses.fields(GroupRates)}
+    return GroupRates(**{k: x for k, x in entry.items() if k in known}, **kw,
+                      extra={k: finite_or_none(x) for k, x in entry.items() if k not in known})
 
 
 def _undefined(gaps: dict[str, GapEstimate], masked: dict[str, np.ndarray]) -> dict[str, str]:
@@ -539,7 +505,7 @@ def fairness_report(
     ll144_min_share: float = 0.02,
     four_fifths_threshold: float = 0.8,
     sweep: bool = True,
-) -> FairnessReport:
+) -> FairnessResult:
     """Every group figure, gap, impact ratio and interval from merged counts.
 
     Parameters
@@ -588,15 +554,15 @@ def fairness_report(
     opts = dict(labelled=gc.labelled, n_draws=n_boot, confidence=confidence, min_group_size=min_group_size,
                 min_class_rows=min_class_rows, rate_method=rate_interval_method, bin_centres=centres)
 
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, AttributeFairness] = {}
     for v in views:
         rows = _collapse(gc.rows[None].astype(np.float64), s, v.axes)[0, v.keep]  # (g, K, K, B)
         cnts = _collapse(gc.counts[None], s, v.axes)[0, v.keep]
         sums = None if gc.score_sums is None else _collapse(gc.score_sums[None], s, v.axes)[0, v.keep]
         stats = {c: _class_stats(v, rows, cnts, sums, c, favorable=favorable_index if binary else None, rng=rng, **opts)
                  for c in classes}
-        section: dict[str, Any] = {
-            "attributes": [gc.attributes[a] for a in v.axes],
+        section: dict[str, Any] = {  # the fields of this view's AttributeFairness
+            "attributes": tuple(gc.attributes[a] for a in v.axes),
             "task": "classification",
             "reference_group": v.labels[v.ref],
             "n": int(round(v.n.sum())),
@@ -617,19 +583,19 @@ def fairness_report(
             lo, hi = rate_interval(np.trace(m_rows, axis1=1, axis2=2), n_g, confidence, rate_interval_method) \
                 if n_boot > 0 else (np.full(len(n_g), np.nan),) * 2
             section["groups"] = {
-                lab: {"n": int(round(v.n[gi])), "accuracy": finite_or_none(acc[gi]),
-                      "flags": ["small_group"] if v.n[gi] < min_group_size else [], "undefined": {},
-                      "ci": {"accuracy": {"ci_low": finite_or_none(lo[gi]), "ci_high": finite_or_none(hi[gi])}}}
+                lab: GroupRates(n=int(round(v.n[gi])), accuracy=float(acc[gi]),
+                                flags=("small_group",) if v.n[gi] < min_group_size else (),
+                                ci={"accuracy": RateInterval(ci_low=float(lo[gi]), ci_high=float(hi[gi]))})
                 for gi, lab in enumerate(v.labels)}
             per_class = {}
             for c in classes:
                 cs = stats[c]
-                per_class[labels_k[c]] = {
-                    "groups": _group_block(v, cs, labelled=gc.labelled, min_group_size=min_group_size, top=False),
-                    "metrics": cs.gaps,
-                    "reference_metrics": cs.ref_gaps,
-                    "impact_ratios": {lab: finite_or_none(x) for lab, x in zip(v.labels, cs.rates["impact_ratio"], strict=True)},
-                }
+                per_class[labels_k[c]] = ClassFairness(
+                    groups=_group_block(v, cs, labelled=gc.labelled, min_group_size=min_group_size, top=False),
+                    metrics=cs.gaps,
+                    reference_metrics=cs.ref_gaps,
+                    impact_ratios={lab: float(x) for lab, x in zip(v.labels, cs.rates["impact_ratio"], strict=True)},
+                )
             section["per_class"] = per_class
         fav_stats = stats.get(favorable_index if not binary else positive_index)
         if favorable_index is None:
@@ -640,14 +606,14 @@ def fairness_report(
             if not binary:
                 metrics["impact_ratio"] = fav_stats.gaps["impact_ratio"]
             ir = fav_stats.rates["impact_ratio"]
-            section["impact_ratios"] = {lab: finite_or_none(x) for lab, x in zip(v.labels, ir, strict=True)}
+            section["impact_ratios"] = {lab: float(x) for lab, x in zip(v.labels, ir, strict=True)}
             eligible_ir = np.where(fav_stats.eligible["selection_rate"], ir, np.nan)
             section["four_fifths"] = four_fifths(v.labels, eligible_ir, threshold=four_fifths_threshold)
             sel = fav_stats.rates["selection_rate"] if binary else _favorable_selection(cnts, favorable_index)
             section["ll144"] = ll144_view(v.labels, v.n, sel * v.n, unknown=v.unknown, min_share=ll144_min_share)
         section["metrics"] = metrics
         section["undefined_metrics"] = undefined
-        section["small_groups"] = [lab for lab, n in zip(v.labels, v.n, strict=True) if n < min_group_size]
+        section["small_groups"] = tuple(lab for lab, n in zip(v.labels, v.n, strict=True) if n < min_group_size)
         first = stats[classes[0]] if binary else (fav_stats or stats[classes[0]])
         section["min_group_size"] = min_group_size
         section["min_class_rows"] = min_class_rows
@@ -658,8 +624,8 @@ def fairness_report(
                 section["calibration"] = _calibration(v.labels, cnts, sums, positive_index, edges)
             if sweep and gc.score_bins > 1:
                 section["sweep"] = _sweep(v.labels, cnts, positive_index, edges, labelled=gc.labelled)
-        out[v.name] = section
-    return FairnessReport(out)
+        out[v.name] = AttributeFairness(**section)
+    return FairnessResult(out)
 
 
 def _favorable_selection(cells: np.ndarray, f: int) -> np.ndarray:
@@ -712,24 +678,23 @@ def _basic_interval(value: float, reps: np.ndarray | None, confidence: float,
     return include_point(value, float(np.clip(2 * value - high, lo, hi)), float(np.clip(2 * value - low, lo, hi)))
 
 
-def _calibration(labels: list[str], cells: np.ndarray, sums: np.ndarray, c: int, edges: np.ndarray) -> dict[str, Any]:
+def _calibration(labels: list[str], cells: np.ndarray, sums: np.ndarray, c: int, edges: np.ndarray) -> FairnessCalibration:
     count = cells.sum(axis=(1, 2))  # (g, B)
     positives = cells[:, c].sum(axis=1)
     score = sums.sum(axis=(1, 2))
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_pred = np.where(count > 0, score / count, np.nan)
         observed = np.where(count > 0, positives / count, np.nan)
-    return {
-        "bins": edges.tolist(),
-        "groups": {
-            lab: {"count": [int(round(x)) for x in count[i]], "mean_predicted": [finite_or_none(x) for x in mean_pred[i]],
-                  "observed": [finite_or_none(x) for x in observed[i]]}
-            for i, lab in enumerate(labels)
-        },
-    }
+    return FairnessCalibration(
+        bins=tuple(float(e) for e in edges),
+        groups={lab: GroupCalibration(count=tuple(int(round(x)) for x in count[i]),
+                                      mean_predicted=tuple(float(x) for x in mean_pred[i]),
+                                      observed=tuple(float(x) for x in observed[i]))
+                for i, lab in enumerate(labels)},
+    )
 
 
-def _sweep(labels: list[str], cells: np.ndarray, c: int, edges: np.ndarray, *, labelled: bool) -> dict[str, Any]:
+def _sweep(labels: list[str], cells: np.ndarray, c: int, edges: np.ndarray, *, labelled: bool) -> ThresholdSweep:
     """Rates and gaps at every inner bin edge as the threshold (exact: bins align with them)."""
     by_truth = cells.sum(axis=2)  # (g, K_true, B)
     tail = np.flip(np.cumsum(np.flip(by_truth, axis=-1), axis=-1), axis=-1)[..., 1:]  # rows with bin >= j, j=1..B-1
@@ -746,17 +711,16 @@ def _sweep(labels: list[str], cells: np.ndarray, c: int, edges: np.ndarray, *, l
     gaps = gap_metrics({k: x.T for k, x in rates.items()})
     wanted = ("demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference",
               "equal_opportunity_difference", "false_positive_rate_difference")
-    out: dict[str, Any] = {"thresholds": [float(round(t, 12)) for t in edges[1:-1]]}
-    for name in wanted:
-        if name in gaps:
-            out[name] = [finite_or_none(x) for x in gaps[name]]
-    out["groups"] = {lab: {k: [finite_or_none(x) for x in r[i]] for k, r in rates.items()} for i, lab in enumerate(labels)}
-    return out
+    return ThresholdSweep(
+        thresholds=tuple(float(round(t, 12)) for t in edges[1:-1]),
+        **{name: tuple(float(x) for x in gaps[name]) for name in wanted if name in gaps},
+        groups={lab: {k: tuple(float(x) for x in r[i]) for k, r in rates.items()} for i, lab in enumerate(labels)},
+    )
 
 
 # ---------------------------------------------------------------------------- regression
 def _regression_report(gs: GroupSums, *, reference_group: Any, n_boot: int, confidence: float,
-                       rng: np.random.Generator, min_group_size: int, max_order: int) -> FairnessReport:
+                       rng: np.random.Generator, min_group_size: int, max_order: int) -> FairnessResult:
     """Group means of prediction, target and error with normal-approximation intervals.
 
     Sums do not support a cell-count bootstrap (a cell is a group, not a value), so each
@@ -765,7 +729,7 @@ def _regression_report(gs: GroupSums, *, reference_group: Any, n_boot: int, conf
     """
     s = len(gs.attributes)
     views = _make_views(gs.attributes, gs.levels, gs.sums[..., 0], max_order=max_order, reference=reference_group)
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, AttributeFairness] = {}
     for v in views:
         sums = _collapse(gs.sums[None], s, v.axes)[0, v.keep]  # (g, 7)
         n = sums[:, 0]
@@ -781,18 +745,15 @@ def _regression_report(gs: GroupSums, *, reference_group: Any, n_boot: int, conf
             if squares is not None and n_boot > 0:
                 var = np.maximum(squares / n - mu**2, 0.0) * n / np.maximum(n - 1, 1)
                 reps[name] = mu + np.sqrt(var / n) * rng.standard_normal((n_boot, len(n)))
-        groups: dict[str, Any] = {}
+        groups: dict[str, GroupRates] = {}
         for gi, lab in enumerate(v.labels):
             entry: dict[str, Any] = {"n": int(round(n[gi]))}
             ci = {}
             for name in pt:
-                entry[name] = finite_or_none(pt[name][0, gi])
+                entry[name] = float(pt[name][0, gi])
                 low, high = _interval(reps[name][:, gi] if name in reps else None, confidence)
-                ci[name] = {"ci_low": finite_or_none(low), "ci_high": finite_or_none(high)}
-            entry["flags"] = ["small_group"] if n[gi] < min_group_size else []
-            entry["undefined"] = {}
-            entry["ci"] = ci
-            groups[lab] = entry
+                ci[name] = RateInterval(ci_low=float(low), ci_high=float(high))
+            groups[lab] = _group_rates(entry, flags=("small_group",) if n[gi] < min_group_size else (), ci=ci)
         from .metrics import gap_between, gap_to_reference
 
         metrics, ref_metrics = {}, {}
@@ -807,16 +768,16 @@ def _regression_report(gs: GroupSums, *, reference_group: Any, n_boot: int, conf
                                           confidence, 0.0, np.inf)
             metrics[gap] = Estimate(value, low, high)
             ref_metrics[gap] = Estimate(ref_value, rlow, rhigh)
-        out[v.name] = {
-            "attributes": [gs.attributes[a] for a in v.axes],
-            "task": "regression",
-            "reference_group": v.labels[v.ref],
-            "n": int(round(n.sum())),
-            "unknown": v.unknown,
-            "groups": groups,
-            "metrics": metrics,
-            "undefined_metrics": {},
-            "reference_metrics": ref_metrics,
-            "small_groups": [lab for lab, x in zip(v.labels, n, strict=True) if x < min_group_size],
-        }
-    return FairnessReport(out)
+        out[v.name] = AttributeFairness(
+            attributes=tuple(gs.attributes[a] for a in v.axes),
+            task="regression",
+            reference_group=v.labels[v.ref],
+            n=int(round(n.sum())),
+            unknown=v.unknown,
+            groups=groups,
+            metrics=metrics,
+            undefined_metrics={},
+            reference_metrics=ref_metrics,
+            small_groups=tuple(lab for lab, x in zip(v.labels, n, strict=True) if x < min_group_size),
+        )
+    return FairnessResult(out)

@@ -27,12 +27,14 @@ attribute) with its interval; intersections are judged too when ``judge_intersec
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError
-from .analysis import FairnessReport, fairness_report
+from ..results.fairness import FairnessResult
+from .analysis import fairness_report
 from .counts import GroupCounts, GroupSums, group_counts, group_sums
 
 __all__ = ["DEFAULTS", "applies", "run", "counts_from_context"]
@@ -94,8 +96,8 @@ def counts_from_context(ctx: Any, *, chunk_rows: int = 1_000_000, score_bins: in
     return total
 
 
-def report_from_context(ctx: Any) -> FairnessReport:
-    """The :class:`FairnessReport` of the audited data (no verdicts)."""
+def report_from_context(ctx: Any) -> FairnessResult:
+    """The :class:`~audit_engine.results.fairness.FairnessResult` of the audited data (no verdicts)."""
     p = _params(ctx)
     counts = counts_from_context(ctx, chunk_rows=p["chunk_rows"], score_bins=p["score_bins"])
     return fairness_report(
@@ -127,24 +129,25 @@ def run(ctx: Any) -> Any:
     from ..config import Verdict
 
     p = _params(ctx)
-    report = report_from_context(ctx)
-    section = report.to_dict()
-    for view in section.values():
+    views = {}
+    for name, view in report_from_context(ctx).items():
+        extra: dict[str, Any] = {}
         if ctx.y is None:  # unlabeled data: only the label-free metrics (selection rates) exist
-            view["unavailable"] = {m: "needs a target (unlabeled data); pass --target COL" for m in _LABELLED
-                                   if view["task"] == "classification"}
-        if view["task"] == "classification" and ctx.positive_index is not None:
-            view["positive_label"] = str(ctx.positive_label)
-            view["threshold"] = ctx.config.threshold
+            extra["unavailable"] = {m: "needs a target (unlabeled data); pass --target COL" for m in _LABELLED
+                                    if view.task == "classification"}
+        if view.task == "classification" and ctx.positive_index is not None:
+            extra.update(positive_label=str(ctx.positive_label), threshold=ctx.config.threshold)
+        views[name] = dataclasses.replace(view, **extra) if extra else view
+    section = FairnessResult(views)
     verdicts = []
-    for name, view in report.views.items():
-        if len(view["attributes"]) > 1 and not p["judge_intersections"]:
+    for name, view in section.items():
+        if len(view.attributes) > 1 and not p["judge_intersections"]:
             continue
         for rule in ctx.config.policy.rules_for("fairness"):
-            est = view["metrics"].get(rule.metric)
-            if rule.metric == "impact_ratio" and view.get("impact_refused"):
+            est = view.metrics.get(rule.metric)
+            if rule.metric == "impact_ratio" and view.impact_refused:
                 verdicts.append(Verdict("fairness", "warn", rule.metric, None, rule.threshold,
-                                        f"The rule {rule.key} for {name} is not judged: {view['impact_refused']}.", name))
+                                        f"The rule {rule.key} for {name} is not judged: {view.impact_refused}.", name))
                 continue
             if est is None:
                 continue

@@ -17,9 +17,10 @@ variant of the rules), not the scoring-rate variant.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
+
+from ..results.fairness import FourFifths, LL144Category, LL144View
 
 __all__ = ["impact_ratios", "impact_ratios_to", "four_fifths", "ll144_view"]
 
@@ -45,7 +46,7 @@ def impact_ratios_to(selection: np.ndarray, candidates: np.ndarray) -> np.ndarra
     return np.where(ok, selection / np.where(ok, hi, 1.0), np.nan)
 
 
-def four_fifths(labels: Sequence[str], ratios: np.ndarray, *, threshold: float = 0.8) -> dict[str, Any]:
+def four_fifths(labels: Sequence[str], ratios: np.ndarray, *, threshold: float = 0.8) -> FourFifths:
     """The four-fifths verdict from point impact ratios ``(g,)``.
 
     ``passes`` is None when no ratio is defined; ``below`` lists the groups under the threshold.
@@ -54,17 +55,13 @@ def four_fifths(labels: Sequence[str], ratios: np.ndarray, *, threshold: float =
     defined = np.isfinite(ratios)
     below = [labels[i] for i in np.flatnonzero(defined & (ratios < threshold))]
     top = [labels[i] for i in np.flatnonzero(defined & (ratios == 1.0))]
-    return {
-        "threshold": threshold,
-        "most_selected_group": top[0] if top else None,
-        "passes": None if not defined.any() else not below,
-        "below": below,
-    }
+    return FourFifths(threshold=threshold, most_selected_group=top[0] if top else None,
+                      passes=None if not defined.any() else not below, below=tuple(below))
 
 
 def ll144_view(
     labels: Sequence[str], n: np.ndarray, selected: np.ndarray, *, unknown: int, min_share: float = 0.02
-) -> dict[str, Any]:
+) -> LL144View:
     """The Local Law 144 table for one attribute or intersection.
 
     Parameters
@@ -85,18 +82,9 @@ def ll144_view(
     categories = {}
     for i, label in enumerate(labels):
         ratio = rate[i] / best if included[i] and best > 0 else None
-        categories[label] = {
-            "n": int(round(n[i])),
-            "share": float(share[i]),
-            "selection_rate": float(rate[i]),
-            "impact_ratio": None if ratio is None else float(ratio),
-            "excluded": bool(not included[i]),
-        }
+        categories[label] = LL144Category(n=int(round(n[i])), share=float(share[i]), selection_rate=float(rate[i]),
+                                          impact_ratio=None if ratio is None else float(ratio),
+                                          excluded=bool(not included[i]))
     most = [labels[i] for i in np.flatnonzero(included & (rate == best))] if best > 0 else []
-    return {
-        "min_share": min_share,
-        "unknown": int(unknown),
-        "most_selected_group": most[0] if most else None,
-        "excluded": [labels[i] for i in np.flatnonzero(~included)],
-        "categories": categories,
-    }
+    return LL144View(min_share=min_share, unknown=int(unknown), most_selected_group=most[0] if most else None,
+                     excluded=tuple(labels[i] for i in np.flatnonzero(~included)), categories=categories)

@@ -27,6 +27,7 @@ from . import charts
 from .blocks import Chart, Figures
 from .compliance.bias_audit import bias_audit_view
 from .compliance.model_card import model_card_view
+from .compliance.model_card_document import model_card_json
 from .sections.summary import audit_view
 
 VIEW_BUILDERS: dict[str, Any] = {
@@ -112,4 +113,6 @@ def render(
         result = AuditResult.from_json(result)
     html = render_html(result, template=template)
     atomic_write_text(path, html)
+    if template == "model-card":  # its machine-readable twin, model_card.json, beside it
+        atomic_write_text(Path(path).with_name("model_card.json"), model_card_json(_result(result)))
     return Path(path)

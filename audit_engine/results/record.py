@@ -43,8 +43,8 @@ R = TypeVar("R", bound="Record")
 
 
 def record(cls: type[T]) -> type[T]:
-    """Decorator: a frozen, keyword-only dataclass that is a :class:`Record`."""
-    return dataclass(frozen=True, kw_only=True)(cls)
+    """Decorator: a frozen, keyword-only dataclass that is a :class:`Record` (equal when their JSON is)."""
+    return dataclass(frozen=True, kw_only=True, eq=False)(cls)
 
 
 def json_key(key: str, **kwargs: Any) -> Any:
@@ -54,11 +54,25 @@ def json_key(key: str, **kwargs: Any) -> Any:
     return field(metadata=metadata, **kwargs)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, eq=False)
 class Record:
-    """Base of every result type; see the module docstring for the rules."""
+    """Base of every result type; see the module docstring for the rules.
+
+    Two records are equal when they are of the same type and write the same JSON, so an
+    undefined number (NaN, null in the JSON) equals itself after a round trip.
+    """
 
     extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        import json
+
+        return hash(json.dumps(self.to_dict(), sort_keys=True, default=str))
 
     # -------------------------------------------------------------- JSON out
     def to_dict(self) -> dict[str, Any]:

@@ -1,21 +1,28 @@
 """The model card view (Mitchell et al. 2019, "Model Cards for Model Reporting").
+
+Measured sections come from the typed audit result; written ones from the config's
+``[model_card]`` table. Quantitative analyses are disaggregated: per sensitive attribute
+and intersection, every group's n with its accuracy, selection rate, true and false
+positive rate and their intervals. :func:`~.model_card_document.model_card_document` is the
+same card as JSON (``model_card.json``).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ..blocks import Block, Cell, Finding, Heading, KeyValues, MAX_TABLE_ROWS, ModelCardView, Paragraph, Section, Table
-from .bias_audit import _not_run
-from ..format import _Ids, _interval_text, _num, _numbers, _status, attribute_name, fmt_number, metric_name
-from ..sections.fairness import fairness_attributes
+from ..blocks import MAX_TABLE_ROWS, Block, Cell, Heading, KeyValues, ModelCardView, Paragraph, Section, Table
+from ..format import _Ids, _status, attribute_name, fmt_number, metric_name
+from ..sections.fairness import group_label
+from ..sections.performance import calibration_blocks, estimate_cell, level_text
 from ..sections.summary import _notices, _subtitle
+from .bias_audit import not_run_section
+from .model_card_document import DISAGGREGATED_METRICS, card_text, disaggregated, written_card
 
 if TYPE_CHECKING:
     from ...result import AuditResult
 
+__all__ = ["model_card_view"]
 
 _CARD_FIELDS = (
     ("owners", "Owners"),
@@ -25,102 +32,118 @@ _CARD_FIELDS = (
     ("contact", "Contact"),
     ("citation", "Citation"),
 )
-
-
 _UNWRITTEN = "Not provided: the model owner should write this in the config's [model_card] table."
 
 
-def _card_text(card: Mapping[str, Any], key: str) -> str:
-    val = card.get(key)
-    if val is None or val == "" or val == []:
-        return ""
-    if isinstance(val, (list, tuple)):
-        return "; ".join(str(x) for x in val)
-    if isinstance(val, Mapping):
-        return "; ".join(f"{k}: {v}" for k, v in val.items())
-    return str(val)
-
-
-def _card_paragraph(card: Mapping[str, Any], key: str) -> Paragraph:
-    text = _card_text(card, key)
+def _written(card: dict, key: str) -> Paragraph:
+    text = card_text(card, key)
     return Paragraph(text) if text else Paragraph(_UNWRITTEN, "missing")
 
 
-def model_card_view(result: AuditResult) -> ModelCardView:
-    """A model card (Mitchell et al. 2019): measured sections from audit.json, written ones from config.model_card."""
-    doc = result.to_dict()  # transitional: the typed rewrite reads the result's fields
-    ids = _Ids()
-    card = doc.get("config", {}).get("model_card") or {}
-    card = card if isinstance(card, Mapping) else {}
-    model, data = doc.get("model", {}), doc.get("data", {})
-    sections = []
-    details = [(label, _card_text(card, key) or "not provided") for key, label in _CARD_FIELDS]
-    details += [
-        ("Model file", str(model.get("path", "—"))),
-        ("sha256", str(model.get("sha256", "—"))),
-        ("Format", f"ONNX opset {model.get('opset', '—')}, produced by {model.get('producer', '—')}"),
-        ("Task", str(model.get("task", "—"))),
-        ("Classes", ", ".join(str(c) for c in (model.get("classes") or [])) or "—"),
-        ("Inputs", "; ".join(f"{t.get('name')} {t.get('dtype')} {t.get('shape')}" for t in model.get("inputs", []) if isinstance(t, Mapping))),
-        ("Outputs audited", f"{model.get('output', '—')} ({model.get('output_kind', '—')})"),
+def _details(result: AuditResult, card: dict) -> Section:
+    model = result.model
+    items = [(label, card_text(card, key) or "not provided") for key, label in _CARD_FIELDS]
+    items += [
+        ("Model file", model.path),
+        ("sha256", model.sha256),
+        ("Format", f"ONNX opset {model.opset}, produced by {model.producer}"),
+        ("Task", model.task),
+        ("Classes", ", ".join(str(c) for c in (model.classes or ())) or "—"),
+        ("Inputs", "; ".join(f"{t.name} {t.dtype} {list(t.shape) if t.shape is not None else '(any shape)'}"
+                             for t in model.inputs)),
+        ("Outputs audited", f"{model.output or '—'} ({(model.output_kind or '—').replace('_', ' ')})"),
     ]
-    sections.append(Section("details", "Model details", blocks=[KeyValues(details), _card_paragraph(card, "description")]
-                            if _card_text(card, "description") else [KeyValues(details)]))
-    sections.append(Section("intended_use", "Intended use", blocks=[
-        Heading("Primary intended uses"), _card_paragraph(card, "intended_use"),
-        Heading("Primary intended users"), _card_paragraph(card, "intended_users"),
-        Heading("Out-of-scope uses"), _card_paragraph(card, "out_of_scope_uses"),
-    ]))
-    sens = data.get("sensitive") or []
-    factors = [Paragraph("Audited groups: " + (", ".join(str(s) for s in sens) + " and their intersections."
-                                               if sens else "no sensitive attributes were given to the audit."))]
-    if _card_text(card, "factors"):
-        factors.append(Paragraph(_card_text(card, "factors")))
-    sections.append(Section("factors", "Factors", blocks=factors))
-    perf = doc.get("performance")
-    if isinstance(perf, Mapping) and isinstance(perf.get("metrics"), Mapping):
-        rows = [[Cell(metric_name(k)), Cell(fmt_number(_num(m)), "num"), Cell(_interval_text(m), "num")]
-                for k, m in perf["metrics"].items()]
-        blocks: list[Block] = [Paragraph("Measured by the audit on the evaluation data below, with bootstrap intervals."),
-                               Table(["Metric", "Value", "95% interval"], rows)]
-        cal = perf.get("calibration")
-        if isinstance(cal, Mapping) and _numbers(cal.get("mean_predicted")) and _numbers(cal.get("observed")):
-            blocks.append(ids.chart("calibration", "Calibration", "Reliability diagram of the model's probabilities.",
-                                    {"mean_predicted": _numbers(cal["mean_predicted"]), "observed": _numbers(cal["observed"]),
-                                     "count": _numbers(cal.get("count")) or [], "bins": _numbers(cal.get("bins")) or []}))
-        sections.append(Section("metrics", "Metrics", blocks=blocks))
-    else:
-        sections.append(_not_run(doc, "performance", "metrics", "Metrics"))
-    sections.append(Section("evaluation_data", "Evaluation data", blocks=[
-        KeyValues([("File", str(data.get("path") or "in-memory data")), ("sha256", str(data.get("sha256", "—"))),
-                   ("Rows", fmt_number(data.get("rows"))), ("Target", str(data.get("target") or "—")),
-                   ("Features", fmt_number(len(data.get("features") or [])))]),
-        _card_paragraph(card, "evaluation_data") if _card_text(card, "evaluation_data") else Paragraph(
-            "Chosen by whoever ran the audit; see the file and hash above.", "muted")]))
-    sections.append(Section("training_data", "Training data", blocks=[_card_paragraph(card, "training_data")]))
-    fair = doc.get("fairness")
-    if isinstance(fair, Mapping) and fairness_attributes(fair):
+    blocks: list[Block] = [KeyValues(items)]
+    if card_text(card, "description"):
+        blocks.append(_written(card, "description"))
+    return Section("details", "Model details", blocks=blocks)
+
+
+def _metrics(result: AuditResult, ids: _Ids) -> Section:
+    perf = result.performance
+    if perf is None:
+        return not_run_section(result, "performance", "metrics", "Metrics")
+    level = level_text(perf.confidence)
+    rows = [[Cell(metric_name(k)), estimate_cell(e, reason="no interval: a biased plug-in estimate"
+                                                  if k.endswith("_plugin") else "")] for k, e in perf.metrics.items()]
+    blocks: list[Block] = [
+        Paragraph(f"Measured by the audit on the {fmt_number(perf.n)} rows of the evaluation data below, with {level} "
+                  "bootstrap intervals under each value."),
+        Table(["Metric", "Value"], rows)]
+    if perf.calibration is not None:
+        blocks += calibration_blocks(perf.calibration, ids, title="Calibration")
+    return Section("metrics", "Metrics", blocks=blocks)
+
+
+def _quantitative(result: AuditResult) -> Section:
+    fair = result.fairness
+    if not fair:
+        return not_run_section(result, "fairness", "quantitative", "Quantitative analyses")
+    first = next(iter(fair.values()))
+    names = DISAGGREGATED_METRICS.get(first.task, ())
+    blocks: list[Block] = [Paragraph(
+        "Performance disaggregated by each audited group (Mitchell et al. 2019): each group's rows and its "
+        + ", ".join(metric_name(m).lower() for m in names) + ", with intervals under each value. Gaps between groups "
+        "and their tests are in the audit report.")]
+    for key, view in fair.items():
         rows = []
-        for attr, entry in fairness_attributes(fair).items():
-            metrics = entry.get("metrics") if isinstance(entry.get("metrics"), Mapping) else {}
-            for k in ("demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference",
-                      "equal_opportunity_difference"):
-                if k in metrics:
-                    rows.append([Cell(attribute_name(attr)), Cell(metric_name(k)), Cell(fmt_number(_num(metrics[k])), "num"),
-                                 Cell(_interval_text(metrics[k]), "num")])
-        sections.append(Section("quantitative", "Quantitative analyses", blocks=[
-            Paragraph("Disaggregated by each audited group; the audit report holds the full group tables."),
-            Table(["Attribute", "Metric", "Value", "95% interval"], rows[:MAX_TABLE_ROWS])]))
-    else:
-        sections.append(_not_run(doc, "fairness", "quantitative", "Quantitative analyses"))
-    sections.append(Section("ethics", "Ethical considerations", blocks=[_card_paragraph(card, "ethical_considerations")]))
-    caveats: list[Block] = [_card_paragraph(card, "caveats") if _card_text(card, "caveats") else _card_paragraph(card, "limitations")]
-    flagged = [v for v in doc.get("verdicts", []) if isinstance(v, Mapping) and v.get("status") in ("warn", "fail")]
+        for group, n, found in disaggregated(view)[:MAX_TABLE_ROWS]:
+            cells = []
+            for m in names:
+                est = found.get(m)
+                if est is not None and est.value != est.value:  # NaN: undefined for this group
+                    cells.append(Cell("undefined", "num muted", view.groups[group].undefined.get(m, "a zero denominator")))
+                else:
+                    cells.append(estimate_cell(est, reason="" if est is not None else "needs a target"))
+            rows.append([Cell(group_label(view, group, n=False)), Cell(fmt_number(n), "num")] + cells)
+        more = len(view.groups) - len(rows)
+        blocks += [Heading(attribute_name(key)),
+                   Table(["Group", "n"] + [metric_name(m) for m in names], rows,
+                         note=f"{more} more groups are in model_card.json." if more > 0 else "")]
+    return Section("quantitative", "Quantitative analyses", blocks=blocks)
+
+
+def _caveats(result: AuditResult, card: dict) -> Section:
+    key = "caveats" if card_text(card, "caveats") else "limitations"
+    blocks: list[Block] = [_written(card, key)]
+    flagged = [v for v in result.verdicts if v.status in ("warn", "fail")]
     if flagged:
-        caveats.append(Heading("Found by the audit"))
-        caveats.append(Table(["Status", "Finding"], [[Cell(_status(v.get("status")), _status(v.get("status"))),
-                                                      Cell(str(v.get("message", "")))] for v in flagged[:MAX_TABLE_ROWS]]))
-    sections.append(Section("caveats", "Caveats and recommendations", blocks=caveats))
-    name = _card_text(card, "name") or str(model.get("path", "model"))
-    return ModelCardView(title=f"Model card: {name}", status=_status(doc.get("status")), subtitle=_subtitle(doc),
+        blocks.append(Heading("Found by the audit"))
+        blocks.append(Table(["Status", "Finding"], [[Cell(v.status, v.status), Cell(v.message[:1].upper() + v.message[1:])]
+                                                    for v in flagged[:MAX_TABLE_ROWS]]))
+    return Section("caveats", "Caveats and recommendations", blocks=blocks)
+
+
+def model_card_view(result: AuditResult) -> ModelCardView:
+    """A model card (Mitchell et al. 2019): measured sections from the audit, written ones from config.model_card."""
+    card = dict(written_card(result))
+    data = result.data
+    ids = _Ids()
+    sens = list(data.sensitive)
+    factors: list[Block] = [Paragraph("Audited groups: " + (", ".join(sens) + " and their intersections."
+                                                            if sens else "no sensitive attributes were given to the audit."))]
+    if card_text(card, "factors"):
+        factors.append(_written(card, "factors"))
+    evaluation: list[Block] = [
+        KeyValues([("File", data.path or "in-memory data"), ("sha256", data.sha256), ("Rows", fmt_number(data.rows)),
+                   ("Target", data.target or "—"), ("Features", fmt_number(len(data.features)))]),
+        _written(card, "evaluation_data") if card_text(card, "evaluation_data") else Paragraph(
+            "Chosen by whoever ran the audit; see the file and hash above.", "muted")]
+    sections = [
+        _details(result, card),
+        Section("intended_use", "Intended use", blocks=[
+            Heading("Primary intended uses"), _written(card, "intended_use"),
+            Heading("Primary intended users"), _written(card, "intended_users"),
+            Heading("Out-of-scope uses"), _written(card, "out_of_scope_uses")]),
+        Section("factors", "Factors", blocks=factors),
+        _metrics(result, ids),
+        Section("evaluation_data", "Evaluation data", blocks=evaluation),
+        Section("training_data", "Training data", blocks=[_written(card, "training_data")]),
+        _quantitative(result),
+        Section("ethics", "Ethical considerations", blocks=[_written(card, "ethical_considerations")]),
+        _caveats(result, card),
+    ]
+    name = card_text(card, "name") or result.model.path
+    doc = result.to_dict()  # the subtitle and notices helpers (summary.py) read the JSON form
+    return ModelCardView(title=f"Model card: {name}", status=_status(result.status), subtitle=_subtitle(doc),
                          sections=sections, notices=_notices(doc))
