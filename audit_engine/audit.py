@@ -34,6 +34,7 @@ from .evaluator.guards import check_float32_range
 from .model.loader import OnnxModel, load_model
 from .result import AuditResult, CheckError, CheckRecord, DataInfo, EngineInfo, Evaluations, ModelInfo, to_jsonable
 from .stats import child_rng
+from .results.record import Record, RecordMap
 
 __all__ = ["AuditContext", "CheckOutcome", "audit", "prepare", "run_checks", "CHECK_MODULES"]
 
@@ -362,7 +363,8 @@ def run_checks(ctx: AuditContext, *, started: float | None = None) -> AuditResul
         verdicts=tuple(verdicts),
         checks={name: CheckRecord.from_dict(entry) for name, entry in checks.items()},
         errors=tuple(errors),
-        **{name: to_jsonable(section) for name, section in sections.items()},
+        **{name: section if isinstance(section, (Record, RecordMap)) else to_jsonable(section)  # typed sections stay typed
+           for name, section in sections.items()},
     )
 
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from .errors import SchemaVersionError
 from .policy import Verdict
+from .results.explanations import ExplanationsResult
 from .results.record import Record, record
 
 __all__ = [
@@ -185,7 +186,7 @@ class AuditResult(Record):
     data: DataInfo
     performance: Mapping[str, Any] | None = None
     fairness: Mapping[str, Any] | None = None
-    explanations: Mapping[str, Any] | None = None
+    explanations: ExplanationsResult | None = None
     ood: Mapping[str, Any] | None = None
     uncertainty: Mapping[str, Any] | None = None
     verdicts: tuple[Verdict, ...] = ()
