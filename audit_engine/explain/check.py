@@ -238,6 +238,7 @@ def run(ctx: Any) -> Any:
             fields["quality"] = quality_summary(aucs, confidence)
         if image:
             fields["global_heatmap"] = Grid(pooled(space, np.abs(v[0]).mean(axis=0)))
+            fields["image_layout"] = space.image_layout
             if pooled(space, v[0, :1]).shape != v[0, :1].shape:
                 fields["heatmap_pooling"] = f"block-averaged to at most {MAX_STORED_SIDE} pixels a side"
         if method == "pathwise":  # exact and deterministic: no seeds to compare

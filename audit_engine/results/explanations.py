@@ -374,6 +374,7 @@ class MethodExplanation(Record):
     ``global_signed``: the signed mean (``significant``: features whose interval excludes
     0); ``global_scaled`` (SmoothGrad, tabular): ``global`` times each feature's standard
     deviation, the change in the explained probability per one standard deviation.
+    ``image_layout`` (images): ``NCHW`` / ``NHWC`` / ``HW``, the axes of the stored maps.
     """
 
     params: MethodParams
@@ -388,6 +389,7 @@ class MethodExplanation(Record):
     saturated_rows: tuple[int, ...] | None = None
     global_heatmap: Grid | None = None
     heatmap_pooling: str | None = None
+    image_layout: str | None = None
     rank_stability: RankStability | None = None
     sanity: Sanity | None = None
     sp_lime: SpLime | None = None
