@@ -37,6 +37,7 @@ from .result import AuditResult, CheckError, CheckRecord, DataInfo, EngineInfo, 
 from .results.performance import PerformanceResult
 from .results.record import Record, RecordMap
 from .stats import child_rng
+from .results.record import Record, RecordMap
 
 __all__ = ["AuditContext", "CheckOutcome", "audit", "prepare", "run_checks", "CHECK_MODULES"]
 
@@ -356,7 +357,7 @@ def run_checks(ctx: AuditContext, *, started: float | None = None) -> AuditResul
         verdicts=tuple(verdicts),
         checks={name: CheckRecord.from_dict(entry) for name, entry in checks.items()},
         errors=tuple(errors),
-        **{name: section if isinstance(section, (Record, RecordMap)) else to_jsonable(section)
+        **{name: section if isinstance(section, (Record, RecordMap)) else to_jsonable(section)  # typed sections stay typed
            for name, section in sections.items()},
     )
 

@@ -26,8 +26,9 @@ import numpy as np
 
 from .errors import SchemaVersionError
 from .policy import Verdict
-from .results.ood import OODSection
+from .results.explanations import ExplanationsResult
 from .results.fairness import FairnessResult
+from .results.ood import OODSection
 from .results.performance import PerformanceResult
 from .results.record import Record, record
 from .results.uncertainty import UncertaintySection
@@ -189,7 +190,7 @@ class AuditResult(Record):
     data: DataInfo
     performance: PerformanceResult | None = None
     fairness: FairnessResult | None = None
-    explanations: Mapping[str, Any] | None = None
+    explanations: ExplanationsResult | None = None
     ood: OODSection | None = None
     uncertainty: UncertaintySection | None = None
     verdicts: tuple[Verdict, ...] = ()

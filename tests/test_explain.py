@@ -252,9 +252,9 @@ def test_faithfulness_curves_end_where_the_areas_say():
     out = deletion_insertion(predict, x, attributions, np.ones((2, 1), dtype=np.intp), baseline=np.zeros(4),
                              n_steps=4, rng=np.random.default_rng(0))
     summary = quality_summary(out)
-    dele = summary["deletion_curve"]
+    dele = summary.deletion_curve  # a typed Quality record (audit_engine.results.explanations)
     p = predict(x)[:, 1]
-    np.testing.assert_allclose(dele["values"][0], p.mean(), atol=1e-12)
-    np.testing.assert_allclose(dele["values"][-1], 0.5, atol=1e-12)
-    np.testing.assert_allclose(np.trapezoid(dele["values"], dele["fraction"]), summary["deletion_auc"]["value"], atol=1e-12)
-    assert summary["deletion_auc"]["value"] < summary["random_deletion_auc"]["value"]
+    np.testing.assert_allclose(dele.values[0], p.mean(), atol=1e-12)
+    np.testing.assert_allclose(dele.values[-1], 0.5, atol=1e-12)
+    np.testing.assert_allclose(np.trapezoid(dele.values, dele.fraction), summary.deletion_auc.value, atol=1e-12)
+    assert summary.deletion_auc.value < summary.random_deletion_auc.value

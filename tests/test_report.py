@@ -68,10 +68,16 @@ def hostile_doc(tmp_path: Path) -> dict:
     doc["verdicts"].append({"check": "fairness", "status": "warn", "metric": IMG, "value": 0.5,
                             "threshold": 0.1, "message": SCRIPT, "subject": IMG})
     names = [f"feat {IMG}", f"feat {SCRIPT}", f"feat {DOLLAR}"]
-    doc["explanations"] = {"occlusion": {
+    auc = {"value": 0.2, "ci_low": 0.1, "ci_high": 0.3}
+    doc["explanations"] = {"occlusion": {  # the keys audit.json defines (schema/explanations.schema.json)
+        "params": {"baseline": "mean", "interval": "exact", "seed": 0, "confidence": 0.95},
         "global": {k: {"value": 0.3 - 0.1 * i, "ci_low": 0.1 - 0.1 * i, "ci_high": 0.5 - 0.1 * i} for i, k in enumerate(names)},
-        "local": [{"row": 3, "prediction": IMG, "attributions": {k: 0.1 * i for i, k in enumerate(names)}}],
-        "quality": {"deletion": {"auc": {"value": 0.2, "ci_low": 0.1, "ci_high": 0.3}, "curve": [0.9, 0.5, 0.2]}},
+        "global_signed": {k: {"value": 0.1, "ci_low": 0.05, "ci_high": 0.2} for k in names},
+        "significant": names[:1],
+        "local": [{"row": 3, "prediction": IMG, "probability": 0.7, "attributions": {k: 0.1 * i for i, k in enumerate(names)},
+                   "significant": names[:1], "runner_up": {"prediction": SCRIPT, "probability": 0.3}}],
+        "quality": {"deletion_auc": auc, "insertion_auc": auc, "random_deletion_auc": auc, "random_insertion_auc": auc,
+                    "deletion_curve": {"fraction": [0.0, 0.5, 1.0], "values": [0.9, 0.5, 0.2], "random": [0.9, 0.7, 0.2]}},
     }}
     doc["checks"]["explanations"] = {"status": "ran", "seconds": 0.1, "model_calls": 1, "rows_evaluated": 10}
     edges = [0.0, 0.5, 1.0]

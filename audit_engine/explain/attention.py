@@ -153,29 +153,31 @@ def attention_explain(
     )
 
 
-def attention_section(ctx: Any, row_ids: np.ndarray, targets: np.ndarray, query: str, mask_id: int) -> dict[str, Any]:
-    """``explanations.attention.attention`` of audit.json: per-token maps and rank agreement."""
+def attention_section(ctx: Any, row_ids: np.ndarray, targets: np.ndarray, query: str, mask_id: int) -> Any:
+    """``explanations.attention.attention`` of audit.json (an :class:`~audit_engine.results.explanations.Attention`):
+    per-token maps and rank agreement."""
+    from ..results.explanations import Attention, AttentionAgreement, AttentionLocal
     from ..stats import Estimate
     from ._common import mean_interval
 
     ae_ = attention_explain(ctx.evaluator, ctx.rows[row_ids], targets[:, 0], rows=row_ids, query=query, mask_id=mask_id)
     confidence = ctx.config.confidence
 
-    def agree(rho: np.ndarray) -> dict[str, Any]:
+    def agree(rho: np.ndarray) -> Estimate:
         ok = rho[np.isfinite(rho)]
         if ok.size == 0:
-            return Estimate(float("nan"), float("nan"), float("nan")).to_dict()
-        return Estimate(*np.clip(mean_interval(ok, axis=0, confidence=confidence), -1.0, 1.0).astype(float)).to_dict()
+            return Estimate(float("nan"), float("nan"), float("nan"))
+        return Estimate(*np.clip(mean_interval(ok, axis=0, confidence=confidence), -1.0, 1.0).astype(float))
 
-    local = [{"row": int(r), "tokens": [int(t) for t in ctx.rows[r]], "attention": ae_.last[i].tolist(),
-              "rollout": ae_.rollout[i].tolist(), "occlusion": ae_.occlusion[i].tolist(),
-              "spearman_attention": finite_or_none(ae_.spearman_last[i]), "spearman_rollout": finite_or_none(ae_.spearman_rollout[i])}
-             for i, r in enumerate(ae_.rows.tolist())]  # formatting the JSON of the few explained rows
-    return {
-        "layers": ae_.layers, "query": query, "mask_id": int(mask_id),
-        "agreement": {"attention_vs_occlusion": agree(ae_.spearman_last),
-                      "rollout_vs_occlusion": agree(ae_.spearman_rollout)},
-        "local": local,
-    }
+    local = tuple(AttentionLocal(row=int(r), tokens=tuple(int(t) for t in ctx.rows[r]),
+                                 attention=tuple(ae_.last[i].tolist()), rollout=tuple(ae_.rollout[i].tolist()),
+                                 occlusion=tuple(ae_.occlusion[i].tolist()),
+                                 spearman_attention=finite_or_none(ae_.spearman_last[i]),
+                                 spearman_rollout=finite_or_none(ae_.spearman_rollout[i]))
+                  for i, r in enumerate(ae_.rows.tolist()))
+    return Attention(layers=tuple(ae_.layers), query=query, mask_id=int(mask_id),
+                     agreement=AttentionAgreement(attention_vs_occlusion=agree(ae_.spearman_last),
+                                                  rollout_vs_occlusion=agree(ae_.spearman_rollout)),
+                     local=local)
 
 

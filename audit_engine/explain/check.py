@@ -30,6 +30,7 @@ runner-up ("why this and not that"), with an interval on every attribution. Per 
 
 from __future__ import annotations
 
+import typing
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,9 @@ from scipy.stats import rankdata
 
 from ..config import Verdict
 from ..errors import ConfigError
+from ..result import to_jsonable
+from ..results.explanations import (METHOD_TYPES, ExplanationsResult, Grid, LocalExplanation, MethodExplanation,
+                                     RankStability, RunnerUp, Sanity, SpLime)
 from ..stats import Estimate
 from ._common import mean_interval
 from .api import METHODS, attribute
@@ -181,7 +185,7 @@ def run(ctx: Any) -> Any:
         pred = np.zeros(row_ids.size, dtype=np.intp)
         targets = pred[:, None]
     base = np.zeros(space.row_shape) if image else tabular_baseline(background, space.categorical_mask, "mean")
-    section: dict[str, Any] = {}
+    section: dict[str, MethodExplanation] = {}
     verdicts: list[Verdict] = []
     rules = ctx.config.policy.rules_for("explanations")
     skipped: dict[str, str] = {}
@@ -190,6 +194,7 @@ def run(ctx: Any) -> Any:
         if (why := not_applicable(method, space)) is not None:
             skipped[method] = why
             continue
+        kind = METHOD_TYPES[method]
         mp = _method_params(method, p, image)
         if method == "permutation":
             labels = ctx.y_index if classification else (None if ctx.y is None else np.asarray(ctx.y, dtype=float))
@@ -198,17 +203,14 @@ def run(ctx: Any) -> Any:
                                         seed=ctx.rng("explanations", method), background=background,
                                         labels=labels, params=mp, confidence=confidence)
             flat = [a[0, 0].reshape(-1) for a in (v, lo, hi)]
-            section[method] = {
-                "params": used,
-                "global": _global(names, *flat),
-                "significant": [n for n, low in zip(names, flat[1], strict=True) if low > 0],
-            }
+            section[method] = kind(params=_params(kind, used), global_=_global(names, *flat),
+                                   significant=tuple(n for n, low in zip(names, flat[1], strict=True) if low > 0))
             continue
         stream = int(ctx.rng("explanations", method).integers(0, 2**31 - 1))
         if method == "pathwise":
             refused = pathwise_refusal(ctx.evaluator, x, targets) if auto else None
             if refused is not None:  # e.g. numpy does not reproduce the model: say so, run the rest
-                section[method] = {"params": {}, "global": {}, "refused": refused}
+                section[method] = kind(params=_params(kind, {}), global_={}, refused=refused)
                 continue
         v, lo, hi, used = attribute(ctx.evaluator, ctx.rows, method=method, row_ids=row_ids, targets=targets,
                                     seed=stream, background=background, params=mp, confidence=confidence)
@@ -218,63 +220,103 @@ def run(ctx: Any) -> Any:
         flat_hi = hi.reshape(hi.shape[0], n, -1)
         g, glo, ghi = mean_interval(np.abs(flat_v[0]), axis=0, confidence=confidence)
         sg, sglo, sghi = mean_interval(flat_v[0], axis=0, confidence=confidence)  # signed: the test of "excludes 0"
-        entry: dict[str, Any] = {
-            "params": used,
-            "rows": row_ids.tolist(),
-            "global": _global(names, g, glo, ghi),
-            "global_signed": _global(names, sg, sglo, sghi),
-            "significant": [names[j] for j in np.flatnonzero((sglo > 0) | (sghi < 0))][:_MAX_GLOBAL],
-            "local": _local(ctx, row_ids, targets, flat_v, flat_lo, flat_hi, names, image, v, int(p["heatmap_rows"])),
-            "significant_fraction": float(((flat_lo[0] > 0) | (flat_hi[0] < 0)).mean()),
-        }
+        scale = None
+        fields: dict[str, Any] = {}
+        if method == "smoothgrad":
+            scale = _smoothgrad_units(used, ctx, background, image)
+            if scale is not None:  # gradient × the feature's spread: comparable across features (constant factor ≥ 0)
+                keep = np.flatnonzero(np.isfinite(scale))
+                fields["global_scaled"] = _global([names[j] for j in keep], g[keep] * scale[keep],
+                                                  glo[keep] * scale[keep], ghi[keep] * scale[keep])
+        saturated = set(used.get("saturated_rows", []))
+        if "saturated_rows" in used:
+            fields["saturated_rows"] = tuple(sorted(saturated))
         if space.text is None:  # a mean/mode baseline of token ids is no deletion of a token
             aucs = deletion_insertion(ctx.evaluator.predict, x, v[0], targets[:, :1], baseline=base,
                                       n_steps=int(p["quality_steps"]), rng=ctx.rng("explanations", method, "quality"),
                                       max_bytes=ctx.evaluator.max_chunk_bytes)
-            entry["quality"] = quality_summary(aucs, confidence)
-        saturated = set(used.get("saturated_rows", []))
-        if "saturated_rows" in used:
-            entry["saturated_rows"] = sorted(saturated)
-            for item in entry["local"]:
-                if item["row"] in saturated:
-                    item["saturated"] = True
+            fields["quality"] = quality_summary(aucs, confidence)
         if image:
-            entry["global_heatmap"] = pooled(space, np.abs(v[0]).mean(axis=0)).tolist()
+            fields["global_heatmap"] = Grid(pooled(space, np.abs(v[0]).mean(axis=0)))
+            fields["image_layout"] = space.image_layout
             if pooled(space, v[0, :1]).shape != v[0, :1].shape:
-                entry["heatmap_pooling"] = f"block-averaged to at most {MAX_STORED_SIDE} pixels a side"
+                fields["heatmap_pooling"] = f"block-averaged to at most {MAX_STORED_SIDE} pixels a side"
         if method == "pathwise":  # exact and deterministic: no seeds to compare
-            entry["pathwise"] = pathwise_section(ctx, row_ids, targets, int(p["heatmap_rows"]))
+            fields["pathwise"] = pathwise_section(ctx, row_ids, targets, int(p["heatmap_rows"]))
         elif method == "attention":  # deterministic too
-            entry["attention"] = attention_section(ctx, row_ids, targets, mp["query"], mp["mask_id"])
+            fields["attention"] = attention_section(ctx, row_ids, targets, mp["query"], mp["mask_id"])
         elif int(p["stability_seeds"]) > 0:
-            rhos, overlaps = [], []
-            for extra in range(1, int(p["stability_seeds"]) + 1):
-                v2, *_ = attribute(ctx.evaluator, ctx.rows, method=method, row_ids=row_ids, targets=targets[:, :1],
-                                   seed=stream + extra, background=background, params=mp, confidence=confidence)
-                rho, ov = _rank_stability(flat_v[0], v2[0].reshape(n, -1), int(p["top_k"]))
-                rhos.append(rho)
-                overlaps.append(ov)
-            rho_all = np.concatenate(rhos)
-            ov_all = np.concatenate(overlaps)
-            entry["rank_stability"] = {
-                # Student-t intervals of bounded quantities are clipped to their range.
-                "spearman": Estimate(*np.clip(mean_interval(rho_all, axis=0, confidence=confidence), -1.0, 1.0).astype(float)).to_dict(),
-                "top_k_overlap": Estimate(*np.clip(mean_interval(ov_all, axis=0, confidence=confidence), 0.0, 1.0).astype(float)).to_dict(),
-                "k": int(min(int(p["top_k"]), flat_v.shape[2])),
-                "extra_seeds": int(p["stability_seeds"]),
-            }
+            fields["rank_stability"] = _stability(ctx, p, method, mp, row_ids, targets, flat_v, stream, background,
+                                                  confidence)
         if sanity_on and method not in ("pathwise", "attention"):  # graph readers: exact for the weights they read
-            entry["sanity"] = _sanity(ctx, p, method, mp, row_ids, targets, v, stream, background, confidence)
+            fields["sanity"] = _sanity(ctx, p, method, mp, row_ids, targets, v, stream, background, confidence)
         if method == "lime" and not image:
             picks, importance = submodular_pick(flat_v[0], n_picks=int(p["sp_picks"]))
-            entry["sp_lime"] = {"rows": row_ids[picks].tolist(), "importance": _named(names, importance)}
+            fields["sp_lime"] = SpLime(rows=tuple(row_ids[picks].tolist()), importance=_named(names, importance))
+        entry = kind(
+            params=_params(kind, used),
+            rows=tuple(row_ids.tolist()),
+            global_=_global(names, g, glo, ghi),
+            global_signed=_global(names, sg, sglo, sghi),
+            significant=tuple(names[j] for j in np.flatnonzero((sglo > 0) | (sghi < 0))[:_MAX_GLOBAL]),
+            significant_fraction=float(((flat_lo[0] > 0) | (flat_hi[0] < 0)).mean()),
+            local=_local(ctx, row_ids, targets, flat_v, flat_lo, flat_hi, names, image, v, int(p["heatmap_rows"]),
+                         saturated, scale),
+            **fields,
+        )
         section[method] = entry
         for rule in rules:
             value = _metric(entry, rule.metric)
             if value is not None:
-                verdicts.append(rule.judge(value["value"], ci_low=value["ci_low"], ci_high=value["ci_high"],
-                                           subject=method))
-    return CheckOutcome(section, verdicts, skipped=skipped)
+                verdicts.append(rule.judge(value.value, ci_low=value.ci_low, ci_high=value.ci_high, subject=method))
+    return CheckOutcome(ExplanationsResult(section), verdicts, skipped=skipped)
+
+
+def _params(kind: type[MethodExplanation], used: dict[str, Any]) -> Any:
+    """The method's ``params`` record from the parameters :func:`.api.attribute` used (one dict for
+    every method there, shared with :func:`.api.explain`)."""
+    return typing.get_type_hints(kind)["params"].from_dict(to_jsonable(used))
+
+
+def _smoothgrad_units(used: dict[str, Any], ctx: Any, background: np.ndarray, image: bool) -> np.ndarray | None:
+    """Say what SmoothGrad's numbers measure (``params.unit``), and for tabular data return each
+    feature's standard deviation in the background data ``(d,)`` (NaN for categorical features, not
+    differentiated), the factor that turns the per-unit gradient into a change per standard
+    deviation (``global_scaled``, ``params.scale``, ``params.scaled_unit``)."""
+    target = "the predicted class's probability" if ctx.task == "classification" else "the predicted value"
+    if image or ctx.space.text is not None:
+        used["unit"] = f"change in {target} per unit of pixel intensity"
+        return None
+    used["unit"] = f"change in {target} per unit of the feature (a gradient)"
+    used["scaled_unit"] = f"change in {target} per standard deviation of the feature (gradient × standard deviation)"
+    flat = np.asarray(background, dtype=np.float64).reshape(background.shape[0], -1)
+    with np.errstate(all="ignore"):
+        std = np.nanstd(flat, axis=0, ddof=1 if flat.shape[0] > 1 else 0)
+    std = np.where(np.asarray(ctx.space.categorical_mask).reshape(-1), np.nan, np.nan_to_num(std, nan=0.0))
+    used["scale"] = {n: float(s) for n, s in zip(ctx.space.feature_names, std, strict=True) if np.isfinite(s)}
+    return std
+
+
+def _stability(ctx: Any, p: dict[str, Any], method: str, mp: dict[str, Any], row_ids: np.ndarray,
+               targets: np.ndarray, flat_v: np.ndarray, stream: int, background: np.ndarray,
+               confidence: float) -> RankStability:
+    n = row_ids.size
+    rhos, overlaps = [], []
+    for extra in range(1, int(p["stability_seeds"]) + 1):
+        v2, *_ = attribute(ctx.evaluator, ctx.rows, method=method, row_ids=row_ids, targets=targets[:, :1],
+                           seed=stream + extra, background=background, params=mp, confidence=confidence)
+        rho, ov = _rank_stability(flat_v[0], v2[0].reshape(n, -1), int(p["top_k"]))
+        rhos.append(rho)
+        overlaps.append(ov)
+    rho_all = np.concatenate(rhos)
+    ov_all = np.concatenate(overlaps)
+    return RankStability(
+        # Student-t intervals of bounded quantities are clipped to their range.
+        spearman=Estimate(*np.clip(mean_interval(rho_all, axis=0, confidence=confidence), -1.0, 1.0).astype(float)),
+        top_k_overlap=Estimate(*np.clip(mean_interval(ov_all, axis=0, confidence=confidence), 0.0, 1.0).astype(float)),
+        k=int(min(int(p["top_k"]), flat_v.shape[2])),
+        extra_seeds=int(p["stability_seeds"]),
+    )
 
 
 def _sanity_wanted(ctx: Any, setting: Any) -> bool:
@@ -297,7 +339,7 @@ def _sanity_wanted(ctx: Any, setting: Any) -> bool:
 
 
 def _sanity(ctx: Any, p: dict[str, Any], method: str, mp: dict[str, Any], row_ids: np.ndarray, targets: np.ndarray,
-            v: np.ndarray, stream: int, background: np.ndarray, confidence: float) -> dict[str, Any]:
+            v: np.ndarray, stream: int, background: np.ndarray, confidence: float) -> Sanity:
     from .sanity import sanity_check
 
     from ._common import check_float, check_int
@@ -316,37 +358,38 @@ def _sanity(ctx: Any, p: dict[str, Any], method: str, mp: dict[str, Any], row_id
                        threshold=threshold, max_layers=max_layers,
                        confidence=confidence, max_chunk_bytes=ctx.evaluator.max_chunk_bytes)
     ctx.evaluator.stats.add(res.evaluations)
-    return res.to_dict()
+    return res.to_record()
 
 
-def _metric(entry: dict[str, Any], metric: str) -> dict[str, Any] | None:
-    if metric in entry.get("quality", {}):
-        return entry["quality"][metric]
-    stab = entry.get("rank_stability", {})
-    if metric == "rank_stability" and "spearman" in stab:
-        return stab["spearman"]
-    if metric == "top_k_overlap" and metric in stab:
-        return stab[metric]
-    if metric == "bias_share" and "pathwise" in entry:  # pathwise: mean bias share of the predicted class
-        return entry["pathwise"]["bias_share"]
-    if metric == "attention_agreement" and "attention" in entry:  # Spearman(rollout, occlusion)
-        return entry["attention"]["agreement"]["rollout_vs_occlusion"]
-    steps = entry.get("sanity", {}).get("steps")
-    if metric == "sanity_spearman" and steps:
-        return steps[-1]["spearman"]
+def _metric(entry: MethodExplanation, metric: str) -> Estimate | None:
+    """The estimate a policy rule on ``explanations`` judges (None: this method has no such number)."""
+    if entry.quality is not None and metric in ("deletion_auc", "insertion_auc", "random_deletion_auc",
+                                                "random_insertion_auc"):
+        return getattr(entry.quality, metric)
+    if entry.rank_stability is not None and metric == "rank_stability":
+        return entry.rank_stability.spearman
+    if entry.rank_stability is not None and metric == "top_k_overlap":
+        return entry.rank_stability.top_k_overlap
+    if metric == "bias_share" and entry.pathwise is not None:  # pathwise: mean bias share of the predicted class
+        return entry.pathwise.bias_share
+    if metric == "attention_agreement" and entry.attention is not None:  # Spearman(rollout, occlusion)
+        return entry.attention.agreement.rollout_vs_occlusion
+    if metric == "sanity_spearman" and entry.sanity is not None and entry.sanity.steps:
+        return entry.sanity.steps[-1].spearman
     return None
 
 
-def _global(names: list[str], value: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> dict[str, Any]:
+def _global(names: list[str], value: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> dict[str, Estimate]:
     keep = np.argsort(-np.abs(value), kind="stable")[:_MAX_GLOBAL]
-    return {names[j]: Estimate(float(value[j]), float(lo[j]), float(hi[j])).to_dict() for j in sorted(keep)}
+    return {names[j]: Estimate(float(value[j]), float(lo[j]), float(hi[j])) for j in sorted(keep)}
 
 
 def _local(ctx: Any, row_ids: np.ndarray, targets: np.ndarray, v: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-           names: list[str], image: bool, full: np.ndarray, heatmap_rows: int) -> list[dict[str, Any]]:
+           names: list[str], image: bool, full: np.ndarray, heatmap_rows: int, saturated: set[int],
+           scale: np.ndarray | None) -> tuple[LocalExplanation, ...]:
     classes = ctx.classes
     out = []
-    for i, r in enumerate(row_ids.tolist()):  # formatting the JSON of the few explained rows
+    for i, r in enumerate(row_ids.tolist()):  # the few explained rows
         sig = (lo[0, i] > 0) | (hi[0, i] < 0)
         item: dict[str, Any] = {"row": int(r)}
         if ctx.task == "classification":
@@ -357,30 +400,33 @@ def _local(ctx: Any, row_ids: np.ndarray, targets: np.ndarray, v: np.ndarray, lo
             item["prediction"] = float(ctx.proba[r, 0])
         if image:
             if i < heatmap_rows:
-                item["heatmap"] = pooled(ctx.space, full[0, i]).tolist()
-                item["input"] = pooled(ctx.space, ctx.rows[r]).tolist()  # the report draws the heatmap over it
-            item["top_features"] = [names[j] for j in np.argsort(-np.abs(v[0, i]))[:5]]
+                item["heatmap"] = Grid(pooled(ctx.space, full[0, i]))
+                item["input"] = Grid(pooled(ctx.space, ctx.rows[r]))  # the report draws the heatmap over it
+            item["top_features"] = tuple(names[j] for j in np.argsort(-np.abs(v[0, i]))[:5])
         elif ctx.space.text is not None:
             item["tokens"] = token_view(ctx.space, ctx.rows[r], v[0, i])
             keep = np.flatnonzero(v[0, i] != 0)
             item["attributions"] = {names[j]: float(v[0, i, j]) for j in keep}
         else:
             item["attributions"] = _named(names, v[0, i])
-        item["significant"] = [names[j] for j in np.flatnonzero(sig)][:_MAX_GLOBAL]
+            if scale is not None:
+                keep = np.flatnonzero(np.isfinite(scale))
+                item["attributions_scaled"] = {names[j]: float(v[0, i, j] * scale[j]) for j in keep}
+        item["significant"] = tuple(names[j] for j in np.flatnonzero(sig)[:_MAX_GLOBAL])
+        if int(r) in saturated:
+            item["saturated"] = True
         if targets.shape[1] > 1:
             c2 = int(targets[i, 1])
-            runner: dict[str, Any] = {
-                "prediction": _plain(classes[c2]) if classes else c2,
-                "probability": float(ctx.proba[r, c2]),
-            }
+            runner: dict[str, Any] = {"prediction": _plain(classes[c2]) if classes else c2,
+                                      "probability": float(ctx.proba[r, c2])}
             if image:
                 if i < heatmap_rows:
-                    runner["heatmap"] = pooled(ctx.space, full[1, i]).tolist()
+                    runner["heatmap"] = Grid(pooled(ctx.space, full[1, i]))
             else:
                 runner["attributions"] = _named(names, v[1, i])
-            item["runner_up"] = runner
-        out.append(item)
-    return out
+            item["runner_up"] = RunnerUp(**runner)
+        out.append(LocalExplanation(**item))
+    return tuple(out)
 
 
 def _plain(value: Any) -> Any:

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..results.explanations import Curve, Quality
 from ..stats import Estimate
 from ._common import DEFAULT_MAX_BYTES, Predict, chunks, gather_scores, mean_interval
 
@@ -90,17 +91,17 @@ def deletion_insertion(
     }
 
 
-def quality_summary(aucs: dict[str, np.ndarray], confidence: float = 0.95) -> dict[str, Any]:
+def quality_summary(aucs: dict[str, np.ndarray], confidence: float = 0.95) -> Quality:
     """Mean of each per-row AUC with its Student-t interval over the rows, plus the mean
-    curves (``deletion_curve`` / ``insertion_curve``: ``{fraction, values, random}``) for the report."""
-    out: dict[str, Any] = {}
-    for key, values in aucs.items():
-        if key.endswith("_auc"):
-            m, lo, hi = mean_interval(values, axis=0, confidence=confidence)
-            out[key] = Estimate(float(m), float(lo), float(hi)).to_dict()
+    curves (``deletion_curve`` / ``insertion_curve``: fraction, values, random) for the report."""
+    est: dict[str, Estimate] = {}
+    for key in ("deletion_auc", "insertion_auc", "random_deletion_auc", "random_insertion_auc"):
+        m, lo, hi = mean_interval(aucs[key], axis=0, confidence=confidence)
+        est[key] = Estimate(float(m), float(lo), float(hi))
+    curves: dict[str, Curve] = {}
     if "curves" in aucs:
-        frac = [float(f) for f in aucs["fractions"]]
+        frac = tuple(float(f) for f in aucs["fractions"])
         for i, name in enumerate(("deletion_curve", "insertion_curve")):
-            out[name] = {"fraction": frac, "values": [float(v) for v in aucs["curves"][i]],
-                         "random": [float(v) for v in aucs["random_curves"][i]]}
-    return out
+            curves[name] = Curve(fraction=frac, values=tuple(float(v) for v in aucs["curves"][i]),
+                                 random=tuple(float(v) for v in aucs["random_curves"][i]))
+    return Quality(**est, **curves)

@@ -471,7 +471,7 @@ def _unit_label(unit: int, shape: list[int]) -> list[int]:
     return [int(v) for v in np.unravel_index(int(unit), tuple(shape))] if len(shape) > 1 else [int(unit)]
 
 
-def pathwise_section(ctx: Any, row_ids: np.ndarray, targets: np.ndarray, heatmap_rows: int) -> dict[str, Any]:
+def pathwise_section(ctx: Any, row_ids: np.ndarray, targets: np.ndarray, heatmap_rows: int) -> Any:
     """``explanations.pathwise.pathwise`` of audit.json for the explained rows.
 
     Per row and explained class (predicted, runner-up): the logit split into ``W·x`` and
@@ -479,8 +479,9 @@ def pathwise_section(ctx: Any, row_ids: np.ndarray, targets: np.ndarray, heatmap
     the layer's tensor), and the thin and deep paths' ``b^path`` and ``W^path`` (images:
     maps of the input's shape for the first ``heatmap_rows`` rows; tabular: one value per
     feature). ``bias_share``: its mean over rows for the predicted class, with a Student-t
-    interval over rows.
+    interval over rows. Returns a :class:`~audit_engine.results.explanations.Pathwise`.
     """
+    from ..results.explanations import Grid, HiddenLayer, PathPart, PathStep, Pathwise, PathwiseClass, PathwiseLocal
     from ..stats import Estimate
     from ._common import mean_interval
 
@@ -497,44 +498,39 @@ def pathwise_section(ctx: Any, row_ids: np.ndarray, targets: np.ndarray, heatmap
 
     def vec(v: np.ndarray, with_map: bool) -> Any:
         if image:
-            return v.reshape(shape).tolist() if with_map else None
+            return Grid(v.reshape(shape)) if with_map else None
         return {n: float(a) for n, a in zip(names, v, strict=True)}
 
     def one(i: int, j: int, with_map: bool) -> dict[str, Any]:
         units = pw.path_units[i, j]
-        item: dict[str, Any] = {
-            "class": label(int(pw.targets[i, j])),
-            "logit": float(pw.logit[i, j]),
-            "weight_part": float(pw.weight_part[i, j]),
-            "bias": float(pw.b[i, j]),
-            "bias_share": float(pw.bias_share[i, j]),
-            "path": [{"layer": name, "unit": int(u), "index": _unit_label(int(u), s)}
-                     for name, u, s in zip(pw.layers, units, pw.layer_shapes, strict=True)],
-            "input_feature": names[int(units[-1])],
-            "thin": {"bias": float(pw.thin_b[i, j]), "weight_part": float(pw.thin_W[i, j] @ pw.x[i])},
-            "deep": {"bias": float(pw.deep_b[i, j]), "weight_part": float(pw.deep_W[i, j] @ pw.x[i])},
-        }
-        for key, Wp in (("thin", pw.thin_W), ("deep", pw.deep_W)):
-            m = vec(Wp[i, j], with_map)
-            if m is not None:
-                item[key]["weights"] = m
-        if not image:
-            item["weights"] = vec(pw.W[i, j], True)
-        return item
+        return dict(
+            class_=label(int(pw.targets[i, j])),
+            logit=float(pw.logit[i, j]),
+            weight_part=float(pw.weight_part[i, j]),
+            bias=float(pw.b[i, j]),
+            bias_share=float(pw.bias_share[i, j]),
+            weights=None if image else vec(pw.W[i, j], True),
+            path=tuple(PathStep(layer=name, unit=int(u), index=tuple(_unit_label(int(u), s)))
+                       for name, u, s in zip(pw.layers, units, pw.layer_shapes, strict=True)),
+            input_feature=names[int(units[-1])],
+            thin=PathPart(bias=float(pw.thin_b[i, j]), weight_part=float(pw.thin_W[i, j] @ pw.x[i]),
+                          weights=vec(pw.thin_W[i, j], with_map)),
+            deep=PathPart(bias=float(pw.deep_b[i, j]), weight_part=float(pw.deep_W[i, j] @ pw.x[i]),
+                          weights=vec(pw.deep_W[i, j], with_map)),
+        )
 
     local = []
-    for i, r in enumerate(pw.rows.tolist()):  # formatting the JSON of the few explained rows
-        entry = {"row": int(r), **one(i, 0, i < heatmap_rows)}
-        if pw.targets.shape[1] > 1:
-            entry["runner_up"] = one(i, 1, i < heatmap_rows)
-        local.append(entry)
+    for i, r in enumerate(pw.rows.tolist()):  # the few explained rows
+        runner = PathwiseClass(**one(i, 1, i < heatmap_rows)) if pw.targets.shape[1] > 1 else None
+        local.append(PathwiseLocal(row=int(r), **one(i, 0, i < heatmap_rows), runner_up=runner))
     share = pw.bias_share[:, 0]
     est = np.clip(mean_interval(share, axis=0, confidence=ctx.config.confidence), 0.0, 1.0)
-    return {
-        "score": "logit",
-        "head": pw.head,
-        "max_error": pw.max_error,
-        "hidden_layers": [{"name": n, "shape": s} for n, s in zip(pw.layers[:-1], pw.layer_shapes[:-1], strict=True)],
-        "bias_share": Estimate(*est.astype(float)).to_dict(),
-        "local": local,
-    }
+    return Pathwise(
+        score="logit",
+        head=pw.head,
+        max_error=float(pw.max_error),
+        hidden_layers=tuple(HiddenLayer(name=n, shape=tuple(s))
+                            for n, s in zip(pw.layers[:-1], pw.layer_shapes[:-1], strict=True)),
+        bias_share=Estimate(*est.astype(float)),
+        local=tuple(local),
+    )

@@ -24,6 +24,7 @@ from ..evaluator.base import EvaluationStats
 from ..evaluator.local import DEFAULT_CHUNK_BYTES, LocalEvaluator
 from ..model.loader import OnnxModel
 from ..model.randomise import randomisation_cascade
+from ..results.explanations import Sanity, SanityStepRecord
 from ..stats import Estimate
 from ._common import mean_interval
 
@@ -74,8 +75,14 @@ class SanityResult:
                 f"original attributions falls to {last:.2f}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"steps": [s.to_dict() for s in self.steps], "flagged": bool(self.flagged),
-                "threshold": float(self.threshold), "rows": int(self.rows), "message": self.message}
+        return self.to_record().to_dict()
+
+    def to_record(self) -> Sanity:
+        """``explanations.<method>.sanity`` of audit.json."""
+        steps = tuple(SanityStepRecord(layer=s.layer, randomised=tuple(s.randomised), spearman=s.spearman)
+                      for s in self.steps)
+        return Sanity(steps=steps, flagged=bool(self.flagged), threshold=float(self.threshold), rows=int(self.rows),
+                      message=self.message)
 
 
 def rank_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:

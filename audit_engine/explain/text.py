@@ -195,12 +195,14 @@ def _compact(space: FeatureSpace, x: np.ndarray, keep: np.ndarray) -> np.ndarray
     return out
 
 
-def token_view(space: FeatureSpace, row: np.ndarray, values: np.ndarray) -> list[dict[str, Any]]:
+def token_view(space: FeatureSpace, row: np.ndarray, values: np.ndarray) -> tuple[Any, ...]:
     """The attended tokens of one row with their attributions, for audit.json and the report.
 
-    row, values: ``(d,)`` in feature space; returns ``[{token, value}]`` in text order
+    row, values: ``(d,)`` in feature space; returns :class:`~audit_engine.results.explanations.TokenAttribution` records in text order
     (special tokens included with value 0, padding left out).
     """
+    from ..results.explanations import TokenAttribution
+
     tb = space.text
     assert tb is not None
     ids = _ids(space, row[None])[0]
@@ -208,4 +210,4 @@ def token_view(space: FeatureSpace, row: np.ndarray, values: np.ndarray) -> list
     seg = space.segment(tb.ids)
     vals = values[seg.slice]
     tokens = tb.tokenizer.tokens(ids)
-    return [{"token": tokens[j], "value": float(vals[j])} for j in np.flatnonzero(attended).tolist()]
+    return tuple(TokenAttribution(token=tokens[j], value=float(vals[j])) for j in np.flatnonzero(attended).tolist())

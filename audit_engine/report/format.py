@@ -118,7 +118,10 @@ def _is_number(v: Any) -> bool:
 
 
 def _estimate(v: Any) -> tuple[float | None, float | None, float | None]:
-    """(value, ci_low, ci_high) from an estimate dict or a plain number; Nones when absent."""
+    """(value, ci_low, ci_high) from an estimate dict, a typed estimate (``stats.Estimate`` or a record with
+    ``value``/``ci_low``/``ci_high``) or a plain number; Nones when absent or not finite."""
+    if not isinstance(v, Mapping) and all(hasattr(v, k) for k in ("value", "ci_low", "ci_high")):
+        v = {"value": v.value, "ci_low": v.ci_low, "ci_high": v.ci_high}
     if isinstance(v, Mapping):
         value = v.get("value")
         low, high = v.get("ci_low"), v.get("ci_high")

@@ -1,8 +1,8 @@
 """Report blocks for the graph-aware explanations: ``explanations.pathwise`` (the pathwise
 linear models of a ReLU network) and ``explanations.attention`` (attention maps, rollout).
 
-A view model only: numbers from audit.json become table cells and heatmap grids; no
-template computes anything.
+A view model only: numbers from the typed records become table cells and heatmap grids;
+no template computes anything.
 """
 
 from __future__ import annotations
@@ -10,90 +10,84 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ...results.explanations import Grid, MethodExplanation, PathPart, PathStep
+from ..blocks import MAX_TABLE_ROWS, Block, Cell, Figures, Paragraph, Table
+from ..format import _Ids, fmt_estimate, fmt_number
+from .explanations_local import grid_2d, heatmap_spec
+
 __all__ = ["pathwise_blocks", "attention_blocks"]
 
 _MAX_PATH_FIGURES = 3
-
 
 _HEADS = {"softmax": "softmax", "log_softmax": "log-softmax", "sigmoid": "sigmoid",
           "sigmoid_pair": "sigmoid (binary: the negative class's score is −logit)", "none": "output"}
 
 
-def _path_text(path: Any, feature: Any) -> str:
-    if not isinstance(path, list):
-        return ""
-    parts = []
-    for step in path:
-        if isinstance(step, Mapping) and step.get("layer") == "input" and isinstance(feature, str):
-            parts.append(feature)
-        elif isinstance(step, Mapping):
-            index = step.get("index")
-            where = ",".join(str(i) for i in index) if isinstance(index, list) else str(step.get("unit", "?"))
-            parts.append(f"{step.get('layer', '?')}[{where}]")
+def _path_text(path: tuple[PathStep, ...], feature: str) -> str:
+    parts = [feature if step.layer == "input" else f"{step.layer}[{','.join(str(i) for i in step.index)}]"
+             for step in path]
     return " → ".join(parts)
 
 
-def _top_weights(weights: Any, k: int = 4) -> str:
-    from ..format import fmt_number
-
-    if not isinstance(weights, Mapping):
+def _top_weights(weights: Mapping[str, float] | Grid | None, k: int = 4) -> str:
+    if not isinstance(weights, Mapping):  # images: the map is drawn, not listed
         return ""
-    items = sorted(((str(n), v) for n, v in weights.items() if isinstance(v, (int, float))), key=lambda kv: -abs(kv[1]))
-    return "; ".join(f"{n}: {fmt_number(v)}" for n, v in items[:k])
+    items = sorted(weights.items(), key=lambda kv: -abs(kv[1]))
+    return "W^path: " + "; ".join(f"{n} {fmt_number(v)}" for n, v in items[:k])
 
 
-def pathwise_blocks(entry: Mapping[str, Any], ids: Any) -> list[Any]:
+def _label(value: Any) -> str:
+    return f"“{value}”" if isinstance(value, str) else fmt_number(value)
+
+
+def pathwise_blocks(entry: MethodExplanation, ids: _Ids) -> list[Block]:
     """Blocks for one ``explanations.pathwise`` entry: bias share per row, paths, W^path maps."""
-    from ..blocks import MAX_TABLE_ROWS, Cell, Figures, Paragraph, Table
-    from ..format import fmt_estimate, fmt_number
-    from .explanations import _nested_grid
-
-    refused = entry.get("refused")
-    if isinstance(refused, str) and refused:
-        return [Paragraph(f"Pathwise explanation not run: {refused}", cls="muted")]
-    sec = entry.get("pathwise")
-    if not isinstance(sec, Mapping):
+    if entry.refused is not None:
+        return [Paragraph(f"Pathwise explanation not run: {entry.refused}", cls="muted")]
+    sec = entry.pathwise
+    if sec is None:
         return []
-    blocks: list[Any] = [Paragraph(
+    blocks: list[Block] = [Paragraph(
         "Pathwise explanation (Lim, Lee, Park & Choi): at each row this ReLU network is exactly a linear "
         "model, logit = W(x)·x + b(x). The attributions above are W(x)⊙x. The bias share "
         "|b| / (|W·x| + |b|) says how much of the logit comes from the bias rather than the input: "
         "where it is high, weight-based explanations (gradients, gradient × input) say little. The path "
         "follows, from the last hidden layer down to the input, the unit that contributes most to the unit "
-        "above it (the paper's top-down decomposition); its W^path is the linear model of that one path.")]
-    share = sec.get("bias_share")
-    text = f"Bias share of the predicted class's logit, mean over the explained rows: {fmt_estimate(share)}."
-    if isinstance(sec.get("max_error"), (int, float)):
-        text += (f" The forward pass read from the graph matches the model's output to {fmt_number(sec['max_error'])} "
-                 f"(relative); the explained score is the logit before the {_HEADS.get(str(sec.get('head')), 'output')} head.")
-    blocks.append(Paragraph(text))
+        "above it (the paper's top-down decomposition); its W^path is the linear model of that one path."),
+        Paragraph(
+            f"Bias share of the predicted class's logit, mean over the explained rows: {fmt_estimate(sec.bias_share, percent=True)}. "
+            f"The forward pass read from the graph matches the model's output to {fmt_number(sec.max_error)} "
+            f"(relative); the explained score is the logit before the {_HEADS[sec.head]} head.")]
     rows, figures = [], []
-    local = [e for e in sec.get("local", []) if isinstance(e, Mapping)]
-    for e in local[:MAX_TABLE_ROWS]:
-        ru = e.get("runner_up") if isinstance(e.get("runner_up"), Mapping) else {}
-        high = isinstance(e.get("bias_share"), (int, float)) and e["bias_share"] >= 0.5
+    for e in sec.local[:MAX_TABLE_ROWS]:
+        ru = e.runner_up
+        high = e.bias_share >= 0.5
         rows.append([
-            Cell(fmt_number(e.get("row"))), Cell(str(e.get("class", ""))),
-            Cell(fmt_number(e.get("logit")), "num"), Cell(fmt_number(e.get("weight_part")), "num"),
-            Cell(fmt_number(e.get("bias")), "num"),
-            Cell(fmt_number(e.get("bias_share"), percent=True), "flag" if high else "num"),
-            Cell(_path_text(e.get("path"), e.get("input_feature")), sub=_top_weights((e.get("deep") or {}).get("weights"))),
-            Cell(f"{ru.get('class', '')}: {fmt_number(ru.get('bias_share'), percent=True)}" if ru else ""),
+            Cell(str(e.row), "num"), Cell(_label(e.class_)),
+            Cell(fmt_number(e.logit), "num"), Cell(fmt_number(e.weight_part), "num"), Cell(fmt_number(e.bias), "num"),
+            Cell(fmt_number(e.bias_share, percent=True), "flag" if high else "num"),
+            Cell(_path_text(e.path, e.input_feature), sub=_top_weights(e.deep.weights)),
+            Cell(f"{_label(ru.class_)}: {fmt_number(ru.bias_share, percent=True)}" if ru is not None else "—"),
         ])
-        for key, label in (("thin", "thin path (top unit)"), ("deep", "deep path (to the input)")):
-            grid = _nested_grid((e.get(key) or {}).get("weights"))
-            if grid is not None and len(figures) < 2 * _MAX_PATH_FIGURES:
+        parts: tuple[tuple[str, PathPart, str], ...] = (("thin", e.thin, "thin path (top unit)"),
+                                                         ("deep", e.deep, "deep path (to the input)"))
+        for key, part, label in parts:
+            if isinstance(part.weights, Grid) and len(figures) < 2 * _MAX_PATH_FIGURES:
+                grid = grid_2d(part.weights, entry.image_layout)
+                peak = float(abs(grid).max()) if grid.size else 1.0
                 figures.append(ids.chart(
-                    "heatmap", f"row {e.get('row')}: {key}",
-                    f"Row {e.get('row')}, class {e.get('class')}: W^path of the {label} as a map over the input "
-                    f"(b^path = {fmt_number((e.get(key) or {}).get('bias'))}).",
-                    {"grid": grid, "image": None}))
+                    "heatmap", f"Row {e.row}: {key} path",
+                    f"Row {e.row}, class {_label(e.class_)}: W^path of the {label} as a map over the input "
+                    f"(b^path = {fmt_number(part.bias)}).",
+                    heatmap_spec(grid, None, peak=peak, signed=True, unit="W^path: logit change per unit of the pixel")))
     if rows:
-        more = len(local) - len(rows)
+        more = len(sec.local) - len(rows)
         blocks.append(Table(
             ["Row", "Class", "Logit", "W·x", "b", "Bias share", "Path (last hidden layer → input)", "Runner-up: bias share"],
             rows, caption="Pathwise linear models of the explained rows",
-            note=(f"{more} more rows are in audit.json. " if more > 0 else "") + "A bias share of 50% or more is flagged."))
+            note=(f"{more} more rows are in audit.json. " if more > 0 else "")
+            + "Row: the row's position in the data, counted from 0. The numbers are exact for each row (the network "
+              "is linear there), so they carry no interval. A bias share of 50% or more is flagged."))
     if figures:
         blocks.append(Figures(figures, caption="W^path of the greedy path per row: the thin path keeps the top "
                                                "hidden unit only, the deep one the whole path down to the input "
@@ -101,37 +95,33 @@ def pathwise_blocks(entry: Mapping[str, Any], ids: Any) -> list[Any]:
     return blocks
 
 
-def attention_blocks(entry: Mapping[str, Any], ids: Any) -> list[Any]:
+def attention_blocks(entry: MethodExplanation, ids: _Ids) -> list[Block]:
     """Blocks for one ``explanations.attention`` entry: rank agreement and per-token scores."""
-    from ..blocks import MAX_TABLE_ROWS, Cell, Paragraph, Table
-    from ..format import fmt_estimate, fmt_number
-
-    sec = entry.get("attention")
-    if not isinstance(sec, Mapping):
+    sec = entry.attention
+    if sec is None:
         return []
-    agree = sec.get("agreement") if isinstance(sec.get("agreement"), Mapping) else {}
-    blocks: list[Any] = [Paragraph(
-        f"Attention maps from the graph's {len(sec.get('layers') or [])} attention layer(s) (head mean, the "
-        f"{'CLS (first)' if sec.get('query') == 'first' else 'mean'} query) and attention rollout (Abnar & Zuidema "
-        "2020), beside token occlusion (probability drop when a token is replaced by id "
-        f"{sec.get('mask_id')}). Rank agreement with occlusion (Spearman, mean over rows; 1 = same order): "
-        f"last-layer attention {fmt_estimate(agree.get('attention_vs_occlusion'))}, rollout "
-        f"{fmt_estimate(agree.get('rollout_vs_occlusion'))}. Low agreement means attention is not a faithful "
-        "explanation for this model (Jain & Wallace 2019; Wiegreffe & Pinter 2019).")]
+    agree = sec.agreement
+    blocks: list[Block] = [Paragraph(
+        f"Attention maps from the graph's {len(sec.layers)} attention layer(s) (head mean, the "
+        f"{'CLS (first)' if sec.query == 'first' else 'mean'} query) and attention rollout (Abnar & Zuidema "
+        f"2020), beside token occlusion (probability drop when a token is replaced by id {sec.mask_id}). "
+        "Rank agreement with occlusion (Spearman, mean over rows; 1 = same order): last-layer attention "
+        f"{fmt_estimate(agree.attention_vs_occlusion)}, rollout {fmt_estimate(agree.rollout_vs_occlusion)}. "
+        "Low agreement means attention is not a faithful explanation for this model "
+        "(Jain & Wallace 2019; Wiegreffe & Pinter 2019).")]
     rows = []
-    for e in [e for e in sec.get("local", []) if isinstance(e, Mapping)][:MAX_TABLE_ROWS]:
-        tokens = e.get("tokens") or []
+    for e in sec.local[:MAX_TABLE_ROWS]:
+        def top(values: tuple[float, ...], tokens: tuple[int, ...] = e.tokens) -> str:
+            order = sorted(range(len(values)), key=lambda j: -values[j])[:3]
+            return ", ".join(f"#{j} (id {tokens[j]})" for j in order if j < len(tokens))
 
-        def top(key: str, e: Mapping[str, Any] = e, tokens: list[Any] = tokens) -> str:
-            vals = e.get(key) or []
-            order = sorted(range(len(vals)), key=lambda j: -(vals[j] or 0.0))[:3]
-            return ", ".join(f"#{j} ({tokens[j] if j < len(tokens) else '?'})" for j in order)
-
-        rows.append([Cell(fmt_number(e.get("row"))), Cell(" ".join(str(t) for t in tokens)),
-                     Cell(top("rollout")), Cell(top("occlusion")),
-                     Cell(fmt_number(e.get("spearman_rollout")), "num")])
+        rows.append([Cell(str(e.row), "num"), Cell(" ".join(str(t) for t in e.tokens)),
+                     Cell(top(e.rollout)), Cell(top(e.occlusion)),
+                     Cell(fmt_number(e.spearman_rollout), "num")])
     if rows:
         blocks.append(Table(["Row", "Token ids", "Top positions by rollout", "Top positions by occlusion",
                              "Spearman (rollout, occlusion)"], rows,
-                            caption="Per-token attention rollout and occlusion (position (token id))"))
+                            caption="Per-token attention rollout and occlusion (position (token id))",
+                            note="Row: the row's position in the data, counted from 0. The per-row Spearman "
+                                 "correlations are single values (one ranking each); their mean's interval is above."))
     return blocks
