@@ -195,3 +195,10 @@ def test_source_reads_exact_chunks(compas_folder):
     assert src.n_rows == 5000 and len(src.files) == 3
     sizes = [len(f) for _, f in src.chunks(1234, columns=["age"])]
     assert sizes == [1234] * 4 + [5000 - 4 * 1234]
+
+
+def test_source_take_matches_chunks(compas_folder):
+    src = ParquetSource.open(compas_folder)
+    whole = pd.concat([f for _, f in src.chunks(5000, columns=["age", "race"])], ignore_index=True)
+    index = np.array([0, 1, 332, 333, 1699, 1700, 3299, 3300, 4999])
+    pd.testing.assert_frame_equal(src.take(index, ["age", "race"]), whole.iloc[index].reset_index(drop=True))

@@ -46,6 +46,10 @@ def should_stream(source: Any, config: Any) -> bool:
     """Whether ``prepare`` streams ``source``: ``config.stream`` True / False, or auto (None)."""
     wanted = getattr(config, "stream", None)
     backend = getattr(config, "backend", "local")
+    if backend == "ray":
+        from .ray_backend import require_ray
+
+        require_ray()  # one sentence on how to install it, before anything is loaded
     if wanted is False and backend == "local":
         return False
     if not is_parquet_source(source):
@@ -259,6 +263,9 @@ def prepare_stream(
     if scorer.n != source.n_rows:
         raise RuntimeError(f"streamed {scorer.n} rows, the Parquet metadata declares {source.n_rows}")
     index, frame, proba = scorer.sample.result()
+    absent = [c for c in columns if c not in frame.columns]
+    if absent:  # the Ray actors send back outputs, target and groups only: read the sample's features here
+        frame = pd.concat([frame, source.take(index, absent)], axis=1)[columns]
     sample = load_data(frame, target=config.target, sensitive=config.sensitive, features=config.features)
     sample.path = source.path
     if sample.y is not None:

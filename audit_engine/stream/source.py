@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..errors import ColumnError, DataError, DataNotFoundError, InvalidValueError
@@ -104,6 +105,13 @@ class ParquetSource:
     def head(self, n: int, columns: Sequence[str] | None = None) -> pd.DataFrame:
         """The first ``n`` rows (or fewer) as a DataFrame."""
         return next(iter(self.chunks(n, columns=columns)))[1]
+
+    def take(self, index: np.ndarray, columns: Sequence[str]) -> pd.DataFrame:
+        """The rows at global row indices ``index`` (increasing), only ``columns``."""
+        import pyarrow.dataset as ds
+
+        dataset = ds.dataset(list(self.files), format="parquet")
+        return dataset.take(np.asarray(index, dtype=np.int64), columns=list(columns)).to_pandas()
 
     def chunks(self, chunk_rows: int, *, columns: Sequence[str] | None = None) -> Iterator[tuple[int, pd.DataFrame]]:
         """Yield ``(start_row, frame)`` chunks of exactly ``chunk_rows`` rows (the last may be shorter)."""
