@@ -159,8 +159,9 @@ class ChunkScorer:
             y = column.to_numpy()
         y_index = predicted = None
         if ctx.task == "classification":
-            if y is not None:
-                y_index = class_indices(y, ctx.classes, data.target)
+            if y is not None:  # labels mapped once per distinct value, not per row
+                codes, uniques = pd.factorize(y)
+                y_index = class_indices(np.asarray(uniques), ctx.classes, data.target)[codes]
             if ctx.positive_index is not None:
                 hit = proba[:, ctx.positive_index] >= self.config.threshold
                 predicted = np.where(hit, ctx.positive_index, 1 - ctx.positive_index)

@@ -119,7 +119,9 @@ class ParquetSource:
 
         dataset = ds.dataset(list(self.files), format="parquet")
         cols = list(columns) if columns is not None else None
-        batches = dataset.to_batches(columns=cols, batch_size=min(chunk_rows, 1 << 20), use_threads=False)
+        # little read-ahead: pyarrow's default (16 batches, 4 files) would hold many chunks at once
+        batches = dataset.to_batches(columns=cols, batch_size=min(chunk_rows, 1 << 16), batch_readahead=2,
+                                     fragment_readahead=1, use_threads=False)
         yield from rebatch((b.to_pandas() for b in batches if b.num_rows), chunk_rows)
 
 
