@@ -78,6 +78,7 @@ class AuditContext:
     ood_data: AuditData | None = None
     ood_rows: np.ndarray | None = None
     progress: Progress | None = None
+    stream: Any = None  # StreamSummary when the data was streamed (stream/run.py); rows etc. are then a sample
 
     def rng(self, *keys: str | int) -> np.random.Generator:
         """A reproducible random stream for ``keys`` (e.g. ``ctx.rng("fairness", "bootstrap")``)."""
@@ -185,6 +186,10 @@ def prepare(
 ) -> AuditContext:
     """Load and bind everything, score the data once, and return the context checks read."""
     config = config or AuditConfig()
+    from .stream.run import prepare_stream, should_stream
+
+    if not isinstance(data, AuditData) and should_stream(data, config):  # Parquet beyond memory, or --stream / ray
+        return prepare_stream(model, data, config=config, reference=reference, ood_data=ood_data, progress=progress)
     if not isinstance(model, OnnxModel):
         model = load_model(model, provider=config.provider, output=config.output,
                            output_kind=config.output_kind, threads=config.threads)
@@ -346,6 +351,8 @@ def run_checks(ctx: AuditContext, *, started: float | None = None) -> AuditResul
     data_block = ctx.data.to_dict()
     data_block["features"] = ctx.space.feature_names if ctx.space.features else data_block["features"]
     data_block["layout"] = ctx.space.layout
+    if ctx.stream is not None:
+        data_block.update(ctx.stream.data_block())
     return AuditResult(
         engine=EngineInfo(name="audit-engine", version=__version__, packages=_package_versions()),
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

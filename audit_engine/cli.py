@@ -83,7 +83,13 @@ def _add_run_options(p: argparse.ArgumentParser, *, data_required: bool = True) 
     p.add_argument("--config", default=None, help="audit.toml with settings and the policy")
     p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
     p.add_argument("--bootstrap", type=int, default=None, dest="n_bootstrap", help="bootstrap replicates (default 1000)")
-    p.add_argument("--backend", choices=["local"], default=None, help="evaluation backend")
+    p.add_argument("--backend", choices=["local", "ray"], default=None,
+                   help="evaluation backend: local, or ray (Ray Data over Parquet; pip install 'audit-engine[ray]')")
+    p.add_argument("--ray-address", default=None, metavar="ADDR", help="Ray cluster to join (default: start a local Ray)")
+    p.add_argument("--stream", action="store_const", const=True, default=None,
+                   help="read Parquet --data in chunks, memory bounded by the chunk (default: auto, over 256 MiB)")
+    p.add_argument("--sample-rows", type=int, default=None, metavar="N",
+                   help="streaming: rows of the seeded sample explanations / OOD / uncertainty run on (default 20000)")
     p.add_argument("--junit", default=None, metavar="FILE",
                    help="also write the policy verdicts as JUnit XML (one test case per rule; fail = failure)")
     _add_model_options(p)
@@ -235,6 +241,9 @@ def _config(args: argparse.Namespace) -> Any:
         seed=args.seed,
         n_bootstrap=args.n_bootstrap,
         backend=args.backend,
+        ray_address=getattr(args, "ray_address", None),
+        stream=getattr(args, "stream", None),
+        sample_rows=getattr(args, "sample_rows", None),
         provider=args.provider,
         output=args.output,
         output_kind=args.output_kind,

@@ -59,7 +59,11 @@ class AuditConfig:
     output, output_kind: which model output to audit and how to read it.
     classes: the labels of the model's output columns, in column order, when the graph
         does not name them (default: the graph's labels, else a guess from the target).
-    provider: ``auto`` | ``cpu`` | ``cuda``; backend: ``local`` (``ray`` reserved).
+    provider: ``auto`` | ``cpu`` | ``cuda``; backend: ``local`` | ``ray`` (Ray Data, streams
+        the Parquet data; ``ray_address``: the cluster, default a local Ray).
+    stream: read a Parquet file / folder in chunks (``fairness.chunk_rows`` rows) with memory
+        bounded by the chunk: True, False, or None (auto: when it declares over 256 MiB);
+        ``sample_rows``: the seeded sample the row-needing checks then run on.
     checks: which checks to run (default: every one that applies).
     n_bootstrap, confidence: bootstrap replicates and interval level for every interval.
     max_chunk_bytes: the Evaluator's memory budget per model call.
@@ -84,6 +88,9 @@ class AuditConfig:
     classes: tuple[Any, ...] | None = None
     provider: str = "auto"
     backend: str = "local"
+    ray_address: str | None = None
+    stream: bool | None = None
+    sample_rows: int = 20_000
     threads: int | None = None
     checks: tuple[str, ...] | None = None
     n_bootstrap: int = 1000

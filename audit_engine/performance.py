@@ -244,6 +244,10 @@ def run(ctx: Any) -> Any:
     """The performance check: needs a target; returns a CheckOutcome."""
     from .audit import CheckOutcome
 
+    if getattr(ctx, "stream", None) is not None:  # streamed data: tallies over every row (stream/check.py)
+        from .stream.check import performance_outcome
+
+        return performance_outcome(ctx)
     params = ctx.config.params("performance", DEFAULTS)
     rng = ctx.rng("performance")
     cfg = ctx.config

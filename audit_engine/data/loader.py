@@ -79,6 +79,10 @@ class AuditData:
             inputs=None if self.inputs is None else {k: v[index] for k, v in self.inputs.items()},
         )
 
+    def _replace_source(self, path: str, sha256: str) -> AuditData:
+        self.path, self.sha256 = path, sha256
+        return self
+
     def to_dict(self) -> dict[str, Any]:
         """The ``data`` block of audit.json."""
         return {
@@ -181,6 +185,13 @@ def load_data(
             arrays["y"] = np.asarray(y)
     else:
         file = Path(source)
+        if file.is_dir():  # a folder of Parquet files, read whole (stream/ reads it in chunks)
+            from ..stream.source import ParquetSource
+
+            part = ParquetSource.open(file)
+            frame = pd.concat([f for _, f in part.chunks(part.n_rows, columns=list(part.columns))], ignore_index=True)
+            return load_data(frame, target=target, sensitive=sensitive, features=features)._replace_source(
+                str(file), part.sha256())
         if not file.is_file():
             raise DataNotFoundError(f"Data file {str(file)!r} does not exist; check the path.")
         path = str(file)

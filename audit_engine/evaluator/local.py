@@ -15,6 +15,7 @@ from ..model.outputs import PROBABILITY_TOLERANCE, guess_kind, logit_source, nor
 from ..runtime import run_inference, runtime_error
 from .base import EvaluationStats, Progress
 from .binding import OutputBinding
+from .io_binding import bound_call
 from .guards import check_outputs
 
 __all__ = ["LocalEvaluator", "DEFAULT_CHUNK_BYTES"]
@@ -195,15 +196,8 @@ class LocalEvaluator:
         feeds = self.space.feeds(chunk)
         session = self.model.session
         start = time.perf_counter()
-        if self._use_binding:
-            binding = session.io_binding()
-            for name, value in feeds.items():
-                binding.bind_cpu_input(name, value)
-            binding.bind_output(self.model.output)
-
-            def call(options: Any) -> Any:
-                session.run_with_iobinding(binding, options)
-                return binding.copy_outputs_to_cpu()[0]
+        if self._use_binding:  # CUDA: inputs staged on the device once per chunk (evaluator/io_binding.py)
+            call = bound_call(session, feeds, self.model.output, device="cuda")
         else:
             def call(options: Any) -> Any:
                 return session.run([self.model.output], feeds, options)[0]

@@ -76,6 +76,8 @@ def _params(ctx: Any) -> dict[str, Any]:
 
 def counts_from_context(ctx: Any, *, chunk_rows: int = 1_000_000, score_bins: int = 10) -> GroupCounts | GroupSums:
     """Per-group counts of the audited predictions, taken in chunks of ``chunk_rows`` and merged."""
+    if getattr(ctx, "stream", None) is not None and ctx.stream.fairness_counts is not None:
+        return ctx.stream.fairness_counts  # streamed data: the same chunks, counted as they were read
     sensitive = ctx.data.sensitive
     n = len(sensitive)
     parts: list[Any] = []

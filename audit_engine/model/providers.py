@@ -22,7 +22,10 @@ import onnxruntime as ort
 
 from ..errors import ProviderError
 
-__all__ = ["GPU_WHEEL_PLATFORMS", "PROVIDERS", "create_session", "cuda_install_hint", "describe_provider"]
+__all__ = [
+    "GPU_WHEEL_PLATFORMS", "PROVIDERS", "create_session", "cuda_install_hint", "describe_provider",
+    "preload_cuda_libraries",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +99,7 @@ def create_session(
                     f"(available: {', '.join(available)}); {cuda_install_hint()}"
                 )
         else:
+            preload_cuda_libraries()
             with _captured_stderr() as native:
                 try:
                     session = ort.InferenceSession(
@@ -123,6 +127,33 @@ def create_session(
             "check that it was exported with a supported opset and operators."
         ) from exc
     return session, "cpu"
+
+
+_PRELOADED: list[str] = []
+
+
+def preload_cuda_libraries() -> str:
+    """Load the CUDA / cuDNN / cuBLAS libraries of NVIDIA's wheels (``audit-engine[cuda]``)
+    with ``onnxruntime.preload_dlls()`` (onnxruntime >= 1.21), once per process, so a
+    machine needs no system CUDA. Returns what it printed (missing libraries), also logged."""
+    if _PRELOADED:
+        return _PRELOADED[0]
+    preload = getattr(ort, "preload_dlls", None)
+    text = ""
+    if preload is not None:
+        import io
+
+        out = io.StringIO()
+        with _captured_stderr() as native, contextlib.redirect_stdout(out):
+            try:
+                preload()
+            except Exception as exc:  # noqa: BLE001 - a failed preload only means CUDA may not load
+                out.write(str(exc))
+        text = (out.getvalue() + (native[0] if native else "")).strip()
+        if text:
+            logger.info("onnxruntime.preload_dlls: %s", " ".join(text.split())[:500])
+    _PRELOADED.append(text)
+    return text
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -1,0 +1,36 @@
+"""The performance check on streamed data: the tally's report and the policy's verdicts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["performance_outcome"]
+
+
+def performance_outcome(ctx: Any) -> Any:
+    """A CheckOutcome like :func:`audit_engine.performance.run`'s, from ``ctx.stream.performance``.
+
+    The section adds ``streaming``: how its intervals were drawn and the AUC's method
+    (``exact`` | ``histogram``) with its ``error_bound``.
+    """
+    from ..audit import CheckOutcome
+
+    cfg = ctx.config
+    tally = ctx.stream.performance
+    rng = ctx.rng("performance")
+    if ctx.task == "regression":
+        report, streaming = tally.report(n_boot=cfg.n_bootstrap, confidence=cfg.confidence)
+    else:
+        report, streaming = tally.report(
+            classes=ctx.classes, positive_label=ctx.positive_label,
+            threshold=cfg.threshold if ctx.positive_index is not None else None,
+            n_boot=cfg.n_bootstrap, confidence=cfg.confidence, rng=rng)
+    verdicts = []
+    for rule in cfg.policy.rules_for("performance"):
+        est = report.metrics.get(rule.metric)
+        if est is None:
+            continue
+        verdicts.append(rule.judge(est.value, ci_low=est.ci_low, ci_high=est.ci_high))
+    section = report.to_dict()
+    section["streaming"] = streaming
+    return CheckOutcome(section, verdicts)

@@ -1,0 +1,160 @@
+"""The Ray Data backend: Parquet read by ``ray.data.read_parquet``, scored by actors.
+
+Each actor (a callable class under ``map_batches``) holds one onnxruntime session made
+from the model bytes, which are put in the object store once (``ray.put``); it scores
+its batches through a :class:`~audit_engine.evaluator.local.LocalEvaluator` over the
+driver's :class:`~audit_engine.data.space.FeatureSpace`, with the output kind and
+classes the driver resolved, and returns only the model outputs with the target and
+sensitive columns (features too never travel back). One actor per GPU (``num_gpus=1``)
+when the cluster has GPUs and the provider is not ``cpu``; else one per CPU slot but one
+(left to the readers), each with one onnxruntime thread.
+
+Order, not worker timing, decides every figure: the dataset keeps its row order
+(``preserve_order``) and the driver takes the scored rows in chunks of exactly
+``chunk_rows`` rows (``iter_batches``), then counts them with the same
+:class:`~.run.ChunkScorer` as the local backend, so the same seed gives the same
+audit.json on ``local`` and ``ray`` apart from timings and call counts. A dead actor is
+restarted and its batch retried by Ray (``max_restarts`` / ``max_task_retries``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError
+
+__all__ = ["require_ray", "scored_chunks", "FAULT_ENV"]
+
+FAULT_ENV = "AUDIT_ENGINE_RAY_FAULT"
+"""Fault injection for tests: a file path; the first actor batch that finds it deletes it and exits."""
+
+_RESTARTS = 3
+_PREFIX = "__audit_p"
+
+
+def require_ray() -> Any:
+    """Import ray (with Ray Data) or raise ConfigError saying how to install it."""
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError(
+            "The Ray backend needs Ray Data, which is not installed; install it with "
+            "pip install 'audit-engine[ray]' (or pip install 'ray[data]>=2.9'), or use --backend local."
+        ) from exc
+    _guard_fsspec_http()
+    return ray
+
+
+def _guard_fsspec_http() -> None:
+    """Ray Data resolves paths on several threads, each trying ``fsspec.implementations.http``;
+    without aiohttp, two concurrent failing imports can give ImportError (not the
+    ModuleNotFoundError Ray expects). Marking the module absent makes every try fail alike."""
+    try:
+        import fsspec.implementations.http  # noqa: F401
+    except ImportError:
+        sys.modules.setdefault("fsspec.implementations.http", None)  # type: ignore[arg-type]
+
+
+class _Scorer:
+    """One onnxruntime session per actor; ``__call__`` scores a pandas batch."""
+
+    def __init__(self, model_bytes: bytes, provider: str, output: str, output_kind: str, classes: list[Any] | None,
+                 space: Any, max_chunk_bytes: int, keep: list[str], fault: str | None) -> None:
+        from ..evaluator.local import LocalEvaluator
+        from ..model.loader import load_model
+
+        if not isinstance(model_bytes, (bytes, bytearray, memoryview)):  # the object-store reference
+            import ray
+
+            model_bytes = ray.get(model_bytes)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "model.onnx"
+            path.write_bytes(model_bytes)
+            model = load_model(path, provider=provider, output=output, output_kind=output_kind, threads=1)
+        self.space = space
+        self.evaluator = LocalEvaluator(model, space, max_chunk_bytes=max_chunk_bytes, classes=classes)
+        self.keep = keep
+        self.fault = fault
+
+    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        from ..data.loader import AuditData
+
+        if self.fault and os.path.exists(self.fault):
+            os.remove(self.fault)
+            os._exit(1)  # a dead actor, once: Ray restarts it and retries the batch
+        data = AuditData(batch, None, None, None, pd.DataFrame(index=batch.index), [f.name for f in self.space.features],
+                         None, "")
+        proba = self.evaluator.predict(self.space.encode(data))
+        out = batch[self.keep].reset_index(drop=True).copy()
+        for j in range(proba.shape[1]):
+            out[f"{_PREFIX}{j}"] = proba[:, j]
+        return out
+
+
+def _init(ray: Any, address: str | None) -> None:
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
+
+
+def scored_chunks(source: Any, model: Any, evaluator: Any, head: Any, columns: list[str], *, chunk_rows: int,
+                  config: Any) -> Iterator[tuple[int, pd.DataFrame, np.ndarray]]:
+    """Yield ``(start_row, frame of target/sensitive columns, proba (m, k))`` in row order."""
+    from .source import rebatch
+
+    ray = require_ray()
+    _init(ray, config.ray_address)
+    context = ray.data.DataContext.get_current()
+    context.execution_options.preserve_order = True
+    resources = ray.cluster_resources()
+    gpus = int(resources.get("GPU", 0))
+    use_gpu = gpus > 0 and config.provider != "cpu"
+    keep = [c for c in columns if c in ([head.target] if head.target else []) + head.sensitive_names]
+    model_ref = ray.put(Path(model.path).read_bytes())
+    actors = gpus if use_gpu else max(1, int(resources.get("CPU", 1)) - 1)
+    compute = {"num_gpus": 1} if use_gpu else {"num_cpus": 1}
+    ds = ray.data.read_parquet(list(source.files)).select_columns(columns)
+    with warnings.catch_warnings():  # Ray >= 2.5x deprecates ray_remote_args_fn; Ray Data retries by default anyway
+        warnings.simplefilter("ignore", DeprecationWarning)
+        scored = _map(ds, model_ref, model, evaluator, keep, use_gpu, actors, compute, chunk_rows)
+    k = evaluator.n_outputs if evaluator.task == "classification" else 1
+    names = [f"{_PREFIX}{j}" for j in range(k)]
+    started = time.perf_counter()
+    batches = scored.iter_batches(batch_size=chunk_rows, batch_format="pandas")
+    for start, frame in rebatch(batches, chunk_rows):
+        proba = frame[names].to_numpy(dtype=np.float64)
+        evaluator.stats.rows_evaluated += len(frame)
+        evaluator.stats.model_calls += 1
+        evaluator.stats.seconds = time.perf_counter() - started
+        yield start, frame[keep], proba
+
+
+def _map(ds: Any, model_ref: Any, model: Any, evaluator: Any, keep: list[str], use_gpu: bool, actors: int,
+         compute: dict[str, Any], chunk_rows: int) -> Any:
+    """``map_batches`` of :class:`_Scorer` over a pool of ``actors`` actors, retried when one dies."""
+    import ray
+
+    return ds.map_batches(
+        _Scorer,
+        batch_format="pandas",
+        batch_size=max(1, min(chunk_rows, evaluator.rows_per_chunk)),
+        fn_constructor_kwargs={
+            "model_bytes": model_ref, "provider": "cuda" if use_gpu else "cpu", "output": model.output,
+            "output_kind": evaluator.output_kind, "classes": evaluator.classes if evaluator.task == "classification" else None,
+            "space": evaluator.space, "max_chunk_bytes": evaluator.max_chunk_bytes, "keep": keep,
+            "fault": os.environ.get(FAULT_ENV),
+        },
+        compute=ray.data.ActorPoolStrategy(size=actors),
+        ray_remote_args_fn=lambda: {"max_restarts": _RESTARTS, "max_task_retries": _RESTARTS},
+        **compute,
+    )

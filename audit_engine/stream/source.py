@@ -1,0 +1,146 @@
+"""A Parquet file or folder of Parquet files, read in chunks of exactly ``chunk_rows`` rows.
+
+Files are taken in sorted path order (a folder is searched recursively for ``*.parquet``
+/ ``*.pq``); rows keep their order within a file. ``chunks`` re-batches pyarrow's record
+batches so chunk k holds the global rows ``[k*R, (k+1)*R)``, whatever the row groups:
+memory is bounded by the chunk size, and every chunk-wise sum is the same whichever
+reader (pyarrow here, Ray Data in :mod:`.ray_backend`) produced the rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ColumnError, DataError, DataNotFoundError, InvalidValueError
+
+__all__ = ["ParquetSource", "is_parquet_source", "rebatch"]
+
+_SUFFIXES = (".parquet", ".pq")
+
+
+def is_parquet_source(source: object) -> bool:
+    """True for a path to a Parquet file or to a folder holding Parquet files."""
+    if not isinstance(source, (str, os.PathLike)):
+        return False
+    path = Path(source)
+    if path.is_file():
+        return path.suffix.lower() in _SUFFIXES
+    return path.is_dir() and any(p.suffix.lower() in _SUFFIXES for p in path.rglob("*") if p.is_file())
+
+
+@dataclass(frozen=True)
+class ParquetSource:
+    """The files of a Parquet dataset and what their metadata declares.
+
+    Attributes
+    ----------
+    path: the file or folder given.
+    files: the Parquet files, sorted by path.
+    n_rows: total rows (from the footers; no data read).
+    columns: column names of the first file's schema (every file must hold them).
+    """
+
+    path: str
+    files: tuple[str, ...]
+    n_rows: int
+    columns: tuple[str, ...]
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> ParquetSource:
+        import pyarrow.parquet as pq
+
+        root = Path(path)
+        if root.is_file():
+            files = [root]
+        elif root.is_dir():
+            files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in _SUFFIXES)
+        else:
+            raise DataNotFoundError(f"Data path {str(root)!r} does not exist; check the path.")
+        if not files:
+            raise DataError(f"The folder {str(root)!r} holds no .parquet files; point --data at Parquet files.")
+        rows = 0
+        columns: tuple[str, ...] | None = None
+        for file in files:
+            try:
+                meta = pq.ParquetFile(file).metadata
+            except Exception as exc:  # noqa: BLE001 - pyarrow raises ArrowInvalid, OSError, ...
+                raise DataError(f"Cannot read {str(file)!r} as parquet ({exc}); check the file's format.") from exc
+            rows += int(meta.num_rows)
+            names = tuple(str(n) for n in meta.schema.to_arrow_schema().names)
+            if columns is None:
+                columns = names
+            elif not set(columns) <= set(names):
+                missing = sorted(set(columns) - set(names))
+                raise DataError(f"The Parquet file {str(file)!r} lacks the column(s) {missing} that {str(files[0])!r} has; "
+                                "every file of the dataset needs the same columns.")
+        if rows == 0:
+            raise InvalidValueError(f"The data in {str(root)!r} has no rows; an audit needs at least one.")
+        return cls(str(root), tuple(str(f) for f in files), rows, columns or ())
+
+    def check_columns(self, names: Iterable[str]) -> None:
+        for name in names:
+            if name not in self.columns:
+                shown = ", ".join(repr(c) for c in self.columns[:12])
+                raise ColumnError(f"The column {name!r} is not in the Parquet data (columns: {shown}).")
+
+    def sha256(self) -> str:
+        """Digest of the files' bytes (and their names relative to ``path``), in order."""
+        digest = hashlib.sha256()
+        root = Path(self.path)
+        for file in self.files:
+            rel = Path(file).relative_to(root).as_posix() if root.is_dir() else Path(file).name
+            digest.update(rel.encode() + b"\x00")
+            with open(file, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 22), b""):
+                    digest.update(block)
+        return digest.hexdigest()
+
+    def head(self, n: int, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """The first ``n`` rows (or fewer) as a DataFrame."""
+        return next(iter(self.chunks(n, columns=columns)))[1]
+
+    def take(self, index: np.ndarray, columns: Sequence[str]) -> pd.DataFrame:
+        """The rows at global row indices ``index`` (increasing), only ``columns``."""
+        import pyarrow.dataset as ds
+
+        dataset = ds.dataset(list(self.files), format="parquet")
+        return dataset.take(np.asarray(index, dtype=np.int64), columns=list(columns)).to_pandas()
+
+    def chunks(self, chunk_rows: int, *, columns: Sequence[str] | None = None) -> Iterator[tuple[int, pd.DataFrame]]:
+        """Yield ``(start_row, frame)`` chunks of exactly ``chunk_rows`` rows (the last may be shorter)."""
+        import pyarrow.dataset as ds
+
+        dataset = ds.dataset(list(self.files), format="parquet")
+        cols = list(columns) if columns is not None else None
+        # little read-ahead: pyarrow's default (16 batches, 4 files) would hold many chunks at once
+        batches = dataset.to_batches(columns=cols, batch_size=min(chunk_rows, 1 << 16), batch_readahead=2,
+                                     fragment_readahead=1, use_threads=False)
+        yield from rebatch((b.to_pandas() for b in batches if b.num_rows), chunk_rows)
+
+
+def rebatch(frames: Iterable[pd.DataFrame], chunk_rows: int) -> Iterator[tuple[int, pd.DataFrame]]:
+    """Re-cut a stream of frames into ``(start_row, frame)`` chunks of exactly ``chunk_rows`` rows."""
+    pending: list[pd.DataFrame] = []
+    held = 0
+    start = 0
+    for frame in frames:
+        pending.append(frame)
+        held += len(frame)
+        while held >= chunk_rows:
+            joined = pending[0] if len(pending) == 1 else pd.concat(pending, ignore_index=True)
+            chunk = joined.iloc[:chunk_rows].reset_index(drop=True)
+            rest = joined.iloc[chunk_rows:].reset_index(drop=True)
+            yield start, chunk
+            start += chunk_rows
+            pending = [rest] if len(rest) else []
+            held = len(rest)
+    if held:
+        joined = pending[0] if len(pending) == 1 else pd.concat(pending, ignore_index=True)
+        yield start, joined.reset_index(drop=True)

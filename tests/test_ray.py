@@ -1,0 +1,84 @@
+"""The Ray Data backend: the same audit.json as the local backend, and a dead actor survived."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pandas as pd
+import pytest
+
+import audit_engine as ae
+from audit_engine.cli import main
+
+from .conftest import data_path, model_path
+
+COMPAS_NUMERIC = ("age", "juv_fel_count", "juv_misd_count", "juv_other_count", "priors_count")
+_VOLATILE = ("created", "evaluations", "checks")
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    ray = pytest.importorskip("ray")
+    pytest.importorskip("ray.data")
+    ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def compas_folder(tmp_path_factory):
+    df = pd.read_csv(data_path("compas.csv"))
+    folder = tmp_path_factory.mktemp("compas_ray")
+    for i, (lo, hi) in enumerate(((0, 2100), (2100, 3900), (3900, len(df)))):
+        df.iloc[lo:hi].to_parquet(folder / f"part-{i}.parquet", row_group_size=450)
+    return folder
+
+
+def _config(**kw):
+    return ae.AuditConfig(target="two_year_recid", sensitive=("race", "sex"), features=COMPAS_NUMERIC, n_bootstrap=100,
+                          checks=("performance", "fairness"), stream=True, fairness={"chunk_rows": 1500}, **kw)
+
+
+def _stable(doc):
+    out = {k: v for k, v in doc.items() if k not in _VOLATILE}
+    out["config"] = {k: v for k, v in doc["config"].items() if k != "backend"}
+    out["data"] = dict(doc["data"], stream={k: v for k, v in doc["data"]["stream"].items() if k != "backend"})
+    return json.loads(json.dumps(out))
+
+
+def test_ray_audit_equals_local(ray_local, compas_folder):
+    local = ae.audit(model_path("compas_logreg.onnx"), str(compas_folder), config=_config()).to_dict()
+    on_ray = ae.audit(model_path("compas_logreg.onnx"), str(compas_folder), config=_config(backend="ray")).to_dict()
+    ae.validate(on_ray)
+    assert on_ray["data"]["stream"]["backend"] == "ray"
+    assert on_ray["evaluations"]["rows_evaluated"] == 5000
+    assert _stable(local) == _stable(on_ray)
+
+
+def test_ray_survives_a_dead_actor(ray_local, compas_folder, tmp_path, monkeypatch):
+    from audit_engine.stream.ray_backend import FAULT_ENV
+
+    marker = tmp_path / "kill-once"
+    marker.write_text("x")
+    monkeypatch.setenv(FAULT_ENV, str(marker))
+    local = ae.audit(model_path("compas_logreg.onnx"), str(compas_folder), config=_config()).to_dict()
+    on_ray = ae.audit(model_path("compas_logreg.onnx"), str(compas_folder), config=_config(backend="ray")).to_dict()
+    assert not marker.exists()  # an actor found it and died on its first batch
+    assert _stable(local) == _stable(on_ray)
+
+
+def test_ray_backend_needs_parquet(ray_local, tmp_path, capsys):
+    code = main(["run", str(model_path("compas_logreg.onnx")), "--data", str(data_path("compas.csv")),
+                 "--target", "two_year_recid", "--backend", "ray", "--out", str(tmp_path / "o")])
+    assert code == 2 and "Parquet" in capsys.readouterr().err
+
+
+def test_without_ray_one_sentence(tmp_path, capsys, monkeypatch, compas_folder):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray now fails
+    code = main(["run", str(model_path("compas_logreg.onnx")), "--data", str(compas_folder),
+                 "--target", "two_year_recid", "--backend", "ray", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and "pip install 'audit-engine[ray]'" in err
+    assert not (tmp_path / "o" / "audit.json").exists()

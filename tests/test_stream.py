@@ -1,0 +1,204 @@
+"""Streaming audits of Parquet data: the same figures as in memory, bounded tallies, the sample."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+import audit_engine as ae
+from audit_engine.cli import main
+from audit_engine.stream.performance import ClassificationTally, histogram_auc
+from audit_engine.stream.sample import HashedSample
+from audit_engine.stream.source import ParquetSource, rebatch
+
+from .conftest import data_path, model_path
+
+COMPAS_NUMERIC = ("age", "juv_fel_count", "juv_misd_count", "juv_other_count", "priors_count")
+EXACT = ("n", "confusion_matrix", "calibration", "task", "positive_label", "threshold")
+
+
+@pytest.fixture(scope="module")
+def compas_folder(tmp_path_factory):
+    """COMPAS as three Parquet files with small row groups (chunks never align with them)."""
+    df = pd.read_csv(data_path("compas.csv"))
+    folder = tmp_path_factory.mktemp("compas_pq")
+    for i, (lo, hi) in enumerate(((0, 1700), (1700, 3300), (3300, len(df)))):
+        df.iloc[lo:hi].to_parquet(folder / f"part-{i}.parquet", row_group_size=333)
+    return folder
+
+
+def _config(**kw):
+    return ae.AuditConfig(target="two_year_recid", sensitive=("race", "sex"), features=COMPAS_NUMERIC,
+                          n_bootstrap=200, checks=("performance", "fairness"), **kw)
+
+
+def _same_figures(a, b, *, rel=1e-12):
+    """Every performance point value equal to float rounding, counts exactly; fairness identical."""
+    pa, pb = a["performance"], b["performance"]
+    for key in EXACT:
+        assert pa.get(key) == pb.get(key), key
+    assert pa["metrics"].keys() == pb["metrics"].keys()
+    for name, est in pa["metrics"].items():
+        assert pb["metrics"][name]["value"] == pytest.approx(est["value"], rel=rel, abs=1e-15), name
+    assert json.dumps(a["fairness"], sort_keys=True) == json.dumps(b["fairness"], sort_keys=True)
+
+
+def test_stream_equals_in_memory(compas_folder):
+    memory = ae.audit(model_path("compas_logreg.onnx"), str(compas_folder), config=_config()).to_dict()
+    streamed = ae.audit(model_path("compas_logreg.onnx"), str(compas_folder),
+                        config=_config(stream=True, fairness={"chunk_rows": 777})).to_dict()
+    ae.validate(streamed)
+    assert "stream" not in memory["data"] and streamed["data"]["stream"]["files"] == 3
+    assert streamed["data"]["rows"] == memory["data"]["rows"] == 5000
+    assert streamed["data"]["sha256"] == memory["data"]["sha256"]
+    _same_figures(memory, streamed)
+    assert streamed["performance"]["streaming"]["auc"] == {"method": "exact", "bins": None, "error_bound": 0.0}
+    # intervals: a cell bootstrap instead of the row bootstrap, so close but not equal
+    for name in ("accuracy", "balanced_accuracy", "roc_auc", "log_loss"):
+        m, s = memory["performance"]["metrics"][name], streamed["performance"]["metrics"][name]
+        width = m["ci_high"] - m["ci_low"]
+        assert abs(s["ci_low"] - m["ci_low"]) < 0.35 * width and abs(s["ci_high"] - m["ci_high"]) < 0.35 * width, name
+
+
+def test_stream_independent_of_chunk_size_and_deterministic(compas_folder):
+    docs = [ae.audit(model_path("compas_logreg.onnx"), str(compas_folder),
+                     config=_config(stream=True, fairness={"chunk_rows": c})).to_dict() for c in (500, 5000)]
+    _same_figures(*docs)
+    again = ae.audit(model_path("compas_logreg.onnx"), str(compas_folder),
+                     config=_config(stream=True, fairness={"chunk_rows": 500})).to_dict()
+    assert again["performance"] == docs[0]["performance"]
+    assert again["fairness"] == docs[0]["fairness"]
+
+
+def test_histogram_auc_holds_its_bound():
+    rng = np.random.default_rng(0)
+    n = 20_000
+    y = rng.integers(0, 2, n)
+    p = 1 / (1 + np.exp(-(rng.normal(size=n) + 1.2 * y)))
+    p = np.round(p, 3)  # ties and crowded bins
+    proba = np.c_[1 - p, p]
+    oracle = roc_auc_score(y, p)
+    for bins in (64, 1 << 12, 1 << 20):
+        tally = ClassificationTally(2, 1, 10, auc_bins=bins, exact_auc_values=0)
+        for lo in range(0, n, 3000):
+            sl = slice(lo, lo + 3000)
+            tally.update(proba[sl], y[sl], (p[sl] >= 0.5).astype(int))
+        (auc,), (bound,), method = tally.auc()
+        assert method == "histogram"
+        assert abs(auc - oracle) <= bound + 1e-12
+        assert bound < 0.2
+    # scores on a 1e-3 grid never share a 2^20-bin bin with another value: only true ties remain
+    assert bound < 0.01
+    a, b = histogram_auc(np.array([[1, 0, 2]]), np.array([[0, 3, 1]]))
+    assert a[0] == pytest.approx((1 * 0 + 2 * (3 + 0.5 * 1)) / 12) and b[0] == pytest.approx(0.5 * 2 / 12)
+
+
+def test_multiclass_and_regression_stream_like_memory(tmp_path):
+    skl2onnx = pytest.importorskip("skl2onnx")
+    from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(3000, 4)).astype(np.float32)
+    y = np.argmax(x[:, :3] + rng.normal(scale=0.8, size=(3000, 3)), axis=1)
+    clf = LogisticRegression(max_iter=500).fit(x, y)
+    onx = skl2onnx.convert_sklearn(clf, initial_types=[("input", FloatTensorType([None, 4]))],
+                                   options={id(clf): {"zipmap": False}}, target_opset=17)
+    path = tmp_path / "multi.onnx"
+    path.write_bytes(onx.SerializeToString())
+    frame = pd.DataFrame(x, columns=["a", "b", "c", "d"]).assign(y=y, group=rng.choice(["u", "v"], 3000))
+    frame.to_parquet(tmp_path / "multi.parquet", row_group_size=400)
+    cfg = ae.AuditConfig(target="y", sensitive=("group",), n_bootstrap=50, checks=("performance", "fairness"))
+    memory = ae.audit(path, str(tmp_path / "multi.parquet"), config=cfg).to_dict()
+    streamed = ae.audit(path, str(tmp_path / "multi.parquet"),
+                        config=cfg.replace(stream=True, fairness={"chunk_rows": 1000})).to_dict()
+    ae.validate(streamed)
+    _same_figures(memory, streamed)
+    for c, metrics in memory["performance"]["per_class"].items():
+        for name, est in metrics.items():
+            assert streamed["performance"]["per_class"][c][name]["value"] == pytest.approx(est["value"], rel=1e-12)
+
+    diabetes = pd.read_csv(data_path("diabetes.csv")).assign(group=lambda d: np.where(d["sex"] > 0, "m", "f"))
+    diabetes.to_parquet(tmp_path / "diabetes.parquet", row_group_size=100)
+    cfg = ae.AuditConfig(target="target", sensitive=("group",), n_bootstrap=50, checks=("performance", "fairness"),
+                         features=tuple(c for c in diabetes.columns if c not in ("target", "group")))
+    memory = ae.audit(model_path("diabetes_linear.onnx"), str(tmp_path / "diabetes.parquet"), config=cfg).to_dict()
+    streamed = ae.audit(model_path("diabetes_linear.onnx"), str(tmp_path / "diabetes.parquet"),
+                        config=cfg.replace(stream=True)).to_dict()
+    ae.validate(streamed)
+    for name, est in memory["performance"]["metrics"].items():
+        assert streamed["performance"]["metrics"][name]["value"] == pytest.approx(est["value"], rel=1e-10), name
+    mae_m, mae_s = memory["performance"]["metrics"]["mae"], streamed["performance"]["metrics"]["mae"]
+    assert mae_s["ci_low"] == pytest.approx(mae_m["ci_low"], rel=0.05) and mae_s["ci_high"] == pytest.approx(mae_m["ci_high"], rel=0.05)
+    assert json.dumps(memory["fairness"], sort_keys=True) == json.dumps(streamed["fairness"], sort_keys=True)
+
+
+def test_hashed_sample_does_not_depend_on_chunks():
+    frame = pd.DataFrame({"i": np.arange(10_000)})
+    proba = np.c_[np.zeros(10_000), np.ones(10_000)]
+    picks = []
+    for step in (1, 997, 4096, 10_000):
+        s = HashedSample(500, 42)
+        for lo in range(0, 10_000, step * 10 if step == 1 else step):
+            s.offer(lo, frame.iloc[lo:lo + (step * 10 if step == 1 else step)].reset_index(drop=True),
+                    proba[lo:lo + (step * 10 if step == 1 else step)])
+        index, kept, _ = s.result()
+        assert np.array_equal(kept["i"].to_numpy(), index) and np.all(np.diff(index) > 0)
+        picks.append(index)
+    assert all(np.array_equal(picks[0], p) for p in picks[1:])
+    assert len(picks[0]) == 500 and 4000 < picks[0].mean() < 6000  # spread over the rows
+    other = HashedSample(500, 43)
+    other.offer(0, frame, proba)
+    assert not np.array_equal(other.result()[0], picks[0])
+
+
+def test_rebatch_aligns_chunks():
+    frames = [pd.DataFrame({"v": np.arange(a, b)}) for a, b in ((0, 3), (3, 10), (10, 11), (11, 25))]
+    out = list(rebatch(frames, 4))
+    assert [s for s, _ in out] == [0, 4, 8, 12, 16, 20, 24]
+    assert np.array_equal(np.concatenate([f["v"].to_numpy() for _, f in out]), np.arange(25))
+
+
+def test_row_checks_run_on_the_sample(compas_folder):
+    cfg = _config(stream=True, sample_rows=800).replace(checks=("performance", "fairness", "explanations"),
+                                                        explanations={"methods": ["permutation"], "n_rows": 5})
+    doc = ae.audit(model_path("compas_logreg.onnx"), str(compas_folder), config=cfg).to_dict()
+    ae.validate(doc)
+    assert doc["data"]["stream"]["sample"]["size"] == 800
+    assert doc["performance"]["n"] == 5000 and doc["checks"]["explanations"]["status"] == "ran"
+
+
+def test_auto_streams_large_parquet(compas_folder, monkeypatch):
+    from audit_engine.stream import run as stream_run
+
+    monkeypatch.setattr(stream_run, "AUTO_STREAM_BYTES", 1000)
+    doc = ae.audit(model_path("compas_logreg.onnx"), str(compas_folder), config=_config()).to_dict()
+    assert doc["data"]["stream"]["backend"] == "local"
+    doc = ae.audit(model_path("compas_logreg.onnx"), str(compas_folder), config=_config(stream=False)).to_dict()
+    assert "stream" not in doc["data"]
+
+
+def test_stream_needs_parquet(tmp_path, capsys):
+    code = main(["run", str(model_path("compas_logreg.onnx")), "--data", str(data_path("compas.csv")),
+                 "--target", "two_year_recid", "--stream", "--out", str(tmp_path / "o")])
+    assert code == 2
+    assert "Parquet" in capsys.readouterr().err
+    assert not (tmp_path / "o" / "audit.json").exists()
+
+
+def test_source_reads_exact_chunks(compas_folder):
+    src = ParquetSource.open(compas_folder)
+    assert src.n_rows == 5000 and len(src.files) == 3
+    sizes = [len(f) for _, f in src.chunks(1234, columns=["age"])]
+    assert sizes == [1234] * 4 + [5000 - 4 * 1234]
+
+
+def test_source_take_matches_chunks(compas_folder):
+    src = ParquetSource.open(compas_folder)
+    whole = pd.concat([f for _, f in src.chunks(5000, columns=["age", "race"])], ignore_index=True)
+    index = np.array([0, 1, 332, 333, 1699, 1700, 3299, 3300, 4999])
+    pd.testing.assert_frame_equal(src.take(index, ["age", "race"]), whole.iloc[index].reset_index(drop=True))
