@@ -57,7 +57,7 @@ def mean_interval(rounds: np.ndarray, *, axis: int, confidence: float = 0.95) ->
     return mean, mean - half, mean + half
 
 
-_BOOT_CELLS = 4096  # cells resampled at once by the bootstrap (bounds its memory)
+_BOOT_CELLS = 256  # cells resampled at once by the bootstrap: its (n_boot, cells) arrays stay in cache
 
 
 def bootstrap_t_interval(
@@ -89,19 +89,39 @@ def bootstrap_t_interval(
     a = (1.0 - confidence) / 2.0
     lo = np.empty_like(mean)
     hi = np.empty_like(mean)
-    for c0 in range(0, mean.size, _BOOT_CELLS):  # blocks of cells: (n_boot, cells) at a time
+    # the order statistics np.quantile's default (linear) method interpolates between
+    pos = np.array([a, 1.0 - a]) * (n_boot - 1)
+    below = np.floor(pos).astype(int)
+    above = np.minimum(below + 1, n_boot - 1)
+    gap = pos - below
+    counts_t = np.ascontiguousarray(counts.T)  # (n, n_boot)
+    for c0 in range(0, mean.size, _BOOT_CELLS):  # blocks of cells, laid out (cells, n_boot): in cache
         c1 = min(mean.size, c0 + _BOOT_CELLS)
-        block = r[:, c0:c1]
-        m_b = counts @ block
-        var_b = np.maximum(counts @ (block * block) - m_b**2, 0.0) * (n / (n - 1.0))
-        se_b = np.sqrt(var_b / n)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            t_b = np.where(se_b > 0, (m_b - mean[c0:c1]) / np.where(se_b > 0, se_b, 1.0), 0.0)
-        q_lo, q_hi = np.quantile(t_b, [a, 1.0 - a], axis=0)
+        block = np.ascontiguousarray(r[:, c0:c1].T)  # (cells, n)
+        m_b = block @ counts_t
+        var_b = (block * block) @ counts_t
+        var_b -= m_b * m_b
+        np.maximum(var_b, 0.0, out=var_b)
+        var_b *= n / (n - 1.0) / n  # se_b², in place
+        se_b = np.sqrt(var_b, out=var_b)
+        m_b -= mean[c0:c1, None]
+        ok = se_b > 0
+        np.divide(m_b, se_b, out=m_b, where=ok)
+        m_b[~ok] = 0.0
+        # Sorting each cell's contiguous resamples (numpy's vectorised sort) is ~3x faster
+        # than np.quantile's partition along the strided axis; same order statistics.
+        m_b.sort(axis=1)
+        q_lo, q_hi = (_lerp(m_b[:, below[i]], m_b[:, above[i]], gap[i]) for i in range(2))
         lo[c0:c1] = mean[c0:c1] - q_hi * se[c0:c1]
         hi[c0:c1] = mean[c0:c1] - q_lo * se[c0:c1]
     lo, hi = np.minimum(lo, mean), np.maximum(hi, mean)
     return mean.reshape(shape), lo.reshape(shape), hi.reshape(shape)
+
+
+def _lerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+    """``a + (b − a)·t`` the way np.quantile interpolates (from ``b`` when ``t >= 0.5``)."""
+    diff = b - a
+    return b - diff * (1.0 - t) if t >= 0.5 else a + diff * t
 
 
 ROUNDOFF_FACTOR = 4.0

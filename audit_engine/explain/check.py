@@ -45,7 +45,7 @@ from ..stats import Estimate
 from ._common import mean_interval
 from .api import METHODS, attribute
 from .faithfulness import deletion_insertion, quality_summary
-from ._image import MAX_STORED_SIDE, pooled
+from ._image import MAX_STORED_SIDE, feed_dtype, pooled
 from .occlusion import tabular_baseline
 from .pathwise import pathwise_refusal, pathwise_section
 from .pathwise import unsupported_reason as pathwise_reason
@@ -234,7 +234,8 @@ def run(ctx: Any) -> Any:
         if space.text is None:  # a mean/mode baseline of token ids is no deletion of a token
             aucs = deletion_insertion(ctx.evaluator.predict, x, v[0], targets[:, :1], baseline=base,
                                       n_steps=int(p["quality_steps"]), rng=ctx.rng("explanations", method, "quality"),
-                                      max_bytes=ctx.evaluator.max_chunk_bytes)
+                                      max_bytes=ctx.evaluator.max_chunk_bytes,
+                                      dtype=feed_dtype(space) if image else None)
             fields["quality"] = quality_summary(aucs, confidence)
         if image:
             fields["global_heatmap"] = Grid(pooled(space, np.abs(v[0]).mean(axis=0)))
