@@ -139,7 +139,8 @@ def _heatmaps(method: str, entry: MethodExplanation, rows: list[LocalExplanation
             heatmap_spec(grid, image, peak=peak, signed=True, unit=unit)))
     return [Figures(charts, caption=f"Local {METHOD_NAMES[method]} attributions for {len(charts)} sampled rows "
                                     f"(red raises the predicted class's score, blue lowers it; one colour scale: "
-                                    f"{method_unit(method, entry)}, ±{fmt_number(peak)}).")]
+                                    f"{method_unit(method, entry)}, ±{fmt_number(peak)}). Per-pixel intervals are not stored in "
+                                    "audit.json; explain() returns them.")]
 
 
 def _token_text(method: str, entry: MethodExplanation, rows: list[LocalExplanation]) -> TokenText:
