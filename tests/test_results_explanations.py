@@ -124,7 +124,7 @@ def test_smoothgrad_scaled_importance_is_w_times_std_and_ranks_like_occlusion(tm
     sd = x.std(axis=0, ddof=1)
     names = ["a", "b", "c", "d"]
     scaled = np.array([sg.global_scaled[n].value for n in names])
-    np.testing.assert_allclose(scaled, np.abs(w) * sd, rtol=2e-3)
+    np.testing.assert_allclose(scaled, np.abs(w) * sd, rtol=1e-4)  # measured 3e-6 (float32 model)
     np.testing.assert_allclose([sg.params.scale[n] for n in names], sd, rtol=1e-12)
     for n in names:  # scaling by a constant scales the interval exactly
         e, g = sg.global_scaled[n], sg.global_[n]
@@ -139,7 +139,7 @@ def test_smoothgrad_scaled_importance_is_w_times_std_and_ranks_like_occlusion(tm
     for e in sg.local:
         o = by_row[e.row]
         for j, n in enumerate(names):
-            np.testing.assert_allclose(e.attributions_scaled[n], w[j] * sd[j], rtol=2e-3)
+            np.testing.assert_allclose(e.attributions_scaled[n], w[j] * sd[j], rtol=1e-4)
             np.testing.assert_allclose(o.attributions[n], w[j] * (x[e.row, j] - mean[j]), rtol=1e-3, atol=1e-4)
 
 

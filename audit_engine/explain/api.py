@@ -198,6 +198,7 @@ def _attribute(
                                              rngs=row_rngs(seed, "lime", row_ids), kernel_width=p["kernel_width"] or 25.0,
                                              alpha=p["alpha"], n_folds=p["n_folds"], confidence=confidence)
             extra["surrogate_r2"] = r2
+            p["interval"] = f"student_t over {p['n_folds']} folds of the perturbations"
         p["features"] = "tokens"
     elif method == "lime" and backend == "lime":
         from .lime_backend import lime_package_tabular

@@ -68,12 +68,19 @@ def _method_blocks(method: str, entry: MethodExplanation, ids: _Ids) -> list[Blo
         grid = grid_2d(entry.global_heatmap, entry.image_layout)
         peak = float(np.nanmax(grid)) if grid.size and np.isfinite(grid).any() else 1.0
         unit = "mean absolute " + method_unit(method, entry, short=True)
-        blocks.append(ids.chart("heatmap", f"{name}: where the model looks",
+        blocks.append(ids.chart("heatmap", f"{name.split(' (')[0]}, all rows",  # short: the chart is small
                                 f"Map of the mean absolute {name} attribution per pixel over the explained rows "
                                 f"(darker: more important; {method_unit(method, entry)}).",
                                 heatmap_spec(grid, None, peak=peak, signed=False, unit=unit)))
     elif entry.global_:
         blocks.extend(_global_blocks(method, entry, ids))
+    if entry.heatmap_pooling is not None:
+        blocks.append(Paragraph(f"The maps are {entry.heatmap_pooling} (the image is larger than that).", "muted"))
+    if entry.sp_lime is not None and entry.sp_lime.rows:
+        blocks.append(Paragraph(
+            "SP-LIME (submodular pick, Ribeiro et al. 2016) chooses rows "
+            + ", ".join(str(r) for r in entry.sp_lime.rows)
+            + " as the few whose explanations together cover the most important features."))
     if entry.significant and entry.global_heatmap is not None:
         blocks.append(Paragraph(f"{len(entry.significant)} pixels have a signed mean attribution whose interval "
                                 f"excludes zero (strongest first in audit.json)."))
@@ -154,9 +161,8 @@ def _global_blocks(method: str, entry: MethodExplanation, ids: _Ids) -> list[Blo
     if scaled:
         blocks.append(Paragraph(
             f"{name} estimates gradients: per-unit changes, which cannot be compared across features measured in "
-            "different units. Shown here is gradient × the feature's standard deviation in the data, the change in "
-            "the predicted class's probability when the feature moves by one standard deviation; the per-unit "
-            "gradients are in audit.json (global)."))
+            f"different units. Shown here is gradient × the feature's standard deviation in the data: {unit}. "
+            "The per-unit gradients stand beside it."))
     blocks.append(ids.chart(
         "interval_bars", f"{name}: global importance",
         f"Bars: the {len(top)} most important features by {name} ({unit}, mean absolute value over the explained "

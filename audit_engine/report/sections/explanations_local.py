@@ -45,6 +45,10 @@ def method_unit(method: str, entry: MethodExplanation, *, scaled: bool = False, 
             return "probability change per standard deviation" if scaled else "gradient (probability per unit)"
         unit = params.scaled_unit if scaled else params.unit
         return unit or "gradient of the predicted class's probability, per unit of the feature"
+    if method == "occlusion" and params.replacement is not None:  # text: a token at a time
+        return "change in probability" if short else (
+            f"change in the predicted class's probability: the text's score minus its score with the token "
+            f"replaced by the {params.replacement} token")
     if method == "permutation":
         return f"increase in {params.metric.replace('_', ' ')}" + ("" if short else " when the feature is shuffled")
     long, brief = _UNITS[method]
@@ -135,7 +139,8 @@ def _heatmaps(method: str, entry: MethodExplanation, rows: list[LocalExplanation
             heatmap_spec(grid, image, peak=peak, signed=True, unit=unit)))
     return [Figures(charts, caption=f"Local {METHOD_NAMES[method]} attributions for {len(charts)} sampled rows "
                                     f"(red raises the predicted class's score, blue lowers it; one colour scale: "
-                                    f"{method_unit(method, entry)}, ±{fmt_number(peak)}).")]
+                                    f"{method_unit(method, entry)}, ±{fmt_number(peak)}). Per-pixel intervals are not stored in "
+                                    "audit.json; explain() returns them.")]
 
 
 def _token_text(method: str, entry: MethodExplanation, rows: list[LocalExplanation]) -> TokenText:

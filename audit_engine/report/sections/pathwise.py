@@ -57,7 +57,7 @@ def pathwise_blocks(entry: MethodExplanation, ids: _Ids) -> list[Block]:
         Paragraph(
             f"Bias share of the predicted class's logit, mean over the explained rows: {fmt_estimate(sec.bias_share, percent=True)}. "
             f"The forward pass read from the graph matches the model's output to {fmt_number(sec.max_error)} "
-            f"(relative); the explained score is the logit before the {_HEADS[sec.head]} head.")]
+            f"(relative; the largest gap over the explained rows, a check rather than an estimate); the explained score is the logit before the {_HEADS[sec.head]} head.")]
     rows, figures = [], []
     for e in sec.local[:MAX_TABLE_ROWS]:
         ru = e.runner_up
