@@ -64,16 +64,23 @@ def _flags(g: GroupRates, left: Any) -> str:
 
 def _groups_table(view: AttributeFairness) -> Table:
     rates = group_rate_columns(view)
-    left = view.left_out or {}
     rows = []
     for name, g in list(view.groups.items())[:MAX_TABLE_ROWS]:
         row = [Cell(group_label(view, name, n=False)), Cell(fmt_number(g.n), "num")]
-        row += [_rate_cell(view, g, r) for r in rates]
-        flags = _flags(g, left.get(name))
-        rows.append(row + [Cell(flags, "flag" if flags else "")])
+        rows.append(row + [_rate_cell(view, g, r) for r in rates])
     more = len(view.groups) - len(rows)
-    return Table(["Group", "n"] + [metric_name(r) for r in rates] + ["Flags"], rows,
+    return Table(["Group", "n"] + [metric_name(r) for r in rates], rows,
                  note=f"{more} more groups are in audit.json." if more > 0 else "")
+
+
+def _flags_paragraph(view: AttributeFairness) -> Paragraph | None:
+    """The flagged groups, one clause each (beside the table, so the table stays narrow)."""
+    left = view.left_out or {}
+    parts = [f"{group_label(view, name)}: {text}" for name, g in view.groups.items() if (text := _flags(g, left.get(name)))]
+    if not parts:
+        return None
+    more = "…" if len(parts) > 12 else ""
+    return Paragraph("Flagged groups: " + "; ".join(parts[:12]) + more + ".", "muted")
 
 
 def _same(a: Estimate, b: Estimate | None) -> bool:
@@ -205,8 +212,11 @@ def _view_blocks(view: AttributeFairness, key: str, ids: _Ids) -> list[Block]:
         rule = (f" (at least {fmt_number(view.min_group_size)} rows, {fmt_number(view.min_class_rows)} in a rate's "
                 "denominator)" if view.min_group_size is not None else "")
         blocks.append(Paragraph(f"{len(view.left_out)} group{'s are' if len(view.left_out) != 1 else ' is'} shown with "
-                                f"their numbers but left out of headline gaps and verdicts{rule}; see Flags.", "muted"))
+                                f"their numbers but left out of headline gaps and verdicts{rule}.", "muted"))
     blocks.append(_groups_table(view))
+    flagged = _flags_paragraph(view)
+    if flagged is not None:
+        blocks.append(flagged)
     four = _four_fifths_paragraph(view)
     if four is not None:
         blocks.append(four)
