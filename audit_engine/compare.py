@@ -199,23 +199,22 @@ def compare_results(
     ``policy``: its compare-only rules (max_drop / max_rise) are judged on the changes
     (here with intervals that treat the audits as independent).
     """
-    da, db = (_load(x) for x in (a, b))
+    ra, rb = (_typed(x) for x in (a, b))
+    da, db = ra.to_dict(), rb.to_dict()
     confidence = float(db.get("config", {}).get("confidence", 0.95))
     performance = {}
-    pa = (da.get("performance") or {}).get("metrics", {})
-    pb = (db.get("performance") or {}).get("metrics", {})
+    pa = {k: e.to_dict() for k, e in ra.performance.metrics.items()} if ra.performance is not None else {}
+    pb = {k: e.to_dict() for k, e in rb.performance.metrics.items()} if rb.performance is not None else {}
     for name in sorted(set(pa) & set(pb)):
         performance[name] = _entry(name, pa[name], pb[name], _independent_delta(pa[name], pb[name], confidence))
     fairness: dict[str, Any] = {}
-    fa, fb = da.get("fairness") or {}, db.get("fairness") or {}
+    fa, fb = ra.fairness or {}, rb.fairness or {}
     for attr in sorted(set(fa) & set(fb)):
-        ma, mb = (fa[attr] or {}).get("metrics", {}), (fb[attr] or {}).get("metrics", {})
-        if not isinstance(ma, dict) or not isinstance(mb, dict):
-            continue
+        ma, mb = fa[attr].metrics, fb[attr].metrics
         block = {}
         for name in sorted(set(ma) & set(mb)):
-            if isinstance(ma[name], dict) and "value" in ma[name] and isinstance(mb[name], dict):
-                block[name] = _entry(name, ma[name], mb[name], _independent_delta(ma[name], mb[name], confidence))
+            ea, eb = ma[name].to_dict(), mb[name].to_dict()
+            block[name] = _entry(name, ea, eb, _independent_delta(ea, eb, confidence))
         if block:
             fairness[attr] = block
     ood = {}
@@ -277,12 +276,12 @@ def judge_gate(comparison: Comparison, policy: Policy) -> None:
     comparison.verdicts = [v.to_dict() for v in policy.judge_changes(comparison.changes)]
 
 
-def _load(x: AuditResult | dict[str, Any] | str | os.PathLike[str]) -> dict[str, Any]:
+def _typed(x: AuditResult | dict[str, Any] | str | os.PathLike[str]) -> AuditResult:
     if isinstance(x, AuditResult):
-        return x.to_dict()
+        return x
     if isinstance(x, dict):
-        return AuditResult.from_dict(x).to_dict()
-    return AuditResult.from_json(x).to_dict()
+        return AuditResult.from_dict(x)
+    return AuditResult.from_json(x)
 
 
 def compare_models(

@@ -254,7 +254,7 @@ def test_bias_audit_marks_small_categories_and_counts_unknown(hostile):
     sex = next(s for s in view.sections if s.title == "Sex")
     table = next(b for b in sex.blocks if b.kind == "table")
     ratio = {row[0].text: (row[4].text, row[4].sub) for row in table.rows}  # excluded categories say why, in place
-    assert ratio == {"M": ("1", "point value (see note)"), "X": ("excluded", "under 2.0% of the data"),
+    assert ratio == {"M": ("1", ""), "X": ("excluded", "under 2.0% of the data"),
                      "F": ("excluded", "under 2.0% of the data")}
     assert any(b.kind == "paragraph" and b.text.endswith(": 7.") for b in sex.blocks)
     assert not any("sex = F" in f for f in [view.outcome.text])  # excluded categories never fail the rule

@@ -30,7 +30,7 @@ from audit_engine.results.fairness import AttributeFairness, FairnessResult, Gap
 from audit_engine.results.performance import MIN_BIN_ROWS, Calibration, PerformanceResult
 from audit_engine.stats import Estimate
 
-from .conftest import data_path, model_path
+from .conftest import ROOT, data_path, model_path
 
 TOL = 1e-9
 COMPAS = dict(target="two_year_recid", sensitive=("race", "sex"),
@@ -110,7 +110,7 @@ def test_pandas_is_imported_only_for_frames():
     code = ("import sys, json; from audit_engine.result import AuditResult; "
             "r = AuditResult.from_json('reports/compas/audit.json'); r.fairness['race'].groups; "
             "print('pandas' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "False"
 
 
@@ -133,6 +133,9 @@ def test_other_layouts_round_trip(kind):
     assert again.to_dict() == doc and again.unknown_keys() == []
     assert again == report
     assert len(again["g"].by_group) == 3
+    blocks = fairness_section.fairness_blocks(again, _Ids())  # the section reads every layout
+    for table in _tables(blocks):
+        _assert_every_number_has_interval_or_reason(table)
 
 
 # ------------------------------------------------------------------ report meaning
@@ -153,7 +156,7 @@ _COUNT_COLUMNS = {"n", "Rows", "Number of applicants", "Share of data"}
 def _assert_every_number_has_interval_or_reason(table: Table):
     for row in table.rows:
         for column, cell in zip(table.columns, row, strict=True):
-            if "num" in cell.cls.split() and column not in _COUNT_COLUMNS and cell.text not in ("—",):
+            if "num" in cell.cls.split() and column not in _COUNT_COLUMNS and "(point value)" not in column:
                 assert cell.sub, f"{column}: {cell.text} has neither an interval nor a reason"
 
 
@@ -162,7 +165,8 @@ def test_fairness_section_shows_each_thing_once_with_counts(compas):
     tables = _tables(blocks)
     gap_tables = [t for t in tables if t.columns[0] == "Gap"]
     group_tables = [t for t in tables if t.columns[:2] == ["Group", "n"]]
-    assert len(gap_tables) == len(group_tables) == len(compas.fairness)
+    assert len(gap_tables) == len(compas.fairness) and len(group_tables) == 2 * len(compas.fairness)
+    assert max(len(t.columns) for t in group_tables) <= 6  # fits a printed page
     for t in gap_tables:
         names = [r[0].text for r in t.rows]
         assert len(names) == len(set(names))
@@ -257,3 +261,18 @@ def test_model_card_without_fairness_says_why(tmp_path):
     assert doc["quantitative_analyses"]["status"] in ("skipped", "absent")
     assert doc["quantitative_analyses"]["reason"] and doc["quantitative_analyses"]["disaggregated"] == []
     assert math.isfinite(doc["metrics"]["performance_metrics"][0]["value"])
+
+
+def test_cli_render_writes_the_twin_and_guards_a_foreign_file(tmp_path):
+    cmd = [sys.executable, "-m", "audit_engine", "render", "reports/compas/audit.json", "--template", "model-card",
+           "--out", str(tmp_path / "card.html")]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    validate_model_card(json.loads((tmp_path / "model_card.json").read_text(encoding="utf-8")))
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "model_card.json").write_text("{}", encoding="utf-8")  # a file audit-engine did not write
+    cmd[-1] = str(other / "card.html")
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 2 and "model_card.json" in done.stderr
+    assert (other / "model_card.json").read_text(encoding="utf-8") == "{}" and not (other / "card.html").exists()

@@ -66,7 +66,7 @@ def _category_section(attr: str, view: AttributeFairness, index: int, ids: _Ids,
         elif ratio is None:
             ratio_cell = Cell("undefined", "num muted", "no category is selected")
         else:
-            ratio_cell = Cell(fmt_number(ratio), "num" + (" fail" if passes is False else ""), "point value (see note)")
+            ratio_cell = Cell(fmt_number(ratio), "num" + (" fail" if passes is False else ""))
         rows.append([Cell(label), Cell(fmt_number(c.n), "num"), Cell(fmt_number(c.share, percent=True), "num"),
                      selection, ratio_cell,
                      Cell("—" if passes is None else "meets 4/5" if passes else "below 4/5",
@@ -79,7 +79,8 @@ def _category_section(attr: str, view: AttributeFairness, index: int, ids: _Ids,
         blocks.append(Paragraph(f"Most selected category: {attribute_name(ll.most_selected_group)}."))
     more = len(ll.categories) - len(rows)
     blocks.append(Table(
-        ["Category", "Number of applicants", "Share of data", "Selection rate", "Impact ratio", "Four-fifths rule"], rows,
+        ["Category", "Number of applicants", "Share of data", "Selection rate", "Impact ratio (point value)",
+         "Four-fifths rule"], rows,
         note=("Impact ratios are the point values the Local Law 144 tables report (categories under "
               f"{share_text} of the data excluded); the audit report gives each group's impact ratio with its interval."
               + (f" {more} more categories are in audit.json." if more > 0 else ""))))

@@ -83,8 +83,10 @@ def _quantitative(result: AuditResult) -> Section:
     names = DISAGGREGATED_METRICS.get(first.task, ())
     blocks: list[Block] = [Paragraph(
         "Performance disaggregated by each audited group (Mitchell et al. 2019): each group's rows and its "
-        + ", ".join(metric_name(m).lower() for m in names) + ", with intervals under each value. Gaps between groups "
-        "and their tests are in the audit report.")]
+        + ", ".join(metric_name(m).lower() for m in names) + ", with intervals under each value"
+        + (f"; a selection is a prediction of the favourable outcome, class {first.favorable_label}"
+           if first.favorable_label is not None else "")
+        + ". Gaps between groups and their tests are in the audit report.")]
     for key, view in fair.items():
         rows = []
         for group, n, found in disaggregated(view)[:MAX_TABLE_ROWS]:

@@ -24,8 +24,13 @@ if TYPE_CHECKING:
 
 __all__ = ["section_blocks", "group_label", "group_rate_columns", "fairness_attributes", "lowest_impact_ratio"]
 
-_CLASSIFICATION_COLUMNS = ("base_rate", "selection_rate", "tpr", "fpr", "precision", "accuracy", "impact_ratio")
+_CLASSIFICATION_COLUMNS = ("selection_rate", "impact_ratio", "base_rate", "accuracy", "tpr", "fpr", "precision")
 _REGRESSION_COLUMNS = ("mean_prediction", "mean_target", "mean_error", "mean_absolute_error")
+# Group tables hold at most these rates each, so they fit a printed page.
+_TABLES = (("Outcomes by group", ("selection_rate", "impact_ratio", "base_rate", "accuracy")),
+           ("Error rates by group (true positive rate among the group's positives, false positive rate among its "
+            "negatives, precision among its predicted positives)", ("tpr", "fpr", "precision")),
+           ("Predictions and errors by group", _REGRESSION_COLUMNS))
 _FLAG_TEXT = {"small_group": "small group", "no_positives": "no positives", "no_negatives": "no negatives",
               "no_predicted_positives": "nobody selected"}
 _MAX_SERIES = 6
@@ -62,18 +67,31 @@ def _flags(g: GroupRates, left: Any) -> str:
     return "; ".join(flags)
 
 
-def _groups_table(view: AttributeFairness) -> Table:
-    rates = group_rate_columns(view)
+def _groups_tables(view: AttributeFairness) -> list[Table]:
+    present = group_rate_columns(view)
+    tables = []
+    for caption, wanted in _TABLES:
+        rates = [r for r in wanted if r in present]
+        if not rates:
+            continue
+        rows = []
+        for name, g in list(view.groups.items())[:MAX_TABLE_ROWS]:
+            row = [Cell(group_label(view, name, n=False)), Cell(fmt_number(g.n), "num")]
+            rows.append(row + [_rate_cell(view, g, r) for r in rates])
+        more = len(view.groups) - len(rows)
+        tables.append(Table(["Group", "n"] + [metric_name(r) for r in rates], rows, caption=caption,
+                            note=f"{more} more groups are in audit.json." if more > 0 else ""))
+    return tables
+
+
+def _flags_paragraph(view: AttributeFairness) -> Paragraph | None:
+    """The flagged groups, one clause each (beside the table, so the table stays narrow)."""
     left = view.left_out or {}
-    rows = []
-    for name, g in list(view.groups.items())[:MAX_TABLE_ROWS]:
-        row = [Cell(group_label(view, name, n=False)), Cell(fmt_number(g.n), "num")]
-        row += [_rate_cell(view, g, r) for r in rates]
-        flags = _flags(g, left.get(name))
-        rows.append(row + [Cell(flags, "flag" if flags else "")])
-    more = len(view.groups) - len(rows)
-    return Table(["Group", "n"] + [metric_name(r) for r in rates] + ["Flags"], rows,
-                 note=f"{more} more groups are in audit.json." if more > 0 else "")
+    parts = [f"{group_label(view, name)}: {text}" for name, g in view.groups.items() if (text := _flags(g, left.get(name)))]
+    if not parts:
+        return None
+    more = "…" if len(parts) > 12 else ""
+    return Paragraph("Flagged groups: " + "; ".join(parts[:12]) + more + ".", "muted")
 
 
 def _same(a: Estimate, b: Estimate | None) -> bool:
@@ -205,8 +223,11 @@ def _view_blocks(view: AttributeFairness, key: str, ids: _Ids) -> list[Block]:
         rule = (f" (at least {fmt_number(view.min_group_size)} rows, {fmt_number(view.min_class_rows)} in a rate's "
                 "denominator)" if view.min_group_size is not None else "")
         blocks.append(Paragraph(f"{len(view.left_out)} group{'s are' if len(view.left_out) != 1 else ' is'} shown with "
-                                f"their numbers but left out of headline gaps and verdicts{rule}; see Flags.", "muted"))
-    blocks.append(_groups_table(view))
+                                f"their numbers but left out of headline gaps and verdicts{rule}.", "muted"))
+    blocks += _groups_tables(view)
+    flagged = _flags_paragraph(view)
+    if flagged is not None:
+        blocks.append(flagged)
     four = _four_fifths_paragraph(view)
     if four is not None:
         blocks.append(four)

@@ -48,7 +48,8 @@ def _metrics_table(perf: PerformanceResult, level: str) -> Table:
     rows = []
     for key, est in perf.metrics.items():
         cell = estimate_cell(est, reason=_NO_INTERVAL.get(key, ""))
-        rows.append([Cell(metric_name(key)), Cell(cell.text, cell.cls), Cell(cell.sub, "num" if cell.cls == "num" else "muted")])
+        has_interval = math.isfinite(est.ci_low) and math.isfinite(est.ci_high)
+        rows.append([Cell(metric_name(key)), Cell(cell.text, cell.cls), Cell(cell.sub, "num" if has_interval else "muted")])
     return Table(["Metric", "Value", f"{level} interval"], rows)
 
 
@@ -87,7 +88,8 @@ def calibration_blocks(cal: Calibration, ids: _Ids, *, title: str = "Calibration
                      Cell(fmt_number(cal.observed[i]) if count else "—", "num"),
                      Cell(note, "flag" if note else "")])
     blocks.append(Table(["Bin", "Rows", "Mean predicted", "Observed", "Note"], rows,
-                        caption=f"Calibration bins ({what})",
+                        caption=f"Calibration bins ({what}; point values per bin, the calibration error above "
+                                "carries the interval)",
                         note=(f"{len(sparse)} bin{'s' if len(sparse) != 1 else ''} with fewer than {MIN_BIN_ROWS} rows "
                               "are too small for a reliable point and are not drawn." if sparse else "")))
     return blocks
