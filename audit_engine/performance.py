@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from .fairness.calibration_interval import top_label_estimates
 from .fairness.metrics import debiased_squared_ce
 from .stats import Estimate, percentile_interval, poisson_weight_blocks
 
@@ -296,6 +297,9 @@ def run(ctx: Any) -> Any:
     else:
         stats = classification_metrics(ctx.proba, ctx.y_index, positive_index=ctx.positive_index, threshold=cfg.threshold)
         metrics = estimate_all(stats, n, n_boot=cfg.n_bootstrap, rng=rng, confidence=cfg.confidence)
+        # Debiased calibration error: debiased-world bootstrap (fairness/calibration_interval.py).
+        metrics.update(top_label_estimates(ctx.proba, ctx.y_index, bins=ECE_BINS, n_boot=cfg.n_bootstrap,
+                                           rng=ctx.rng("performance", "calibration"), confidence=cfg.confidence))
         # The plug-in ECE is biased upward; it is kept for comparison without an interval.
         plug = metrics["expected_calibration_error_plugin"]
         metrics["expected_calibration_error_plugin"] = Estimate(plug.value, float("nan"), float("nan"))
