@@ -11,7 +11,9 @@ calibration on 15 equal-width bins of the top-label confidence:
   on average for a calibrated model (it may be slightly negative);
 - ``expected_calibration_error``: its root ``sqrt(max(0, ·))``, the debiased ℓ2 calibration
   error (interval: the root of the squared error's interval, so it reaches 0 whenever
-  the data cannot rule out perfect calibration);
+  the data cannot rule out perfect calibration). Both intervals come from the
+  debiased-world parametric bootstrap of :mod:`.fairness.calibration_interval` (a plain
+  bootstrap of the debiased estimator sits too high and covered 90–92% at n = 500);
 - ``expected_calibration_error_plugin``: the plug-in L1 ECE of Guo et al. (2017),
   weighted |accuracy − confidence|; biased upward (above 0 for a calibrated model). Multiclass adds per-class precision,
 recall, F1 and one-vs-rest AUC. Regression: MAE, RMSE, R².

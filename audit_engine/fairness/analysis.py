@@ -9,9 +9,15 @@ Intervals (coverage measured by ``benchmarks/coverage.py``; see BENCHMARKS.md):
 
 - per-group rates that are proportions: Jeffreys (or Wilson) intervals from the
   unweighted rows (:mod:`.intervals`);
-- impact ratios, mean scores, calibration errors, signed differences to the reference
-  group, and every gap: percentile intervals of posterior draws of the view's cells
+- impact ratios, mean scores, signed differences to the reference group, and the ratio
+  gaps: percentile intervals of posterior draws of the view's cells
   (:func:`~.intervals.gamma_cell_draws`), extended to hold the point value;
+- difference gaps (max − min of a rate, equalized odds, the largest gap to the
+  reference): the maximum over pairs of groups of the pairs' own posterior intervals
+  (:func:`~.intervals.max_gap_interval`), since the posterior of a maximum sits too high;
+- per-group calibration errors (and so the calibration gap): replicates of the
+  debiased-world parametric bootstrap (:mod:`.calibration_interval`) in place of the
+  posterior draws;
 - each gap also gets a permutation test of "no disparity" (:mod:`.disparity`); when it
   does not reject, the gap's interval reaches parity (0 for a difference, 1 for a
   ratio). ``supports_gap`` rests on the test's p-value.
