@@ -11,7 +11,9 @@ calibration on 15 equal-width bins of the top-label confidence:
   on average for a calibrated model (it may be slightly negative);
 - ``expected_calibration_error``: its root ``sqrt(max(0, ·))``, the debiased ℓ2 calibration
   error (interval: the root of the squared error's interval, so it reaches 0 whenever
-  the data cannot rule out perfect calibration);
+  the data cannot rule out perfect calibration). Both intervals come from the
+  debiased-world parametric bootstrap of :mod:`.fairness.calibration_interval` (a plain
+  bootstrap of the debiased estimator sits too high and covered 90–92% at n = 500);
 - ``expected_calibration_error_plugin``: the plug-in L1 ECE of Guo et al. (2017),
   weighted |accuracy − confidence|; biased upward (above 0 for a calibrated model). Multiclass adds per-class precision,
 recall, F1 and one-vs-rest AUC. Regression: MAE, RMSE, R².
@@ -29,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from .fairness.calibration_interval import top_label_estimates
 from .fairness.metrics import debiased_squared_ce
 from .results.performance import Calibration, ConfusionMatrix, PerformanceResult
 from .stats import Estimate, percentile_interval, poisson_weight_blocks
@@ -262,6 +265,9 @@ def run(ctx: Any) -> Any:
     else:
         stats = classification_metrics(ctx.proba, ctx.y_index, positive_index=ctx.positive_index, threshold=cfg.threshold)
         metrics = estimate_all(stats, n, n_boot=cfg.n_bootstrap, rng=rng, confidence=cfg.confidence)
+        # Debiased calibration error: debiased-world bootstrap (fairness/calibration_interval.py).
+        metrics.update(top_label_estimates(ctx.proba, ctx.y_index, bins=ECE_BINS, n_boot=cfg.n_bootstrap,
+                                           rng=ctx.rng("performance", "calibration"), confidence=cfg.confidence))
         # The plug-in ECE is biased upward; it is kept for comparison without an interval.
         plug = metrics["expected_calibration_error_plugin"]
         metrics["expected_calibration_error_plugin"] = Estimate(plug.value, float("nan"), float("nan"))

@@ -879,3 +879,13 @@ def test_a_signal_while_outputs_are_moved_into_place_waits_for_the_move(tmp_path
     assert code == 143, err
     assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "audit.json", "report.html"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(STAGING_PREFIX)]
+
+
+def test_missing_value_in_a_categorical_string_column_names_the_fix():
+    """A string input cannot be missing: the sentence asks for the category the model reads as missing."""
+    frame = pd.read_csv(data_path("compas.csv")).head(200)
+    frame.loc[7, "sex"] = None
+    cfg = ae.AuditConfig(target="two_year_recid", sensitive=["race"], checks=("performance",), n_bootstrap=0)
+    with pytest.raises(ae.InvalidValueError, match=r"Column 'sex' has 1 missing values \(first at row 7\).*"
+                                                   r"fillna\('missing'\)"):
+        ae.audit(model_path("compas_pipeline.onnx"), frame, config=cfg)

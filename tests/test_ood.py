@@ -256,3 +256,27 @@ def test_roc_points_lie_on_sklearns_roc_curve():
     full = set(zip(np.round(fpr, 12), np.round(tpr, 12)))
     assert all((round(f, 12), round(t, 12)) in full for f, t in zip(points["fpr"], points["tpr"]))
     assert np.all(np.diff(points["fpr"]) >= 0) and np.all(np.diff(points["tpr"]) >= 0)
+
+
+def test_psi_counts_missing_values_in_a_bin_of_their_own():
+    from audit_engine.ood.shift import psi
+
+    rng = np.random.default_rng(0)
+    ref = rng.standard_normal(5000)
+    cur = rng.standard_normal(5000)
+    base = psi(ref, cur)
+    # the same present values, 20% of the current rows missing: the shift is the missing share
+    holed = cur.copy()
+    holed[:1000] = np.nan
+    assert psi(ref, holed) > 0.5  # ≈ 0.2·ln(0.2/1e-4) = 1.5, far above any sampling PSI
+    assert base < 0.02
+    # NaN never lands in the top decile: equal missing shares and the same values -> no shift
+    ref2, cur2 = ref.copy(), cur.copy()
+    ref2[:500], cur2[:500] = np.nan, np.nan
+    assert abs(psi(ref2, cur2) - psi(ref[500:], cur[500:])) < 0.01
+    # categorical codes with NaN
+    rc = rng.integers(0, 3, 3000).astype(float)
+    cc = rc.copy()
+    cc[:300] = np.nan
+    assert psi(rc, rc) == 0.0 and psi(rc, cc) > 0.3
+    assert np.isfinite(psi(np.full(10, np.nan), rng.standard_normal(10)))

@@ -206,7 +206,7 @@ class FeatureSpace:
         for spec in inputs:
             if spec.dtype in _STRING_DTYPES:
                 values = pd.concat([_column(d, spec.name) for d in datas], ignore_index=True)
-                _check_missing(values, spec.name)
+                _check_missing(values, spec.name, categorical=True)
                 cats = tuple(sorted({_category(v) for v in values}))
                 feats.append(Feature(spec.name, "categorical", cats))
             else:
@@ -380,7 +380,7 @@ class FeatureSpace:
         for j, feat in enumerate(self.features):
             column = _column(data, feat.name)
             if feat.is_categorical:
-                _check_missing(column, feat.name)
+                _check_missing(column, feat.name, categorical=True)
                 codes = pd.Categorical(column.map(_category), categories=list(feat.categories)).codes
                 if (codes < 0).any():
                     unknown = column.map(_category)[codes < 0].iloc[0]
@@ -507,12 +507,27 @@ def _category(value: Any) -> str:
     return str(value)
 
 
-def _check_missing(values: pd.Series, name: str) -> None:
+def _check_missing(values: pd.Series, name: str, *, categorical: bool = False) -> None:
+    """Refuse missing values in a column fed to the model as strings (categories or text).
+
+    A string input cannot carry "missing": the engine would have to invent the string, and
+    a model never trained on it reads it as an unknown category (an all-zero one-hot or an
+    error), so the audit would describe inputs the model never sees in use. The user
+    knows which string the pipeline was trained to read as missing, so the sentence asks
+    for it instead of guessing. (Numeric NaN passes: the audit probes whether the model
+    accepts it.)
+    """
     missing = pd.isna(values)
     if missing.any():
+        first = int(np.flatnonzero(missing.to_numpy())[0])
+        if categorical:
+            raise InvalidValueError(
+                f"Column {name!r} has {int(missing.sum())} missing values (first at row {first}), and a categorical "
+                "column reaches the model as strings, which cannot be missing; fill them with the category your "
+                f"model was trained to read as missing (e.g. df[{name!r}].fillna('missing')) or drop those rows."
+            )
         raise InvalidValueError(
-            f"Column {name!r} has {int(missing.sum())} missing values (first at row "
-            f"{int(np.flatnonzero(missing.to_numpy())[0])}); fill or drop them before auditing."
+            f"Column {name!r} has {int(missing.sum())} missing values (first at row {first}); fill or drop them before auditing."
         )
 
 

@@ -9,9 +9,15 @@ Intervals (coverage measured by ``benchmarks/coverage.py``; see BENCHMARKS.md):
 
 - per-group rates that are proportions: Jeffreys (or Wilson) intervals from the
   unweighted rows (:mod:`.intervals`);
-- impact ratios, mean scores, calibration errors, signed differences to the reference
-  group, and every gap: percentile intervals of posterior draws of the view's cells
+- impact ratios, mean scores, signed differences to the reference group, and the ratio
+  gaps: percentile intervals of posterior draws of the view's cells
   (:func:`~.intervals.gamma_cell_draws`), extended to hold the point value;
+- difference gaps (max − min of a rate, equalized odds, the largest gap to the
+  reference): the maximum over pairs of groups of the pairs' own posterior intervals
+  (:func:`~.intervals.max_gap_interval`), since the posterior of a maximum sits too high;
+- per-group calibration errors (and so the calibration gap): replicates of the
+  debiased-world parametric bootstrap (:mod:`.calibration_interval`) in place of the
+  posterior draws;
 - each gap also gets a permutation test of "no disparity" (:mod:`.disparity`); when it
   does not reject, the gap's interval reaches parity (0 for a difference, 1 for a
   ratio). ``supports_gap`` rests on the test's p-value.
@@ -31,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from .calibration_interval import group_bins, group_calibration_draws
 from ..errors import ConfigError, InvalidValueError
 from ..results.fairness import (AttributeFairness, ClassFairness, FairnessCalibration, FairnessResult, GapEstimate,
                                 GroupCalibration, GroupRates, LeftOut, RateInterval, ThresholdSweep)
@@ -38,7 +45,7 @@ from ..stats import Estimate, finite_or_none, percentile_interval
 from .counts import GroupCounts, GroupSums, score_bin_edges
 from .disparity import chi_square, p_value, permuted_successes, permuted_tables
 from .impact import four_fifths, impact_ratios_to, ll144_view
-from .intervals import RATE_METHODS, gamma_cell_draws, include_point, rate_interval
+from .intervals import RATE_METHODS, gamma_cell_draws, include_point, max_gap_interval, rate_interval
 from .metrics import (GAP_METRICS, RATE_REASONS, binary_rates, calibration_terms, debiased_squared_ce, gap_metrics,
                       gap_reason)
 
@@ -195,12 +202,17 @@ def _is_ratio(name: str) -> bool:
     return name in GAP_METRICS and GAP_METRICS[name][0] in ("ratio", "min_ratio")
 
 
-def _gap_estimate(name: str, value: float, draws: np.ndarray | None, p: float, confidence: float) -> GapEstimate:
-    """Posterior interval of a gap, at parity when the test does not reject, holding the point."""
+def _gap_estimate(name: str, value: float, draws: np.ndarray | None, p: float, confidence: float,
+                  interval: tuple[float, float] | None = None) -> GapEstimate:
+    """Posterior interval of a gap, at parity when the test does not reject, holding the point.
+
+    ``interval``: a ready interval (max − min gaps, :func:`~.intervals.max_gap_interval`)
+    used instead of the percentile interval of ``draws``.
+    """
     level = 1.0 - confidence
     if not np.isfinite(value):
         return GapEstimate(float("nan"), float("nan"), float("nan"), float("nan"), level)
-    low, high = _percentile(draws, confidence)
+    low, high = _percentile(draws, confidence) if interval is None else interval
     if np.isfinite(p) and p >= level and np.isfinite(low):
         if _is_ratio(name):
             high = 1.0
@@ -385,9 +397,13 @@ def _class_stats(v: _View, rows: np.ndarray, counts: np.ndarray, sums: np.ndarra
 
     # Posterior draws of the cells: every rate, gap and ratio per draw.
     draws: dict[tuple, list[np.ndarray]] = {}
+    # debiased calibration error: replicates from the debiased-world bootstrap (calibration_interval)
+    world = group_bins(rows, counts, sums, c) if labelled and sums is not None and n_draws > 0 else None
     if n_draws > 0:
         for block, bsums in gamma_cell_draws(rows, counts, sums, n_draws, rng, bin_centres=bin_centres):
             rd = _rates(block, bsums, c, **kw)
+            if world is not None:
+                rd["calibration_error"] = group_calibration_draws(world, block.shape[0], rng)
             rd["impact_ratio"] = _impact(rd["selection_rate"], eligible["selection_rate"])
             md = _masked(rd, eligible)
             for k, x in rd.items():
@@ -407,8 +423,10 @@ def _class_stats(v: _View, rows: np.ndarray, counts: np.ndarray, sums: np.ndarra
     p_ref = p_gap
 
     nan = float("nan")
-    gaps = {k: _gap_estimate(k, float(x[0]), got.get(("gap", k)), p_gap.get(k, nan), confidence) for k, x in gaps_pt.items()}
-    ref_gaps = {k: _gap_estimate(k, float(x[0]), got.get(("ref", k)), p_ref.get(k, nan), confidence)
+    ui = {key: _max_gap_intervals(got, eligible, confidence, ref=ref) for key, ref in (("gap", None), ("ref", v.ref))}
+    gaps = {k: _gap_estimate(k, float(x[0]), got.get(("gap", k)), p_gap.get(k, nan), confidence, ui["gap"].get(k))
+            for k, x in gaps_pt.items()}
+    ref_gaps = {k: _gap_estimate(k, float(x[0]), got.get(("ref", k)), p_ref.get(k, nan), confidence, ui["ref"].get(k))
                 for k, x in ref_pt.items()}
     props = _proportions(m_rows, c, favorable, labelled)
     rate_ci: dict[str, tuple] = {}
@@ -438,6 +456,18 @@ def _class_stats(v: _View, rows: np.ndarray, counts: np.ndarray, sums: np.ndarra
     return _ClassStats({k: x[0] for k, x in pt.items()}, rate_ci, gaps, ref_gaps, signed,
                        {k: got[("gap", k)] for k in gaps_pt if ("gap", k) in got}, p_gap, eligible,
                        {k: x[0] for k, x in mpt.items()})
+
+
+def _max_gap_intervals(got: dict[tuple, np.ndarray], eligible: dict[str, np.ndarray], confidence: float, *,
+                       ref: int | None) -> dict[str, tuple[float, float]]:
+    """Difference gaps (max − min, equalized odds) → :func:`~.intervals.max_gap_interval` of their rates' draws."""
+    out: dict[str, tuple[float, float]] = {}
+    for name, (how, needs) in GAP_METRICS.items():
+        if how not in ("diff", "max_diff") or not all(("rate", r) in got for r in needs):
+            continue
+        draws = [np.where(eligible[r], got[("rate", r)], np.nan) if r in eligible else got[("rate", r)] for r in needs]
+        out[name] = max_gap_interval(draws, confidence, ref=ref)
+    return out
 
 
 def _group_block(v: _View, cs: _ClassStats, *, labelled: bool, min_group_size: int, top: bool) -> dict[str, GroupRates]:

@@ -7,7 +7,8 @@ For each feature:
 - categorical (integer codes): Pearson's chi-squared test of homogeneity on the
   2 × categories table (``scipy.stats.chi2_contingency``; statistic = χ²);
 - both: the population stability index ``PSI = Σ (c − r)·ln(c / r)`` over bins (numeric:
-  the reference's deciles; categorical: the categories), proportions floored at 1e-4.
+  the reference's deciles; categorical: the categories; missing values: a bin of their
+  own), proportions floored at 1e-4.
   Rules of thumb: < 0.1 stable, 0.1–0.25 moderate, > 0.25 large shift.
 
 p-values are adjusted for the number of features with the Benjamini–Hochberg procedure
@@ -69,17 +70,27 @@ def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
 
 
 def psi(reference: np.ndarray, current: np.ndarray, *, categorical: bool = False, bins: int = 10) -> float:
-    """Population stability index of one feature (≥ 0; larger = more shift)."""
+    """Population stability index of one feature (≥ 0; larger = more shift).
+
+    Missing values (NaN) form a bin of their own, so a change in the share of missing
+    values counts as shift (and never lands in the top decile); the deciles are those of
+    the reference's present values. A feature missing in every reference row has only
+    that bin besides an empty one.
+    """
     ref = np.asarray(reference, dtype=np.float64)
     cur = np.asarray(current, dtype=np.float64)
+    ref_nan, cur_nan = np.isnan(ref), np.isnan(cur)
     if categorical:
-        codes = np.union1d(np.unique(ref), np.unique(cur))
+        codes = np.union1d(np.unique(ref[~ref_nan]), np.unique(cur[~cur_nan]))
         r = (ref[:, None] == codes[None]).mean(axis=0)
         c = (cur[:, None] == codes[None]).mean(axis=0)
     else:
-        edges = np.unique(np.quantile(ref, np.linspace(0, 1, bins + 1)[1:-1]))
-        r = np.bincount(np.searchsorted(edges, ref, side="right"), minlength=edges.size + 1) / ref.size
-        c = np.bincount(np.searchsorted(edges, cur, side="right"), minlength=edges.size + 1) / cur.size
+        present = ref[~ref_nan]
+        edges = np.unique(np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1])) if present.size else np.zeros(0)
+        r = np.bincount(np.searchsorted(edges, present, side="right"), minlength=edges.size + 1) / ref.size
+        c = np.bincount(np.searchsorted(edges, cur[~cur_nan], side="right"), minlength=edges.size + 1) / cur.size
+    if ref_nan.any() or cur_nan.any():
+        r, c = np.append(r, ref_nan.mean()), np.append(c, cur_nan.mean())
     r = np.maximum(r, _PSI_FLOOR)
     c = np.maximum(c, _PSI_FLOOR)
     return float(np.sum((c - r) * np.log(c / r)))
