@@ -117,8 +117,9 @@ def findings(result: AuditResult) -> list[Finding]:
     if not out and result.status == "error":
         out.append(Finding("fail", "A check failed with an internal error; its results are missing (see below)."))
     if not out and result.verdicts:
-        out.append(Finding("pass", f"Every one of the {len(result.verdicts)} policy rules passed; see below what was "
-                                   "not tested."))
+        n = len(result.verdicts)
+        what = "The one policy rule" if n == 1 else f"All {n} policy rules"
+        out.append(Finding("pass", f"{what} passed; the box beside says what was not tested."))
     return out
 
 
