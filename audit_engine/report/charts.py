@@ -296,6 +296,8 @@ def _heatmap(ax: Any, data: dict[str, Any]) -> None:
                              ticks=[steps[0], center, steps[-1]] if center is not None else [steps[0], steps[-1]])
     if bar.solids is not None:
         bar.solids.set_rasterized(False)  # vector only: no embedded raster in the report
+        if image:
+            bar.solids.set_alpha(0.6)  # the colours as they appear over the image
     bar.ax.set_yticklabels([f"{t:.2g}" for t in bar.get_ticks()])
     bar.ax.tick_params(labelsize=6)
     bar.outline.set_visible(False)
