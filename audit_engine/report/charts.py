@@ -96,12 +96,13 @@ def _calibration(ax: Any, data: dict[str, Any]) -> None:
     counts = [0 if c is None else int(c) for c in (data.get("count") or [])]
     ax.plot(mp, obs, color=_BLUE, linewidth=1.2)
     if counts and len(counts) == len(mp) and max(counts) > 0:
-        sizes = [12 + 60 * (c / max(counts)) for c in counts]
-        small = [c < SMALL_BIN for c in counts]
-        faces = ["white" if s_ else _BLUE for s_ in small]
-        ax.scatter(mp, obs, s=sizes, facecolors=faces, edgecolors=_BLUE, zorder=3, label="bins (size: rows)")
-        if any(small):
-            ax.scatter([], [], s=20, facecolors="white", edgecolors=_BLUE, label=f"bins under {SMALL_BIN} rows")
+        drawn = [(x, y, c) for x, y, c in zip(mp, obs, counts, strict=True) if not (math.isnan(x) or math.isnan(y))]
+        big = [(x, y, c) for x, y, c in drawn if c >= SMALL_BIN]
+        small = [(x, y, c) for x, y, c in drawn if c < SMALL_BIN]
+        for part, face, label in ((big, _BLUE, "bins (size: rows)"), (small, "white", f"bins under {SMALL_BIN} rows")):
+            if part:
+                ax.scatter([p[0] for p in part], [p[1] for p in part], s=[12 + 60 * (p[2] / max(counts)) for p in part],
+                           facecolors=face, edgecolors=_BLUE, zorder=3, label=label)
         if len(counts) <= 20:
             for x, y, c in zip(mp, obs, counts, strict=True):
                 if not (math.isnan(x) or math.isnan(y)):
@@ -116,13 +117,14 @@ def _calibration(ax: Any, data: dict[str, Any]) -> None:
 
 
 def _legend_below(ax: Any, *, fontsize: float = 7) -> None:
-    """The legend under the axes (never over the data), in up to three columns."""
+    """The legend under the axes and their x label (never over the data), in up to three columns."""
     handles, labels = ax.get_legend_handles_labels()
     if not handles:
         return
-    ncol = 1 if max(len(x) for x in labels) > 28 else min(3, len(labels)) if len(labels) > 3 else min(2, len(labels))
-    ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=ncol, frameon=False,
-              fontsize=fontsize, borderaxespad=0.0)
+    ncol = 1 if max(len(x) for x in labels) > 28 else min(3, len(labels))
+    lines = ax.get_xlabel().count("\n") + 1
+    ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.13 - 0.09 * lines), ncol=ncol,
+              frameon=False, fontsize=fontsize, borderaxespad=0.0)
 
 
 def _interval_bars(ax: Any, data: dict[str, Any]) -> None:
@@ -294,6 +296,8 @@ def _heatmap(ax: Any, data: dict[str, Any]) -> None:
                              ticks=[steps[0], center, steps[-1]] if center is not None else [steps[0], steps[-1]])
     if bar.solids is not None:
         bar.solids.set_rasterized(False)  # vector only: no embedded raster in the report
+        if image:
+            bar.solids.set_alpha(0.6)  # the colours as they appear over the image
     bar.ax.set_yticklabels([f"{t:.2g}" for t in bar.get_ticks()])
     bar.ax.tick_params(labelsize=6)
     bar.outline.set_visible(False)

@@ -199,12 +199,16 @@ _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "Augu
            "November", "December")
 
 
-def humane(text: str) -> str:
+def humane(text: str, keep: Iterable[str] = ()) -> str:
     """Text with snake_case metric keys written as names (``impact_ratio`` → ``impact ratio``);
-    flags (``--positive-label``), paths and ``key = value`` settings stay as they are; the first
-    letter is upper case."""
+    flags (``--positive-label``), paths, ``key = value`` settings and the names in ``keep``
+    (data columns) stay as they are; the first letter is upper case."""
+    kept = set(keep)
+
     def name(m: re.Match[str]) -> str:
         token = m.group(1)
+        if token in kept:
+            return token
         after = text[m.end():m.end() + 3]
         if after.startswith(" =") or after.startswith("="):
             return token  # a config setting the reader types in

@@ -112,14 +112,21 @@ def ordered_verdicts(result: AuditResult) -> list[Verdict]:
 
 def findings(result: AuditResult) -> list[Finding]:
     """Up to three findings, the headline first: the most severe verdicts, in plain words."""
-    out = [Finding(v.status, f"{SECTION_TITLES.get(v.check, v.check)}: {humane(v.message)}")
+    keep = _columns(result)
+    out = [Finding(v.status, f"{SECTION_TITLES.get(v.check, v.check)}: {humane(v.message, keep)}")
            for v in ordered_verdicts(result) if v.status in ("fail", "warn")][:3]
     if not out and result.status == "error":
         out.append(Finding("fail", "A check failed with an internal error; its results are missing (see below)."))
     if not out and result.verdicts:
-        out.append(Finding("pass", f"Every one of the {len(result.verdicts)} policy rules passed; see below what was "
-                                   "not tested."))
+        n = len(result.verdicts)
+        what = "The one policy rule" if n == 1 else f"All {n} policy rules"
+        out.append(Finding("pass", f"{what} passed; the box beside says what was not tested."))
     return out
+
+
+def _columns(result: AuditResult) -> set[str]:
+    """Data column names: shown as the data spells them, never rewritten."""
+    return {*result.data.features, *result.data.sensitive, *([result.data.target] if result.data.target else [])}
 
 
 def _verdict_table(result: AuditResult) -> Table:
@@ -129,7 +136,7 @@ def _verdict_table(result: AuditResult) -> Table:
         rows.append([Cell(st, st), Cell(SECTION_TITLES.get(v.check, v.check)),
                      Cell(metric_name(v.metric) + (f" — {v.subject}" if v.subject else "")),
                      Cell(fmt_number(v.value), "num"), Cell(fmt_number(v.threshold), "num"),
-                     Cell(humane(v.message))])
+                     Cell(humane(v.message, _columns(result)))])
     return Table(["Status", "Check", "Metric", "Value", "Threshold", "Message"], rows,
                  note="The message gives each value's interval where the metric has one; the threshold is the "
                       "policy's setting.")
