@@ -35,6 +35,7 @@ from .fairness.calibration_interval import top_label_estimates
 from .fairness.metrics import debiased_squared_ce
 from .results.performance import Calibration, ConfusionMatrix, PerformanceResult
 from .stats import Estimate, percentile_interval, poisson_weight_blocks
+from .checks import CheckOutcome
 
 __all__ = ["classification_metrics", "regression_metrics", "weighted_auc", "ECE_BINS", "run"]
 
@@ -245,7 +246,6 @@ def applies(ctx: Any) -> str | None:
 
 def run(ctx: Any) -> Any:
     """The performance check: needs a target; returns a CheckOutcome."""
-    from .audit import CheckOutcome
 
     if getattr(ctx, "stream", None) is not None:  # streamed data: tallies over every row (stream/check.py)
         from .stream.check import performance_outcome

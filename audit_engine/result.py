@@ -28,10 +28,10 @@ from .errors import SchemaVersionError
 from .policy import Verdict
 from .results.explanations import ExplanationsResult
 from .results.fairness import FairnessResult
-from .results.ood import OODSection
+from .results.ood import OODResult
 from .results.performance import PerformanceResult
 from .results.record import Record, record
-from .results.uncertainty import UncertaintySection
+from .results.uncertainty import UncertaintyResult
 
 __all__ = [
     "SCHEMA_VERSION", "AuditResult", "CheckError", "CheckRecord", "DataInfo", "EngineInfo", "Evaluations",
@@ -191,8 +191,8 @@ class AuditResult(Record):
     performance: PerformanceResult | None = None
     fairness: FairnessResult | None = None
     explanations: ExplanationsResult | None = None
-    ood: OODSection | None = None
-    uncertainty: UncertaintySection | None = None
+    ood: OODResult | None = None
+    uncertainty: UncertaintyResult | None = None
     verdicts: tuple[Verdict, ...] = ()
     checks: Mapping[str, CheckRecord] = field(default_factory=dict)
     evaluations: Evaluations

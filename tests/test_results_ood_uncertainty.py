@@ -10,8 +10,8 @@ import pytest
 from audit_engine import audit
 from audit_engine.config import AuditConfig
 from audit_engine.result import AuditResult, validate
-from audit_engine.results.ood import OODScore, OODSection, UnusualRow
-from audit_engine.results.uncertainty import UncertaintyMethod, UncertaintySection
+from audit_engine.results.ood import OODScore, OODResult, UnusualRow
+from audit_engine.results.uncertainty import UncertaintyMethod, UncertaintyResult
 from audit_engine.stats import Estimate
 
 from .conftest import data_path, model_path
@@ -30,13 +30,13 @@ def result() -> AuditResult:
 
 
 def test_the_checks_build_records_and_the_json_reads_back_equal(result, tmp_path):
-    assert isinstance(result.ood, OODSection) and isinstance(result.uncertainty, UncertaintySection)
+    assert isinstance(result.ood, OODResult) and isinstance(result.uncertainty, UncertaintyResult)
     path = tmp_path / "audit.json"
     result.to_json(path)
     back = AuditResult.from_json(path)
     assert back.unknown_keys() == []
-    assert back.ood == OODSection.from_dict(result.ood.to_dict())
-    assert back.uncertainty == UncertaintySection.from_dict(result.uncertainty.to_dict())
+    assert back.ood == OODResult.from_dict(result.ood.to_dict())
+    assert back.uncertainty == UncertaintyResult.from_dict(result.uncertainty.to_dict())
     assert back.to_dict() == json.loads(path.read_text())
     validate(back.to_dict())
 

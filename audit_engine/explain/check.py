@@ -53,6 +53,7 @@ from .attention import attention_section
 from .attention import unsupported_reason as attention_reason
 from .splime import submodular_pick
 from .text import not_applicable, token_view
+from ..checks import CheckOutcome
 
 DEFAULTS: dict[str, Any] = {
     "methods": "auto",         # or a list of: lime, occlusion, smoothgrad, permutation, pathwise
@@ -151,7 +152,6 @@ def _rank_stability(a: np.ndarray, b: np.ndarray, k: int) -> tuple[np.ndarray, n
 
 
 def run(ctx: Any) -> Any:
-    from ..audit import CheckOutcome
 
     p = ctx.config.params("explanations", DEFAULTS)
     methods = p["methods"]

@@ -36,6 +36,7 @@ from ..errors import ConfigError
 from ..results.fairness import FairnessResult
 from .analysis import fairness_report
 from .counts import GroupCounts, GroupSums, group_counts, group_sums
+from ..checks import CheckOutcome
 
 __all__ = ["DEFAULTS", "applies", "run", "counts_from_context"]
 
@@ -127,7 +128,6 @@ _LABELLED = ("tpr", "fpr", "precision", "accuracy", "equalized_odds_difference",
 
 def run(ctx: Any) -> Any:
     """The fairness check: a CheckOutcome with the ``fairness`` section and its verdicts."""
-    from ..audit import CheckOutcome
     from ..config import Verdict
 
     p = _params(ctx)

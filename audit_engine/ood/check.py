@@ -35,7 +35,7 @@ from ..checks import AuditContext, CheckOutcome
 from ..errors import ConfigError, SchemaMismatchError
 from ..policy import Verdict
 from ..result import to_jsonable
-from ..results.ood import (DetectorSpace, OODReference, OODScore, OODSection, RocCurve, ScoreHistogram, ShiftSummary,
+from ..results.ood import (DetectorSpace, OODReference, OODScore, OODResult, RocCurve, ScoreHistogram, ShiftSummary,
                            ShiftTest, UnusualRow)
 from ..stats import Estimate
 from .detector_space import detector_space
@@ -228,7 +228,7 @@ def run(ctx: AuditContext) -> CheckOutcome:
             alpha=float(params["shift_alpha"]), correction="benjamini-hochberg",
             tests="ks for numeric features, chi2 for categorical codes; psi on reference deciles / categories",
         )
-    section = OODSection(
+    section = OODResult(
         reference=OODReference(
             source="audited data" if own_reference else "reference",
             rows=int(n_ref),

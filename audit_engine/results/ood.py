@@ -18,7 +18,7 @@ from typing import Any
 from ..stats import Estimate
 from .record import Record, record
 
-__all__ = ["OODSection", "OODReference", "DetectorSpace", "ScoreHistogram", "RocCurve", "OODScore",
+__all__ = ["OODResult", "OODReference", "DetectorSpace", "ScoreHistogram", "RocCurve", "OODScore",
            "UnusualRow", "ShiftTest", "ShiftSummary"]
 
 
@@ -126,7 +126,7 @@ class ShiftSummary(Record):
 
 
 @record
-class OODSection(Record):
+class OODResult(Record):
     """``ood``: scores, detectors, the most unusual audited rows and per-feature shift tests."""
 
     reference: OODReference

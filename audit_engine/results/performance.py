@@ -14,7 +14,7 @@ from typing import Any
 from ..stats import Estimate
 from .record import Record, record
 
-__all__ = ["Calibration", "ConfusionMatrix", "PerformanceResult", "MIN_BIN_ROWS"]
+__all__ = ["Calibration", "ConfusionMatrix", "PerformanceResult", "Streaming", "StreamingAUC", "MIN_BIN_ROWS"]
 
 MIN_BIN_ROWS = 10  # a calibration bin with fewer rows is shown, marked, and not drawn as a reliable point
 
@@ -44,6 +44,25 @@ class ConfusionMatrix(Record):
 
 
 @record
+class StreamingAUC(Record):
+    """How a streamed ROC AUC was computed: ``exact`` (the scores fit) or from a ``histogram`` of
+    ``bins`` score bins, off the exact AUC by at most ``error_bound``."""
+
+    method: str
+    bins: int | None
+    error_bound: float | None
+    interval: str | None = None
+
+
+@record
+class Streaming(Record):
+    """Present when the data was streamed: how the intervals were drawn and how the AUC was computed."""
+
+    intervals: str
+    auc: StreamingAUC | None = None
+
+
+@record
 class PerformanceResult(Record):
     """``performance``: metrics on the audited data, each with a bootstrap interval.
 
@@ -61,6 +80,7 @@ class PerformanceResult(Record):
     per_class: Mapping[str, Mapping[str, Estimate]] | None = None
     calibration: Calibration | None = None
     confusion_matrix: ConfusionMatrix | None = None
+    streaming: Streaming | None = None
 
     def to_frame(self) -> Any:
         """One row per metric (``metric``, ``value``, ``ci_low``, ``ci_high``; ``class`` is None for

@@ -16,7 +16,7 @@ from typing import Any
 
 from .record import Record, record
 
-__all__ = ["UncertaintySection", "UncertaintyMethod", "MeasureSummary", "MeasureHistogram", "MCErrorInfo",
+__all__ = ["UncertaintyResult", "UncertaintyMethod", "MeasureSummary", "MeasureHistogram", "MCErrorInfo",
            "OODComparison", "ReviewEntry", "ModelCalls"]
 
 MEASURES = ("predictive_entropy", "aleatoric", "epistemic", "vote_entropy", "disagreement")
@@ -109,7 +109,7 @@ class ReviewEntry(Record):
 
 
 @record
-class UncertaintySection(Record):
+class UncertaintyResult(Record):
     """``uncertainty``: MC dropout and/or a committee on ``rows`` audited rows, and the review queue."""
 
     rows: int

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
+
+from ..checks import CheckOutcome
 
 __all__ = ["performance_outcome"]
 
@@ -13,8 +16,6 @@ def performance_outcome(ctx: Any) -> Any:
     The section adds ``streaming``: how its intervals were drawn and the AUC's method
     (``exact`` | ``histogram``) with its ``error_bound``.
     """
-    from ..audit import CheckOutcome
-
     cfg = ctx.config
     tally = ctx.stream.performance
     rng = ctx.rng("performance")
@@ -31,6 +32,4 @@ def performance_outcome(ctx: Any) -> Any:
         if est is None:
             continue
         verdicts.append(rule.judge(est.value, ci_low=est.ci_low, ci_high=est.ci_high))
-    section = report.to_dict()
-    section["streaming"] = streaming
-    return CheckOutcome(section, verdicts)
+    return CheckOutcome(dataclasses.replace(report, streaming=streaming), verdicts)

@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 
 from ..fairness.metrics import debiased_squared_ce
-from ..performance import ECE_BINS, PerformanceReport, weighted_auc
+from ..performance import ECE_BINS, weighted_auc
+from ..results.performance import Calibration, ConfusionMatrix, PerformanceResult, Streaming
 from ..stats import Estimate, percentile_interval
 
 __all__ = ["ClassificationTally", "RegressionTally", "AUC_BINS", "COARSE_BINS"]
@@ -238,7 +239,7 @@ class ClassificationTally:
         return [float(a) for a in auc], [float(b) for b in bound], "histogram"
 
     def report(self, *, classes: list[Any], positive_label: Any, threshold: float | None, n_boot: int,
-               confidence: float, rng: np.random.Generator) -> tuple[PerformanceReport, dict[str, Any]]:
+               confidence: float, rng: np.random.Generator) -> tuple[PerformanceResult, Streaming]:
         """The performance section (as the in-memory check writes it) and its ``streaming`` block."""
         k, n = self.k, self.n
         cm = self.confusion
@@ -303,17 +304,16 @@ class ClassificationTally:
         edges = np.linspace(0.0, 1.0, self.calibration_bins + 1)
         mean_pred = _ratio(self.cal_pred, self.cal_count)
         observed = _ratio(self.cal_hit, self.cal_count)
-        calibration = {
-            "what": "p(positive) vs observed positive rate" if self.binary else "top-label confidence vs accuracy",
-            "bins": edges.tolist(),
-            "mean_predicted": [None if np.isnan(v) else float(v) for v in mean_pred],
-            "observed": [None if np.isnan(v) else float(v) for v in observed],
-            "count": [int(c) for c in self.cal_count],
-        }
-        report = PerformanceReport(
-            "classification", n, metrics, per_class, calibration,
-            {"labels": [str(c) for c in classes], "rows_true_columns_predicted": cm.tolist()},
-            positive_label, threshold, n_boot, confidence,
+        calibration = Calibration(
+            what="p(positive) vs observed positive rate" if self.binary else "top-label confidence vs accuracy",
+            bins=tuple(float(e) for e in edges), mean_predicted=tuple(float(v) for v in mean_pred),
+            observed=tuple(float(v) for v in observed), count=tuple(int(c) for c in self.cal_count),
+        )
+        report = PerformanceResult(
+            task="classification", n=n, positive_label=positive_label, threshold=threshold, n_bootstrap=n_boot,
+            confidence=confidence, metrics=metrics, per_class=per_class, calibration=calibration,
+            confusion_matrix=ConfusionMatrix(labels=tuple(str(c) for c in classes),
+                                             rows_true_columns_predicted=tuple(tuple(int(x) for x in r) for r in cm)),
         )
         streaming = {
             "intervals": f"Poisson bootstrap over {self.n_cells} cells (true, predicted, top-label correct, "
@@ -323,7 +323,7 @@ class ClassificationTally:
         }
         if not self.binary:
             streaming["auc"]["interval"] = "none: multiclass AUC intervals need rows (run without streaming)"
-        return report, streaming
+        return report, Streaming.from_dict(streaming)
 
 
 @dataclass
@@ -339,7 +339,7 @@ class RegressionTally:
         self.n += len(e)
         self.sums += np.array([y.sum(), (y**2).sum(), np.abs(e).sum(), e2.sum(), (e2**2).sum()])
 
-    def report(self, *, n_boot: int, confidence: float) -> tuple[PerformanceReport, dict[str, Any]]:
+    def report(self, *, n_boot: int, confidence: float) -> tuple[PerformanceResult, Streaming]:
         from scipy import stats
 
         n = self.n
@@ -358,8 +358,9 @@ class RegressionTally:
             "rmse": Estimate(rmse, max(0.0, rmse - z * sd_rmse), rmse + z * sd_rmse),
             "r2": Estimate(r2, float("nan"), float("nan")),
         }
-        report = PerformanceReport("regression", n, metrics, None, None, None, None, None, n_boot, confidence)
-        return report, {"intervals": "normal (delta method) from the sums of |e|, e², e⁴; none for r2"}
+        report = PerformanceResult(task="regression", n=n, positive_label=None, threshold=None, n_bootstrap=n_boot,
+                                   confidence=confidence, metrics=metrics)
+        return report, Streaming(intervals="normal (delta method) from the sums of |e|, e², e⁴; none for r2")
 
 
 def _estimate(value: float, reps: list[np.ndarray] | None, confidence: float) -> Estimate:

@@ -28,7 +28,7 @@ import numpy as np
 from ..checks import AuditContext, CheckOutcome
 from ..model.dropout import count_dropout
 from ..policy import Verdict
-from ..results.uncertainty import OODComparison, ReviewEntry, UncertaintyMethod, UncertaintySection
+from ..results.uncertainty import OODComparison, ReviewEntry, UncertaintyMethod, UncertaintyResult
 from .api import from_probabilities, run_mc_dropout
 from .committee import committee_probabilities
 from .mc_dropout import MCDropoutSampler
@@ -109,7 +109,7 @@ def run(ctx: AuditContext) -> CheckOutcome:
     signals["low_confidence"] = 1.0 - proba.max(axis=1)
     queue = review_queue(signals, k=int(params["top_k"]), predictions=ctx.predicted_index[take],
                          confidence=proba.max(axis=1), labels=ctx.classes)
-    section = UncertaintySection(
+    section = UncertaintyResult(
         rows=int(take.size), sampled=bool(take.size < n), **methods,
         review_queue=tuple(ReviewEntry(row=int(take[e["row"]]), priority=e["priority"], reason=e["reason"],
                                        signals=e["signals"], prediction=e["prediction"], confidence=e["confidence"])
@@ -123,7 +123,7 @@ def _finite(x: float) -> float | None:
     return float(x) if np.isfinite(x) else None
 
 
-def _verdicts(cfg: Any, section: UncertaintySection) -> list[Verdict]:
+def _verdicts(cfg: Any, section: UncertaintyResult) -> list[Verdict]:
     """Judge ``<measure>_<stat>`` rules (e.g. ``epistemic_mean``) on each method's summary."""
     verdicts = []
     for rule in cfg.policy.rules_for("uncertainty"):

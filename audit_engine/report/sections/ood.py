@@ -1,6 +1,6 @@
 """The Out-of-distribution section: detector scores, the reference used, the most unusual rows, shift tests.
 
-Reads the typed :class:`~audit_engine.results.ood.OODSection`. Without ``--reference`` the
+Reads the typed :class:`~audit_engine.results.ood.OODResult`. Without ``--reference`` the
 audited data is its own reference: the section says so plainly (scores are relative to the
 audited data itself, so about 5% of its rows are above each threshold by construction and
 AUROC is not defined) and titles the row list "the most unusual rows of the audited data".
@@ -15,7 +15,7 @@ from ..format import _Ids, _cell_text, fmt_id, fmt_number, humane, metric_name
 
 if TYPE_CHECKING:
     from ...result import AuditResult
-    from ...results.ood import OODScore, OODSection
+    from ...results.ood import OODScore, OODResult
     from ...stats import Estimate
 
 
@@ -25,7 +25,7 @@ def _est(e: Estimate | None) -> Cell:
     return Cell(fmt_number(e.value), "num", f"{fmt_number(e.ci_low)} to {fmt_number(e.ci_high)}")
 
 
-def _intro(o: OODSection) -> list[Block]:
+def _intro(o: OODResult) -> list[Block]:
     q = f"{100 * o.threshold_quantile:g}th percentile"
     if o.self_referenced:
         text = (f"No --reference data was given, so the audited data ({fmt_number(o.reference.rows)} rows) is compared "
@@ -46,7 +46,7 @@ def _intro(o: OODSection) -> list[Block]:
     return [Paragraph(" ".join(facts))]
 
 
-def _scores(o: OODSection, ids: _Ids) -> list[Block]:
+def _scores(o: OODResult, ids: _Ids) -> list[Block]:
     blocks: list[Block] = [Heading("Scores"), Paragraph("Each score is higher for inputs that look less like the reference data.")]
     rows, hist_charts, roc = [], [], {}
     drawn: dict[str, dict[str, Any]] = {}
@@ -90,7 +90,7 @@ def _scores(o: OODSection, ids: _Ids) -> list[Block]:
     return blocks
 
 
-def _unusual_rows(o: OODSection) -> list[Block]:
+def _unusual_rows(o: OODResult) -> list[Block]:
     shown = list(o.most_ood[:MAX_QUEUE_ROWS])
     if not shown:
         return []
@@ -109,7 +109,7 @@ def _unusual_rows(o: OODSection) -> list[Block]:
     return [Table(["Row", head, "Flagged by", "Prediction", "Confidence"], rows, caption=caption, note=note)]
 
 
-def _shift(o: OODSection) -> list[Block]:
+def _shift(o: OODResult) -> list[Block]:
     blocks: list[Block] = [Heading("Shift between reference and audited data")]
     summary = o.shift_summary
     if summary.status == "skipped":

@@ -1,6 +1,6 @@
 """The Uncertainty section: MC-dropout / committee measures and the review queue.
 
-Reads the typed :class:`~audit_engine.results.uncertainty.UncertaintySection`. MC-dropout
+Reads the typed :class:`~audit_engine.results.uncertainty.UncertaintyResult`. MC-dropout
 figures show their Monte Carlo standard error as the cell's second line; a committee's
 figures are exact (a fixed set of models), which the table note says.
 """
@@ -14,7 +14,7 @@ from ..format import _Ids, _cell_text, fmt_id, fmt_number, metric_name
 
 if TYPE_CHECKING:
     from ...result import AuditResult
-    from ...results.uncertainty import UncertaintyMethod, UncertaintySection
+    from ...results.uncertainty import UncertaintyMethod, UncertaintyResult
 
 _STATS = ("mean", "median", "p90", "p99", "max")
 
@@ -62,7 +62,7 @@ def _method(name: str, m: UncertaintyMethod, ids: _Ids) -> list[Block]:
     return blocks
 
 
-def _queue(u: UncertaintySection, ids: _Ids) -> list[Block]:
+def _queue(u: UncertaintyResult, ids: _Ids) -> list[Block]:
     shown = list(u.review_queue[:MAX_QUEUE_ROWS])
     if not shown:
         return []
