@@ -212,8 +212,12 @@ def run(ctx: Any) -> Any:
     if own_reference:
         shift_summary = {"status": "skipped", "reason": "no --reference data; the audited data cannot drift from itself"}
     else:
-        results = shift_tests(reference, current, feature_names=ctx.space.feature_names, categorical_mask=mask,
-                              alpha=float(params["shift_alpha"]), bins=int(params["psi_bins"]))
+        streamed = getattr(getattr(ctx, "stream", None), "shift", None)  # every streamed row (stream/shift.py)
+        if streamed is not None:
+            results = streamed.results(ctx.space.feature_names, alpha=float(params["shift_alpha"]))
+        else:
+            results = shift_tests(reference, current, feature_names=ctx.space.feature_names, categorical_mask=mask,
+                                  alpha=float(params["shift_alpha"]), bins=int(params["psi_bins"]))
         shown = sorted(results, key=lambda r: (r.p_adjusted, -r.statistic))[: int(params["max_shift_features"])]
         shift = {r.feature: r.to_dict() for r in shown}
         n_drifted = sum(r.drifted for r in results)
