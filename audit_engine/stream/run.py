@@ -21,7 +21,7 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,7 +125,6 @@ class ChunkScorer:
 
     def __init__(self, ctx: Any, config: Any, sample_rows: int, score_bins: int, calibration_bins: int,
                  shift: Any = None) -> None:
-        from ..fairness.counts import GroupCounts  # noqa: F401  (import check)
         from .performance import ClassificationTally, RegressionTally
 
         self.ctx = ctx
@@ -323,5 +322,3 @@ def _local_chunks(source: ParquetSource, evaluator: Any, space: Any, head: Any, 
         yield start, frame, proba, rows
         del rows
 
-
-Progress = Callable[[int, int], None]
