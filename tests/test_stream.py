@@ -202,3 +202,40 @@ def test_source_take_matches_chunks(compas_folder):
     whole = pd.concat([f for _, f in src.chunks(5000, columns=["age", "race"])], ignore_index=True)
     index = np.array([0, 1, 332, 333, 1699, 1700, 3299, 3300, 4999])
     pd.testing.assert_frame_equal(src.take(index, ["age", "race"]), whole.iloc[index].reset_index(drop=True))
+
+
+def test_streamed_shift_tests_equal_scipy(compas_folder):
+    """Shift tests counted over the stream: KS / chi2 / PSI as ks_2samp and friends give them in memory."""
+    df = pd.read_csv(data_path("compas.csv"))
+    reference = df.iloc[:1500].assign(age=lambda d: d["age"] + 2, priors_count=lambda d: d["priors_count"] // 2)
+    cfg = _config(ood={"scores": ["msp", "mahalanobis"]}).replace(checks=("ood",))
+    memory = ae.audit(model_path("compas_logreg.onnx"), str(compas_folder), config=cfg, reference=reference).to_dict()
+    streamed = ae.audit(model_path("compas_logreg.onnx"), str(compas_folder), reference=reference,
+                        config=cfg.replace(stream=True, fairness={"chunk_rows": 999})).to_dict()
+    ae.validate(streamed)
+    assert "ood.shift" in streamed["data"]["stream"]["streamed_checks"]
+    a, b = memory["ood"]["shift"], streamed["ood"]["shift"]
+    assert a.keys() == b.keys() and len(a) == len(COMPAS_NUMERIC)
+    for feature, test in a.items():
+        for key in ("statistic", "p_value", "p_adjusted", "psi"):
+            assert b[feature][key] == pytest.approx(test[key], rel=1e-9, abs=1e-12), (feature, key)
+        assert b[feature]["drifted"] == test["drifted"]
+    assert memory["ood"]["shift_summary"] == streamed["ood"]["shift_summary"]
+
+
+def test_shift_tally_large_samples_and_categories():
+    from scipy import stats
+
+    from audit_engine.stream.shift import ShiftTally
+
+    rng = np.random.default_rng(3)
+    ref = np.c_[rng.normal(size=12_000), rng.integers(0, 4, 12_000)]
+    cur = np.c_[rng.normal(0.03, 1, 30_000).round(2), rng.choice(4, 30_000, p=[0.3, 0.3, 0.2, 0.2])]
+    tally = ShiftTally(ref, np.array([False, True]))
+    for lo in range(0, 30_000, 7000):
+        tally.update(cur[lo:lo + 7000])
+    ks, chi = tally.results(["x", "c"])
+    oracle = stats.ks_2samp(ref[:, 0], cur[:, 0])
+    assert ks.statistic == pytest.approx(oracle.statistic, rel=1e-12) and ks.p_value == pytest.approx(oracle.pvalue, rel=1e-9)
+    table = np.stack([np.bincount(ref[:, 1].astype(int)), np.bincount(cur[:, 1].astype(int))])
+    assert chi.statistic == pytest.approx(stats.chi2_contingency(table, correction=False).statistic, rel=1e-12)

@@ -215,8 +215,12 @@ def run(ctx: AuditContext) -> CheckOutcome:
         shift_summary = ShiftSummary(status="skipped",
                                      reason="no --reference data; the audited data cannot drift from itself")
     else:
-        results = shift_tests(reference, current, feature_names=ctx.space.feature_names, categorical_mask=mask,
-                              alpha=float(params["shift_alpha"]), bins=int(params["psi_bins"]))
+        streamed = getattr(getattr(ctx, "stream", None), "shift", None)  # every streamed row (stream/shift.py)
+        if streamed is not None:
+            results = streamed.results(ctx.space.feature_names, alpha=float(params["shift_alpha"]))
+        else:
+            results = shift_tests(reference, current, feature_names=ctx.space.feature_names, categorical_mask=mask,
+                                  alpha=float(params["shift_alpha"]), bins=int(params["psi_bins"]))
         shown = sorted(results, key=lambda r: (r.p_adjusted, -r.statistic))[: int(params["max_shift_features"])]
         shift = {r.feature: ShiftTest(test=r.test, statistic=_finite(r.statistic), p_value=_finite(r.p_value),
                                       p_adjusted=_finite(r.p_adjusted), psi=_finite(r.psi), drifted=bool(r.drifted))

@@ -108,8 +108,9 @@ def _init(ray: Any, address: str | None) -> None:
 
 
 def scored_chunks(source: Any, model: Any, evaluator: Any, head: Any, columns: list[str], *, chunk_rows: int,
-                  config: Any) -> Iterator[tuple[int, pd.DataFrame, np.ndarray]]:
-    """Yield ``(start_row, frame of target/sensitive columns, proba (m, k))`` in row order."""
+                  config: Any, with_features: bool = False) -> Iterator[tuple[int, pd.DataFrame, np.ndarray, None]]:
+    """Yield ``(start_row, frame, proba (m, k), None)`` in row order; the frame holds the target and
+    sensitive columns (and the features when ``with_features``: the shift tests count them)."""
     from .source import rebatch
 
     ray = require_ray()
@@ -119,11 +120,13 @@ def scored_chunks(source: Any, model: Any, evaluator: Any, head: Any, columns: l
     resources = ray.cluster_resources()
     gpus = int(resources.get("GPU", 0))
     use_gpu = gpus > 0 and config.provider != "cpu"
-    keep = [c for c in columns if c in ([head.target] if head.target else []) + head.sensitive_names]
+    keep = [c for c in columns if with_features or c in ([head.target] if head.target else []) + head.sensitive_names]
     model_ref = ray.put(Path(model.path).read_bytes())
     actors = gpus if use_gpu else max(1, int(resources.get("CPU", 1)) - 1)
     compute = {"num_gpus": 1} if use_gpu else {"num_cpus": 1}
-    ds = ray.data.read_parquet(list(source.files)).select_columns(columns)
+    # the guard also in the worker processes that list and read the files (see _guard_fsspec_http)
+    setup = {"worker_process_setup_hook": "audit_engine.stream.ray_backend._guard_fsspec_http"}
+    ds = ray.data.read_parquet(list(source.files), runtime_env=setup).select_columns(columns)
     with warnings.catch_warnings():  # Ray >= 2.5x deprecates ray_remote_args_fn; Ray Data retries by default anyway
         warnings.simplefilter("ignore", DeprecationWarning)
         scored = _map(ds, model_ref, model, evaluator, keep, use_gpu, actors, compute, chunk_rows)
@@ -136,7 +139,7 @@ def scored_chunks(source: Any, model: Any, evaluator: Any, head: Any, columns: l
         evaluator.stats.rows_evaluated += len(frame)
         evaluator.stats.model_calls += 1
         evaluator.stats.seconds = time.perf_counter() - started
-        yield start, frame[keep], proba
+        yield start, frame[keep], proba, None
 
 
 def _map(ds: Any, model_ref: Any, model: Any, evaluator: Any, keep: list[str], use_gpu: bool, actors: int,

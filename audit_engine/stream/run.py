@@ -21,7 +21,7 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,6 +78,7 @@ class StreamSummary:
     fairness_counts: Any  # GroupCounts | GroupSums | None
     sha256: str
     seconds: float
+    shift: Any = None  # ShiftTally (stream/shift.py) when --reference was given and ood runs
 
     def data_block(self) -> dict[str, Any]:
         """Overrides of audit.json's ``data`` block: the whole source, not the sample."""
@@ -91,7 +92,7 @@ class StreamSummary:
                 "backend": self.backend,
                 "sample": describe(min(self.sample_rows, self.n_rows)),
                 "sampled_checks": ["explanations", "ood", "uncertainty"],
-                "streamed_checks": ["performance", "fairness"],
+                "streamed_checks": ["performance", "fairness"] + (["ood.shift"] if self.shift is not None else []),
             },
         }
 
@@ -122,14 +123,15 @@ def group_columns(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
 class ChunkScorer:
     """Driver-side work on one scored chunk: labels, decisions, tallies, group counts, sample."""
 
-    def __init__(self, ctx: Any, config: Any, sample_rows: int, score_bins: int, calibration_bins: int) -> None:
-        from ..fairness.counts import GroupCounts  # noqa: F401  (import check)
+    def __init__(self, ctx: Any, config: Any, sample_rows: int, score_bins: int, calibration_bins: int,
+                 shift: Any = None) -> None:
         from .performance import ClassificationTally, RegressionTally
 
         self.ctx = ctx
         self.config = config
         self.data = ctx.data
         self.score_bins = score_bins
+        self.shift = shift
         self.sample = HashedSample(sample_rows, _seed_word(config.seed))
         self.n = 0
         self.counts: Any = None
@@ -140,7 +142,7 @@ class ChunkScorer:
             else:
                 self.tally = ClassificationTally(ctx.proba.shape[1], ctx.positive_index, calibration_bins)
 
-    def consume(self, start: int, frame: pd.DataFrame, proba: np.ndarray) -> None:
+    def consume(self, start: int, frame: pd.DataFrame, proba: np.ndarray, rows: np.ndarray | None = None) -> None:
         from ..audit import class_indices
         from ..fairness.counts import group_counts, group_sums
 
@@ -182,6 +184,8 @@ class ChunkScorer:
                 part = group_counts(y_index, predicted, groups, scores=scores, n_classes=proba.shape[1],
                                     score_bins=self.score_bins)
             self.counts = part if self.counts is None else self.counts.merge(part)
+        if self.shift is not None:
+            self.shift.update(rows if rows is not None else ctx.space.encode(_chunk_data(frame, data)))
         self.sample.offer(start, frame, proba)
         self.n += m
 
@@ -249,16 +253,26 @@ def prepare_stream(
     if head.y is not None and head_ctx.task == "classification":
         _ = head_ctx.y_index, head_ctx.positive_index
     _ = head_ctx.favorable_index
-    scorer = ChunkScorer(head_ctx, config, int(config.sample_rows), int(fairness["score_bins"]), calibration_bins)
+    shift = None
+    if reference is not None and (config.checks is None or "ood" in config.checks):
+        from ..ood.check import DEFAULTS as OOD_DEFAULTS
+        from .shift import ShiftTally
+
+        shift = ShiftTally(space.encode(reference), space.categorical_mask,
+                           int(config.params("ood", OOD_DEFAULTS)["psi_bins"]))
+    scorer = ChunkScorer(head_ctx, config, int(config.sample_rows), int(fairness["score_bins"]), calibration_bins,
+                         shift)
     columns = _needed_columns(source, head)
     if config.backend == "ray":
         from .ray_backend import scored_chunks
 
-        chunks = scored_chunks(source, model, evaluator, head, columns, chunk_rows=chunk_rows, config=config)
+        chunks = scored_chunks(source, model, evaluator, head, columns, chunk_rows=chunk_rows, config=config,
+                               with_features=shift is not None)
     else:
         chunks = _local_chunks(source, evaluator, space, head, columns, chunk_rows)
-    for start, frame, proba in chunks:
-        scorer.consume(start, frame, proba)
+    for start, frame, proba, rows in chunks:
+        scorer.consume(start, frame, proba, rows)
+        del rows
         if progress is not None:
             progress(scorer.n, source.n_rows)
     if scorer.n != source.n_rows:
@@ -278,7 +292,7 @@ def prepare_stream(
         if extra is not None:
             check_float32_range(extra, space, name)
     summary = StreamSummary(source, scorer.n, chunk_rows, int(config.sample_rows), config.backend,
-                            scorer.tally, scorer.counts, source.sha256(), time.perf_counter() - started)
+                            scorer.tally, scorer.counts, source.sha256(), time.perf_counter() - started, shift)
     ctx = AuditContext(model, sample, space, evaluator, config, rows, proba, reference=reference,
                        reference_rows=reference_rows, ood_data=ood_data, ood_rows=ood_rows, progress=progress)
     ctx.stream = summary
@@ -298,15 +312,13 @@ def _needed_columns(source: ParquetSource, head: Any) -> list[str]:
 
 
 def _local_chunks(source: ParquetSource, evaluator: Any, space: Any, head: Any, columns: list[str],
-                  chunk_rows: int) -> Iterator[tuple[int, pd.DataFrame, np.ndarray]]:
+                  chunk_rows: int) -> Iterator[tuple[int, pd.DataFrame, np.ndarray, np.ndarray]]:
     from ..evaluator.guards import check_float32_range
 
     for start, frame in source.chunks(chunk_rows, columns=columns):
         rows = space.encode(_chunk_data(frame, head))
         check_float32_range(rows, space, "the data")
         proba = evaluator.predict(rows)
+        yield start, frame, proba, rows
         del rows
-        yield start, frame, proba
 
-
-Progress = Callable[[int, int], None]
