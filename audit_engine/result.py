@@ -38,7 +38,7 @@ __all__ = [
     "ModelInfo", "TensorInfo", "validate", "atomic_write_text", "to_jsonable",
 ]
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 SECTIONS = ("performance", "fairness", "explanations", "ood", "uncertainty")
 
 
