@@ -34,12 +34,12 @@ test: setup-test
 reports: setup
 	$(PY) -m audit_engine.report.gallery --out reports
 
+# Reruns every benchmark, one at a time, and rewrites its <!-- bench:NAME --> section of
+# BENCHMARKS.md (hand-written text and other generated sections are kept); one of them:
+# `$(PY) benchmarks/run_all.py --only lime`, the list: `--list`.
 bench: setup-test
 	$(PY) -m pip install -q -e '.[bench]'
-	$(PY) benchmarks/bench_evaluator.py
-	$(PY) benchmarks/bench_fairness.py
-	$(PY) benchmarks/bench_explain.py
-	$(PY) benchmarks/bench_ood.py
+	$(PY) benchmarks/run_all.py
 
 # Rebuilding the committed fixtures needs torch (CPU) and skl2onnx.
 fixtures: setup-test
