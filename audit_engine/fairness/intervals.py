@@ -27,7 +27,7 @@ Three pieces, each chosen for its measured coverage (``benchmarks/coverage.py``)
   constructions; Casella & Berger 2002, §9.2.3). With one dominant difference it is that
   difference's interval; with m tied ones the lower end misses with probability
   ``1 − (1 − α/2)^m`` and the upper end almost never, so coverage stays near 1 − α
-  (measured 94–97% in every cell of the grid, BENCHMARKS.md).
+  (equalized odds: 94.0–96.5% in every cell of the grid, BENCHMARKS.md).
 - :func:`include_point` extends any interval to hold its own point value.
 """
 
