@@ -98,13 +98,18 @@ def build_gallery(out: str | os.PathLike[str], *, root: str | os.PathLike[str] =
         folder = out_dir / ex.name
         target = folder / "audit.json"
         from ..result import AuditResult
+        from .compliance.model_card_document import model_card_json
 
-        AuditResult.from_dict(doc).to_json(target)
+        typed = AuditResult.from_dict(doc)
+        typed.to_json(target)
         written.append(target)
         for template in TEMPLATES:
             path = folder / _VIEW_FILES[template]
-            atomic_write_text(path, render_html(doc, template=template))
+            atomic_write_text(path, render_html(typed, template=template))
             written.append(path)
+        card = folder / "model_card.json"  # the model card's machine-readable twin
+        atomic_write_text(card, model_card_json(typed))
+        written.append(card)
         entries.append((ex, doc["status"]))
         logger.info("gallery: %s written (%s)", ex.name, doc["status"])
     index = out_dir / "index.html"
