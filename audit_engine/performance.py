@@ -31,11 +31,12 @@ from typing import Any
 
 import numpy as np
 
+from .checks import CheckOutcome
 from .fairness.calibration_interval import top_label_estimates
 from .fairness.metrics import debiased_squared_ce
+from .policy import Verdict
 from .results.performance import Calibration, ConfusionMatrix, PerformanceResult
 from .stats import Estimate, percentile_interval, poisson_weight_blocks
-from .checks import CheckOutcome
 
 __all__ = ["classification_metrics", "regression_metrics", "weighted_auc", "ECE_BINS", "run"]
 
@@ -290,10 +291,14 @@ def run(ctx: Any) -> Any:
             confusion_matrix=ConfusionMatrix(labels=tuple(str(c) for c in ctx.classes),
                                              rows_true_columns_predicted=tuple(tuple(int(x) for x in r) for r in cm)),
         )
-    verdicts = []
-    for rule in cfg.policy.rules_for("performance"):
+    return CheckOutcome(report, verdicts(cfg.policy, report))
+
+
+def verdicts(policy: Any, report: PerformanceResult) -> list[Verdict]:
+    """The policy's performance rules judged on ``report``'s metrics (value and interval)."""
+    out = []
+    for rule in policy.rules_for("performance"):
         est = report.metrics.get(rule.metric)
-        if est is None:
-            continue
-        verdicts.append(rule.judge(est.value, ci_low=est.ci_low, ci_high=est.ci_high))
-    return CheckOutcome(report, verdicts)
+        if est is not None:
+            out.append(rule.judge(est.value, ci_low=est.ci_low, ci_high=est.ci_high))
+    return out

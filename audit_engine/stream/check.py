@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 
 from ..checks import CheckOutcome
+from ..performance import verdicts
 
 __all__ = ["performance_outcome"]
 
@@ -26,10 +27,4 @@ def performance_outcome(ctx: Any) -> Any:
             classes=ctx.classes, positive_label=ctx.positive_label,
             threshold=cfg.threshold if ctx.positive_index is not None else None,
             n_boot=cfg.n_bootstrap, confidence=cfg.confidence, rng=rng)
-    verdicts = []
-    for rule in cfg.policy.rules_for("performance"):
-        est = report.metrics.get(rule.metric)
-        if est is None:
-            continue
-        verdicts.append(rule.judge(est.value, ci_low=est.ci_low, ci_high=est.ci_high))
-    return CheckOutcome(dataclasses.replace(report, streaming=streaming), verdicts)
+    return CheckOutcome(dataclasses.replace(report, streaming=streaming), verdicts(cfg.policy, report))
