@@ -46,8 +46,11 @@ EXIT_CODES = {
 class _Parser(argparse.ArgumentParser):
     """argparse that exits 2 with one line (its default is 2 too, with a usage block)."""
 
+    last_error: str | None = None  # the latest usage error's line (for the --json error document)
+
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_BAD_INPUT, f"audit-engine: error: {message}; see '{self.prog} --help'.\n")
+        _Parser.last_error = f"audit-engine: error: {message}; see '{self.prog} --help'."
+        self.exit(EXIT_BAD_INPUT, _Parser.last_error + "\n")
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
@@ -613,7 +616,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verbose and args.quiet:
             parser.error("-v/--verbose and -q/--quiet contradict each other; pass one of them")
     except SystemExit as exc:  # usage errors (2), --help and --version (0)
-        return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_BAD_INPUT
+        code = int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_BAD_INPUT
+        words = list(sys.argv[1:] if argv is None else argv)
+        if code == EXIT_BAD_INPUT and "--json" in words and _Parser.last_error:  # --json promises one document
+            _ECHO.reset(json_mode=True)
+            _ECHO.emit({"status": "error", "exit_code": code, "exit_meaning": EXIT_CODES.get(code, ""),
+                        "error": _Parser.last_error.removeprefix("audit-engine: "), "files": {}})
+        return code
     if args.quiet:
         args.no_progress = True
     _ECHO.reset(quiet=args.quiet, json_mode=getattr(args, "json", False) and args.command in ("run", "demo"))

@@ -125,6 +125,14 @@ def test_run_json_on_bad_input(tmp_path, model, capsys):
     assert not out.exists()
 
 
+def test_run_json_on_a_usage_error_still_prints_one_document(tmp_path, model, capsys):
+    code = main(["run", str(model), "--json", "--out", str(tmp_path / "out"), "--targt", "y"])  # typo, no --data
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    assert code == doc["exit_code"] == 2 and doc["status"] == "error"
+    assert captured.err.strip() == f"audit-engine: {doc['error']}"
+
+
 def test_quiet_silences_info_but_not_errors(tmp_path, model, table, capsys):
     out = tmp_path / "out"
     assert main(["-q", *_run_args(model, table, out)]) == 0
