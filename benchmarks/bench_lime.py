@@ -34,6 +34,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 import audit_engine as ae  # noqa: E402
 from _report import load, machine, spread, write_section  # noqa: E402
+from bench_explain import lime_package, med_spearman  # noqa: E402  (one lime reference for both benchmarks)
 from audit_engine.data.space import FeatureSpace  # noqa: E402
 from audit_engine.evaluator.local import LocalEvaluator  # noqa: E402
 from audit_engine.explain import explain_rows  # noqa: E402
@@ -55,25 +56,6 @@ def build_mlp(path: Path) -> Path:
     onx = to_onnx(clf, x[:1], options={id(clf): {"zipmap": False}}, target_opset=17)
     path.write_bytes(onx.SerializeToString())
     return path
-
-
-def lime_package(ev, x, rows, targets, seed, n_samples):
-    from lime.lime_tabular import LimeTabularExplainer
-
-    ex = LimeTabularExplainer(x, discretize_continuous=True, discretizer="quartile", random_state=seed)
-    out = np.zeros((len(rows), x.shape[1]))
-    for i, r in enumerate(rows):
-        e = ex.explain_instance(x[r], ev.predict, labels=(int(targets[i]),), num_features=x.shape[1],
-                                num_samples=n_samples)
-        for j, w in e.as_map()[int(targets[i])]:
-            out[i, j] = w
-    return out
-
-
-def med_spearman(a: np.ndarray, b: np.ndarray) -> float:
-    from scipy.stats import spearmanr
-
-    return float(np.median([spearmanr(u, v)[0] for u, v in zip(a, b, strict=True)]))
 
 
 def main() -> None:
