@@ -15,12 +15,18 @@ Intervals (coverage measured by ``benchmarks/coverage.py``; see BENCHMARKS.md):
 - difference gaps (max − min of a rate, equalized odds, the largest gap to the
   reference): the maximum over pairs of groups of the pairs' own posterior intervals
   (:func:`~.intervals.max_gap_interval`), since the posterior of a maximum sits too high;
-- per-group calibration errors (and so the calibration gap): replicates of the
-  debiased-world parametric bootstrap (:mod:`.calibration_interval`) in place of the
-  posterior draws;
+- per-group calibration errors: replicates of the debiased-world parametric bootstrap
+  (:mod:`.calibration_interval`) in place of the posterior draws; groups under
+  ``min_group_size`` rows get :func:`~.calibration_interval.tiny_group_interval`;
+- the calibration gap: the basic interval of each pairwise difference with the
+  equal-error world as its pivot (:func:`~.calibration_interval.equal_error_draws`),
+  folded and maximised over pairs;
 - each gap also gets a permutation test of "no disparity" (:mod:`.disparity`); when it
   does not reject, the gap's interval reaches parity (0 for a difference, 1 for a
-  ratio). ``supports_gap`` rests on the test's p-value.
+  ratio), except the calibration gap: its test's null (the same positive rate in every
+  group within each score bin) does not make the gap 0 (groups spread over the bins
+  differently have different errors under it), and reaching 0 on it held the truth in
+  99–100% of samples. ``supports_gap`` rests on the test's p-value.
 
 Small groups: a group enters a rate's headline gap, impact ratios and verdicts only with
 ``min_group_size`` rows and ``min_class_rows`` rows in the rate's denominator; otherwise
@@ -37,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from .calibration_interval import group_bins, group_calibration_draws
+from .calibration_interval import equal_error_draws, group_bins, group_calibration_draws, tiny_group_interval
 from ..errors import ConfigError, InvalidValueError
 from ..results.fairness import (AttributeFairness, ClassFairness, FairnessCalibration, FairnessResult, GapEstimate,
                                 GroupCalibration, GroupRates, LeftOut, RateInterval, ThresholdSweep)
@@ -202,6 +208,10 @@ def _is_ratio(name: str) -> bool:
     return name in GAP_METRICS and GAP_METRICS[name][0] in ("ratio", "min_ratio")
 
 
+# gaps whose test's null does not imply parity of the gap itself (see the module docstring)
+_NO_PARITY_EXTENSION = frozenset({"calibration_gap"})
+
+
 def _gap_estimate(name: str, value: float, draws: np.ndarray | None, p: float, confidence: float,
                   interval: tuple[float, float] | None = None) -> GapEstimate:
     """Posterior interval of a gap, at parity when the test does not reject, holding the point.
@@ -213,7 +223,7 @@ def _gap_estimate(name: str, value: float, draws: np.ndarray | None, p: float, c
     if not np.isfinite(value):
         return GapEstimate(float("nan"), float("nan"), float("nan"), float("nan"), level)
     low, high = _percentile(draws, confidence) if interval is None else interval
-    if np.isfinite(p) and p >= level and np.isfinite(low):
+    if np.isfinite(p) and p >= level and np.isfinite(low) and name not in _NO_PARITY_EXTENSION:
         if _is_ratio(name):
             high = 1.0
         else:
@@ -424,6 +434,9 @@ def _class_stats(v: _View, rows: np.ndarray, counts: np.ndarray, sums: np.ndarra
 
     nan = float("nan")
     ui = {key: _max_gap_intervals(got, eligible, confidence, ref=ref) for key, ref in (("gap", None), ("ref", v.ref))}
+    if world is not None:
+        _calibration_intervals(ui, world, counts, sums, c, eligible["calibration_error"], n_draws, confidence,
+                               ref=v.ref, rng=rng)
     gaps = {k: _gap_estimate(k, float(x[0]), got.get(("gap", k)), p_gap.get(k, nan), confidence, ui["gap"].get(k))
             for k, x in gaps_pt.items()}
     ref_gaps = {k: _gap_estimate(k, float(x[0]), got.get(("ref", k)), p_ref.get(k, nan), confidence, ui["ref"].get(k))
@@ -442,6 +455,9 @@ def _class_stats(v: _View, rows: np.ndarray, counts: np.ndarray, sums: np.ndarra
                 lo[gi], hi[gi] = _percentile(q[:, gi], confidence)
         else:
             lo = hi = np.full(len(v.labels), np.nan)
+        if k == "calibration_error" and world is not None:
+            lo, hi = _tiny_group_calibration(lo, hi, world, counts, sums, c, v.n < min_group_size, n_draws,
+                                             confidence, rng)
         ok = np.isfinite(x[0]) & np.isfinite(lo) & np.isfinite(hi)
         lo, hi = np.where(ok, np.fmin(lo, x[0]), np.nan), np.where(ok, np.fmax(hi, x[0]), np.nan)
         rate_ci[k] = (lo, hi)
@@ -456,6 +472,43 @@ def _class_stats(v: _View, rows: np.ndarray, counts: np.ndarray, sums: np.ndarra
     return _ClassStats({k: x[0] for k, x in pt.items()}, rate_ci, gaps, ref_gaps, signed,
                        {k: got[("gap", k)] for k in gaps_pt if ("gap", k) in got}, p_gap, eligible,
                        {k: x[0] for k, x in mpt.items()})
+
+
+def _weighted_bins(counts: np.ndarray, sums: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(g, B)`` weighted rows, positives and score sums per group and score bin."""
+    return counts.sum(axis=(1, 2)), counts[:, c].sum(axis=1), sums.sum(axis=(1, 2))
+
+
+def _own_stream(rng: np.random.Generator) -> np.random.Generator:
+    """A child stream, so that the calibration intervals leave every other draw of the audit as it was."""
+    try:
+        return rng.spawn(1)[0]
+    except (AttributeError, TypeError, ValueError):  # a Generator without a seed sequence
+        return rng
+
+
+def _calibration_intervals(ui: dict[str, dict[str, tuple[float, float]]], world: tuple[np.ndarray, ...],
+                           counts: np.ndarray, sums: np.ndarray, c: int, eligible: np.ndarray, n_draws: int,
+                           confidence: float, *, ref: int, rng: np.random.Generator) -> None:
+    """Put the calibration gap's intervals (between groups, to ``ref``) into ``ui``: equal-error-world pivot."""
+    reflected = equal_error_draws(world, *_weighted_bins(counts, sums, c), eligible, n_draws, _own_stream(rng))
+    ui["gap"]["calibration_gap"] = max_gap_interval([reflected], confidence)
+    ui["ref"]["calibration_gap"] = max_gap_interval([reflected], confidence, ref=ref)
+
+
+def _tiny_group_calibration(lo: np.ndarray, hi: np.ndarray, world: tuple[np.ndarray, ...], counts: np.ndarray,
+                            sums: np.ndarray, c: int, tiny: np.ndarray, n_draws: int, confidence: float,
+                            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Calibration-error intervals with groups under ``min_group_size`` rows replaced by the tiny-group interval."""
+    if not tiny.any():
+        return lo, hi
+    lo, hi = lo.copy(), hi.copy()
+    n_bin, pos_bin, score_bin = _weighted_bins(counts, sums, c)
+    stream = _own_stream(rng)
+    for gi in np.flatnonzero(tiny):
+        lo[gi], hi[gi] = tiny_group_interval(world[0][gi], n_bin[gi], pos_bin[gi], score_bin[gi], n_draws, stream,
+                                             confidence)
+    return lo, hi
 
 
 def _max_gap_intervals(got: dict[tuple, np.ndarray], eligible: dict[str, np.ndarray], confidence: float, *,

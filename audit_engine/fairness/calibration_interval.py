@@ -30,6 +30,41 @@ check of 600 samples per case at n = 250, 500, 2500): 94–98% for a miscalibrat
 97–98.5% at a true value of 0 (it reaches 0 unless the data show miscalibration).
 
 The root ``sqrt(max(0, ·))`` of each end gives the interval of the ℓ2 calibration error.
+
+Two more worlds, for the cases the per-bin world gets wrong (issue 9; numbers from a numpy
+simulation of ``benchmarks/coverage.py``'s population, 300–400 samples per cell, and from
+the harness itself, see BENCHMARKS.md "Calibration gap interval"):
+
+- **Scaled worlds** (:func:`scaled_world`): every bin keeps the direction of its observed
+  deviation ``ȳ_b − s̄_b``, all scaled by one factor so that the world's binned squared
+  error is a chosen ``θ``. With ``θ = max(0, v)`` (the *global-shrink world*) the world's
+  error equals the point value, and a world whose data show no miscalibration is exactly
+  calibrated, where the per-bin world keeps every bin whose deviation happens to exceed
+  its noise.
+- **Tiny groups** (fewer rows than ``min_group_size``, e.g. 25 rows over 10 bins): most
+  bins hold 0–3 rows, bins of one row add their plug-in term ``(y − s)²`` undebiased, so
+  ``v`` is biased upward and the per-bin world (which copies a one-row bin's 0/1 outcome
+  as its probability) doubles that bias: 70–73% coverage, always missing low.
+  :func:`tiny_group_interval` takes the global-shrink world and the union of its
+  percentile interval and its basic interval on the squared scale
+  ``[v − q_{1−α/2}(v* − θ_w), v − q_{α/2}(v* − θ_w)]`` (Davison & Hinkley 1997, §5.2):
+  the percentile interval sits too high by the bias, the basic interval corrects it but
+  reverses the skew, so each misses on its own side (91.5% and 93.7%); their union
+  covers 95.8% for the 25-row group (numpy simulation, 400 samples).
+- **The calibration gap** between groups (:func:`equal_error_draws`): the gap is
+  ``max − min`` of ℓ2 errors, and at a true gap of 0 its lower bound must exceed 0 in
+  about α of samples. Percentile intervals of differences of per-group replicates cannot
+  do that near the boundary: each replicate world is centred at a shrunk version of the
+  observed difference and is wider than the sampling law (its bins carry deviations the
+  truth lacks), so the interval held 0 in 99–100% of samples for a calibrated model.
+  Instead the *equal-error world* gives every eligible group the same squared error
+  ``θ0`` (the size-weighted mean of ``max(0, v_g)``), each group in its own scaled world,
+  and its replicates are the law of the pairwise difference ``D = CE_i − CE_j`` under
+  "no gap". That law is used as a pivot: the interval of ``D`` is
+  ``[D̂ − q_{1−α/2}(D*), D̂ − q_{α/2}(D*)]`` (basic interval, pivot from the null
+  world), folded to ``|D|`` and maximised over pairs as in
+  :func:`~.intervals.max_gap_interval`. Its lower end exceeds 0 exactly when the pivot
+  test of "equal calibration errors" rejects at α.
 """
 
 from __future__ import annotations
@@ -39,7 +74,8 @@ import numpy as np
 from .metrics import debiased_squared_ce
 from ..stats import Estimate, percentile_interval, poisson_weight_blocks
 
-__all__ = ["plugin_squared_ce", "debiased_world", "world_replicates", "top_label_estimates", "group_calibration_draws"]
+__all__ = ["plugin_squared_ce", "debiased_world", "world_replicates", "top_label_estimates", "group_calibration_draws",
+           "scaled_world", "tiny_group_interval", "equal_error_draws"]
 
 
 def plugin_squared_ce(n_bin: np.ndarray, positives_bin: np.ndarray, score_bin: np.ndarray) -> np.ndarray:
@@ -136,3 +172,75 @@ def group_calibration_draws(world: tuple[np.ndarray, ...], n_rep: int, rng: np.r
     the other rates, so gaps between groups are computed per replicate.
     """
     return np.sqrt(np.maximum(world_replicates(*world, n_rep, rng), 0.0))
+
+
+def _bin_means(n_bin: np.ndarray, positives_bin: np.ndarray, score_bin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    ok = n_bin > 0
+    ybar = np.divide(positives_bin, n_bin, out=np.zeros(np.broadcast(positives_bin, n_bin).shape), where=ok)
+    sbar = np.divide(score_bin, n_bin, out=np.zeros(np.broadcast(score_bin, n_bin).shape), where=ok)
+    return ybar, sbar
+
+
+def scaled_world(n_bin: np.ndarray, positives_bin: np.ndarray, score_bin: np.ndarray,
+                 theta: np.ndarray | float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """World with the observed deviations scaled to binned squared error ``theta``: ``(prob, s̄)``.
+
+    Arrays ``(..., B)``; theta ``(...)`` or scalar, default ``max(0, v)`` (the
+    global-shrink world of the module docstring). ``prob = clip(s̄ + f · (ȳ − s̄), 0, 1)``
+    with ``f² = theta / Σ_b (n_b / n)(ȳ_b − s̄_b)²`` (0 where no bin deviates).
+    """
+    ybar, sbar = _bin_means(n_bin, positives_bin, score_bin)
+    if theta is None:
+        theta = np.maximum(debiased_squared_ce(n_bin, positives_bin, score_bin), 0.0)
+    plug = np.nan_to_num(plugin_squared_ce(n_bin, positives_bin, score_bin))
+    theta = np.broadcast_to(np.maximum(np.nan_to_num(np.asarray(theta, dtype=np.float64)), 0.0), plug.shape)
+    f = np.sqrt(np.divide(theta, plug, out=np.zeros(plug.shape), where=plug > 0))
+    return np.clip(sbar + f[..., None] * (ybar - sbar), 0.0, 1.0), sbar
+
+
+def tiny_group_interval(rows_bin: np.ndarray, n_bin: np.ndarray, positives_bin: np.ndarray, score_bin: np.ndarray,
+                        n_rep: int, rng: np.random.Generator, confidence: float) -> tuple[float, float]:
+    """Interval of one tiny group's ℓ2 calibration error (module docstring); bins ``(B,)``.
+
+    rows_bin: unweighted rows per bin (replicates draw Poisson(rows)); the others weighted.
+
+    The union of the percentile interval of the root replicates of the global-shrink world
+    and the root of its basic interval on the squared scale; holds the point value.
+    """
+    v = float(debiased_squared_ce(n_bin, positives_bin, score_bin))
+    if not np.isfinite(v) or n_rep <= 0:
+        return float("nan"), float("nan")
+    prob, sbar = scaled_world(n_bin, positives_bin, score_bin)
+    reps = world_replicates(rows_bin, prob, sbar, n_rep, rng)
+    reps = reps[np.isfinite(reps)]  # a replicate that drew no row has no error
+    if reps.size == 0:
+        return float("nan"), float("nan")
+    theta_w = float(plugin_squared_ce(n_bin, prob * n_bin, sbar * n_bin))
+    alpha = 1.0 - confidence
+    p_low, p_high = np.quantile(np.sqrt(np.maximum(reps, 0.0)), [alpha / 2, 1 - alpha / 2])
+    q_low, q_high = np.quantile(reps - theta_w, [alpha / 2, 1 - alpha / 2])
+    b_low, b_high = np.sqrt(max(v - q_high, 0.0)), np.sqrt(max(v - q_low, 0.0))
+    point = np.sqrt(max(v, 0.0))
+    return float(min(p_low, b_low, point)), float(max(p_high, b_high, point))
+
+
+def equal_error_draws(world_bins: tuple[np.ndarray, ...], n_bin: np.ndarray, positives_bin: np.ndarray,
+                      score_bin: np.ndarray, eligible: np.ndarray, n_rep: int,
+                      rng: np.random.Generator) -> np.ndarray:
+    """``(n_rep, g)`` reflected replicates ``CE_g − CE*_g`` of the equal-error world (module docstring).
+
+    world_bins: :func:`group_bins` (its unweighted rows per bin are drawn from);
+    n_bin, positives_bin, score_bin: ``(g, B)`` weighted bins; eligible: ``(g,)`` groups
+    that enter the gap (others are NaN). Differences between columns of the result are
+    ``D̂ − D*``, so :func:`~.intervals.max_gap_interval` of them is the basic interval of
+    every pairwise difference with the null world as its pivot.
+    """
+    v = debiased_squared_ce(n_bin, positives_bin, score_bin)
+    clipped = np.maximum(np.nan_to_num(v), 0.0)
+    size = n_bin.sum(axis=-1)
+    keep = eligible & np.isfinite(v)
+    theta0 = float(np.sum(size[keep] * clipped[keep]) / size[keep].sum()) if keep.any() else 0.0
+    prob, sbar = scaled_world(n_bin, positives_bin, score_bin, theta0)
+    reps = np.sqrt(np.maximum(world_replicates(world_bins[0], prob, sbar, n_rep, rng), 0.0))
+    out = np.sqrt(clipped)[None, :] - reps
+    return np.where(keep[None, :], out, np.nan)
