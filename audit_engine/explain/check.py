@@ -213,7 +213,8 @@ def run(ctx: Any) -> Any:
                 section[method] = kind(params=_params(kind, {}), global_={}, refused=refused)
                 continue
         v, lo, hi, used = attribute(ctx.evaluator, ctx.rows, method=method, row_ids=row_ids, targets=targets,
-                                    seed=stream, background=background, params=mp, confidence=confidence)
+                                    seed=stream, background=background, params=mp, confidence=confidence,
+                                    interval_targets=1)  # the runner-up's intervals are not reported
         n = row_ids.size
         flat_v = v.reshape(v.shape[0], n, -1)
         flat_lo = lo.reshape(lo.shape[0], n, -1)
@@ -305,7 +306,8 @@ def _stability(ctx: Any, p: dict[str, Any], method: str, mp: dict[str, Any], row
     rhos, overlaps = [], []
     for extra in range(1, int(p["stability_seeds"]) + 1):
         v2, *_ = attribute(ctx.evaluator, ctx.rows, method=method, row_ids=row_ids, targets=targets[:, :1],
-                           seed=stream + extra, background=background, params=mp, confidence=confidence)
+                           seed=stream + extra, background=background, params=mp, confidence=confidence,
+                           interval_targets=0)  # the values are compared; their intervals are not read
         rho, ov = _rank_stability(flat_v[0], v2[0].reshape(n, -1), int(p["top_k"]))
         rhos.append(rho)
         overlaps.append(ov)
@@ -352,7 +354,7 @@ def _sanity(ctx: Any, p: dict[str, Any], method: str, mp: dict[str, Any], row_id
 
     def explainer(ev: Any) -> np.ndarray:  # the same rows, targets and seed: only the model changes
         return attribute(ev, ctx.rows, method=method, row_ids=ids, targets=tg, seed=stream, background=background,
-                         params=mp, confidence=confidence)[0][0]
+                         params=mp, confidence=confidence, interval_targets=0)[0][0]
 
     res = sanity_check(ctx.model, ctx.space, explainer, method=method, original=v[0, :k], evaluator=ctx.evaluator,
                        seed=int(ctx.rng("explanations", "sanity").integers(0, 2**31 - 1)),

@@ -53,6 +53,8 @@ def smoothgrad(
     output_eps: float = float(np.finfo(np.float32).eps),
     probability: bool = True,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    interval_targets: int | None = None,
+    feed_dtype: np.dtype | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, np.ndarray, np.ndarray]:
     """Smoothed gradients ``(t, n, *row_shape)`` with intervals, and the estimator used.
 
@@ -62,6 +64,11 @@ def smoothgrad(
     Rows are processed in groups whose noisy points fit ``max_bytes`` (one row at least);
     each row's noise comes from its own stream and every group resamples the draws with
     the same bootstrap indices, so the grouping does not change the result.
+    interval_targets: intervals for the first this many target columns only (None: all);
+    the others get NaN bounds — the per-cell bootstrap is most of the method's own time
+    on images, and callers that read only the values (rank stability, sanity) skip it.
+    feed_dtype: the dtype the model's input is fed in (images: float32): Stein's noisy
+    points are built in it, the same numbers the Evaluator would cast them to.
 
     Returns
     -------
@@ -92,24 +99,27 @@ def smoothgrad(
     values = np.empty((4, t, n) + shape)
     saturated = np.empty((n, t), dtype=bool)
     boot_seed = int((boot_rng if boot_rng is not None else np.random.default_rng(0)).integers(0, 2**63 - 1))
+    n_int = t if interval_targets is None else max(0, min(t, int(interval_targets)))
     for a, b in chunks(n, per_row, max_bytes):
         values[:, :, a:b], saturated[a:b] = _smoothgrad_rows(
             predict, flat[a:b], targets[a:b], rngs[a:b], shape=shape, sigma=sigma, h=h, idx=idx, active=active,
-            noise_level=noise_level, s=s, estimator=estimator, confidence=confidence,
-            boot_rng=np.random.default_rng(boot_seed), output_eps=output_eps, probability=probability)
+            noise_level=noise_level, s=s, estimator=estimator, confidence=confidence, boot_seed=boot_seed,
+            output_eps=output_eps, probability=probability, n_int=n_int,
+            dtype=np.dtype(feed_dtype) if feed_dtype is not None else np.dtype(np.float64))
     return values[0], values[1], values[2], estimator, values[3], saturated.T
 
 
 def _smoothgrad_rows(predict: Predict, flat: np.ndarray, targets: np.ndarray, rngs: list[np.random.Generator], *,
                      shape: tuple[int, ...], sigma: np.ndarray, h: np.ndarray, idx: np.ndarray, active: np.ndarray,
-                     noise_level: float, s: int, estimator: str, confidence: float, boot_rng: np.random.Generator,
-                     output_eps: float, probability: bool) -> tuple[np.ndarray, np.ndarray]:
+                     noise_level: float, s: int, estimator: str, confidence: float, boot_seed: int,
+                     output_eps: float, probability: bool, n_int: int, dtype: np.dtype,
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """``(4, t, n, *shape)``: value, ci_low, ci_high, round-off bound of a group of rows
-    ``flat`` ``(n, d)``; and ``saturated`` ``(n, t)``."""
+    ``flat`` ``(n, d)``; and ``saturated`` ``(n, t)``. Intervals for the first ``n_int``
+    targets (NaN for the others)."""
     n, d = flat.shape
     t = targets.shape[1]
     k = idx.size
-    grads = np.zeros((n, s, d, t))
     if estimator == "central":
         eps = np.stack([g.standard_normal((s, d)) for g in rngs])  # (n, S, d)
         centre = flat[:, None, :] + (eps * sigma if noise_level > 0 else 0.0)
@@ -121,30 +131,49 @@ def _smoothgrad_rows(predict: Predict, flat: np.ndarray, targets: np.ndarray, rn
         v = gather_scores(scores, owner, targets).reshape(n, s, 2, k, t)
         e = _unit_error(v, n, t, output_eps, probability)  # (n, t)
         diff = v[:, :, 0] - v[:, :, 1]  # (n, S, k, t)
+        grads = np.zeros((n, s, d, t))
         grads[:, :, idx, :] = diff / (2.0 * h[idx])[None, None, :, None]
+        draws = lambda j: grads[..., j]  # noqa: E731  (n, S, d) draws of target j
+        value = grads.mean(axis=1)  # (n, d, t)
         bound = np.zeros((n, d, t))
         bound[:, idx, :] = e[:, None, :] / h[idx][None, :, None]
         saturated = np.all(np.abs(diff) <= 2.0 * e[:, None, None, :], axis=(1, 2))  # (n, t)
     else:
         sig = np.where(active, sigma if noise_level > 0 else h, 0.0)
         sig = np.where(active & (sig <= 0), h, sig)
-        u = np.stack([g.standard_normal((s, d)) for g in rngs]) * active  # (n, S, d)
-        pts = np.stack([flat[:, None, :] + sig * u, flat[:, None, :] - sig * u], axis=2)  # (n, S, 2, d)
+        u = np.empty((n, s, d))
+        for i, g in enumerate(rngs):
+            g.standard_normal((s, d), out=u[i])
+        u *= active
+        # (n, S, 2, d) noisy points, built in the model's input type (no float64 copy)
+        pts = np.empty((n, s, 2, d), dtype=dtype)
+        step = sig * u
+        np.add(flat[:, None, :], step, out=pts[:, :, 0], casting="same_kind")
+        np.subtract(flat[:, None, :], step, out=pts[:, :, 1], casting="same_kind")
+        del step
         scores = predict(pts.reshape((-1,) + shape))
+        del pts
         owner = np.repeat(np.arange(n), s * 2)
         v = gather_scores(scores, owner, targets).reshape(n, s, 2, t)
         e = _unit_error(v, n, t, output_eps, probability)
         safe = np.where(sig > 0, sig, 1.0)
         diff = v[:, :, 0] - v[:, :, 1]  # (n, S, t)
-        grads = diff[:, :, None, :] * (u / (2.0 * safe))[..., None]
         bound = e[:, None, :] * (np.abs(u).mean(axis=1) / safe)[..., None] * active[None, :, None]
+        # draw s of cell j: diff_s·u_sj / 2σ_j, built per target (never stored as (n, S, d, t))
+        w = u
+        w /= 2.0 * safe
+        draws = lambda j: w * diff[:, :, j, None]  # noqa: E731  (n, S, d) draws of target j
+        value = np.matmul(diff.transpose(0, 2, 1), w).transpose(0, 2, 1) / s  # (n, d, t)
         saturated = np.all(np.abs(diff) <= 2.0 * e[:, None, :], axis=1)
+    lo = np.full_like(value, np.nan)
+    hi = np.full_like(value, np.nan)
     if s > 1:
-        rng = boot_rng if boot_rng is not None else np.random.default_rng(0)
-        value, lo, hi = bootstrap_t_interval(grads, axis=1, rng=rng, confidence=confidence)  # (n, d, t)
+        for j in range(n_int):  # the same resampling indices for every target (a fresh stream each)
+            _, lo_j, hi_j = bootstrap_t_interval(draws(j), axis=1, rng=np.random.default_rng(boot_seed),
+                                                 confidence=confidence)
+            lo[..., j], hi[..., j] = np.minimum(lo_j, value[..., j]), np.maximum(hi_j, value[..., j])
     else:
-        value = grads[:, 0]
-        lo, hi = value.copy(), value.copy()
+        lo[..., :n_int], hi[..., :n_int] = value[..., :n_int], value[..., :n_int]
     lo, hi = lo - bound, hi + bound
     move = lambda a: np.moveaxis(a, -1, 0).reshape((t, n) + shape)  # noqa: E731
     return np.stack([move(value), move(lo), move(hi), move(bound)]), saturated
