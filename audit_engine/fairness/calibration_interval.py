@@ -58,7 +58,7 @@ the harness itself, see BENCHMARKS.md "Calibration gap interval"):
   observed difference and is wider than the sampling law (its bins carry deviations the
   truth lacks), so the interval held 0 in 99–100% of samples for a calibrated model.
   Instead the *equal-error world* gives every eligible group the same squared error
-  ``θ0`` (the size-weighted mean of ``max(0, v_g)``), each group in its own scaled world,
+  ``θ0 = max(0, Σ_g n_g v_g / Σ_g n_g)`` (the pooled debiased estimate, clipped), each group in its own scaled world,
   and its replicates are the law of the pairwise difference ``D = CE_i − CE_j`` under
   "no gap". That law is used as a pivot: the interval of ``D`` is
   ``[D̂ − q_{1−α/2}(D*), D̂ − q_{α/2}(D*)]`` (basic interval, pivot from the null
@@ -239,7 +239,9 @@ def equal_error_draws(world_bins: tuple[np.ndarray, ...], n_bin: np.ndarray, pos
     clipped = np.maximum(np.nan_to_num(v), 0.0)
     size = n_bin.sum(axis=-1)
     keep = eligible & np.isfinite(v)
-    theta0 = float(np.sum(size[keep] * clipped[keep]) / size[keep].sum()) if keep.any() else 0.0
+    # the pooled debiased estimate of the common error under "no gap", clipped to θ ≥ 0 (the
+    # mean of the clipped errors sits above 0 for calibrated groups and made the pivot too wide)
+    theta0 = max(0.0, float(np.sum(size[keep] * v[keep]) / size[keep].sum())) if keep.any() else 0.0
     prob, sbar = scaled_world(n_bin, positives_bin, score_bin, theta0)
     reps = np.sqrt(np.maximum(world_replicates(world_bins[0], prob, sbar, n_rep, rng), 0.0))
     out = np.sqrt(clipped)[None, :] - reps
