@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from audit_engine.fairness.calibration_interval import (debiased_world, group_bins, group_calibration_draws,
-                                               top_label_estimates, world_replicates)
+from audit_engine.fairness.calibration_interval import (debiased_world, equal_error_draws, group_bins,
+                                                        group_calibration_draws, scaled_world, tiny_group_interval,
+                                                        top_label_estimates, world_replicates)
 from audit_engine.fairness.intervals import max_gap_interval
 from audit_engine.fairness.metrics import debiased_squared_ce
 
@@ -152,3 +153,95 @@ def test_debiased_world_shrinks_each_bin_and_replicates_are_reproducible():
     a = world_replicates(n_b, prob, sbar, 50, np.random.default_rng(0))
     b = world_replicates(n_b, prob, sbar, 50, np.random.default_rng(0))
     assert a.shape == (50,) and np.array_equal(a, b)
+
+
+# ---------------------------------------------------------------------------- issue 9
+def _group_bins_of(n_rows: int, shares: tuple[float, ...], slope: float, offset: float,
+                   rng: np.random.Generator, bins: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(g, B)`` rows, positives and score sums of a sample in which the group is independent of (x, y)."""
+    proba, y = _population(n_rows, slope, offset, rng)
+    g = rng.choice(len(shares), size=n_rows, p=np.asarray(shares))
+    b = np.minimum((proba[:, 1] * bins).astype(int), bins - 1)
+    out = [np.zeros((len(shares), bins)) for _ in range(3)]
+    for arr, w in zip(out, (np.ones(n_rows), y.astype(float), proba[:, 1]), strict=True):
+        np.add.at(arr, (g, b), w)
+    return tuple(out)
+
+
+def _gap_coverage(slope: float, offset: float, samples: int, seed: int) -> tuple[float, float]:
+    """True calibration gap 0 (two exchangeable groups of ~250 rows): new and old coverage of 0."""
+    rng = np.random.default_rng(seed)
+    new = old = 0
+    for _ in range(samples):
+        n_b, k_b, s_b = _group_bins_of(500, (0.5, 0.5), slope, offset, rng)
+        value = float(np.ptp(np.sqrt(np.maximum(debiased_squared_ce(n_b, k_b, s_b), 0.0))))
+        reflected = equal_error_draws((n_b,), n_b, k_b, s_b, np.array([True, True]), 200, rng)
+        lo, hi = max_gap_interval([reflected], 0.95)
+        new += min(lo, value) <= 0.0 <= max(hi, value)
+        prob, sbar = debiased_world(n_b, k_b, s_b)  # the construction it replaced (before the parity extension)
+        draws = np.sqrt(np.maximum(world_replicates(n_b, prob, sbar, 200, rng), 0.0))
+        lo, hi = max_gap_interval([draws], 0.95)
+        old += min(lo, value) <= 0.0 <= max(hi, value)
+    return new / samples, old / samples
+
+
+def test_calibration_gap_interval_covers_zero_at_about_the_level_for_a_calibrated_model():
+    # Both errors 0: the lower end must leave 0 in about 5% of samples (a size-5% test);
+    # the percentile interval of per-group replicates almost never did (99-100%).
+    new, old = _gap_coverage(1.0, 0.0, 400, 11)
+    assert 0.93 <= new <= 0.99, new
+    assert old >= 0.99, old
+
+
+def test_calibration_gap_interval_covers_zero_for_equally_miscalibrated_groups():
+    new, _ = _gap_coverage(1.4, 0.3, 300, 12)
+    assert 0.92 <= new <= 0.985, new
+
+
+def test_calibration_gap_interval_covers_a_true_gap():
+    # group 1 miscalibrated (slope 1.4), group 0 calibrated: a gap of about 0.07 that the
+    # interval must hold at the level, not only near parity.
+    rng = np.random.default_rng(13)
+    big = [_group_bins_of(2_000_000, (1.0,), s, o, np.random.default_rng(14 + i)) for i, (s, o) in
+           enumerate(((1.0, 0.0), (1.4, 0.3)))]
+    truth = float(np.sqrt(max(debiased_squared_ce(*big[1])[0], 0.0)) - np.sqrt(max(debiased_squared_ce(*big[0])[0], 0.0)))
+    hits = 0
+    samples = 300
+    for _ in range(samples):
+        parts = [_group_bins_of(1000, (1.0,), s, o, rng) for s, o in ((1.0, 0.0), (1.4, 0.3))]
+        n_b, k_b, s_b = (np.concatenate([p[i] for p in parts]) for i in range(3))
+        value = float(np.ptp(np.sqrt(np.maximum(debiased_squared_ce(n_b, k_b, s_b), 0.0))))
+        lo, hi = max_gap_interval([equal_error_draws((n_b,), n_b, k_b, s_b, np.array([True, True]), 200, rng)], 0.95)
+        hits += min(lo, value) <= truth <= max(hi, value)
+    assert 0.92 <= hits / samples <= 0.985, (hits / samples, truth)
+
+
+def test_tiny_group_calibration_interval_covers_a_25_row_group():
+    rng = np.random.default_rng(15)
+    big = _group_bins_of(2_000_000, (1.0,), 1.4, 0.3, np.random.default_rng(16))
+    truth = float(np.sqrt(debiased_squared_ce(*big)[0]))
+    new = old = 0
+    samples = 300
+    for _ in range(samples):
+        n_b, k_b, s_b = (x[0] for x in _group_bins_of(25, (1.0,), 1.4, 0.3, rng))
+        lo, hi = tiny_group_interval(n_b, n_b, k_b, s_b, 200, rng, 0.95)
+        new += lo <= truth <= hi
+        value = float(np.sqrt(max(debiased_squared_ce(n_b, k_b, s_b), 0.0)))
+        prob, sbar = debiased_world(n_b, k_b, s_b)  # the per-bin world's percentile interval it replaced
+        q = np.nanquantile(np.sqrt(np.maximum(world_replicates(n_b, prob, sbar, 200, rng), 0.0)), [0.025, 0.975])
+        old += min(q[0], value) <= truth <= max(q[1], value)
+    assert new / samples >= 0.93, new / samples
+    assert old / samples < 0.85, old / samples
+
+
+def test_scaled_world_has_the_requested_error():
+    n_b = np.array([50.0, 40.0, 10.0])
+    k_b = np.array([10.0, 30.0, 9.0])
+    s_b = np.array([12.5, 22.0, 6.5])
+    prob, sbar = scaled_world(n_b, k_b, s_b, 0.004)
+    assert np.isclose(np.sum(n_b * (prob - sbar) ** 2) / n_b.sum(), 0.004)
+    # default: the point value max(0, v); a world whose data show no miscalibration is calibrated
+    prob, sbar = scaled_world(n_b, k_b, s_b)
+    assert np.isclose(np.sum(n_b * (prob - sbar) ** 2) / n_b.sum(), max(float(debiased_squared_ce(n_b, k_b, s_b)), 0))
+    prob, sbar = scaled_world(n_b, s_b, s_b)
+    assert np.allclose(prob, sbar)

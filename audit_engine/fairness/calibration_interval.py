@@ -58,7 +58,7 @@ the harness itself, see BENCHMARKS.md "Calibration gap interval"):
   observed difference and is wider than the sampling law (its bins carry deviations the
   truth lacks), so the interval held 0 in 99–100% of samples for a calibrated model.
   Instead the *equal-error world* gives every eligible group the same squared error
-  ``θ0`` (the size-weighted mean of ``max(0, v_g)``), each group in its own scaled world,
+  ``θ0 = max(0, Σ_g n_g v_g / Σ_g n_g)`` (the pooled debiased estimate, clipped), each group in its own scaled world,
   and its replicates are the law of the pairwise difference ``D = CE_i − CE_j`` under
   "no gap". That law is used as a pivot: the interval of ``D`` is
   ``[D̂ − q_{1−α/2}(D*), D̂ − q_{α/2}(D*)]`` (basic interval, pivot from the null
@@ -78,16 +78,22 @@ __all__ = ["plugin_squared_ce", "debiased_world", "world_replicates", "top_label
            "scaled_world", "tiny_group_interval", "equal_error_draws"]
 
 
+def _bin_means(n_bin: np.ndarray, positives_bin: np.ndarray, score_bin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-bin positive rate ``ȳ_b`` and mean score ``s̄_b`` (0 in empty bins); arrays ``(..., B)``."""
+    ok = n_bin > 0
+    ybar = np.divide(positives_bin, n_bin, out=np.zeros(np.broadcast(positives_bin, n_bin).shape), where=ok)
+    sbar = np.divide(score_bin, n_bin, out=np.zeros(np.broadcast(score_bin, n_bin).shape), where=ok)
+    return ybar, sbar
+
+
 def plugin_squared_ce(n_bin: np.ndarray, positives_bin: np.ndarray, score_bin: np.ndarray) -> np.ndarray:
     """Plug-in squared calibration error ``Σ_b (n_b / n)(ȳ_b − s̄_b)²``; arrays ``(..., B)`` → ``(...)``.
 
     Biased upward by about ``Σ_b (n_b / n) ȳ_b (1 − ȳ_b) / n_b``; NaN where ``n = 0``.
     """
     n = n_bin.sum(axis=-1)
-    ok = n_bin > 0
-    ybar = np.divide(positives_bin, n_bin, out=np.zeros(np.broadcast(positives_bin, n_bin).shape), where=ok)
-    sbar = np.divide(score_bin, n_bin, out=np.zeros(np.broadcast(score_bin, n_bin).shape), where=ok)
-    terms = np.where(ok, n_bin * (ybar - sbar) ** 2, 0.0)
+    ybar, sbar = _bin_means(n_bin, positives_bin, score_bin)
+    terms = np.where(n_bin > 0, n_bin * (ybar - sbar) ** 2, 0.0)
     return np.divide(terms.sum(axis=-1), n, out=np.full(np.shape(n), np.nan), where=n > 0)
 
 
@@ -97,9 +103,7 @@ def debiased_world(n_bin: np.ndarray, positives_bin: np.ndarray, score_bin: np.n
     ``d̃_b`` is the shrunk deviation of the module docstring; arrays ``(..., B)``; empty
     bins get probability and score 0 (they draw no rows).
     """
-    ok = n_bin > 0
-    ybar = np.divide(positives_bin, n_bin, out=np.zeros(np.broadcast(positives_bin, n_bin).shape), where=ok)
-    sbar = np.divide(score_bin, n_bin, out=np.zeros(np.broadcast(score_bin, n_bin).shape), where=ok)
+    ybar, sbar = _bin_means(n_bin, positives_bin, score_bin)
     var = np.divide(ybar * (1.0 - ybar), n_bin - 1.0, out=np.zeros_like(ybar), where=n_bin > 1)
     d = ybar - sbar
     shrunk = np.sign(d) * np.sqrt(np.maximum(d**2 - var, 0.0))
@@ -174,13 +178,6 @@ def group_calibration_draws(world: tuple[np.ndarray, ...], n_rep: int, rng: np.r
     return np.sqrt(np.maximum(world_replicates(*world, n_rep, rng), 0.0))
 
 
-def _bin_means(n_bin: np.ndarray, positives_bin: np.ndarray, score_bin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    ok = n_bin > 0
-    ybar = np.divide(positives_bin, n_bin, out=np.zeros(np.broadcast(positives_bin, n_bin).shape), where=ok)
-    sbar = np.divide(score_bin, n_bin, out=np.zeros(np.broadcast(score_bin, n_bin).shape), where=ok)
-    return ybar, sbar
-
-
 def scaled_world(n_bin: np.ndarray, positives_bin: np.ndarray, score_bin: np.ndarray,
                  theta: np.ndarray | float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """World with the observed deviations scaled to binned squared error ``theta``: ``(prob, s̄)``.
@@ -239,7 +236,9 @@ def equal_error_draws(world_bins: tuple[np.ndarray, ...], n_bin: np.ndarray, pos
     clipped = np.maximum(np.nan_to_num(v), 0.0)
     size = n_bin.sum(axis=-1)
     keep = eligible & np.isfinite(v)
-    theta0 = float(np.sum(size[keep] * clipped[keep]) / size[keep].sum()) if keep.any() else 0.0
+    # the pooled debiased estimate of the common error under "no gap", clipped to θ ≥ 0 (the
+    # mean of the clipped errors sits above 0 for calibrated groups and made the pivot too wide)
+    theta0 = max(0.0, float(np.sum(size[keep] * v[keep]) / size[keep].sum())) if keep.any() else 0.0
     prob, sbar = scaled_world(n_bin, positives_bin, score_bin, theta0)
     reps = np.sqrt(np.maximum(world_replicates(world_bins[0], prob, sbar, n_rep, rng), 0.0))
     out = np.sqrt(clipped)[None, :] - reps
