@@ -34,6 +34,7 @@ import numpy as np
 from .checks import CheckOutcome
 from .fairness.calibration_interval import top_label_estimates
 from .fairness.metrics import debiased_squared_ce
+from .performance_intervals import closed_form_estimates, power_sums
 from .policy import Verdict
 from .results.performance import Calibration, ConfusionMatrix, PerformanceResult
 from .stats import Estimate, percentile_interval, poisson_weight_blocks
@@ -70,20 +71,15 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
 
-def classification_metrics(
-    proba: np.ndarray, y_index: np.ndarray, *, positive_index: int | None, threshold: float = 0.5
-) -> dict[str, Statistic]:
-    """Weighted statistics for a classifier.
+def row_terms(proba: np.ndarray, y_index: np.ndarray, *, positive_index: int | None,
+              threshold: float = 0.5) -> dict[str, Any]:
+    """Per-row terms of the classification metrics (arguments as :func:`classification_metrics`).
 
-    Parameters
-    ----------
-    proba: (n, k) probabilities.
-    y_index: (n,) true class index into proba's columns.
-    positive_index: column of the positive class for binary problems, else None.
-    threshold: decision threshold on p(positive) (binary only); multiclass uses argmax.
+    ``correct`` (n,), ``class_masks`` / ``class_hits``: one (n,) indicator per present true
+    class (rows of the class; rows of the class classified correctly), ``brier`` and
+    ``log_loss`` (n,) per-row losses.
     """
     n, k = proba.shape
-    rows = np.arange(n)
     if positive_index is not None and k == 2:
         p_pos = proba[:, positive_index]
         y_pos = (y_index == positive_index).astype(np.float64)
@@ -99,7 +95,30 @@ def classification_metrics(
         class_masks = [onehot[:, c] for c in range(k) if onehot[:, c].any()]
         class_hits = [onehot[:, c] * correct for c in range(k) if onehot[:, c].any()]
         brier_terms = ((proba - onehot) ** 2).sum(axis=1)
-    logloss_terms = -np.log(np.clip(proba[rows, y_index], _EPS, 1.0))
+    logloss_terms = -np.log(np.clip(proba[np.arange(n), y_index], _EPS, 1.0))
+    return {"correct": correct, "class_masks": class_masks, "class_hits": class_hits, "brier": brier_terms,
+            "log_loss": logloss_terms}
+
+
+def classification_metrics(
+    proba: np.ndarray, y_index: np.ndarray, *, positive_index: int | None, threshold: float = 0.5
+) -> dict[str, Statistic]:
+    """Weighted statistics for a classifier.
+
+    Parameters
+    ----------
+    proba: (n, k) probabilities.
+    y_index: (n,) true class index into proba's columns.
+    positive_index: column of the positive class for binary problems, else None.
+    threshold: decision threshold on p(positive) (binary only); multiclass uses argmax.
+    """
+    k = proba.shape[1]
+    terms = row_terms(proba, y_index, positive_index=positive_index, threshold=threshold)
+    correct, class_masks, class_hits = terms["correct"], terms["class_masks"], terms["class_hits"]
+    brier_terms, logloss_terms = terms["brier"], terms["log_loss"]
+    if positive_index is not None and k == 2:
+        p_pos = proba[:, positive_index]
+        y_pos = (y_index == positive_index).astype(np.float64)
     # ECE on the top-label confidence (Guo et al. 2017).
     top = proba.max(axis=1)
     top_correct = (proba.argmax(axis=1) == y_index).astype(np.float64)
@@ -265,13 +284,23 @@ def run(ctx: Any) -> Any:
         )
     else:
         stats = classification_metrics(ctx.proba, ctx.y_index, positive_index=ctx.positive_index, threshold=cfg.threshold)
-        metrics = estimate_all(stats, n, n_boot=cfg.n_bootstrap, rng=rng, confidence=cfg.confidence)
+        ones = np.ones((1, n))
+        points = {name: float(stat(ones)[0]) for name, stat in stats.items()}
+        # Proportions and mean losses: closed-form intervals (performance_intervals.py);
+        # only the AUC needs the row bootstrap.
+        metrics = {name: Estimate(points[name], float("nan"), float("nan")) for name in stats}
+        metrics.update(estimate_all({k: v for k, v in stats.items() if k == "roc_auc"}, n,
+                                    n_boot=cfg.n_bootstrap, rng=rng, confidence=cfg.confidence))
+        terms = row_terms(ctx.proba, ctx.y_index, positive_index=ctx.positive_index, threshold=cfg.threshold)
+        metrics.update(closed_form_estimates(
+            points, n=n, correct=terms["correct"].sum(), confidence=cfg.confidence,
+            class_hits=np.array([h.sum() for h in terms["class_hits"]]),
+            class_rows=np.array([m.sum() for m in terms["class_masks"]]),
+            loss_sums={"log_loss": power_sums(terms["log_loss"]), "brier_score": power_sums(terms["brier"])}))
         # Debiased calibration error: debiased-world bootstrap (fairness/calibration_interval.py).
+        # The plug-in ECE is biased upward; it is kept for comparison without an interval.
         metrics.update(top_label_estimates(ctx.proba, ctx.y_index, bins=ECE_BINS, n_boot=cfg.n_bootstrap,
                                            rng=ctx.rng("performance", "calibration"), confidence=cfg.confidence))
-        # The plug-in ECE is biased upward; it is kept for comparison without an interval.
-        plug = metrics["expected_calibration_error_plugin"]
-        metrics["expected_calibration_error_plugin"] = Estimate(plug.value, float("nan"), float("nan"))
         per_class = None
         if ctx.proba.shape[1] > 2:
             per_class = {}

@@ -171,6 +171,8 @@ def check_sample(doc: dict[str, Any], truth: Truth, sc: Scenario) -> dict[str, t
 
     for k, est in doc.get("performance", {}).get("metrics", {}).items():
         record(f"performance.{k}", est, truth.performance.get(k))
+    if "fairness" not in doc:  # a performance-only run
+        return {k: tuple(v) for k, v in out.items()}
     view = doc["fairness"]["group"]
     labels = list(view["groups"])
     left = view.get("left_out", {})

@@ -15,12 +15,15 @@ with unit weights up to float rounding of the sums):
   sharing a bin as one half. Each such pair is off by at most one half, so
   ``|AUC − AUC_hist| <= 0.5 · Σ_b P_b N_b / (P N)``: that bound is ``auc.error_bound``.
 
-Intervals come from a Poisson bootstrap over *cells* (true class, predicted class,
-top-label correct, confidence bin, and for binary models one of 50 score bins): the
-Poisson(1)-weighted count of a cell of n_c rows is Poisson(n_c), so metrics of counts
-(accuracy, balanced accuracy, precision / recall) get the row bootstrap's distribution;
-sums of continuous terms (log loss, Brier, confidence) take the cell's mean per row, an
-approximation whose error shrinks with the bin width. The AUC's replicates are the
+Accuracy, balanced accuracy, log loss and Brier get the in-memory check's closed-form
+intervals (:mod:`audit_engine.performance_intervals`) from the same tallies (counts and
+the power sums Σv, Σv², Σv³ of the row losses), so they equal the in-memory intervals.
+The other intervals come from a Poisson bootstrap over *cells* (true class, predicted
+class, top-label correct, confidence bin, and for binary models one of 50 score bins):
+the Poisson(1)-weighted count of a cell of n_c rows is Poisson(n_c), so metrics of counts
+(precision / recall) get the row bootstrap's distribution; sums of continuous terms
+(confidence) take the cell's mean per row, an approximation whose error shrinks with the
+bin width. The AUC's replicates are the
 50-bin AUC's, shifted to the fine point value. Regression: MAE and RMSE get normal
 (delta-method) intervals from the sums of |e|, e², e⁴; R² its point value only.
 """
@@ -34,6 +37,7 @@ import numpy as np
 
 from ..fairness.metrics import debiased_squared_ce
 from ..performance import ECE_BINS, weighted_auc
+from ..performance_intervals import closed_form_estimates, power_sums
 from ..results.performance import Calibration, ConfusionMatrix, PerformanceResult, Streaming
 from ..stats import Estimate, percentile_interval
 
@@ -88,9 +92,8 @@ class ClassificationTally:
     auc_neg: np.ndarray = field(init=False)
     kept_scores: list[np.ndarray] | None = field(init=False)
     kept_y: list[np.ndarray] | None = field(init=False)
+    loss_sums: dict[str, np.ndarray] = field(init=False)  # metric -> [n, Σv, Σv², Σv³] of its row losses
     cell_count: np.ndarray = field(init=False)
-    cell_logloss: np.ndarray = field(init=False)
-    cell_brier: np.ndarray = field(init=False)
     cell_conf: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
@@ -111,9 +114,8 @@ class ClassificationTally:
         self.auc_neg = np.zeros((m, self.auc_bins), dtype=np.int64)
         self.kept_scores, self.kept_y = [], []
         self.n_cells = k * k * 2 * ECE_BINS * (COARSE_BINS if self.binary else 1)
+        self.loss_sums = {"log_loss": np.zeros(4), "brier_score": np.zeros(4)}
         self.cell_count = np.zeros(self.n_cells, dtype=np.int64)
-        self.cell_logloss = np.zeros(self.n_cells)
-        self.cell_brier = np.zeros(self.n_cells)
         self.cell_conf = np.zeros(self.n_cells)
 
     # ------------------------------------------------------------------ update
@@ -136,6 +138,8 @@ class ClassificationTally:
             br = ((proba - onehot) ** 2).sum(axis=1)
         self.logloss += float(ll.sum())
         self.brier += float(br.sum())
+        self.loss_sums["log_loss"] += power_sums(ll)
+        self.loss_sums["brier_score"] += power_sums(br)
         top = proba.max(axis=1)
         top_correct = (proba.argmax(axis=1) == yi).astype(np.int64)
         ece_bin = np.minimum((top * ECE_BINS).astype(np.int64), ECE_BINS - 1)
@@ -170,8 +174,6 @@ class ClassificationTally:
         if self.binary:
             cell = cell * COARSE_BINS + np.minimum((p_pos * COARSE_BINS).astype(np.int64), COARSE_BINS - 1)
         self.cell_count += np.bincount(cell, minlength=self.n_cells)
-        self.cell_logloss += np.bincount(cell, weights=ll, minlength=self.n_cells)
-        self.cell_brier += np.bincount(cell, weights=br, minlength=self.n_cells)
         self.cell_conf += np.bincount(cell, weights=top, minlength=self.n_cells)
 
     # ------------------------------------------------------------------ figures
@@ -184,23 +186,8 @@ class ClassificationTally:
 
     def _statistics(self, w: np.ndarray, axes: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Metrics of cell weights ``w`` (b, cells): the replicate counterpart of the point values."""
-        k = self.k
         count = np.maximum(self.cell_count, 1)
-        total = w.sum(axis=1)
-        correct = (axes["true"] == axes["pred"]).astype(np.float64)
-        out = {
-            "accuracy": (w @ correct) / total,
-            "log_loss": (w @ (self.cell_logloss / count)) / total,
-            "brier_score": (w @ (self.cell_brier / count)) / total,
-        }
-        recalls = []
-        for c in range(k):
-            is_c = (axes["true"] == c).astype(np.float64)
-            if self.confusion[c].sum() == 0:
-                continue
-            recalls.append(_ratio(w @ (is_c * correct), w @ is_c))
-        with np.errstate(invalid="ignore"):
-            out["balanced_accuracy"] = np.nanmean(np.stack(recalls), axis=0) if recalls else np.full(len(w), np.nan)
+        out = {}
         onehot = np.eye(ECE_BINS)[axes["ece_bin"]]
         n_bin = w @ onehot
         hits = w @ (onehot * axes["top_correct"][:, None])
@@ -286,6 +273,10 @@ class ClassificationTally:
             coarse_point = float(self._statistics(self.cell_count[None].astype(np.float64), axes)["roc_auc"][0])
             reps["roc_auc"] = [r - coarse_point + points["roc_auc"] for r in reps["roc_auc"]]
         metrics = {m: _estimate(points[m], reps.get(m), confidence) for m in points}
+        # proportions and mean losses: the in-memory check's closed forms, from the same tallies
+        metrics.update(closed_form_estimates(points, n=n, correct=float(correct), class_hits=np.diag(cm)[present],
+                                             class_rows=cm.sum(axis=1)[present], loss_sums=self.loss_sums,
+                                             confidence=confidence))
         plug = metrics["expected_calibration_error_plugin"]
         metrics["expected_calibration_error_plugin"] = Estimate(plug.value, float("nan"), float("nan"))
         if not self.binary and "roc_auc" in metrics:
@@ -316,7 +307,9 @@ class ClassificationTally:
                                              rows_true_columns_predicted=tuple(tuple(int(x) for x in r) for r in cm)),
         )
         streaming = {
-            "intervals": f"Poisson bootstrap over {self.n_cells} cells (true, predicted, top-label correct, "
+            "intervals": "closed forms for accuracy (Wilson), balanced accuracy (Price–Bonett), log loss and "
+                         "Brier (Hall's skewness-corrected t), as in memory; calibration errors and AUC: "
+                         f"Poisson bootstrap over {self.n_cells} cells (true, predicted, top-label correct, "
                          f"confidence bin{', 50 score bins' if self.binary else ''}); continuous terms at their cell means",
             "auc": {"method": auc_method, "bins": None if auc_method == "exact" else int(self.auc_bins),
                     "error_bound": None if not np.isfinite(auc_bound) else float(auc_bound)},
