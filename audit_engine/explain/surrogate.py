@@ -115,8 +115,12 @@ def ridge_from_design(
         return (g[:, d, d], g[:, :d, d], g[:, :d, :d], g[:, d, d + 1 :], g[:, :d, d + 1 :],
                 np.diagonal(g[:, d + 1 :, d + 1 :], axis1=1, axis2=2))
 
-    full = moments(grams.sum(axis=0))
-    coef, intercept = _solve(*full[:5], alpha)
+    # the full fit and the k fold fits: (k + 1)·n systems stacked into one solve
+    stacked = np.concatenate([grams.sum(axis=0)[None], grams]) if k >= 2 else grams.sum(axis=0)[None]
+    fits, intercepts = _solve(*moments(stacked.reshape(-1, m, m))[:5], alpha)
+    fits = fits.reshape(-1, n, d, t)
+    coef, intercept = fits[0], intercepts[:n]
+    full = moments(stacked[0])
     sw, sx, sxx, sy, sxy, syy = full
     # weighted residual sum of squares from the moments
     quad = np.einsum("ndt,nde,net->nt", coef, sxx, coef)
@@ -127,9 +131,7 @@ def ridge_from_design(
         r2 = np.where(tss > 1e-15, 1.0 - rss / np.where(tss > 1e-15, tss, 1.0), np.nan)
     intercept = intercept + y0
     if k >= 2:
-        # (k, n, d, t): the fold systems stacked into one solve
-        fg = grams.reshape(k * n, m, m)
-        folds = _solve(*moments(fg)[:5], alpha)[0].reshape(k, n, d, t)
+        folds = fits[1:]  # (k, n, d, t)
         _, lo, hi = mean_interval(folds, axis=0, confidence=confidence)
         # centre the interval on the full fit: its half-width is the fold spread / sqrt(k)
         mid = folds.mean(axis=0)

@@ -64,6 +64,13 @@ def _session_options(threads: int | None) -> ort.SessionOptions:
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:
         options.intra_op_num_threads = int(threads)
+    # Idle intra-op threads block instead of spinning. The engine makes few, large calls
+    # (a sleeping thread's wake-up is microseconds against a chunk's milliseconds), and a
+    # spinning thread takes the core that numpy work beside onnxruntime needs: LIME's
+    # sampling thread, other processes on a shared machine. Measured in BENCHMARKS.md
+    # ("Tabular LIME on a 64-32 MLP"): the engine's CPU time per LIME call 0.57–0.65 s
+    # spinning, 0.34–0.43 s blocking, at load 4–5 on 2 cores.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 
 
