@@ -139,3 +139,45 @@ def test_lime_on_224_images_uses_slic_and_stays_in_budget():
     assert v.shape == (1, 2, 3, 224, 224)
     # 8 MiB of float64 perturbations (3 copies) is at most 3 images per piece
     assert pred.largest <= max(2, 8 * 1024**2 // (3 * 3 * 224 * 224 * 8))
+
+
+def test_slic_labels_are_reused_and_equal_a_fresh_segmentation():
+    from audit_engine.explain import lime_image as li
+
+    x, _ = shape_images(2, seed=4, size=64)
+    ctx = prepare(model_path("cnn224.onnx"), shape_images(2, seed=2)[0])
+    space = ctx.space.__class__("array", (3, 64, 64), (), ctx.space.inputs, "NCHW")
+    li._SLIC_CACHE.clear()
+    first, _ = superpixels(x, space, n_segments=20)
+    assert len(li._SLIC_CACHE) == 2
+    again, _ = superpixels(x, space, n_segments=20)  # from the cache
+    np.testing.assert_array_equal(first, again)
+    li._SLIC_CACHE.clear()
+    fresh, _ = superpixels(x, space, n_segments=20)
+    np.testing.assert_array_equal(first, fresh)
+    other, _ = superpixels(x, space, n_segments=10)  # another setting is another entry
+    assert len(li._SLIC_CACHE) == 4 and other.max() < first.max()
+    changed = x.copy()
+    changed[0, :, :32] = 0.0  # another image is another entry
+    seg, _ = superpixels(changed, space, n_segments=20)
+    np.testing.assert_array_equal(seg[1], first[1])
+    assert not np.array_equal(seg[0], first[0])
+
+
+@pytest.mark.parametrize("method", ["smoothgrad", "lime", "occlusion"])
+def test_interval_targets_keep_the_first_targets_intervals(digits, method):
+    x_ids = np.arange(3)
+    targets = np.stack([digits.proba[:3].argmax(1), digits.proba[:3].argsort(1)[:, -2]], axis=1)
+    params = {"smoothgrad": {"n_samples": 8, "estimator": "stein"}, "lime": {"n_samples": 60, "n_folds": 5},
+              "occlusion": {}}[method]
+    kw = dict(method=method, row_ids=x_ids, targets=targets, seed=3, params=params)
+    v, lo, hi, _ = attribute(digits.evaluator, digits.rows, **kw)
+    v1, lo1, hi1, _ = attribute(digits.evaluator, digits.rows, interval_targets=1, **kw)
+    v0, lo0, hi0, _ = attribute(digits.evaluator, digits.rows, interval_targets=0, **kw)
+    np.testing.assert_allclose(v1, v, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(v0, v, rtol=0, atol=1e-15)
+    np.testing.assert_array_equal(lo1[0], lo[0])
+    np.testing.assert_array_equal(hi1[0], hi[0])
+    assert np.isnan(lo1[1]).all() and np.isnan(hi1[1]).all()
+    assert np.isnan(lo0).all() and np.isnan(hi0).all()
+    assert np.isfinite(lo).all() and (lo[0] <= v[0]).all() and (v[0] <= hi[0]).all()

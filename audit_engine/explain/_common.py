@@ -96,19 +96,28 @@ def bootstrap_t_interval(
     above = np.minimum(below + 1, n_boot - 1)
     gap = pos - below
     counts_t = np.ascontiguousarray(counts.T)  # (n, n_boot)
+    # Per block of cells, one product gives the resampled means and mean squares; the
+    # scratch arrays are allocated once (the element-wise passes, not the products, were
+    # most of the time).
+    cells = min(_BOOT_CELLS, mean.size)
+    stacked = np.empty((2 * cells, n))
+    moments = np.empty((2 * cells, n_boot))
+    square = np.empty((cells, n_boot))
     for c0 in range(0, mean.size, _BOOT_CELLS):  # blocks of cells, laid out (cells, n_boot): in cache
         c1 = min(mean.size, c0 + _BOOT_CELLS)
-        block = np.ascontiguousarray(r[:, c0:c1].T)  # (cells, n)
-        m_b = block @ counts_t
-        var_b = (block * block) @ counts_t
-        var_b -= m_b * m_b
-        np.maximum(var_b, 0.0, out=var_b)
+        m = c1 - c0
+        stacked[:m] = r[:, c0:c1].T
+        np.multiply(stacked[:m], stacked[:m], out=stacked[m: 2 * m])
+        np.matmul(stacked[: 2 * m], counts_t, out=moments[: 2 * m])
+        m_b, var_b, sq = moments[:m], moments[m: 2 * m], square[:m]
+        np.multiply(m_b, m_b, out=sq)
+        var_b -= sq
+        # A resample without spread (se* = 0) gets the statistic 0: its variance becomes inf.
+        var_b[var_b <= 0.0] = np.inf
         var_b *= n / (n - 1.0) / n  # se_b², in place
         se_b = np.sqrt(var_b, out=var_b)
         m_b -= mean[c0:c1, None]
-        ok = se_b > 0
-        np.divide(m_b, se_b, out=m_b, where=ok)
-        m_b[~ok] = 0.0
+        m_b /= se_b
         # Sorting each cell's contiguous resamples (numpy's vectorised sort) is ~3x faster
         # than np.quantile's partition along the strided axis; same order statistics.
         m_b.sort(axis=1)

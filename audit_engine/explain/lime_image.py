@@ -31,7 +31,7 @@ import numpy as np
 
 from ..data.space import FeatureSpace
 from ._common import DEFAULT_MAX_BYTES, Predict, chunks, gather_scores
-from ._image import feed_dtype, grid_segments, spatial_shape, to_row_shape
+from ._image import copy_where_planes, feed_dtype, grid_segments, spatial_shape, to_row_shape
 from .surrogate import weighted_ridge
 
 __all__ = ["lime_image", "superpixels", "MIN_SLIC_SIDE"]
@@ -183,7 +183,7 @@ def lime_image(
             pix = pix_buf[: s1 - s0]
             np.take(on[i, s0:s1], seg_flat[i], axis=1, out=pix)  # (m, H·W) superpixel on/off per pixel
             np.copyto(part, fudged_f[i])
-            np.copyto(part, xs_f[i], where=to_row_shape(space, pix.reshape((s1 - s0, *hw))))
+            copy_where_planes(space, part, xs_f[i], pix.reshape((s1 - s0, *hw)))
         y[a:b] = gather_scores(predict(pert), owner[a:b], targets)
     y = y.reshape(n, n_samples, t)
     z = on.astype(np.float64)

@@ -27,7 +27,7 @@ import numpy as np
 from ..data.space import FeatureSpace
 from ..errors import ConfigError
 from ._common import DEFAULT_MAX_BYTES, ROUNDOFF_FACTOR, Predict, bootstrap_t_interval, chunks, gather_scores
-from ._image import feed_dtype, patch_masks, spatial_shape, to_row_shape
+from ._image import copy_where_planes, feed_dtype, patch_masks, spatial_shape, to_row_shape
 
 __all__ = ["tabular_baseline", "occlusion_tabular", "occlusion_image"]
 
@@ -140,8 +140,8 @@ def occlusion_image(
     The occluded images (n × P of them) are built and scored ``max_bytes`` at a time.
     """
     n = x.shape[0]
-    masks = patch_masks(spatial_shape(space), patch_size, stride)  # (P, H, W)
-    full = to_row_shape(space, masks)  # (P, *row_shape)
+    hw = spatial_shape(space)
+    masks = patch_masks(hw, patch_size, stride)  # (P, H, W)
     p = masks.shape[0]
     if isinstance(baseline, str):
         if baseline == "zero":
@@ -158,9 +158,13 @@ def occlusion_image(
     owner = np.repeat(np.arange(n), p)
     patch = np.tile(np.arange(p), n)
     occ = np.empty((n * p, targets.shape[1]))
-    for a, b in chunks(n * p, 2 * x[0].nbytes, max_bytes):  # item (row i, patch j), row-major
+    pieces = chunks(n * p, 2 * x[0].nbytes, max_bytes)  # item (row i, patch j), row-major
+    buf = np.empty((max((b - a for a, b in pieces), default=0),) + x.shape[1:], dtype=dt)  # reused: no page faults
+    for a, b in pieces:
         i, j = owner[a:b], patch[a:b]
-        pert = np.where(full[j], fill[i], xf[i])  # (m, *row_shape)
+        pert = buf[: b - a]  # (m, *row_shape)
+        np.take(xf, i, axis=0, out=pert)
+        copy_where_planes(space, pert, fill[i].reshape(-1), masks[j])
         occ[a:b] = gather_scores(predict(pert), i, targets)
     occ = occ.reshape(n, p, -1)
     drops = base[:, None, :] - occ  # (n, P, t)

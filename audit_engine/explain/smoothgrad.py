@@ -141,16 +141,18 @@ def _smoothgrad_rows(predict: Predict, flat: np.ndarray, targets: np.ndarray, rn
     else:
         sig = np.where(active, sigma if noise_level > 0 else h, 0.0)
         sig = np.where(active & (sig <= 0), h, sig)
+        # Two (n, S, d) float64 arrays in all (the noise, one scratch), reused: on images each
+        # is 60 MB a row, and a fresh one per step costs its page faults again.
         u = np.empty((n, s, d))
         for i, g in enumerate(rngs):
             g.standard_normal((s, d), out=u[i])
-        u *= active
+        if not active.all():
+            u *= active
+        scratch = np.multiply(u, sig)
         # (n, S, 2, d) noisy points, built in the model's input type (no float64 copy)
         pts = np.empty((n, s, 2, d), dtype=dtype)
-        step = sig * u
-        np.add(flat[:, None, :], step, out=pts[:, :, 0], casting="same_kind")
-        np.subtract(flat[:, None, :], step, out=pts[:, :, 1], casting="same_kind")
-        del step
+        np.add(flat[:, None, :], scratch, out=pts[:, :, 0], casting="same_kind")
+        np.subtract(flat[:, None, :], scratch, out=pts[:, :, 1], casting="same_kind")
         scores = predict(pts.reshape((-1,) + shape))
         del pts
         owner = np.repeat(np.arange(n), s * 2)
@@ -158,11 +160,12 @@ def _smoothgrad_rows(predict: Predict, flat: np.ndarray, targets: np.ndarray, rn
         e = _unit_error(v, n, t, output_eps, probability)
         safe = np.where(sig > 0, sig, 1.0)
         diff = v[:, :, 0] - v[:, :, 1]  # (n, S, t)
-        bound = e[:, None, :] * (np.abs(u).mean(axis=1) / safe)[..., None] * active[None, :, None]
-        # draw s of cell j: diff_s·u_sj / 2σ_j, built per target (never stored as (n, S, d, t))
+        bound = e[:, None, :] * (np.abs(u, out=scratch).mean(axis=1) / safe)[..., None] * active[None, :, None]
+        # draw s of cell j: diff_s·u_sj / 2σ_j, built per target in the scratch array (never
+        # stored as (n, S, d, t)); the bootstrap reads each before the next is built
         w = u
         w /= 2.0 * safe
-        draws = lambda j: w * diff[:, :, j, None]  # noqa: E731  (n, S, d) draws of target j
+        draws = lambda j: np.multiply(w, diff[:, :, j, None], out=scratch)  # noqa: E731  (n, S, d)
         value = np.matmul(diff.transpose(0, 2, 1), w).transpose(0, 2, 1) / s  # (n, d, t)
         saturated = np.all(np.abs(diff) <= 2.0 * e[:, None, :], axis=1)
     lo = np.full_like(value, np.nan)
