@@ -8,7 +8,6 @@ oracles: the onnx path (onnx's classes + ``onnx.checker``) for every fixture mod
 
 from __future__ import annotations
 
-import functools
 import json
 import subprocess
 import sys
@@ -62,8 +61,7 @@ def test_fast_path_describes_every_fixture_as_the_onnx_path(name, light_descript
     """Oracle: the same ``inspect --json`` with onnx's classes and onnx.checker (ZipMap pipelines,
     CNNs, the text models, several inputs, fixed batch, fp16/int8 included)."""
     real = model_pkg.load_model
-    monkeypatch.setattr(model_pkg, "load_model", functools.partial(
-        lambda *a, **k: real(*a, **{**k, "onnx_checker": True})))
+    monkeypatch.setattr(model_pkg, "load_model", lambda *a, **k: real(*a, **{**k, "onnx_checker": True}))
     assert main(["inspect", str(Path("fixtures/models") / name), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == light_descriptions[name]
 
