@@ -1,4 +1,5 @@
-"""Start-up cost: the CLI's help and the package import load none of the heavy libraries.
+"""Start-up cost: the CLI's help and the package import load none of the heavy libraries,
+and ``inspect`` loads onnxruntime only (not onnx, pandas, scikit-learn, scipy, matplotlib).
 
 Timing belongs in benchmarks/; this checks what is imported, which decides the time.
 """
@@ -8,7 +9,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
-HEAVY = ("onnx", "onnxruntime", "pandas", "scipy", "sklearn", "matplotlib", "lime", "jinja2", "pyarrow")
+import pytest
+
+from .conftest import MODELS
+
+HEAVY = ("onnx", "onnxruntime", "pandas", "scipy", "sklearn", "matplotlib", "lime", "jinja2", "pyarrow", "ml_dtypes")
 
 
 def _imported(code: str) -> set[str]:
@@ -26,6 +31,16 @@ def test_cli_help_is_light() -> None:
             "with contextlib.redirect_stdout(io.StringIO()):\n"
             "    try:\n        main(['--help'])\n    except SystemExit:\n        pass")
     assert _imported(code) == set()
+
+
+@pytest.mark.parametrize("name", ["compas_logreg.onnx", "compas_pipeline.onnx", "digits_cnn.onnx",
+                                  "reviews_transformer.onnx", "digits_side.onnx"])
+def test_inspect_loads_onnxruntime_only(name):
+    """Not onnx (> 1 s: ml_dtypes), nor pandas (0.4 s); ZipMap pipeline, CNN, text, several inputs."""
+    code = ("import contextlib, io\nfrom audit_engine.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            f"    assert main(['inspect', {str(MODELS / name)!r}, '--json']) == 0")
+    assert _imported(code) == {"onnxruntime"}
 
 
 def test_lazy_names_resolve() -> None:

@@ -12,13 +12,15 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from ..errors import ColumnError, DataError, DataNotFoundError, InvalidValueError
 from ..limits import check_data_file
+
+if TYPE_CHECKING:  # pandas is imported where data is read (0.4 s): inspect and `import audit_engine` skip it
+    import pandas as pd
 
 __all__ = ["AuditData", "load_data"]
 
@@ -106,6 +108,7 @@ def _file_sha256(path: Path) -> str:
 
 
 def _frame_sha256(frame: pd.DataFrame) -> str:
+    import pandas as pd
     hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
     digest = hashlib.sha256(hashed.tobytes())
     digest.update("\x1f".join(map(str, frame.columns)).encode())
@@ -123,6 +126,7 @@ def _missing_column(kind: str, name: str, columns: Sequence[str]) -> ColumnError
 
 
 def _read(path: Path) -> tuple[pd.DataFrame | None, dict[str, np.ndarray] | None]:
+    import pandas as pd
     suffix = path.suffix.lower()
     check_data_file(path)  # declared sizes against the memory budget, pickles refused, before loading
     try:
@@ -171,6 +175,7 @@ def load_data(
     ------
     DataNotFoundError, ColumnError, InvalidValueError, DataError
     """
+    import pandas as pd
     if isinstance(source, AuditData):
         return source
     sensitive = [sensitive] if isinstance(sensitive, str) else list(sensitive)
@@ -253,6 +258,7 @@ def load_data(
 
 def _per_input(arrays: dict[str, np.ndarray], path: str | None, sensitive: Sequence[str]) -> AuditData:
     """An .npz with one array per model input name (no ``x``); ``y`` and sensitive arrays aside."""
+    import pandas as pd
     inputs = {k: np.asarray(v) for k, v in arrays.items() if k != "y" and k not in sensitive}
     if not inputs:
         raise DataError(
@@ -289,6 +295,7 @@ def _per_input(arrays: dict[str, np.ndarray], path: str | None, sensitive: Seque
 
 def _as_group_strings(column: pd.Series) -> pd.Series:
     """Group labels as strings; missing values stay missing (NaN), never the text 'nan'."""
+    import pandas as pd
     values = column.astype(object)
     out = values.where(values.isna(), values.map(_label))
     return out.reset_index(drop=True)

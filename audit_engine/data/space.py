@@ -25,16 +25,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pandas as pd
 
 from ..errors import InvalidValueError, SchemaMismatchError
 from ..model.loader import OnnxModel, TensorSpec
 from .loader import AuditData
 from .segments import Segment, check_row_shape, pack, segments_for, unpack
 from .tokenizer import DEFAULT_MAX_LENGTH, TextTokenizer
+
+if TYPE_CHECKING:  # imported where tabular data is bound or encoded; array data needs no pandas
+    import pandas as pd
 
 __all__ = ["Feature", "FeatureSpace", "TextBinding"]
 
@@ -202,6 +204,7 @@ class FeatureSpace:
 
     @classmethod
     def _bind_columns(cls, inputs: tuple[TensorSpec, ...], datas: list[AuditData], names: set[str]) -> FeatureSpace:
+        import pandas as pd
         feats = []
         for spec in inputs:
             if spec.dtype in _STRING_DTYPES:
@@ -345,6 +348,22 @@ class FeatureSpace:
                     f"The extra dataset {other.path or ''!r} has rows of shape {got}; "
                     f"it must match the audited data's {list(row)}."
                 )
+        return cls._array(inputs, row)
+
+    @classmethod
+    def for_float_rows(cls, model: OnnxModel, row_shape: tuple[int, ...]) -> FeatureSpace:
+        """The space :meth:`bind` makes for float array data with rows of ``row_shape`` fed
+        to the model's single input, without the data (no AuditData, so no pandas: it is
+        what ``inspect``'s probe binds its synthetic rows with)."""
+        inputs = tuple(model.session_inputs)
+        if len(inputs) != 1 or inputs[0].dtype not in ("float16", "float32", "float64"):
+            raise SchemaMismatchError("Float rows can only feed a model with one float input; bind real data instead.")
+        row = tuple(int(s) for s in row_shape)
+        check_row_shape(inputs[0], row, "the array data")
+        return cls._array(inputs, row)
+
+    @classmethod
+    def _array(cls, inputs: tuple[TensorSpec, ...], row: tuple[int, ...]) -> FeatureSpace:
         image = None
         if len(row) == 3:
             image = "NCHW" if row[0] in (1, 3, 4) and row[2] not in (1, 3, 4) else "NHWC" if row[2] in (1, 3, 4) else "NCHW"
@@ -359,6 +378,7 @@ class FeatureSpace:
         Raises InvalidValueError for NaN/inf, strings in numeric features and unknown
         categories; SchemaMismatchError when a column is missing.
         """
+        import pandas as pd
         if self.layout == "segments":
             return self._encode_segments(data)
         if self.layout == "array":
@@ -517,6 +537,7 @@ def _check_missing(values: pd.Series, name: str, *, categorical: bool = False) -
     for it instead of guessing. (Numeric NaN passes: the audit probes whether the model
     accepts it.)
     """
+    import pandas as pd
     missing = pd.isna(values)
     if missing.any():
         first = int(np.flatnonzero(missing.to_numpy())[0])
@@ -532,6 +553,7 @@ def _check_missing(values: pd.Series, name: str, *, categorical: bool = False) -
 
 
 def _numeric(column: pd.Series, name: str) -> np.ndarray:
+    import pandas as pd
     if column.dtype == object or pd.api.types.is_string_dtype(column.dtype):
         converted = pd.to_numeric(column, errors="coerce")
         bad = converted.isna() & column.notna()

@@ -4,6 +4,11 @@ Untrusted files are checked before onnxruntime sees them (DESIGN.md §7): a size
 protobuf parsing, ``onnx.checker``, external-data paths confined to the model's folder,
 and operator domains limited to the standard ones (no custom-op libraries are loaded).
 skl2onnx's ZipMap output is rewritten away so probabilities come back as one tensor.
+
+``load_model(..., onnx_checker=False)`` (what ``inspect`` uses) never imports onnx, whose
+import costs more than a second: the file is parsed with :mod:`.proto`'s message classes,
+and onnx.checker is replaced by onnxruntime's own validation when it builds the session
+plus the checker's rules that onnxruntime does not enforce (:func:`_check_structure`).
 """
 
 from __future__ import annotations
@@ -13,11 +18,9 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnx
-from onnx import TensorProto
 
 from ..errors import (
     ModelFormatError,
@@ -26,7 +29,11 @@ from ..errors import (
     OutputError,
 )
 from .outputs import NORMALISATION, OUTPUT_KINDS
+from .proto import messages
 from .providers import create_session, describe_provider
+
+if TYPE_CHECKING:
+    import onnx
 
 __all__ = ["TensorSpec", "OnnxModel", "load_model", "strip_zipmap", "MAX_MODEL_BYTES"]
 
@@ -35,6 +42,10 @@ logger = logging.getLogger(__name__)
 MAX_MODEL_BYTES = 2 * 1024**3
 _PROTOBUF_LIMIT = 2**31 - 1
 _STANDARD_DOMAINS = {"", "ai.onnx", "ai.onnx.ml", "com.microsoft", "ai.onnx.preview.training"}
+# Enum values of onnx-ml.proto (fixed by the ONNX spec), usable with either family of classes.
+_FLOAT = 1  # TensorProto.FLOAT
+_DEFAULT, _EXTERNAL = 0, 1  # TensorProto.DataLocation
+_ATTRIBUTE_TENSOR = 4  # AttributeProto.TENSOR
 
 _ONNX_TO_NUMPY = {
     "tensor(float)": np.float32,
@@ -187,15 +198,8 @@ def _check_external_data(model: onnx.ModelProto, folder: Path) -> int:
     external data is measured before any of it is loaded.
     """
     root = folder.resolve()
-    tensors = list(model.graph.initializer)
-    for node in model.graph.node:
-        for attr in node.attribute:
-            if attr.type == onnx.AttributeProto.TENSOR:
-                tensors.append(attr.t)
     total = 0
-    for tensor in tensors:
-        if tensor.data_location != TensorProto.EXTERNAL:
-            continue
+    for tensor in _external_tensors(model):
         entries = {e.key: e.value for e in tensor.external_data}
         location = entries.get("location", "")
         target = (root / location).resolve()
@@ -226,6 +230,49 @@ def _check_external_data(model: onnx.ModelProto, folder: Path) -> int:
             )
         total += length
     return total
+
+
+def _external_tensors(model: onnx.ModelProto) -> list[onnx.TensorProto]:
+    """Initializers and node-attribute tensors of the main graph that keep their data in a file."""
+    tensors = list(model.graph.initializer)
+    tensors += [attr.t for node in model.graph.node for attr in node.attribute if attr.type == _ATTRIBUTE_TENSOR]
+    return [t for t in tensors if t.data_location == _EXTERNAL]
+
+
+def _load_external_data(model: onnx.ModelProto, folder: Path) -> None:
+    """Read the external data of the tensors :func:`_check_external_data` accepted into the
+    model (``raw_data``), as ``onnx.load_external_data_for_model`` does."""
+    for tensor in _external_tensors(model):
+        entries = {e.key: e.value for e in tensor.external_data}
+        with open(folder.resolve() / entries["location"], "rb") as fh:
+            fh.seek(int(entries.get("offset", "0") or 0))
+            length = entries.get("length")
+            tensor.raw_data = fh.read(int(length)) if length else fh.read()
+        del tensor.external_data[:]
+        tensor.data_location = _DEFAULT
+
+
+def _check_structure(model: onnx.ModelProto, file: Path) -> None:
+    """The rules of onnx.checker that onnxruntime does not enforce when it loads a model
+    (it accepts these, the checker refuses them): a set ir_version, a named graph, and
+    nodes in topological order (every input produced before it is read)."""
+    problem = None
+    if model.ir_version < 1:
+        problem = "the model does not set its ir_version"
+    elif not model.graph.name:
+        problem = "the graph has no name"
+    else:
+        known = {v.name for v in model.graph.input} | {t.name for t in model.graph.initializer}
+        known |= {t.values.name for t in model.graph.sparse_initializer} | {""}
+        for node in model.graph.node:
+            late = next((name for name in node.input if name not in known), None)
+            if late is not None:
+                problem = (f"input {late!r} of node {node.name or node.op_type!r} is not a graph input, "
+                           "an initializer or the output of an earlier node (nodes must be topologically sorted)")
+                break
+            known.update(node.output)
+    if problem is not None:
+        raise ModelFormatError(f"{str(file)!r} is not a valid ONNX model ({problem}); re-export the model.")
 
 
 def _check_domains(model: onnx.ModelProto, allow_custom_ops: bool) -> None:
@@ -275,7 +322,8 @@ def strip_zipmap(model: onnx.ModelProto) -> tuple[dict[str, str], dict[str, list
             for i, name in enumerate(other.input):
                 if name == source:
                     other.input[i] = out.name
-        new_out = onnx.helper.make_tensor_value_info(out.name, TensorProto.FLOAT, None)
+        new_out = type(out)(name=out.name)  # works for onnx's classes and .proto's alike
+        new_out.type.tensor_type.elem_type = _FLOAT  # shape left unknown
         index = list(graph.output).index(out)
         graph.output.remove(out)
         graph.output.insert(index, new_out)
@@ -329,6 +377,18 @@ def _choose_output(outputs: list[TensorSpec], requested: str | None, zipmapped: 
     return candidates[0].name
 
 
+def _run_onnx_checker(file: Path) -> None:
+    import onnx
+
+    try:
+        onnx.checker.check_model(str(file))
+    except Exception as exc:  # noqa: BLE001 - ValidationError and protobuf errors
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelFormatError(
+            f"{str(file)!r} fails onnx.checker ({first[:200]}); re-export the model."
+        ) from exc
+
+
 def load_model(
     path: str | os.PathLike[str],
     *,
@@ -338,6 +398,7 @@ def load_model(
     threads: int | None = None,
     max_bytes: int | None = None,
     allow_custom_ops: bool = False,
+    onnx_checker: bool = True,
 ) -> OnnxModel:
     """Load, check and open an ONNX model for auditing.
 
@@ -351,6 +412,9 @@ def load_model(
     max_bytes: refuse larger models, external data included (default: the process's limit,
         ``--max-model-bytes``, 2 GiB unless set with ``limits.set_model_byte_limit``).
     allow_custom_ops: allow nodes from non-standard domains.
+    onnx_checker: check the file with ``onnx.checker`` (importing onnx, > 1 s). False
+        (``inspect``): onnxruntime's validation when it builds the session plus
+        :func:`_check_structure` refuse what the checker would; the description is the same.
     """
     if output_kind is not None and output_kind not in OUTPUT_KINDS:
         from ..errors import ConfigError
@@ -374,8 +438,13 @@ def load_model(
     if size == 0:
         raise ModelFormatError(f"Model file {str(file)!r} is empty; export the model again.")
     raw = file.read_bytes()
+    if onnx_checker:
+        import onnx  # noqa: F401 - before messages(), so the checked objects are onnx's own
     try:
-        proto = onnx.load_model_from_string(raw)
+        proto = messages().ModelProto()
+        consumed = proto.ParseFromString(raw)
+        if consumed is not None and consumed != len(raw):
+            raise ValueError(f"protobuf decoding consumed {consumed} of {len(raw)} bytes")
     except Exception as exc:  # noqa: BLE001 - protobuf raises DecodeError and friends
         raise ModelFormatError(
             f"{str(file)!r} is not a readable ONNX model ({type(exc).__name__}); "
@@ -398,15 +467,11 @@ def load_model(
             "(e.g. a quantised export)."
         )
     _check_domains(proto, allow_custom_ops)
-    try:
-        onnx.checker.check_model(str(file))
-    except Exception as exc:  # noqa: BLE001 - ValidationError and protobuf errors
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelFormatError(
-            f"{str(file)!r} fails onnx.checker ({first[:200]}); re-export the model."
-        ) from exc
-    if any(t.data_location == TensorProto.EXTERNAL for t in proto.graph.initializer):
-        onnx.load_external_data_for_model(proto, str(file.parent))
+    if onnx_checker:
+        _run_onnx_checker(file)
+    else:
+        _check_structure(proto, file)
+    _load_external_data(proto, file.parent)
 
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
     producer = " ".join(p for p in (proto.producer_name, proto.producer_version) if p)

@@ -50,25 +50,29 @@ def synthetic_rows(model: OnnxModel, n: int = 8, seed: int = 0) -> np.ndarray | 
 
 def probe(model: OnnxModel, data: Any = None, *, n: int = 8, features: Any = None) -> Probe:
     """Resolve the output the way an audit would, on ``n`` rows of ``data`` or synthetic rows."""
-    from ..data.loader import load_data
     from ..data.space import FeatureSpace
     from ..evaluator.local import LocalEvaluator
 
     try:
         if data is not None:
+            from ..data.loader import load_data  # pandas: only for the user's data
+
             audit_data = load_data(data, features=features)
             what = f"{min(n, audit_data.n_rows)} rows of the given data"
+            space = FeatureSpace.bind(model, audit_data, features=features)
+            x = space.encode(audit_data)[:n]
+            y = None if audit_data.y is None else audit_data.y[:n]
         else:
             rows = synthetic_rows(model, n)
             if rows is None:
                 return Probe(model.task if model.output_kind else None, model.output_kind, model.classes,
                              "graph" if model.classes else None, "none",
                              "the inputs cannot be synthesised (strings, integers or several inputs); pass --data")
-            audit_data = load_data(rows)
             what = f"{n} synthetic uniform [0, 1) rows"
-        space = FeatureSpace.bind(model, audit_data, features=features)
-        x = space.encode(audit_data)[:n]
-        ev = LocalEvaluator(model, space, probe_rows=x, y=None if audit_data.y is None else audit_data.y[:n])
+            # The space FeatureSpace.bind makes for this array data, bound without loading it.
+            space = FeatureSpace.for_float_rows(model, rows.shape[1:])
+            x, y = rows, None
+        ev = LocalEvaluator(model, space, probe_rows=x, y=y)
         return Probe(ev.task, ev.output_kind, None if ev.classes is None else list(ev.classes), ev.classes_source, what)
     except AuditEngineError as exc:
         return Probe(None, None, None, None, "none", str(exc))

@@ -124,15 +124,23 @@ def create_session(
                     f"{' (' + reason + ')' if reason else ''}; use --provider cpu or auto."
                 )
             logger.info("CUDA is not usable here (%s); running on CPU.", reason or "no GPU")
-    try:
-        session = ort.InferenceSession(model_bytes, sess_options=options, providers=[_CPU])
-    except Exception as exc:  # noqa: BLE001
+    # onnxruntime also logs a refusal natively on fd 2; captured so that a bad model gives the
+    # one sentence below (inspect relies on this validation instead of onnx.checker).
+    with _captured_stderr() as native:
+        try:
+            session = ort.InferenceSession(model_bytes, sess_options=options, providers=[_CPU])
+            error = None
+        except Exception as exc:  # noqa: BLE001
+            session, error = None, exc
+    if error is not None:
         from ..errors import ModelFormatError
 
         raise ModelFormatError(
-            f"onnxruntime cannot load this model ({_ort_message(str(exc))}); "
+            f"onnxruntime cannot load this model ({_ort_message(str(error))}); "
             "check that it was exported with a supported opset and operators."
-        ) from exc
+        ) from error
+    if native and native[0]:  # warnings of a model that loads stay visible
+        sys.stderr.write(native[0])
     return session, "cpu"
 
 
