@@ -606,7 +606,9 @@ def fairness_report(
     min_group_size, min_class_rows: a group enters headline gaps, impact ratios and
         verdicts for a rate only with at least ``min_group_size`` rows and
         ``min_class_rows`` rows in the rate's denominator; others are shown and listed
-        under ``left_out``. Groups under ``min_group_size`` are also flagged ``small_group``.
+        under ``left_out``. Groups under ``min_group_size`` are also flagged ``small_group``,
+        and their calibration-error interval is the tiny-group one
+        (:func:`~.calibration_interval.tiny_group_interval`).
     rate_interval_method: ``"jeffreys"`` or ``"wilson"`` for per-group rates.
     max_order: the largest intersection order (3: all pairs and the triple).
     ll144_min_share: Local Law 144 exclusion share; four_fifths_threshold: 0.8.
