@@ -37,6 +37,7 @@ import math
 import sys
 import tempfile
 import time
+import zlib
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -235,8 +236,10 @@ def run_grid(scenarios: Iterable[str], ns: Iterable[int], *, samples: int, n_boo
         model = ae.load_model(model_file, provider="cpu")
         truths = {s: true_values(model, SCENARIOS[s], truth_rows, seed + 10_000 + i) for i, s in enumerate(scenarios)}
         tasks = []
-        for ci, (s, n) in enumerate((s, n) for s in scenarios for n in ns):
-            seeds = np.random.SeedSequence([seed, ci]).generate_state(samples, dtype=np.uint64)
+        for s, n in ((s, n) for s in scenarios for n in ns):
+            # keyed by the cell, not its position: a subset run draws the full grid's samples of its cells
+            cell_key = [seed, zlib.crc32(s.encode()), n]
+            seeds = np.random.SeedSequence(cell_key).generate_state(samples, dtype=np.uint64)
             tasks += [((s, n), (model_file, s, n, int(x), n_boot, truths[s], checks)) for x in seeds]
         if jobs > 1:
             import multiprocessing as mp
