@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import functools
 import importlib
 import logging
 import os
@@ -387,6 +388,13 @@ def _class_order_verdicts(ctx: AuditContext, performance: PerformanceResult | No
 
 
 def _package_versions() -> dict[str, str]:
+    """Installed versions of the packages an audit's numbers depend on (read once per process)."""
+    return dict(_installed_versions())
+
+
+@functools.lru_cache(maxsize=1)
+def _installed_versions() -> dict[str, str]:
+    # importlib.metadata parses every package's METADATA file: ~10 ms per audit, the same answer each time
     from importlib import metadata
 
     out = {}

@@ -11,6 +11,15 @@ its audit.json is compared with the true value:
 - null false-positive rate: under no disparity, the share of samples whose disparity test
   says "supports a gap" (goal <= 5%).
 
+Monte Carlo error (Morris, White & Crowther 2019, "Using simulation studies to evaluate
+statistical methods", Stat Med 38:2074–2102, §5.2 and Table 6): a coverage estimated from
+S samples has standard error sqrt(p(1 − p)/S), ±1.1 points for a true 95% at S = 400, so
+even a perfect interval shows a point estimate outside 93–97% in about 7% of cells. Each
+cell is therefore judged by the Wilson 95% interval of its coverage estimate: it *misses*
+only when that interval lies wholly outside [93, 97]; a point estimate outside 93–97 whose
+interval still meets [93, 97] is *consistent with the goal given the Monte Carlo error*.
+The null false-positive rates carry their Wilson intervals likewise.
+
 True values: per-group rates and performance metrics from one audit of a huge sample
 (``--truth-rows``, default 2,000,000, no intervals); exact where known — under the null
 every group has the pooled rates, so gaps are 0 and ratios 1; for the calibrated model the
@@ -28,6 +37,7 @@ import math
 import sys
 import tempfile
 import time
+import zlib
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -44,6 +54,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import audit_engine as ae  # noqa: E402
+from statsmodels.stats.proportion import proportion_confint  # noqa: E402
 from audit_engine.fairness.metrics import gap_metrics  # noqa: E402
 
 WEIGHTS = np.array([1.0, -0.8])
@@ -200,13 +211,15 @@ def check_sample(doc: dict[str, Any], truth: Truth, sc: Scenario) -> dict[str, t
 
 
 _MODEL: Any = None
+_LIMITS: Any = None
+_THREADS: int | None = None  # per-worker intra-op threads (1 when --jobs > 1: the workers share the cores)
 
 
 def _worker(args: tuple) -> dict[str, tuple[int, int, int, int]]:
     global _MODEL
     model_file, sc_name, n, seed, n_boot, truth, checks = args
-    if _MODEL is None:
-        _MODEL = ae.load_model(model_file, provider="cpu")
+    if _MODEL is None:  # once per process: the session is reused by every sample it runs
+        _MODEL = ae.load_model(model_file, provider="cpu", threads=_THREADS)
     sc = SCENARIOS[sc_name]
     rng = np.random.default_rng(seed)
     doc = ae.audit(_MODEL, sample(sc, n, rng), config=config(seed % (2**31), n_boot, checks=checks)).to_dict()
@@ -223,14 +236,16 @@ def run_grid(scenarios: Iterable[str], ns: Iterable[int], *, samples: int, n_boo
         model = ae.load_model(model_file, provider="cpu")
         truths = {s: true_values(model, SCENARIOS[s], truth_rows, seed + 10_000 + i) for i, s in enumerate(scenarios)}
         tasks = []
-        for ci, (s, n) in enumerate((s, n) for s in scenarios for n in ns):
-            seeds = np.random.SeedSequence([seed, ci]).generate_state(samples, dtype=np.uint64)
+        for s, n in ((s, n) for s in scenarios for n in ns):
+            # keyed by the cell, not its position: a subset run draws the full grid's samples of its cells
+            cell_key = [seed, zlib.crc32(s.encode()), n]
+            seeds = np.random.SeedSequence(cell_key).generate_state(samples, dtype=np.uint64)
             tasks += [((s, n), (model_file, s, n, int(x), n_boot, truths[s], checks)) for x in seeds]
         if jobs > 1:
             import multiprocessing as mp
 
-            with mp.get_context("fork").Pool(jobs) as pool:
-                outs = pool.map(_worker, [t for _, t in tasks], chunksize=8)
+            with mp.get_context("fork").Pool(jobs, initializer=_single_threaded) as pool:
+                outs = pool.map(_worker, [t for _, t in tasks], chunksize=max(1, min(16, len(tasks) // (4 * jobs))))
         else:
             outs = [_worker(t) for _, t in tasks]
         for (cell, _), got in zip(tasks, outs, strict=True):
@@ -242,33 +257,68 @@ def run_grid(scenarios: Iterable[str], ns: Iterable[int], *, samples: int, n_boo
     return results
 
 
+def _single_threaded() -> None:
+    """Pool initializer: one intra-op thread for ONNX Runtime and BLAS in each worker."""
+    global _THREADS
+    _THREADS = 1
+    try:
+        from threadpoolctl import threadpool_limits
+
+        global _LIMITS
+        _LIMITS = threadpool_limits(1)  # kept: the limit holds for the worker's life
+    except ImportError:  # BLAS keeps its threads; slower, same numbers
+        pass
+
+
 # ---------------------------------------------------------------------------- table
 def _fmt(cov: int, tot: int) -> str:
     return "–" if tot == 0 else f"{100 * cov / tot:.1f}"
 
 
-def table(results: dict[tuple[str, int], dict[str, list[int]]], *, lo: float = 93.0, hi: float = 97.0) -> tuple[str, list[str]]:
-    """Markdown coverage table (rows: intervals; columns: cells) and the list of misses."""
+def monte_carlo_interval(hits: int, total: int) -> tuple[float, float]:
+    """Wilson 95% interval, in %, of a share estimated from ``total`` independent samples."""
+    low, high = proportion_confint(hits, total, alpha=0.05, method="wilson")
+    return 100 * float(low), 100 * float(high)
+
+
+def judge(covered: int, total: int, *, lo: float = 93.0, hi: float = 97.0) -> str:
+    """``"in"`` (estimate in [lo, hi]), ``"consistent"`` (outside, but its Monte Carlo interval meets
+    [lo, hi]) or ``"miss"`` (the Wilson 95% interval of the coverage lies wholly outside [lo, hi])."""
+    pct = 100 * covered / total
+    if lo <= pct <= hi:
+        return "in"
+    low, high = monte_carlo_interval(covered, total)
+    return "miss" if high < lo or low > hi else "consistent"
+
+
+def table(results: dict[tuple[str, int], dict[str, list[int]]], *, lo: float = 93.0,
+          hi: float = 97.0) -> tuple[str, list[str], list[str]]:
+    """Markdown coverage table (rows: intervals; columns: cells), the misses and the consistent cells.
+
+    Bold: the point estimate is outside [lo, hi]; ✗: a miss (:func:`judge`).
+    """
     cells = list(results)
     names = sorted({k for r in results.values() for k in r}, key=lambda k: (k.split(":")[0].split(".")[0], k))
     head = "| interval | " + " | ".join(f"{s} n={n}" for s, n in cells) + " |"
     lines = [head, "|" + "---|" * (len(cells) + 1)]
-    misses = []
+    misses, consistent = [], []
     for name in names:
         row = []
         for cell in cells:
             cov, tot, outside, _, _ = results[cell].get(name, [0, 0, 0, 0, 0])
             text = _fmt(cov, tot)
             if tot:
-                pct = 100 * cov / tot
-                if pct < lo or pct > hi:
-                    text = f"**{text}**"
-                    misses.append(f"{name} in {cell[0]} n={cell[1]}: {pct:.1f}% of {tot}")
+                verdict = judge(cov, tot, lo=lo, hi=hi)
+                if verdict != "in":
+                    low, high = monte_carlo_interval(cov, tot)
+                    text = f"**{text}**" + (" ✗" if verdict == "miss" else "")
+                    line = f"{name} in {cell[0]} n={cell[1]}: {100 * cov / tot:.1f}% of {tot} (Monte Carlo 95%: {low:.1f}–{high:.1f})"
+                    (misses if verdict == "miss" else consistent).append(line)
             if outside:
                 text += f" ({outside} outside)"
             row.append(text)
         lines.append(f"| {name} | " + " | ".join(row) + " |")
-    return "\n".join(lines), misses
+    return "\n".join(lines), misses, consistent
 
 
 def null_table(results: dict[tuple[str, int], dict[str, list[int]]]) -> str:
@@ -282,8 +332,9 @@ def null_table(results: dict[tuple[str, int], dict[str, list[int]]]) -> str:
         for cell in cells:
             _, _, _, yes, count = results[cell].get(name, [0, 0, 0, 0, 0])
             text = "–" if not count else f"{100 * yes / count:.1f}"
-            if count and cell[0] in ("null", "calibrated"):
-                text += "*"
+            if count and SCENARIOS[cell[0]].null:  # a false-positive rate: with its Monte Carlo interval
+                low, high = monte_carlo_interval(yes, count)
+                text = (f"**{text}**" if low > 5.0 else text) + f"* ({low:.1f}–{high:.1f})"
             row.append(text)
         lines.append(f"| {name[5:]} | " + " | ".join(row) + " |")
     return "\n".join(lines)
@@ -308,6 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--truth-rows", type=int, default=2_000_000)
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--checks", nargs="+", default=["performance", "fairness"], choices=["performance", "fairness"])
     parser.add_argument("--write", action="store_true", help="write the section into BENCHMARKS.md")
     parser.add_argument("--save", default=None, help="also save the raw counts as JSON (to merge runs)")
     parser.add_argument("--load", nargs="+", default=None, help="make the table from saved JSON runs instead")
@@ -328,24 +380,38 @@ def main(argv: list[str] | None = None) -> int:
                     acc[name] = [a + b for a, b in zip(acc.get(name, [0] * len(counts)), counts, strict=True)]
         command = "` then `".join(commands)
     else:
+        if args.samples < 400:
+            print(f"note: {args.samples} samples per cell; issue 9 asks for at least 400", file=sys.stderr)
         results = run_grid(args.scenarios, args.n, samples=args.samples, n_boot=args.bootstrap, seed=args.seed,
-                           truth_rows=args.truth_rows, jobs=args.jobs)
+                           truth_rows=args.truth_rows, jobs=args.jobs, checks=tuple(args.checks))
         seconds = time.perf_counter() - t0
         command = (f"python benchmarks/coverage.py --samples {args.samples} --n {' '.join(map(str, args.n))} "
-                   f"--scenarios {' '.join(args.scenarios)} --bootstrap {args.bootstrap} --jobs {args.jobs}")
+                   f"--scenarios {' '.join(args.scenarios)} --bootstrap {args.bootstrap} --jobs {args.jobs}"
+                   + ("" if args.checks == ["performance", "fairness"] else f" --checks {' '.join(args.checks)}"))
         if args.save:
             import json
 
             Path(args.save).write_text(json.dumps({"command": command, "seconds": seconds, "cells": {
                 f"{s}@{n}": {k: list(v) for k, v in cell.items()} for (s, n), cell in results.items()}}), encoding="utf-8")
-    cov, misses = table(results)
-    samples = sorted({v[4] for cell in results.values() for k, v in cell.items() if k.startswith("gap: ")})
+    cov, misses, consistent = table(results)
+    samples = sorted({v[4] for cell in results.values() for v in cell.values()})
+    s_min = min(samples) if samples else 0
+    se = 100 * math.sqrt(0.95 * 0.05 / s_min) if s_min else float("nan")
     text = (f"Command: `{command}` ({seconds:.0f} s of wall time on a shared 2-core machine). Coverage of nominal "
-            f"95% intervals in % of {'/'.join(map(str, samples))} samples per cell (bold: outside 93–97%; '(k outside)': k values outside their own interval). "
-            f"Group rows pool the groups of a cell.\n\n{cov}\n\n"
+            f"95% intervals in % of {'/'.join(map(str, samples))} samples per cell (bold: the estimate is outside "
+            f"93–97%; ✗: a miss, the Wilson 95% interval of the estimate lies wholly outside 93–97%; "
+            f"'(k outside)': k values outside their own interval). Group rows pool the groups of a cell, so their "
+            f"samples are not independent and their Monte Carlo error is larger than the judgement assumes. "
+            f"Monte Carlo standard error of a true 95% from {s_min} samples: ±{se:.1f} points (Morris, White & "
+            f"Crowther 2019, Stat Med 38:2074); a perfect interval shows an estimate outside 93–97% in some cells by "
+            f"chance, which is why a cell is judged by its interval, not its estimate.\n\n{cov}\n\n"
             f"Disparity tests (`supports_gap`, permutation X² test at 5%); * marks cells with no true disparity, "
-            f"where this is the false-positive rate (goal <= 5%):\n\n{null_table(results)}\n\n"
-            f"Cells outside 93–97%: {len(misses)}." + ("".join(f"\n- {m}" for m in misses) if misses else ""))
+            f"where this is the false-positive rate (goal <= 5%), with its Wilson 95% Monte Carlo interval "
+            f"(bold: the interval lies wholly above 5%):\n\n{null_table(results)}\n\n"
+            f"Missing (Monte Carlo interval wholly outside 93–97%): {len(misses)}."
+            + "".join(f"\n- {m}" for m in misses)
+            + f"\n\nOutside 93–97% but consistent with it given the Monte Carlo error: {len(consistent)}."
+            + "".join(f"\n- {m}" for m in consistent))
     print(text)
     if args.write:
         write_section(text)

@@ -34,3 +34,22 @@ def test_fairness_intervals_cover_in_a_small_simulation():
     assert 0.92 <= pooled[0] / pooled[1] <= 0.99, pooled
     # the 5% group (~25 rows at n=500) is left out of the headline gaps, so they are all defined
     assert cell["gap: demographic_parity_difference"][1] == 80
+
+
+def test_monte_carlo_judgement_of_a_cell():
+    cv = _harness()
+    # 400 samples: Monte Carlo s.e. ±1.1 points at 95%
+    assert cv.judge(380, 400) == "in"
+    assert cv.judge(366, 400) == "consistent"  # 91.5%: its Wilson interval (88.4–93.9) meets 93–97
+    assert cv.judge(356, 400) == "miss"  # 89.0%: 85.6–91.7
+    assert cv.judge(399, 400) == "miss"  # 99.75%: 98.6–100
+    assert cv.judge(392, 400) == "consistent"  # 98.0%: 96.1–99.0
+    assert cv.judge(183, 200) == "consistent"  # 91.5% of 200 is weaker evidence than of 400
+    low, high = cv.monte_carlo_interval(18, 400)  # a null false-positive rate of 4.5%
+    assert low < 4.5 < high < 7.5
+    results = {("null", 500): {"performance.accuracy": [366, 400, 0, 0, 400], "performance.log_loss": [356, 400, 0, 0, 400],
+                               "performance.roc_auc": [380, 400, 0, 0, 400]}}
+    text, misses, consistent = cv.table(results)
+    assert [m.split(" in ")[0] for m in misses] == ["performance.log_loss"]
+    assert [m.split(" in ")[0] for m in consistent] == ["performance.accuracy"]
+    assert "**89.0** ✗" in text and "**91.5** |" in text and "| 95.0 |" in text
