@@ -42,12 +42,14 @@ def _curves(predict: Predict, x: np.ndarray, order: np.ndarray, targets: np.ndar
     dt = np.dtype(dtype) if dtype is not None else np.result_type(x.dtype, baseline.dtype)
     flat32 = flat.astype(dt, copy=False)
     base32 = base.astype(dt)
-    for a, b in chunks(n, d * (8 * k + k + 16), max_bytes):
+    pieces = chunks(n, d * (8 * k + k + 16), max_bytes)
+    buf = np.empty((max((b - a for a, b in pieces), default=0), 2, k, d), dtype=dt)  # reused: no page faults
+    for a, b in pieces:
         m = b - a
         rank = np.empty_like(order[a:b])
         np.put_along_axis(rank, order[a:b], np.arange(d)[None, :].repeat(m, 0), axis=1)
         changed = rank[:, None, :] < counts[None, :, None]  # (m, K, d)
-        batch = np.empty((m, 2, k, d), dtype=dt)
+        batch = buf[:m]
         np.copyto(batch[:, 0], flat32[a:b, None, :])  # deletion: the row, changed features to the baseline
         np.copyto(batch[:, 0], base32, where=changed)
         np.copyto(batch[:, 1], base32)  # insertion: the baseline, changed features from the row
@@ -55,7 +57,6 @@ def _curves(predict: Predict, x: np.ndarray, order: np.ndarray, targets: np.ndar
         del changed, rank
         batch = batch.reshape((m * 2 * k,) + x.shape[1:])
         y[a:b] = gather_scores(predict(batch), np.repeat(np.arange(m), 2 * k), targets[a:b, :1]).reshape(m, 2, k)
-        del batch
     frac = counts / d
     area = lambda c: np.trapezoid(c, frac, axis=-1) if hasattr(np, "trapezoid") else np.trapz(c, frac, axis=-1)  # noqa: E731
     return area(y[:, 0]), area(y[:, 1]), frac, y

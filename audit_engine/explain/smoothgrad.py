@@ -34,6 +34,7 @@ from ._common import DEFAULT_MAX_BYTES, ROUNDOFF_FACTOR, Predict, bootstrap_t_in
 __all__ = ["smoothgrad"]
 
 _AUTO_MAX_EVALS = 256  # above 2·d evaluations per point, "auto" switches to Stein
+_CELL_BLOCK = 4096  # cells per block when building Stein's noisy points (temporaries stay in cache)
 
 
 def smoothgrad(
@@ -141,18 +142,24 @@ def _smoothgrad_rows(predict: Predict, flat: np.ndarray, targets: np.ndarray, rn
     else:
         sig = np.where(active, sigma if noise_level > 0 else h, 0.0)
         sig = np.where(active & (sig <= 0), h, sig)
-        # Two (n, S, d) float64 arrays in all (the noise, one scratch), reused: on images each
-        # is 60 MB a row, and a fresh one per step costs its page faults again.
         u = np.empty((n, s, d))
         for i, g in enumerate(rngs):
             g.standard_normal((s, d), out=u[i])
         if not active.all():
             u *= active
-        scratch = np.multiply(u, sig)
-        # (n, S, 2, d) noisy points, built in the model's input type (no float64 copy)
+        # (n, S, 2, d) noisy points, built in the model's input type (no float64 copy) and
+        # a block of cells at a time: no (n, S, d) float64 temporary (60 MB a row on a
+        # 224×224 image, whose page faults cost as much as the arithmetic)
         pts = np.empty((n, s, 2, d), dtype=dtype)
-        np.add(flat[:, None, :], scratch, out=pts[:, :, 0], casting="same_kind")
-        np.subtract(flat[:, None, :], scratch, out=pts[:, :, 1], casting="same_kind")
+        mean_abs = np.empty((n, d))
+        for c0 in range(0, d, _CELL_BLOCK):
+            c1 = min(d, c0 + _CELL_BLOCK)
+            step = u[:, :, c0:c1] * sig[c0:c1]
+            np.add(flat[:, None, c0:c1], step, out=pts[:, :, 0, c0:c1], casting="same_kind")
+            np.subtract(flat[:, None, c0:c1], step, out=pts[:, :, 1, c0:c1], casting="same_kind")
+            np.abs(u[:, :, c0:c1], out=step)
+            step.mean(axis=1, out=mean_abs[:, c0:c1])
+        del step
         scores = predict(pts.reshape((-1,) + shape))
         del pts
         owner = np.repeat(np.arange(n), s * 2)
@@ -160,11 +167,12 @@ def _smoothgrad_rows(predict: Predict, flat: np.ndarray, targets: np.ndarray, rn
         e = _unit_error(v, n, t, output_eps, probability)
         safe = np.where(sig > 0, sig, 1.0)
         diff = v[:, :, 0] - v[:, :, 1]  # (n, S, t)
-        bound = e[:, None, :] * (np.abs(u, out=scratch).mean(axis=1) / safe)[..., None] * active[None, :, None]
-        # draw s of cell j: diff_s·u_sj / 2σ_j, built per target in the scratch array (never
-        # stored as (n, S, d, t)); the bootstrap reads each before the next is built
+        bound = e[:, None, :] * (mean_abs / safe)[..., None] * active[None, :, None]
+        # draw s of cell j: diff_s·u_sj / 2σ_j, built per target, only for the targets with
+        # an interval (never stored as (n, S, d, t)); the bootstrap reads each in turn
         w = u
         w /= 2.0 * safe
+        scratch = np.empty_like(w) if n_int and s > 1 else None
         draws = lambda j: np.multiply(w, diff[:, :, j, None], out=scratch)  # noqa: E731  (n, S, d)
         value = np.matmul(diff.transpose(0, 2, 1), w).transpose(0, 2, 1) / s  # (n, d, t)
         saturated = np.all(np.abs(diff) <= 2.0 * e[:, None, :], axis=1)
