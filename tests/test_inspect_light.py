@@ -203,3 +203,20 @@ def test_external_data_is_read_at_its_offset(tmp_path):
     for checker in (False, True):
         loaded = ae.load_model(path, onnx_checker=checker)
         assert_allclose(loaded.session.run(["p"], {"x": x})[0], expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", FIXTURE_MODELS)
+def test_probe_binds_synthetic_rows_as_bind_would(name):
+    """Oracle: FeatureSpace.bind on the same rows loaded as array data (the probe's old path)."""
+    from audit_engine.data import FeatureSpace, load_data
+    from audit_engine.model.probe import synthetic_rows
+
+    model = ae.load_model(model_path(name), provider="cpu", onnx_checker=False)
+    rows = synthetic_rows(model)
+    if rows is None:
+        pytest.skip("no synthetic rows for this model's inputs")
+    data = load_data(rows)
+    bound = FeatureSpace.bind(model, data)
+    fast = FeatureSpace.for_float_rows(model, rows.shape[1:])
+    assert fast.to_dict() == bound.to_dict() and fast.image_layout == bound.image_layout
+    assert_allclose(bound.encode(data), rows, rtol=0, atol=0)
