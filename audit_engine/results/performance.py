@@ -1,7 +1,8 @@
 """The ``performance`` section as a typed record (mirrors ``schema/performance.schema.json``).
 
 ``result.performance.metrics["roc_auc"]`` is an :class:`~audit_engine.stats.Estimate`
-(value with its Poisson-bootstrap percentile interval); ``to_frame()`` is the metric table
+(value with its interval: closed form for accuracy, balanced accuracy, log loss and Brier,
+a bootstrap for the others; :mod:`audit_engine.performance`); ``to_frame()`` is the metric table
 (``metric``, ``value``, ``ci_low``, ``ci_high``; per-class rows carry their ``class``).
 """
 
@@ -64,7 +65,7 @@ class Streaming(Record):
 
 @record
 class PerformanceResult(Record):
-    """``performance``: metrics on the audited data, each with a bootstrap interval.
+    """``performance``: metrics on the audited data, each with an interval (methods: :mod:`audit_engine.performance`).
 
     ``positive_label`` / ``threshold`` are set for binary classifiers (None otherwise);
     ``per_class`` (multiclass) maps a class label to its precision, recall, F1 and AUC.

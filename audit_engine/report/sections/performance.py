@@ -103,14 +103,23 @@ def _confusion_table(cm: ConfusionMatrix) -> Table | None:
     return Table(["True \\ predicted"] + list(cm.labels), rows, caption="Confusion matrix (rows, exact counts)")
 
 
+def _interval_methods(perf: PerformanceResult, level: str) -> str:
+    """The sentence that names how the intervals were made (performance.py, performance_intervals.py)."""
+    replicates = f"{fmt_number(perf.n_bootstrap)} replicates"
+    if perf.task != "classification":
+        return f"Intervals are {level} Poisson-bootstrap percentile intervals ({replicates})."
+    return (f"Intervals are {level}: Wilson score for accuracy, Price–Bonett for balanced accuracy, Hall's "
+            f"skewness-corrected t for log loss and Brier score, a debiased-world parametric bootstrap for the "
+            f"calibration errors and Poisson-bootstrap percentile intervals for the others ({replicates}).")
+
+
 def performance_blocks(perf: PerformanceResult, ids: _Ids) -> list[Block]:
     level = level_text(perf.confidence)
     lead = f"Measured on {fmt_number(perf.n)} rows"
     if perf.threshold is not None and perf.positive_label is not None:
         lead += f", positive class {perf.positive_label}, decision threshold {fmt_number(perf.threshold)}"
     blocks: list[Block] = [
-        Paragraph(f"{lead}. Intervals are {level} Poisson-bootstrap percentile intervals "
-                  f"({fmt_number(perf.n_bootstrap)} replicates)."),
+        Paragraph(f"{lead}. {_interval_methods(perf, level)}"),
         _metrics_table(perf, level),
     ]
     per_class = _per_class_table(perf)
