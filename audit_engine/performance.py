@@ -24,8 +24,9 @@ same vectorised code. Intervals (the check, :func:`run`): accuracy, balanced acc
 loss and Brier score get closed forms from counts and power sums
 (:mod:`.performance_intervals`: Wilson, Price–Bonett, Hall's skewness-corrected t; they
 covered 94.5–95.4% where the 200-replicate percentile bootstrap covered 93.5–94.6%), the
-calibration errors the debiased-world bootstrap, the ROC AUC, per-class metrics and
-regression metrics the Poisson-bootstrap percentile interval. Scores: higher is better for accuracy/AUC/R², lower is better for
+binary ROC AUC DeLong's interval on the logit scale, the calibration errors the
+debiased-world bootstrap, the multiclass AUC, per-class metrics and regression metrics the
+Poisson-bootstrap percentile interval. Scores: higher is better for accuracy/AUC/R², lower is better for
 log loss, Brier, ECE, MAE and RMSE.
 """
 
@@ -39,7 +40,7 @@ import numpy as np
 from .checks import CheckOutcome
 from .fairness.calibration_interval import top_label_estimates
 from .fairness.metrics import debiased_squared_ce
-from .performance_intervals import closed_form_estimates, power_sums
+from .performance_intervals import auc_estimate, closed_form_estimates, level_counts, power_sums
 from .policy import Verdict
 from .results.performance import Calibration, ConfusionMatrix, PerformanceResult
 from .stats import Estimate, percentile_interval, poisson_weight_blocks
@@ -291,11 +292,15 @@ def run(ctx: Any) -> Any:
         stats = classification_metrics(ctx.proba, ctx.y_index, positive_index=ctx.positive_index, threshold=cfg.threshold)
         ones = np.ones((1, n))
         points = {name: float(stat(ones)[0]) for name, stat in stats.items()}
-        # Proportions and mean losses: closed-form intervals (performance_intervals.py);
-        # only the AUC needs the row bootstrap.
+        # Proportions, mean losses and the binary AUC: closed-form intervals (performance_intervals.py);
+        # only the multiclass AUC needs the row bootstrap.
         metrics = {name: Estimate(points[name], float("nan"), float("nan")) for name in stats}
-        metrics.update(estimate_all({k: v for k, v in stats.items() if k == "roc_auc"}, n,
-                                    n_boot=cfg.n_bootstrap, rng=rng, confidence=cfg.confidence))
+        if ctx.positive_index is not None and ctx.proba.shape[1] == 2 and "roc_auc" in points:
+            metrics["roc_auc"] = auc_estimate(points["roc_auc"], *level_counts(
+                ctx.proba[:, ctx.positive_index], ctx.y_index == ctx.positive_index), cfg.confidence)
+        else:  # the macro one-vs-rest AUC of a multiclass model: row bootstrap
+            metrics.update(estimate_all({k: v for k, v in stats.items() if k == "roc_auc"}, n,
+                                        n_boot=cfg.n_bootstrap, rng=rng, confidence=cfg.confidence))
         terms = row_terms(ctx.proba, ctx.y_index, positive_index=ctx.positive_index, threshold=cfg.threshold)
         metrics.update(closed_form_estimates(
             points, n=n, correct=terms["correct"].sum(), confidence=cfg.confidence,

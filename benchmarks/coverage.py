@@ -231,20 +231,28 @@ def run_grid(scenarios: Iterable[str], ns: Iterable[int], *, samples: int, n_boo
              checks: tuple[str, ...] = ("performance", "fairness")) -> dict[tuple[str, int], dict[str, list[int]]]:
     """(scenario, n) -> interval name -> [covered, total, point outside, supports gap, samples]."""
     results: dict[tuple[str, int], dict[str, list[int]]] = {}
+    scenarios = list(scenarios)
+    pool = None
+    if jobs > 1:
+        import multiprocessing as mp
+
+        # forked before this process starts ONNX Runtime: a child forked from a process with a live
+        # ORT environment (its thread pools and locks) hangs when it builds its own session
+        pool = mp.get_context("fork").Pool(jobs, initializer=_single_threaded)
     with tempfile.TemporaryDirectory() as tmp:
         model_file = logistic_onnx(Path(tmp) / "logistic.onnx")
         model = ae.load_model(model_file, provider="cpu")
-        truths = {s: true_values(model, SCENARIOS[s], truth_rows, seed + 10_000 + i) for i, s in enumerate(scenarios)}
+        # seeded by the scenario's place in SCENARIOS, so a subset run has the full grid's truths
+        truths = {s: true_values(model, SCENARIOS[s], truth_rows, seed + 10_000 + list(SCENARIOS).index(s))
+                  for s in scenarios}
         tasks = []
         for s, n in ((s, n) for s in scenarios for n in ns):
             # keyed by the cell, not its position: a subset run draws the full grid's samples of its cells
             cell_key = [seed, zlib.crc32(s.encode()), n]
             seeds = np.random.SeedSequence(cell_key).generate_state(samples, dtype=np.uint64)
             tasks += [((s, n), (model_file, s, n, int(x), n_boot, truths[s], checks)) for x in seeds]
-        if jobs > 1:
-            import multiprocessing as mp
-
-            with mp.get_context("fork").Pool(jobs, initializer=_single_threaded) as pool:
+        if pool is not None:
+            with pool:
                 outs = pool.map(_worker, [t for _, t in tasks], chunksize=max(1, min(16, len(tasks) // (4 * jobs))))
         else:
             outs = [_worker(t) for _, t in tasks]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -53,3 +55,18 @@ def test_monte_carlo_judgement_of_a_cell():
     assert [m.split(" in ")[0] for m in misses] == ["performance.log_loss"]
     assert [m.split(" in ")[0] for m in consistent] == ["performance.accuracy"]
     assert "**89.0** ✗" in text and "**91.5** |" in text and "| 95.0 |" in text
+
+
+def test_parallel_workers_count_the_same_samples(tmp_path):
+    # a fresh process each: --jobs 2 forks its workers before it starts ONNX Runtime
+    args = ["--samples", "6", "--n", "300", "--scenarios", "null", "--bootstrap", "20", "--truth-rows", "20000",
+            "--checks", "performance"]
+    counts = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"jobs{jobs}.json"
+        done = subprocess.run([sys.executable, str(HARNESS), *args, "--jobs", jobs, "--save", str(out)],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        counts.append(json.loads(out.read_text(encoding="utf-8"))["cells"])
+    assert counts[0] == counts[1]
+    assert counts[0]["null@300"]["performance.accuracy"][1] == 6

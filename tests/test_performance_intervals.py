@@ -5,10 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import stats
+from sklearn.metrics import roc_auc_score
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
 import audit_engine as ae
 from audit_engine.performance_intervals import (
+    auc_interval,
+    level_counts,
     mean_of_proportions_interval,
     power_sums,
     proportion_interval,
@@ -113,3 +116,19 @@ def test_streamed_tally_gives_the_same_closed_form_intervals():
     correct = int(((p >= 0.5) == (y == 1)).sum())
     acc = report.metrics["accuracy"]
     assert (acc.ci_low, acc.ci_high) == pytest.approx(proportion_confint(correct, 3000, method="wilson"), abs=1e-12)
+
+
+def test_auc_interval_is_delong_on_the_logit_scale():
+    # oracle: the placement values of DeLong et al. (1988) from every (positive, negative) pair
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, 300)
+    s = np.round(rng.normal(size=300) + y, 1)  # ties
+    pos, neg = s[y == 1], s[y == 0]
+    psi = (pos[:, None] > neg[None]) + 0.5 * (pos[:, None] == neg[None])
+    a = psi.mean()
+    assert a == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+    se = np.sqrt(psi.mean(axis=1).var(ddof=1) / pos.size + psi.mean(axis=0).var(ddof=1) / neg.size)
+    half = stats.norm.ppf(0.975) * se / (a * (1 - a))
+    expect = 1 / (1 + np.exp(-(np.log(a / (1 - a)) + np.array([-half, half]))))
+    assert auc_interval(*level_counts(s, y), 0.95) == pytest.approx(tuple(expect), abs=1e-12)
+    assert auc_interval(*level_counts(s[y == 1], y[y == 1]), 0.95) == pytest.approx((np.nan, np.nan), nan_ok=True)

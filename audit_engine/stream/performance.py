@@ -18,13 +18,13 @@ with unit weights up to float rounding of the sums):
 Accuracy, balanced accuracy, log loss and Brier get the in-memory check's closed-form
 intervals (:mod:`audit_engine.performance_intervals`) from the same tallies (counts and
 the power sums Σv, Σv², Σv³ of the row losses), so they equal the in-memory intervals.
-The other intervals come from a Poisson bootstrap over *cells* (true class, predicted
-class, top-label correct, confidence bin, and for binary models one of 50 score bins):
+So does the binary ROC AUC (DeLong on the logit scale, from the kept scores' levels or the
+histogram's bins). The other intervals come from a Poisson bootstrap over *cells* (true
+class, predicted class, top-label correct, confidence bin):
 the Poisson(1)-weighted count of a cell of n_c rows is Poisson(n_c), so metrics of counts
 (precision / recall) get the row bootstrap's distribution; sums of continuous terms
 (confidence) take the cell's mean per row, an approximation whose error shrinks with the
-bin width. The AUC's replicates are the
-50-bin AUC's, shifted to the fine point value. Regression: MAE and RMSE get normal
+bin width. Regression: MAE and RMSE get normal
 (delta-method) intervals from the sums of |e|, e², e⁴; R² its point value only.
 """
 
@@ -37,14 +37,13 @@ import numpy as np
 
 from ..fairness.metrics import debiased_squared_ce
 from ..performance import ECE_BINS, weighted_auc
-from ..performance_intervals import closed_form_estimates, power_sums
+from ..performance_intervals import auc_estimate, closed_form_estimates, level_counts, power_sums
 from ..results.performance import Calibration, ConfusionMatrix, PerformanceResult, Streaming
 from ..stats import Estimate, percentile_interval
 
-__all__ = ["ClassificationTally", "RegressionTally", "AUC_BINS", "COARSE_BINS"]
+__all__ = ["ClassificationTally", "RegressionTally", "AUC_BINS"]
 
 AUC_BINS = 1 << 20
-COARSE_BINS = 50
 EXACT_AUC_VALUES = 4_000_000
 _EPS = 1e-15
 _BLOCK = 4_000_000  # Poisson draws per block of replicates
@@ -113,7 +112,7 @@ class ClassificationTally:
         self.auc_pos = np.zeros((m, self.auc_bins), dtype=np.int64)
         self.auc_neg = np.zeros((m, self.auc_bins), dtype=np.int64)
         self.kept_scores, self.kept_y = [], []
-        self.n_cells = k * k * 2 * ECE_BINS * (COARSE_BINS if self.binary else 1)
+        self.n_cells = k * k * 2 * ECE_BINS
         self.loss_sums = {"log_loss": np.zeros(4), "brier_score": np.zeros(4)}
         self.cell_count = np.zeros(self.n_cells, dtype=np.int64)
         self.cell_conf = np.zeros(self.n_cells)
@@ -171,18 +170,15 @@ class ClassificationTally:
                 self.kept_scores = self.kept_y = None
         # bootstrap cells
         cell = ((yi * k + pred) * 2 + top_correct) * ECE_BINS + ece_bin
-        if self.binary:
-            cell = cell * COARSE_BINS + np.minimum((p_pos * COARSE_BINS).astype(np.int64), COARSE_BINS - 1)
         self.cell_count += np.bincount(cell, minlength=self.n_cells)
         self.cell_conf += np.bincount(cell, weights=top, minlength=self.n_cells)
 
     # ------------------------------------------------------------------ figures
     def _cell_axes(self) -> dict[str, np.ndarray]:
-        """Per cell: true class, predicted class, top correct, confidence bin, coarse score bin."""
+        """Per cell: true class, predicted class, top correct, confidence bin."""
         k = self.k
-        shape = (k, k, 2, ECE_BINS, COARSE_BINS if self.binary else 1)
-        grids = np.unravel_index(np.arange(self.n_cells), shape)
-        return dict(zip(("true", "pred", "top_correct", "ece_bin", "coarse"), grids, strict=True))
+        grids = np.unravel_index(np.arange(self.n_cells), (k, k, 2, ECE_BINS))
+        return dict(zip(("true", "pred", "top_correct", "ece_bin"), grids, strict=True))
 
     def _statistics(self, w: np.ndarray, axes: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Metrics of cell weights ``w`` (b, cells): the replicate counterpart of the point values."""
@@ -195,11 +191,6 @@ class ClassificationTally:
         sq = debiased_squared_ce(n_bin, hits, conf)
         out["squared_calibration_error"] = sq
         out["expected_calibration_error"] = np.sqrt(np.maximum(sq, 0.0))
-        if self.binary:
-            pos_cell = (axes["true"] == self.positive_index).astype(np.float64)
-            coarse = np.eye(COARSE_BINS)[axes["coarse"]]
-            auc, _ = histogram_auc(w @ (coarse * pos_cell[:, None]), w @ (coarse * (1 - pos_cell)[:, None]))
-            out["roc_auc"] = auc
         return out
 
     def _per_class_statistics(self, w: np.ndarray, axes: dict[str, np.ndarray]) -> dict[int, dict[str, np.ndarray]]:
@@ -211,6 +202,13 @@ class ClassificationTally:
             out[c] = {"precision": _ratio(tp, w @ pred_c), "recall": _ratio(tp, w @ is_c),
                       "f1": _ratio(2 * tp, w @ is_c + w @ pred_c)}
         return out
+
+    def auc_levels(self) -> tuple[np.ndarray, np.ndarray]:
+        """Binary: positives and negatives per score level (distinct kept scores, else histogram bins)."""
+        if self.kept_scores is not None and self.kept_scores:
+            y = np.concatenate(self.kept_y) == self.positive_index
+            return level_counts(np.concatenate(self.kept_scores)[:, 0], y)
+        return self.auc_pos[0], self.auc_neg[0]
 
     def auc(self) -> tuple[list[float], list[float], str]:
         """Per scored class: AUC and its error bound, and the method (``exact`` | ``histogram``)."""
@@ -269,9 +267,6 @@ class ClassificationTally:
                     for m, v in stats.items():
                         class_reps[c][m].append(v)
             done += b
-        if "roc_auc" in reps and self.binary and reps["roc_auc"]:
-            coarse_point = float(self._statistics(self.cell_count[None].astype(np.float64), axes)["roc_auc"][0])
-            reps["roc_auc"] = [r - coarse_point + points["roc_auc"] for r in reps["roc_auc"]]
         metrics = {m: _estimate(points[m], reps.get(m), confidence) for m in points}
         # proportions and mean losses: the in-memory check's closed forms, from the same tallies
         metrics.update(closed_form_estimates(points, n=n, correct=float(correct), class_hits=np.diag(cm)[present],
@@ -279,7 +274,9 @@ class ClassificationTally:
                                              confidence=confidence))
         plug = metrics["expected_calibration_error_plugin"]
         metrics["expected_calibration_error_plugin"] = Estimate(plug.value, float("nan"), float("nan"))
-        if not self.binary and "roc_auc" in metrics:
+        if self.binary:  # DeLong from the exact score levels, or from the histogram's bins
+            metrics["roc_auc"] = auc_estimate(points["roc_auc"], *self.auc_levels(), confidence)
+        elif "roc_auc" in metrics:
             metrics["roc_auc"] = Estimate(points["roc_auc"], float("nan"), float("nan"))
         per_class = None
         if k > 2:
@@ -308,9 +305,9 @@ class ClassificationTally:
         )
         streaming = {
             "intervals": "closed forms for accuracy (Wilson), balanced accuracy (Price–Bonett), log loss and "
-                         "Brier (Hall's skewness-corrected t), as in memory; calibration errors and AUC: "
-                         f"Poisson bootstrap over {self.n_cells} cells (true, predicted, top-label correct, "
-                         f"confidence bin{', 50 score bins' if self.binary else ''}); continuous terms at their cell means",
+                         "Brier (Hall's skewness-corrected t)" + (" and the AUC (DeLong, logit scale)" if self.binary else "")
+                         + f", as in memory; the others: Poisson bootstrap over {self.n_cells} cells (true, predicted, "
+                         "top-label correct, confidence bin); continuous terms at their cell means",
             "auc": {"method": auc_method, "bins": None if auc_method == "exact" else int(self.auc_bins),
                     "error_bound": None if not np.isfinite(auc_bound) else float(auc_bound)},
         }

@@ -108,9 +108,10 @@ def _interval_methods(perf: PerformanceResult, level: str) -> str:
     replicates = f"{fmt_number(perf.n_bootstrap)} replicates"
     if perf.task != "classification":
         return f"Intervals are {level} Poisson-bootstrap percentile intervals ({replicates})."
+    auc = "DeLong (logit scale) for the ROC AUC, " if perf.threshold is not None else ""
     return (f"Intervals are {level}: Wilson score for accuracy, Price–Bonett for balanced accuracy, Hall's "
-            f"skewness-corrected t for log loss and Brier score, a debiased-world parametric bootstrap for the "
-            f"calibration errors and Poisson-bootstrap percentile intervals for the others ({replicates}).")
+            f"skewness-corrected t for log loss and Brier score, {auc}a debiased-world parametric bootstrap for "
+            f"the calibration errors and Poisson-bootstrap percentile intervals for the others ({replicates}).")
 
 
 def performance_blocks(perf: PerformanceResult, ids: _Ids) -> list[Block]:
