@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -40,6 +41,19 @@ def _version(name: str) -> str:
 
 def med_spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.median([spearmanr(u, v)[0] for u, v in zip(a, b, strict=True)]))
+
+
+def _import_shap():
+    """shap, imported without benchmarks/ on the path: numba (under shap) tries ``import coverage``
+    and would find benchmarks/coverage.py, the coverage harness, instead of coverage.py."""
+    here = str(Path(__file__).resolve().parent)
+    saved = sys.path[:]
+    sys.path[:] = [p for p in sys.path if p not in ("", here) and Path(p or ".").resolve() != Path(here)]
+    try:
+        import shap
+    finally:
+        sys.path[:] = saved
+    return shap
 
 
 def lime_package(ev, x, rows, targets, seed, n_samples):
@@ -109,7 +123,7 @@ def light(args, lines):
     b = lime_package(ev, x, sub, ours.targets[: args.lime_rows], 2, args.samples)
     t_lime = min(t_lime, time.perf_counter() - t)
     # shap KernelExplainer, small nsamples, k-means background
-    import shap
+    shap = _import_shap()
 
     bg = shap.kmeans(x, 10)
     target_fn = lambda r: ev.predict(r)[:, 1]  # noqa: E731
