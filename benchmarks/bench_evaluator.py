@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 import audit_engine as ae  # noqa: E402
 from audit_engine.data import FeatureSpace  # noqa: E402
 from audit_engine.evaluator import LocalEvaluator  # noqa: E402
+from audit_engine.model.providers import _session_options  # noqa: E402
 
 
 def wide_mlp(d: int, hidden: int, layers: int, k: int, seed: int = 0) -> bytes:
@@ -54,7 +55,8 @@ def measure(name: str, path: Path, x: np.ndarray, repeats: int) -> dict:
     space = FeatureSpace.bind(model, data)
     rows = space.encode(data)
     ev = LocalEvaluator(model, space, probe_rows=rows[:256])
-    bare = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    # the engine's session options (graph optimisation, non-spinning threads): the ratio is the Evaluator's own overhead
+    bare = ort.InferenceSession(str(path), sess_options=_session_options(None), providers=["CPUExecutionProvider"])
     x32 = x.astype(np.float32)
     input_name = bare.get_inputs()[0].name
     bare.run([model.output], {input_name: x32[:1000]})

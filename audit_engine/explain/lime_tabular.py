@@ -273,10 +273,11 @@ _PIECE = 16_384  # values per piece of sample_tabular's arithmetic (its temporar
 _BATCH_BYTES = 8 * 1024**2  # perturbed rows sent to the Evaluator in one call (a batch is scored while the next is drawn)
 OVERLAP = True
 """Sample the next batch on a second thread while ONNX Runtime scores the current one.
-Measured (BENCHMARKS.md, "Tabular LIME on a 64-32 MLP", interleaved rounds): 6.66 s against
-7.65 s for one batch without the thread at load 15-26 on 2 cores; at load ~5 one batch
-was ahead (2.7 s against 3.8 s, ranges overlapping). Kept: it also bounds the batches
-to 8 MiB instead of the whole request."""
+Measured (BENCHMARKS.md, "Tabular LIME on a 64-32 MLP", interleaved rounds): with
+onnxruntime's threads spinning it was a wash (0.69 s against 0.68 s at load 0.7); once they
+block (model/providers.py) 0.25 s against 0.35 s without the thread at load 2, and equal
+within the ranges at load 3. Kept: it also bounds the batches to 8 MiB instead of the
+whole request."""
 
 
 def lime_tabular(
