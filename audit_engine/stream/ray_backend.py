@@ -59,11 +59,13 @@ def require_ray() -> Any:
 def _guard_fsspec_http() -> None:
     """Ray Data resolves paths on several threads, each trying ``fsspec.implementations.http``;
     without aiohttp, two concurrent failing imports can give ImportError (not the
-    ModuleNotFoundError Ray expects). Marking the module absent makes every try fail alike."""
-    try:
-        import fsspec.implementations.http  # noqa: F401
-    except ImportError:
-        sys.modules.setdefault("fsspec.implementations.http", None)  # type: ignore[arg-type]
+    ModuleNotFoundError Ray expects). Marking the module absent makes every try fail alike.
+    Decided from aiohttp's spec, without importing the module: an import attempted here could
+    itself race with one of Ray's threads and leave a half-initialised module for the others."""
+    import importlib.util
+
+    if importlib.util.find_spec("aiohttp") is None:
+        sys.modules["fsspec.implementations.http"] = None  # type: ignore[assignment]
 
 
 class _Scorer:
