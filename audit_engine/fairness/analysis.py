@@ -17,7 +17,9 @@ Intervals (coverage measured by ``benchmarks/coverage.py``; see BENCHMARKS.md):
   (:func:`~.intervals.max_gap_interval`), since the posterior of a maximum sits too high;
 - per-group calibration errors: replicates of the debiased-world parametric bootstrap
   (:mod:`.calibration_interval`) in place of the posterior draws; groups under
-  ``min_group_size`` rows get :func:`~.calibration_interval.tiny_group_interval`;
+  ``min_group_size`` rows get :func:`~.calibration_interval.tiny_group_interval`, the
+  others a boundary-aware lower end (:func:`~.calibration_interval.boundary_lower_end`,
+  0 is excluded when the group's test against its calibrated world rejects);
 - the calibration gap: the basic interval of each pairwise difference with the
   equal-error world as its pivot (:func:`~.calibration_interval.equal_error_draws`),
   folded and maximised over pairs;
@@ -43,7 +45,8 @@ from typing import Any
 
 import numpy as np
 
-from .calibration_interval import equal_error_draws, group_bins, group_calibration_draws, tiny_group_interval
+from .calibration_interval import (boundary_lower_end, equal_error_draws, group_bins, group_calibration_draws,
+                                   tiny_group_interval, world_replicates)
 from ..errors import ConfigError, InvalidValueError
 from ..results.fairness import (AttributeFairness, ClassFairness, FairnessCalibration, FairnessResult, GapEstimate,
                                 GroupCalibration, GroupRates, LeftOut, RateInterval, ThresholdSweep)
@@ -458,6 +461,7 @@ def _class_stats(v: _View, rows: np.ndarray, counts: np.ndarray, sums: np.ndarra
         if k == "calibration_error" and world is not None:
             lo, hi = _tiny_group_calibration(lo, hi, world, counts, sums, c, v.n < min_group_size, n_draws,
                                              confidence, rng)
+            lo = _boundary_calibration(lo, world, counts, sums, c, v.n >= min_group_size, n_draws, confidence, rng)
         ok = np.isfinite(x[0]) & np.isfinite(lo) & np.isfinite(hi)
         lo, hi = np.where(ok, np.fmin(lo, x[0]), np.nan), np.where(ok, np.fmax(hi, x[0]), np.nan)
         rate_ci[k] = (lo, hi)
@@ -509,6 +513,22 @@ def _tiny_group_calibration(lo: np.ndarray, hi: np.ndarray, world: tuple[np.ndar
         lo[gi], hi[gi] = tiny_group_interval(world[0][gi], n_bin[gi], pos_bin[gi], score_bin[gi], n_draws, stream,
                                              confidence)
     return lo, hi
+
+
+def _boundary_calibration(lo: np.ndarray, world: tuple[np.ndarray, ...], counts: np.ndarray, sums: np.ndarray,
+                          c: int, keep: np.ndarray, n_draws: int, confidence: float,
+                          rng: np.random.Generator) -> np.ndarray:
+    """ℓ2 lower ends of the groups in ``keep`` made boundary-aware (:func:`~.calibration_interval.boundary_lower_end`)."""
+    if not keep.any():
+        return lo
+    lo = lo.copy()
+    bins = _weighted_bins(counts, sums, c)
+    v = debiased_squared_ce(*bins)
+    null = world_replicates(world[0], world[2], world[2], n_draws, _own_stream(rng))
+    for gi in np.flatnonzero(keep & np.isfinite(lo) & np.isfinite(v)):
+        low = boundary_lower_end(float(v[gi]), float(lo[gi]) ** 2 if lo[gi] > 0 else 0.0, null[:, gi], confidence)
+        lo[gi] = np.sqrt(max(low, 0.0))
+    return lo
 
 
 def _max_gap_intervals(got: dict[tuple, np.ndarray], eligible: dict[str, np.ndarray], confidence: float, *,
