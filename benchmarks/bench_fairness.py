@@ -68,7 +68,7 @@ def engine(rows: int, chunk: int, n_boot: int, seed: int) -> tuple[float, float,
     report_seconds = time.perf_counter() - t0
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    return count_seconds, report_seconds, peak / 2**20, len(report.views)
+    return count_seconds, report_seconds, peak / 2**20, len(report)
 
 
 def fairlearn_time(rows: int, seed: int) -> float:
