@@ -156,10 +156,14 @@ def _write(lines: list[str]) -> None:
         "|---:|---:|---|---:|---:|---:|---:|---|",
         *lines, "",
     ])
-    if head in text:
+    begin, end = "<!-- stream:table (written by benchmarks/bench_stream.py --write) -->", "<!-- /stream:table -->"
+    if begin in text and end in text:  # only the table: the hand-written notes below it stay
+        body = table.split("\n", 2)[2]  # without the heading
+        text = text[:text.index(begin) + len(begin)] + "\n" + body + text[text.index(end):]
+    elif head in text:
         start = text.index(head)
-        end = text.find("\n## ", start + len(head))
-        text = text[:start] + table + (text[end + 1:] if end != -1 else "")
+        stop = text.find("\n## ", start + len(head))
+        text = text[:start] + table + (text[stop + 1:] if stop != -1 else "")
     else:
         text = text.rstrip("\n") + "\n\n" + table
     path.write_text(text)
