@@ -108,7 +108,7 @@ def test_streamed_tally_gives_the_same_closed_form_intervals():
         sl = slice(lo, lo + 700)
         tally.update(proba[sl], y[sl], (p[sl] >= 0.5).astype(int))
     report, _ = tally.report(classes=[0, 1], positive_label=1, threshold=0.5, n_boot=20, confidence=0.95,
-                             rng=np.random.default_rng(0))
+                             rng=np.random.default_rng(0), calibration_rng=np.random.default_rng(1))
     ll = -np.log(np.where(y == 1, p, 1 - p))
     expect = skewed_mean_interval(power_sums(ll), 0.95)
     got = report.metrics["log_loss"]

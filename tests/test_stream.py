@@ -57,7 +57,11 @@ def test_stream_equals_in_memory(compas_folder):
     assert streamed["data"]["sha256"] == memory["data"]["sha256"]
     _same_figures(memory, streamed)
     assert streamed["performance"]["streaming"]["auc"] == {"method": "exact", "bins": None, "error_bound": 0.0}
-    # intervals: a cell bootstrap instead of the row bootstrap, so close but not equal
+    # the calibration errors: the in-memory construction from the same per-bin tallies and stream
+    for name in ("expected_calibration_error", "squared_calibration_error"):
+        m, s = memory["performance"]["metrics"][name], streamed["performance"]["metrics"][name]
+        assert (s["ci_low"], s["ci_high"]) == pytest.approx((m["ci_low"], m["ci_high"]), rel=1e-9, abs=1e-12), name
+    # the rest: closed forms (equal) or a cell bootstrap instead of the row bootstrap (close)
     for name in ("accuracy", "balanced_accuracy", "roc_auc", "log_loss"):
         m, s = memory["performance"]["metrics"][name], streamed["performance"]["metrics"][name]
         width = m["ci_high"] - m["ci_low"]

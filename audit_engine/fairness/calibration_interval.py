@@ -153,6 +153,17 @@ def top_label_estimates(proba: np.ndarray, y_index: np.ndarray, *, bins: int, n_
     n_bin = np.bincount(b, minlength=bins).astype(np.float64)
     pos_bin = np.bincount(b, weights=hit, minlength=bins)
     score_bin = np.bincount(b, weights=top, minlength=bins)
+    return binned_top_label_estimates(n_bin, pos_bin, score_bin, n_boot=n_boot, rng=rng, confidence=confidence)
+
+
+def binned_top_label_estimates(n_bin: np.ndarray, pos_bin: np.ndarray, score_bin: np.ndarray, *, n_boot: int,
+                               rng: np.random.Generator, confidence: float) -> dict[str, Estimate]:
+    """:func:`top_label_estimates` from its per-bin tallies (what a streamed audit keeps).
+
+    n_bin, pos_bin, score_bin: ``(bins,)`` rows, top-label hits and summed top-label
+    confidence per confidence bin; additive, so chunks and workers merge by addition.
+    """
+    n_bin, pos_bin, score_bin = (np.asarray(a, dtype=np.float64) for a in (n_bin, pos_bin, score_bin))
     v = float(debiased_squared_ce(n_bin, pos_bin, score_bin))
     low = high = float("nan")
     if n_boot > 0 and np.isfinite(v):

@@ -26,5 +26,6 @@ def performance_outcome(ctx: Any) -> Any:
         report, streaming = tally.report(
             classes=ctx.classes, positive_label=ctx.positive_label,
             threshold=cfg.threshold if ctx.positive_index is not None else None,
-            n_boot=cfg.n_bootstrap, confidence=cfg.confidence, rng=rng)
+            n_boot=cfg.n_bootstrap, confidence=cfg.confidence, rng=rng,
+            calibration_rng=ctx.rng("performance", "calibration"))  # the in-memory check's stream
     return CheckOutcome(dataclasses.replace(report, streaming=streaming), verdicts(cfg.policy, report))

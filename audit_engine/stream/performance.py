@@ -19,7 +19,10 @@ Accuracy, balanced accuracy, log loss and Brier get the in-memory check's closed
 intervals (:mod:`audit_engine.performance_intervals`) from the same tallies (counts and
 the power sums Σv, Σv², Σv³ of the row losses), so they equal the in-memory intervals.
 So does the binary ROC AUC (DeLong on the logit scale, from the kept scores' levels or the
-histogram's bins). The other intervals come from a Poisson bootstrap over *cells* (true
+histogram's bins), and so do the calibration errors (the debiased-world bootstrap of
+:func:`audit_engine.fairness.calibration_interval.binned_top_label_estimates` from the
+per-bin tallies, on the in-memory check's random stream). The other intervals (precision,
+recall, F1 per class) come from a Poisson bootstrap over *cells* (true
 class, predicted class, top-label correct, confidence bin):
 the Poisson(1)-weighted count of a cell of n_c rows is Poisson(n_c), so metrics of counts
 (precision / recall) get the row bootstrap's distribution; sums of continuous terms
@@ -35,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from ..fairness.calibration_interval import binned_top_label_estimates
 from ..fairness.metrics import debiased_squared_ce
 from ..performance import ECE_BINS, weighted_auc
 from ..performance_intervals import auc_estimate, closed_form_estimates, level_counts, power_sums
@@ -224,8 +228,13 @@ class ClassificationTally:
         return [float(a) for a in auc], [float(b) for b in bound], "histogram"
 
     def report(self, *, classes: list[Any], positive_label: Any, threshold: float | None, n_boot: int,
-               confidence: float, rng: np.random.Generator) -> tuple[PerformanceResult, Streaming]:
-        """The performance section (as the in-memory check writes it) and its ``streaming`` block."""
+               confidence: float, rng: np.random.Generator,
+               calibration_rng: np.random.Generator) -> tuple[PerformanceResult, Streaming]:
+        """The performance section (as the in-memory check writes it) and its ``streaming`` block.
+
+        rng: the cell bootstrap; calibration_rng: the calibration errors' debiased-world
+        bootstrap (the in-memory check's stream, so both give the same interval).
+        """
         k, n = self.k, self.n
         cm = self.confusion
         correct = np.trace(cm)
@@ -272,6 +281,9 @@ class ClassificationTally:
         metrics.update(closed_form_estimates(points, n=n, correct=float(correct), class_hits=np.diag(cm)[present],
                                              class_rows=cm.sum(axis=1)[present], loss_sums=self.loss_sums,
                                              confidence=confidence))
+        # calibration errors: the in-memory construction, from the same per-bin tallies
+        metrics.update(binned_top_label_estimates(self.ece_count, self.ece_hits, self.ece_conf, n_boot=n_boot,
+                                                  rng=calibration_rng, confidence=confidence))
         plug = metrics["expected_calibration_error_plugin"]
         metrics["expected_calibration_error_plugin"] = Estimate(plug.value, float("nan"), float("nan"))
         if self.binary:  # DeLong from the exact score levels, or from the histogram's bins
@@ -306,7 +318,8 @@ class ClassificationTally:
         streaming = {
             "intervals": "closed forms for accuracy (Wilson), balanced accuracy (Price–Bonett), log loss and "
                          "Brier (Hall's skewness-corrected t)" + (" and the AUC (DeLong, logit scale)" if self.binary else "")
-                         + f", as in memory; the others: Poisson bootstrap over {self.n_cells} cells (true, predicted, "
+                         + ", and the debiased-world bootstrap for the calibration errors from their "
+                         f"per-bin tallies, as in memory; the others: Poisson bootstrap over {self.n_cells} cells (true, predicted, "
                          "top-label correct, confidence bin); continuous terms at their cell means",
             "auc": {"method": auc_method, "bins": None if auc_method == "exact" else int(self.auc_bins),
                     "error_bound": None if not np.isfinite(auc_bound) else float(auc_bound)},
