@@ -22,12 +22,10 @@ So does the binary ROC AUC (DeLong on the logit scale, from the kept scores' lev
 histogram's bins), and so do the calibration errors (the debiased-world bootstrap of
 :func:`audit_engine.fairness.calibration_interval.binned_top_label_estimates` from the
 per-bin tallies, on the in-memory check's random stream). The other intervals (precision,
-recall, F1 per class) come from a Poisson bootstrap over *cells* (true
-class, predicted class, top-label correct, confidence bin):
-the Poisson(1)-weighted count of a cell of n_c rows is Poisson(n_c), so metrics of counts
-(precision / recall) get the row bootstrap's distribution; sums of continuous terms
-(confidence) take the cell's mean per row, an approximation whose error shrinks with the
-bin width. Regression: MAE and RMSE get normal
+recall, F1 per class of a multiclass model) come from a Poisson bootstrap over *cells*
+(true class, predicted class, top-label correct, confidence bin): the Poisson(1)-weighted
+count of a cell of n_c rows is Poisson(n_c), so these metrics of counts get the row
+bootstrap's distribution. Regression: MAE and RMSE get normal
 (delta-method) intervals from the sums of |e|, e², e⁴; R² its point value only.
 """
 
@@ -97,7 +95,6 @@ class ClassificationTally:
     kept_y: list[np.ndarray] | None = field(init=False)
     loss_sums: dict[str, np.ndarray] = field(init=False)  # metric -> [n, Σv, Σv², Σv³] of its row losses
     cell_count: np.ndarray = field(init=False)
-    cell_conf: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         k = self.k
@@ -119,7 +116,6 @@ class ClassificationTally:
         self.n_cells = k * k * 2 * ECE_BINS
         self.loss_sums = {"log_loss": np.zeros(4), "brier_score": np.zeros(4)}
         self.cell_count = np.zeros(self.n_cells, dtype=np.int64)
-        self.cell_conf = np.zeros(self.n_cells)
 
     # ------------------------------------------------------------------ update
     def update(self, proba: np.ndarray, y_index: np.ndarray, predicted: np.ndarray) -> None:
@@ -175,7 +171,6 @@ class ClassificationTally:
         # bootstrap cells
         cell = ((yi * k + pred) * 2 + top_correct) * ECE_BINS + ece_bin
         self.cell_count += np.bincount(cell, minlength=self.n_cells)
-        self.cell_conf += np.bincount(cell, weights=top, minlength=self.n_cells)
 
     # ------------------------------------------------------------------ figures
     def _cell_axes(self) -> dict[str, np.ndarray]:
@@ -183,19 +178,6 @@ class ClassificationTally:
         k = self.k
         grids = np.unravel_index(np.arange(self.n_cells), (k, k, 2, ECE_BINS))
         return dict(zip(("true", "pred", "top_correct", "ece_bin"), grids, strict=True))
-
-    def _statistics(self, w: np.ndarray, axes: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Metrics of cell weights ``w`` (b, cells): the replicate counterpart of the point values."""
-        count = np.maximum(self.cell_count, 1)
-        out = {}
-        onehot = np.eye(ECE_BINS)[axes["ece_bin"]]
-        n_bin = w @ onehot
-        hits = w @ (onehot * axes["top_correct"][:, None])
-        conf = w @ (onehot * (self.cell_conf / count)[:, None])
-        sq = debiased_squared_ce(n_bin, hits, conf)
-        out["squared_calibration_error"] = sq
-        out["expected_calibration_error"] = np.sqrt(np.maximum(sq, 0.0))
-        return out
 
     def _per_class_statistics(self, w: np.ndarray, axes: dict[str, np.ndarray]) -> dict[int, dict[str, np.ndarray]]:
         out = {}
@@ -261,22 +243,17 @@ class ClassificationTally:
         else:
             auc_bound = float("nan")
         axes = self._cell_axes()
-        names = list(self._statistics(np.ones((1, self.n_cells)), axes))
-        reps: dict[str, list[np.ndarray]] = {m: [] for m in names}
         class_reps: dict[int, dict[str, list[np.ndarray]]] = {c: {"precision": [], "recall": [], "f1": []} for c in range(k)}
         per_block = max(1, _BLOCK // self.n_cells)
         done = 0
-        while done < n_boot:
+        while k > 2 and done < n_boot:  # only the per-class figures of a multiclass model need it
             b = min(per_block, n_boot - done)
             w = rng.poisson(self.cell_count.astype(np.float64), size=(b, self.n_cells)).astype(np.float64)
-            for m, v in self._statistics(w, axes).items():
-                reps[m].append(v)
-            if k > 2:
-                for c, stats in self._per_class_statistics(w, axes).items():
-                    for m, v in stats.items():
-                        class_reps[c][m].append(v)
+            for c, stats in self._per_class_statistics(w, axes).items():
+                for m, v in stats.items():
+                    class_reps[c][m].append(v)
             done += b
-        metrics = {m: _estimate(points[m], reps.get(m), confidence) for m in points}
+        metrics = {m: Estimate(float(points[m]), float("nan"), float("nan")) for m in points}
         # proportions and mean losses: the in-memory check's closed forms, from the same tallies
         metrics.update(closed_form_estimates(points, n=n, correct=float(correct), class_hits=np.diag(cm)[present],
                                              class_rows=cm.sum(axis=1)[present], loss_sums=self.loss_sums,
@@ -319,8 +296,8 @@ class ClassificationTally:
             "intervals": "closed forms for accuracy (Wilson), balanced accuracy (Price–Bonett), log loss and "
                          "Brier (Hall's skewness-corrected t)" + (" and the AUC (DeLong, logit scale)" if self.binary else "")
                          + ", and the debiased-world bootstrap for the calibration errors from their "
-                         f"per-bin tallies, as in memory; the others: Poisson bootstrap over {self.n_cells} cells (true, predicted, "
-                         "top-label correct, confidence bin); continuous terms at their cell means",
+                         f"per-bin tallies, as in memory" + ("" if self.binary else f"; per-class precision, recall and F1: Poisson "
+                         f"bootstrap over {self.n_cells} cells (true, predicted, top-label correct, confidence bin)"),
             "auc": {"method": auc_method, "bins": None if auc_method == "exact" else int(self.auc_bins),
                     "error_bound": None if not np.isfinite(auc_bound) else float(auc_bound)},
         }
