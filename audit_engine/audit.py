@@ -28,6 +28,8 @@ from . import __version__
 from .checks import CheckOutcome
 from .config import CHECK_NAMES, AuditConfig, Verdict
 from .data.loader import AuditData, load_data
+from .data.labels import class_indices
+from .data.labels import label_key as _label
 from .data.space import FeatureSpace
 from .errors import AuditEngineError, ConfigError, InvalidValueError, ModelRuntimeError
 from .evaluator.local import LocalEvaluator
@@ -151,25 +153,6 @@ class AuditContext:
             hit = self.proba[:, self.positive_index] >= self.config.threshold
             return np.where(hit, self.positive_index, 1 - self.positive_index)
         return self.proba.argmax(axis=1)
-
-
-def class_indices(y: np.ndarray, classes: Sequence[Any], target: str | None) -> np.ndarray:
-    """Map target values to the model's class indices (labels compared as strings)."""
-    lookup = {_label(c): i for i, c in enumerate(classes)}
-    labels = np.array([_label(v) for v in np.asarray(y).tolist()], dtype=object)
-    unknown = sorted({v for v in set(labels.tolist()) if v not in lookup})
-    if unknown:
-        raise InvalidValueError(
-            f"The target {target or 'y'!r} holds value(s) {', '.join(map(repr, unknown[:5]))} that are not "
-            f"among the model's classes ({', '.join(map(repr, lookup))}); check the target column."
-        )
-    return np.array([lookup[v] for v in labels], dtype=np.intp)
-
-
-def _label(value: Any) -> str:
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def _module(name: str) -> Any:
