@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -12,12 +12,14 @@ from ..data.space import FeatureSpace
 from ..errors import ConfigError, ModelError, SchemaMismatchError
 from ..model.loader import OnnxModel
 from ..model.outputs import PROBABILITY_TOLERANCE, guess_kind, logit_source, normalise, to_logits
-from ..model.taps import TapPoint, tap_model
 from ..runtime import run_inference, runtime_error
 from .base import EvaluationStats, Progress
 from .binding import OutputBinding
 from .io_binding import bound_call
 from .guards import check_outputs
+
+if TYPE_CHECKING:
+    from ..model.taps import TapPoint
 
 __all__ = ["LocalEvaluator", "FeatureTap", "DEFAULT_CHUNK_BYTES"]
 
@@ -131,6 +133,9 @@ class LocalEvaluator:
         """The :class:`FeatureTap` of the penultimate features, or None when no tap fits the
         graph (``feature_tap_reason`` says why)."""
         if not hasattr(self, "_tap"):
+            # here, not at the top: model.taps loads onnx, which `inspect` and start-up never need
+            from ..model.taps import tap_model
+
             try:
                 tapped, point = tap_model(self.model)
                 self._tap: Any = FeatureTap(point, LocalEvaluator(tapped, self.space,
