@@ -17,7 +17,6 @@ import logging
 import os
 import time
 import traceback
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any

@@ -17,7 +17,7 @@ from audit_engine.errors import ConfigError
 from audit_engine.evaluator.local import LocalEvaluator
 from audit_engine.explain import (METHODS, Attribution, Explainer, LimeSettings, RandomisationCheck, Restarts, Rows,
                                   explain, explain_pathwise, explain_rows, get_explainer, register)
-from audit_engine.explain.methods import BUILT_IN, MethodExplainer
+from audit_engine.explain.methods import BUILT_IN
 from audit_engine.explain.sanity import sanity_check
 from audit_engine.model.loader import load_model
 

@@ -178,7 +178,7 @@ def explain_rows(
     explainer = get_explainer(method, backend)
     row_ids = resolve_rows(rows, x_all.shape[0])
     explainer.settings(evaluator.space, params)  # validate before any model call
-    if method == "permutation":
+    if getattr(explainer, "global_", False):  # one attribution for all the rows: no class to explain
         targets = np.zeros((row_ids.size, 1), dtype=np.intp)
     else:
         proba = evaluator.predict(x_all[row_ids])

@@ -19,7 +19,7 @@ explained in the same call, for int seeds and Generators alike.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -97,7 +97,8 @@ class Explainer(Protocol):
     """An explanation method (or a wrapper over one).
 
     ``name``: the method's name (``lime``, ``smoothgrad``, ...); ``random``: whether its
-    values depend on the seed.
+    values depend on the seed. An explainer may also set ``global_ = True`` (permutation):
+    one attribution for all the rows, ``(1, ...)``, for which no target class is resolved.
     """
 
     name: str

@@ -22,8 +22,10 @@ from typing import Any, TypeVar
 
 from ..data.space import FeatureSpace
 from ..errors import ConfigError
+from ..model.relu import MAX_DENSE_ENTRIES
 from ._common import check_float, check_int
 from ._image import spatial_shape
+from .pathwise import TOLERANCE
 
 __all__ = ["LimeSettings", "SmoothGradSettings", "OcclusionSettings", "PermutationSettings", "PathwiseSettings",
            "AttentionSettings", "Settings", "resolve", "image_patch"]
@@ -97,8 +99,8 @@ class PathwiseSettings(Settings):
 
     fallback: str | None = None
     step: float = 1e-2
-    tolerance: float = 1e-4
-    max_dense_entries: int = 2**26
+    tolerance: float = TOLERANCE
+    max_dense_entries: int = MAX_DENSE_ENTRIES
 
 
 @dataclass(frozen=True, kw_only=True)
