@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import inspect
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,6 +19,7 @@ from audit_engine.errors import ConfigError
 from audit_engine.evaluator.local import LocalEvaluator
 from audit_engine.explain import (METHODS, Attribution, Explainer, LimeSettings, RandomisationCheck, Restarts, Rows,
                                   explain, explain_pathwise, explain_rows, get_explainer, register)
+from audit_engine.explain import registry
 from audit_engine.explain.methods import BUILT_IN
 from audit_engine.explain.sanity import sanity_check
 from audit_engine.model.loader import load_model
@@ -179,8 +182,6 @@ def test_a_registered_method_is_reachable_from_explain(logistic):
         with pytest.raises(ConfigError, match="is not an Explainer"):
             register(object())  # type: ignore[arg-type]
     finally:
-        from audit_engine.explain import registry
-
         registry._REGISTRY.pop("grad_x_input", None)
 
 
@@ -235,3 +236,51 @@ def test_explain_method_pathwise_is_the_pathwise_front_door():
     assert_allclose(attr.alternatives[0].values.reshape(4, -1), pw.W[:, 1] * pw.x, rtol=0, atol=1e-12)
     assert_array_equal(attr.detail.path_units, pw.path_units)
     assert ae.explain_pathwise is explain_pathwise
+
+
+# ------------------------------------------------------------------ import graph
+def _import_graph() -> dict[str, set[str]]:
+    """Module -> the audit_engine modules it imports (top-level and inside functions), from the source."""
+    root = Path(ae.__file__).parent
+    modules = {".".join(("audit_engine", *p.relative_to(root).with_suffix("").parts)).removesuffix(".__init__"): p
+               for p in root.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        out: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join(parts + ([node.module] if node.module else []))
+                targets = [f"{base}.{a.name}" for a in node.names] + [base]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                continue
+            out |= {t for t in targets if t in modules and t != name}
+        graph[name] = out
+    return graph
+
+
+def test_the_explain_package_and_the_taps_sit_in_no_import_cycle():
+    graph = _import_graph()
+
+    def reaches(start: str, goal: str) -> bool:
+        seen, todo = set(), [start]
+        while todo:
+            m = todo.pop()
+            for n in graph.get(m, ()):
+                if n == goal:
+                    return True
+                if n not in seen:
+                    seen.add(n)
+                    todo.append(n)
+        return False
+
+    mine = [m for m in graph if m.startswith("audit_engine.explain.")] + ["audit_engine.model.taps",
+                                                                          "audit_engine.evaluator.local"]
+    assert [m for m in mine if reaches(m, m)] == []
+    assert not any(m.startswith("audit_engine.evaluator") for m in graph["audit_engine.model.taps"])
+    assert [m for m in graph if m.startswith("audit_engine.explain") and "audit_engine.audit" in graph[m]] == []
