@@ -135,6 +135,19 @@ def test_a_generator_seed_keys_image_rows_too(method, params):
     assert_allclose(one.ci_high[0], both.ci_high[1], rtol=0, atol=1e-12)
 
 
+def test_a_generator_seed_keys_token_lime_rows_too():
+    model = ae.load_model(model_path("reviews_transformer.onnx"))
+    data = ae.load_data(data_path("reviews.csv"), target="label", sensitive=["group"])
+    space = FeatureSpace.bind(model, data, tokenizer=model_path("reviews_tokenizer.json"))
+    x = space.encode(data)
+    ev = LocalEvaluator(model, space, probe_rows=x[:64], y=data.y)
+    one = explain_rows(ev, x, method="lime", rows=[5], seed=np.random.default_rng(3), n_samples=150)
+    both = explain_rows(ev, x, method="lime", rows=[3, 5], seed=np.random.default_rng(3), n_samples=150)
+    assert one.params.features == "tokens"
+    assert_allclose(one.values[0], both.values[1], rtol=0, atol=1e-12)
+    assert_allclose(one.ci_low[0], both.ci_low[1], rtol=0, atol=1e-12)
+
+
 @pytest.mark.parametrize("method,params", [*RANDOM, ("permutation", {"n_repeats": 3})])
 def test_batch_size_does_not_change_generator_seeded_results(logistic, method, params):
     """captum's perturbations_per_eval test: the Evaluator's chunking is invisible."""
