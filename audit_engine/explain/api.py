@@ -28,6 +28,7 @@ from ._common import blas_single_thread, check_float, check_int, output_resoluti
 from ._image import feed_dtype, spatial_shape
 from .attribution import Attribution
 from .text import TEXT_METHODS, not_applicable, text_defaults
+from ..params import validate_params
 
 __all__ = ["explain", "explain_rows", "attribute", "METHODS", "method_defaults", "resolve_rows", "resolve_targets"]
 
@@ -336,6 +337,7 @@ def _attribute(
     return values, lo, hi, p
 
 
+@validate_params("explain")
 def explain(
     model: OnnxModel | str | os.PathLike[str],
     data: AuditData | Any,

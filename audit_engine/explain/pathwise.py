@@ -43,6 +43,7 @@ import onnx
 
 from ..errors import ConfigError
 from ..model.relu import MAX_DENSE_ENTRIES, ReluNetwork, UnsupportedGraphError, read_relu_network
+from ..params import validate_params
 
 __all__ = [
     "PathwiseExplanation",
@@ -410,6 +411,7 @@ def pathwise(
     )
 
 
+@validate_params("explain_pathwise")
 def explain_pathwise(
     model: Any,
     data: Any,

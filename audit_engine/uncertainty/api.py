@@ -32,6 +32,7 @@ from .committee import committee_probabilities
 from .mc_dropout import MCDropoutSampler, seed_entropy
 from .mc_error import MCError, PassSums, adaptive_passes, fixed_passes
 from .measures import decompose, pairwise_disagreement, vote_entropy
+from ..params import validate_params
 
 __all__ = ["UncertaintyResult", "uncertainty", "METHODS", "summarise", "run_mc_dropout"]
 
@@ -194,6 +195,7 @@ def run_mc_dropout(
     return from_sums(sums, err, adaptive=adaptive, **extra)
 
 
+@validate_params("uncertainty")
 def uncertainty(
     model: OnnxModel | str | os.PathLike[str],
     rows: AuditData | Any,
