@@ -135,7 +135,8 @@ CATALOG: tuple[MetricSpec, ...] = (
     _perf("mae", NONNEG, "lower", "Mean absolute error", unit="target units"),
     _perf("rmse", NONNEG, "lower", "Root mean squared error", unit="target units"),
     _perf("r2", (-_INF, 1.0), "higher", "R²"),
-    _perf("squared_calibration_error", NONNEG, "lower", "Squared calibration error (debiased)", policy=False),
+    # debiased: an unbiased estimate of a squared error, so it dips below 0 when the model is well calibrated
+    _perf("squared_calibration_error", CORRELATION, "lower", "Squared calibration error (debiased)", policy=False),
     _perf("expected_calibration_error_plugin", UNIT_INTERVAL, "lower", "Expected calibration error (plug-in, L1)",
           policy=False),
     # fairness: one group's rates (fairness.<attribute>.groups.<group>.<name>)

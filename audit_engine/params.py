@@ -267,7 +267,8 @@ def describe_value(value: Any) -> str:
              tuple: "a list", dict: "a table", type(None): "nothing"}
     kind = next((v for k, v in kinds.items() if type(value) is k), None)
     if kind is None:
-        kind = "a table" if isinstance(value, Mapping) else f"a {type(value).__name__}"
+        noun = type(value).__name__
+        kind = "a table" if isinstance(value, Mapping) else f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
     text = repr(value).replace("\n", " ")
     if len(text) > 60:
         text = text[:57] + "..."
