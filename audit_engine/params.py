@@ -45,7 +45,7 @@ from .catalog import CHECK_NAMES
 from .errors import ConfigError
 
 __all__ = [
-    "Interval", "StrOptions", "TypeOf", "TypeName", "ListOf", "Table", "Setting",
+    "Interval", "StrOptions", "TypeOf", "TypeName", "OneOf", "ListOf", "Table", "Setting",
     "SETTINGS", "CHECK_PARAMS", "CLI_SETTINGS", "API_PARAMS",
     "Params", "PerformanceParams", "FairnessParams", "ExplanationsParams", "OODParams", "UncertaintyParams", "PARAMS",
     "validate_config", "validate_params", "check_setting", "parse_bytes", "describe_value", "invalid",
@@ -142,6 +142,20 @@ class TypeName:
 
     def is_satisfied_by(self, value: Any) -> bool:
         return any(c.__name__ in self.names for c in type(value).__mro__)
+
+    def __str__(self) -> str:
+        return self.description
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """A value that meets any one of ``constraints``, described as one thing (a list's item)."""
+
+    constraints: tuple[Any, ...]
+    description: str
+
+    def is_satisfied_by(self, value: Any) -> bool:
+        return any(c.is_satisfied_by(value) for c in self.constraints)
 
     def __str__(self) -> str:
         return self.description
@@ -532,8 +546,8 @@ API_PARAMS: dict[str, dict[str, tuple[Any, ...]]] = {
                          "fallback": (StrOptions(("finite_differences",)), NONE), "step": (_real(0, 1, "neither"),)},
     "uncertainty": {"model": MODEL, "rows": DATA, "method": (StrOptions(("mc_dropout", "committee")),),
                     "passes": (StrOptions(("auto",)), _int(2, 10_000)), "mc_tolerance": (_real(0, 10, "right"),),
-                    "max_passes": (_int(1, 100_000),), "models": (ListOf(TypeName(("str", "PathLike", "OnnxModel"),
-                                                                                   "a path or an OnnxModel")), NONE),
+                    "max_passes": (_int(1, 100_000),),
+                    "models": (ListOf(OneOf(MODEL, "a model (a path or an OnnxModel)")), NONE),
                     "seed": (*SEED, NONE), "features": (ListOf(STRING), NONE), "provider": (_PROVIDERS,),
                     "max_chunk_bytes": (_BYTES_PER_CALL,)},
     "render": {"result": (PATH, TypeName(("AuditResult", "dict"), "an AuditResult or an audit.json dict")),
