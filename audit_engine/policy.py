@@ -46,7 +46,6 @@ raise :class:`PolicyError` (CLI exit 2).
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import math
 from collections.abc import Iterator, Mapping, Sequence

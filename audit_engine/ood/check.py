@@ -37,7 +37,6 @@ from ..params import OODParams
 from ..result import to_jsonable
 from ..results.ood import (DetectorSpace, OODReference, OODScore, OODResult, RocCurve, ScoreHistogram, ShiftSummary,
                            ShiftTest, UnusualRow)
-from ..stats import Estimate
 from .detector_space import detector_space
 from .detectors import DETECTORS, make_detector
 from .evaluation import flagged_fraction, histogram, reference_threshold, roc_points, separation
