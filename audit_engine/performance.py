@@ -38,10 +38,10 @@ from typing import Any
 import numpy as np
 
 from .checks import CheckOutcome
+from .params import PerformanceParams
 from .fairness.calibration_interval import top_label_estimates
 from .fairness.metrics import debiased_squared_ce
 from .performance_intervals import auc_estimate, closed_form_estimates, level_counts, power_sums
-from .policy import Verdict
 from .results.performance import Calibration, ConfusionMatrix, PerformanceResult
 from .stats import Estimate, percentile_interval, poisson_weight_blocks
 
@@ -260,7 +260,7 @@ def calibration_curve(proba: np.ndarray, y_index: np.ndarray, positive_index: in
                        observed=tuple(float(v) for v in observed), count=tuple(int(c) for c in count))
 
 
-DEFAULTS: dict[str, Any] = {"calibration_bins": 10}
+Params = PerformanceParams
 
 
 def applies(ctx: Any) -> str | None:
@@ -277,7 +277,7 @@ def run(ctx: Any) -> Any:
         from .stream.check import performance_outcome
 
         return performance_outcome(ctx)
-    params = ctx.config.params("performance", DEFAULTS)
+    params = ctx.config.params("performance")
     rng = ctx.rng("performance")
     cfg = ctx.config
     n = len(ctx.y)
@@ -326,18 +326,8 @@ def run(ctx: Any) -> Any:
             task="classification", n=n, positive_label=ctx.positive_label,
             threshold=cfg.threshold if ctx.positive_index is not None else None,
             n_bootstrap=cfg.n_bootstrap, confidence=cfg.confidence, metrics=metrics, per_class=per_class,
-            calibration=calibration_curve(ctx.proba, ctx.y_index, ctx.positive_index, params["calibration_bins"]),
+            calibration=calibration_curve(ctx.proba, ctx.y_index, ctx.positive_index, params.calibration_bins),
             confusion_matrix=ConfusionMatrix(labels=tuple(str(c) for c in ctx.classes),
                                              rows_true_columns_predicted=tuple(tuple(int(x) for x in r) for r in cm)),
         )
-    return CheckOutcome(report, verdicts(cfg.policy, report))
-
-
-def verdicts(policy: Any, report: PerformanceResult) -> list[Verdict]:
-    """The policy's performance rules judged on ``report``'s metrics (value and interval)."""
-    out = []
-    for rule in policy.rules_for("performance"):
-        est = report.metrics.get(rule.metric)
-        if est is not None:
-            out.append(rule.judge(est.value, ci_low=est.ci_low, ci_high=est.ci_high))
-    return out
+    return CheckOutcome(report)

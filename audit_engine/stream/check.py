@@ -1,4 +1,4 @@
-"""The performance check on streamed data: the tally's report and the policy's verdicts."""
+"""The performance check on streamed data: the tally's report."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import dataclasses
 from typing import Any
 
 from ..checks import CheckOutcome
-from ..performance import verdicts
 
 __all__ = ["performance_outcome"]
 
@@ -28,4 +27,4 @@ def performance_outcome(ctx: Any) -> Any:
             threshold=cfg.threshold if ctx.positive_index is not None else None,
             n_boot=cfg.n_bootstrap, confidence=cfg.confidence, rng=rng,
             calibration_rng=ctx.rng("performance", "calibration"))  # the in-memory check's stream
-    return CheckOutcome(dataclasses.replace(report, streaming=streaming), verdicts(cfg.policy, report))
+    return CheckOutcome(dataclasses.replace(report, streaming=streaming))

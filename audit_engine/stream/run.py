@@ -218,18 +218,16 @@ def prepare_stream(
     from ..data.space import FeatureSpace
     from ..evaluator.guards import check_float32_range
     from ..evaluator.local import LocalEvaluator
-    from ..fairness.check import DEFAULTS as FAIRNESS_DEFAULTS
     from ..model.loader import OnnxModel, load_model
-    from ..performance import DEFAULTS as PERFORMANCE_DEFAULTS
 
     started = time.perf_counter()
     if not isinstance(model, OnnxModel):
         model = load_model(model, provider=config.provider, output=config.output,
                            output_kind=config.output_kind, threads=config.threads)
     source = ParquetSource.open(source_path)
-    fairness = config.params("fairness", FAIRNESS_DEFAULTS)
-    chunk_rows = int(fairness["chunk_rows"])
-    calibration_bins = int(config.params("performance", PERFORMANCE_DEFAULTS)["calibration_bins"])
+    fairness = config.params("fairness")
+    chunk_rows = int(fairness.chunk_rows)
+    calibration_bins = int(config.params("performance").calibration_bins)
     head = load_data(source.head(min(_HEAD_ROWS, source.n_rows)), target=config.target,
                      sensitive=config.sensitive, features=config.features)
     head.path = source.path
@@ -255,12 +253,10 @@ def prepare_stream(
     _ = head_ctx.favorable_index
     shift = None
     if reference is not None and (config.checks is None or "ood" in config.checks):
-        from ..ood.check import DEFAULTS as OOD_DEFAULTS
         from .shift import ShiftTally
 
-        shift = ShiftTally(space.encode(reference), space.categorical_mask,
-                           int(config.params("ood", OOD_DEFAULTS)["psi_bins"]))
-    scorer = ChunkScorer(head_ctx, config, int(config.sample_rows), int(fairness["score_bins"]), calibration_bins,
+        shift = ShiftTally(space.encode(reference), space.categorical_mask, int(config.params("ood").psi_bins))
+    scorer = ChunkScorer(head_ctx, config, int(config.sample_rows), int(fairness.score_bins), calibration_bins,
                          shift)
     columns = _needed_columns(source, head)
     if config.backend == "ray":
