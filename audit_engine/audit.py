@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
+from ._version import __version__
 from .checks import CheckOutcome
 from .catalog import CHECK_NAMES
 from .config import AuditConfig

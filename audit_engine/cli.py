@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from ._version import __version__
 from .catalog import CHECK_NAMES
 
 __all__ = ["main", "build_parser"]

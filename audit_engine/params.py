@@ -537,7 +537,7 @@ API_PARAMS: dict[str, dict[str, tuple[Any, ...]]] = {
     "audit": {"model": MODEL, "data": DATA, "config": (TypeName(("AuditConfig",), "an AuditConfig"), NONE),
               "reference": (*DATA, NONE), "ood_data": (*DATA, NONE)},
     "explain": {"model": MODEL, "data": DATA, "method": (STRING,), "target": (_int(0, 2**31), NONE),
-                "seed": SEED, "backend": (StrOptions(("engine", "lime")),), "background": (*DATA, NONE),
+                "runner_up": (BOOL,), "seed": SEED, "backend": (StrOptions(("engine", "lime")),), "background": (*DATA, NONE),
                 "features": (ListOf(STRING), NONE), "confidence": (_real(0.5, 1, "left"),),
                 "max_chunk_bytes": (_BYTES_PER_CALL,)},
     "explain_pathwise": {"model": MODEL, "data": DATA, "target": (_int(0, 2**31), NONE), "runner_up": (BOOL,),
