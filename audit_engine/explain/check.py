@@ -227,7 +227,7 @@ def run(ctx: Any) -> Any:
         if method == "pathwise":  # exact and deterministic: no seeds to compare
             fields["pathwise"] = pathwise_section(ctx, row_ids, targets, int(p.heatmap_rows))
         elif method == "attention":  # deterministic too
-            fields["attention"] = attention_section(ctx, row_ids, targets, mp.query, mp.mask_id)
+            fields["attention"] = attention_section(ctx, row_ids, targets, mp["query"], mp["mask_id"])
         elif int(p.stability_seeds) > 0:
             fields["rank_stability"] = _stability(ctx, p, explainer, mp, explained, targets, flat_v, stream,
                                                   confidence)
