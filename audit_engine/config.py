@@ -33,6 +33,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .policy import CHECK_NAMES, PathRule, Policy, PolicyError, Rule, Verdict
+from .suggest import accept_keywords
 
 __all__ = ["AuditConfig", "Policy", "Rule", "PathRule", "PolicyError", "Verdict", "CHECK_NAMES"]
 
@@ -190,6 +191,13 @@ class AuditConfig:
                 value = _plain(value)
             out[f.name] = value
         return out
+
+
+# The Python API also takes the spellings people bring with them: ``favourable_label`` (the
+# reports' spelling) and ``random_state`` (the seed's name in scikit-learn and fairlearn); an
+# unknown keyword is refused with the argument it probably meant (a TypeError, as Python's).
+AuditConfig.__init__ = accept_keywords(  # type: ignore[method-assign]
+    AuditConfig, {"favourable_label": "favorable_label", "random_state": "seed"})
 
 
 def _plain(value: Any) -> Any:

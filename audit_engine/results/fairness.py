@@ -308,6 +308,8 @@ class FairnessResult(RecordMap[AttributeFairness]):
     item = AttributeFairness
 
     def to_frame(self) -> Any:
+        """The views' gap tables stacked: the first column is ``attribute`` (the view: ``race``,
+        ``race*sex``), then the columns of :meth:`AttributeFairness.to_frame`."""
         return super().to_frame().rename(columns={"name": "attribute"})
 
     def estimate(self, view: str, metric: str) -> Estimate | None:

@@ -36,6 +36,8 @@ from typing import Any, ClassVar, TypeVar, Union
 
 import numpy as np
 
+from ..suggest import unknown_key
+
 __all__ = ["Record", "RecordMap", "record", "json_key", "encode", "decode"]
 
 T = TypeVar("T")
@@ -130,7 +132,10 @@ class RecordMap(Mapping[str, T]):
         self._items: dict[str, T] = dict(items or {})
 
     def __getitem__(self, key: str) -> T:
-        return self._items[key]
+        try:
+            return self._items[key]
+        except KeyError:
+            raise unknown_key(key, self._items, type(self).__name__) from None
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._items)
