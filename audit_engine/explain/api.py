@@ -447,4 +447,5 @@ def explain_rows(
     p["backend"] = backend
     return Attribution(values[0], evaluator.space.feature_names, lo[0], hi[0], method, p,
                        rows=row_ids if method != "permutation" else np.array([-1]),
-                       targets=targets[:, 0] if method != "permutation" else np.array([-1]))
+                       targets=targets[:, 0] if method != "permutation" else np.array([-1]),
+                       classes=None if evaluator.classes is None else tuple(evaluator.classes))

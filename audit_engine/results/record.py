@@ -112,6 +112,12 @@ class Record:
 
         return pd.DataFrame(list(_leaves(self.to_dict())), columns=["path", "value", "ci_low", "ci_high"])
 
+    def _repr_html_(self) -> str:
+        """A compact HTML card for notebooks (:mod:`audit_engine.report.card`)."""
+        from ..report.card import card  # display is the report's job; imported on first display only
+
+        return card(self)
+
     def unknown_keys(self, prefix: str = "") -> list[str]:
         """Paths of keys held in ``extra`` (not defined by this engine's types), recursively."""
         found = [f"{prefix}{k}" for k in self.extra]
@@ -151,6 +157,12 @@ class RecordMap(Mapping[str, T]):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._items!r})"
+
+    def _repr_html_(self) -> str:
+        """A compact HTML card for notebooks (:mod:`audit_engine.report.card`)."""
+        from ..report.card import card  # display is the report's job; imported on first display only
+
+        return card(self)
 
     def to_dict(self) -> dict[str, Any]:
         return {str(k): encode(v) for k, v in self._items.items()}
