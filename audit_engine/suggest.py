@@ -32,6 +32,8 @@ def suggestions(name: str, known: Iterable[Any], n: int = 3) -> list[str]:
     pool = [str(k) for k in known]
     words = _words(str(name))
     same = [k for k in pool if words and sorted(_words(k)) == sorted(words)]
+    if same:  # the same words in another order or spelling: nothing else comes close
+        return same[:n]
     within = [k for k in pool if words and set(words) <= set(_words(k))]
     close = difflib.get_close_matches(str(name), pool, n=n, cutoff=0.6)
     return list(dict.fromkeys(same + within + close))[:n]

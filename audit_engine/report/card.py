@@ -42,11 +42,13 @@ CSS = (
     f".ae-card{{all:initial;display:block;box-sizing:border-box;max-width:{MAX_WIDTH}px;max-height:{MAX_HEIGHT}px;"
     "overflow:auto;font:13px/1.4 system-ui,-apple-system,'Segoe UI',sans-serif;color:#1f2328;background:#fff;"
     "border:1px solid #d0d7de;border-radius:6px;padding:8px 12px}"
-    ".ae-card *{box-sizing:border-box}"
+    # the host page's element rules (Jupyter styles tables) must not reach inside the card either
+    ".ae-card *{box-sizing:border-box;font:inherit;color:inherit;letter-spacing:normal;text-transform:none;"
+    "line-height:inherit;text-align:left;margin:0;padding:0;border:0;background:none}"
     ".ae-card .ae-title{display:block;font-weight:600;font-size:14px;margin:0 0 6px}"
     ".ae-card .ae-h{display:block;font-weight:600;margin:8px 0 2px;color:#57606a;font-size:12px;"
     "text-transform:uppercase;letter-spacing:.04em}"
-    ".ae-card table{border-collapse:collapse;margin:0;font:inherit;color:inherit}"
+    ".ae-card table{border-collapse:collapse;border:0;margin:0}"
     ".ae-card th,.ae-card td{padding:1px 12px 1px 0;text-align:left;vertical-align:top;border:0;background:none}"
     ".ae-card th{font-weight:600;color:#57606a}"
     ".ae-card td.ae-n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}"
@@ -56,7 +58,7 @@ CSS = (
     ".ae-card .ae-fail,.ae-card .ae-error,.ae-card .ae-regressed,.ae-card .ae-policy_fail{background:#cf222e}"
     ".ae-card .ae-ok{background:#1a7f37}"
     ".ae-card .ae-muted{color:#57606a}"
-    ".ae-card ul{margin:0;padding-left:18px}"
+    ".ae-card ul{margin:0;padding-left:18px}.ae-card li{list-style:disc}"
 )
 
 
@@ -305,10 +307,12 @@ def _explained_classes(a: Attribution) -> list[str]:
 
 
 def _comparison(c: Comparison) -> str:
-    rows = [(_e(name), _est(e["a"]), _est(e["b"]), _est(e["delta"]), _e(e["change"])) for name, e in c.performance.items()]
+    def cells(name: str, e: Mapping[str, Any]) -> tuple[str, ...]:
+        return _e(name), _num(e["a"].get("value")), _num(e["b"].get("value")), _est(e["delta"]), _e(e["change"])
+
+    rows = [cells(name, e) for name, e in c.performance.items()]
     for attr, metrics in c.fairness.items():
-        rows += [(_e(f"{attr}: {name}"), _est(e["a"]), _est(e["b"]), _est(e["delta"]), _e(e["change"]))
-                 for name, e in metrics.items()]
+        rows += [cells(f"{attr}: {name}", e) for name, e in metrics.items()]
     rows.sort(key=lambda r: r[-1] != "worse")
     body = (f'<div class="ae-muted">{_e(c.method)}{"" if c.same_data else " · different data"}</div>'
             + _section("Regressions", _list([_e(x) for x in c.regressions]))
