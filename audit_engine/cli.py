@@ -674,8 +674,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR if args.quiet else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     commands = {"run": _cmd_run, "compare": _cmd_compare, "render": _cmd_render, "inspect": _cmd_inspect, "demo": _cmd_demo}
+    from .params import AUDIENCE
+
     restore = install_signal_handlers()
     _OPEN.clear()
+    speaking = AUDIENCE.set("cli")  # settings errors name audit.toml and the flags
     try:
         _apply_limits(args)
         with Watchdog(getattr(args, "timeout", None)):
@@ -703,6 +706,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(EXIT_INTERNAL, f"audit-engine: internal error: {type(exc).__name__}: {_one_line(exc)[:200]}. "
                      f"This is a bug: please report it with the log {log}.")
     finally:
+        AUDIENCE.reset(speaking)
         for folder in _OPEN:
             folder.discard()
         _OPEN.clear()

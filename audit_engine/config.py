@@ -33,6 +33,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .policy import CHECK_NAMES, PathRule, Policy, PolicyError, Rule, Verdict
+from .params import audience
 from .suggest import accept_keywords
 
 __all__ = ["AuditConfig", "Policy", "Rule", "PathRule", "PolicyError", "Verdict", "CHECK_NAMES"]
@@ -151,7 +152,8 @@ class AuditConfig:
         for name in ("sensitive", "features", "checks"):
             if isinstance(kwargs.get(name), str):
                 kwargs[name] = (kwargs[name],)
-        return cls(**kwargs)
+        with audience("file", only_from="python"):  # a bad value is fixed in the file, not in Python
+            return cls(**kwargs)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> AuditConfig:

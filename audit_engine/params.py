@@ -24,7 +24,9 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,8 +35,28 @@ from .errors import ConfigError
 __all__ = [
     "Interval", "StrOptions", "TypeOf", "ListOf", "Table", "Setting",
     "SETTINGS", "CHECK_PARAMS", "CLI_SETTINGS",
-    "validate_config", "check_setting", "parse_bytes", "describe_value",
+    "validate_config", "check_setting", "parse_bytes", "describe_value", "AUDIENCE", "audience",
 ]
+
+#: Who reads a setting's error, so that it names what that reader wrote: ``"python"`` (keyword
+#: arguments: "The 'threshold' argument of AuditConfig ..."), ``"file"`` (a TOML file read from
+#: Python: "Fix it in audit.toml."), ``"cli"`` (the command line: "Fix it in audit.toml or with
+#: --threshold.").
+AUDIENCE: ContextVar[str] = ContextVar("audit_engine_settings_audience", default="python")
+
+
+@contextmanager
+def audience(name: str, *, only_from: str | None = None) -> Iterator[None]:
+    """Errors raised inside speak to ``name`` (unchanged when ``only_from`` is given and the
+    current audience is another one: the command line stays the command line)."""
+    if only_from is not None and AUDIENCE.get() != only_from:
+        yield
+        return
+    token = AUDIENCE.set(name)
+    try:
+        yield
+    finally:
+        AUDIENCE.reset(token)
 
 
 # ---------------------------------------------------------------------------- constraints
@@ -203,9 +225,11 @@ class Setting:
 
     def where(self) -> str:
         places = []
+        if AUDIENCE.get() == "python" and self.config:
+            return ""  # the subject already names the argument (see check)
         if self.config:
             places.append(f"audit.toml ([{self.table}] {self.name})" if self.table else "audit.toml")
-        if self.flag:
+        if self.flag and AUDIENCE.get() != "file":
             places.append(f"with {self.flag}")
         if not places:
             return ""
@@ -214,9 +238,11 @@ class Setting:
     def check(self, value: Any) -> None:
         """Raise ConfigError (one sentence) unless ``value`` satisfies a constraint."""
         if not self.is_satisfied_by(value):
-            raise ConfigError(
-                f"The {self.key!r} setting must be {self.expected()}; got {describe_value(value)}.{self.where()}"
-            )
+            subject = f"The {self.key!r} setting"
+            if AUDIENCE.get() == "python" and self.config:
+                subject = (f"The {self.name!r} entry of AuditConfig's {self.table!r} argument" if self.table
+                           else f"The {self.name!r} argument of AuditConfig")
+            raise ConfigError(f"{subject} must be {self.expected()}; got {describe_value(value)}.{self.where()}")
 
 
 def describe_value(value: Any) -> str:

@@ -199,7 +199,7 @@ def test_bad_config_values(tmp_path, logistic3, table, capsys):
     out = tmp_path / "out"
     code, err = _cli(["run", str(logistic3), "--data", str(table), "--config", str(config)], out, capsys)
     _assert_clean_failure(code, err, out, "Did you mean 'threshold'")
-    with pytest.raises(ae.ConfigError, match=r"'threshold' setting must be a number in \(0, 1\)"):
+    with pytest.raises(ae.ConfigError, match=r"'threshold' argument of AuditConfig must be a number in \(0, 1\)"):  # Python wording
         ae.AuditConfig(threshold=1.5)
     with pytest.raises(ae.ConfigError, match="severity"):
         ae.Policy.from_dict({"fairness": {"min_impact_ratio": {"threshold": 0.8, "severity": "panic"}}})

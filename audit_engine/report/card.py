@@ -314,7 +314,8 @@ def _comparison(c: Comparison) -> str:
     for attr, metrics in c.fairness.items():
         rows += [cells(f"{attr}: {name}", e) for name, e in metrics.items()]
     rows.sort(key=lambda r: r[-1] != "worse")
-    body = (f'<div class="ae-muted">{_e(c.method)}{"" if c.same_data else " · different data"}</div>'
+    body = (f'<div class="ae-muted">A {_e(c.a.get("status"))} → B {_e(c.b.get("status"))} · {_e(c.method)}'
+            f'{"" if c.same_data else " · different data"}</div>'
             + _section("Regressions", _list([_e(x) for x in c.regressions]))
             + _section("Changes (A → B)", _table(["figure", "A", "B", "B − A [interval]", "change"], rows, numeric=(1, 2, 3)))
             + _section("Verdict changes", _list([f"{_e(v['check'])}: {_e(v['metric'])}"
