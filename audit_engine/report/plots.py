@@ -98,7 +98,7 @@ def plot_fairness(fairness: FairnessResult, view: str | None = None, *, rate: st
     ax.set_yticks(y, [str(g) for g in frame.index])
     ref = entry.reference_group
     if ref in frame.index and math.isfinite(float(frame.loc[ref, rate])):
-        ax.axvline(float(frame.loc[ref, rate]), color="#57606a", linestyle="--", linewidth=0.8,
+        ax.axvline(float(frame.loc[ref, rate]), color="#24292f", linestyle="--", linewidth=0.9, zorder=3,
                    label=f"reference: {ref}")
         ax.legend(loc="lower right", fontsize="small")
     ax.invert_yaxis()
