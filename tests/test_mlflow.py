@@ -160,6 +160,10 @@ def test_metric_names_follow_the_documented_rule():
     assert ae.mlflow.metric_name("fairness.race*sex.groups.Native American*Female.tpr") == \
         "fairness.race_x_sex.groups.Native American_x_Female.tpr"
     assert ae.mlflow.metric_name(("fairness", "a=b", "metrics", "x")) == "fairness.a_b.metrics.x"
+    assert ae.mlflow.metric_name("fairness.sex.groups./..:N/A.n") == "fairness.sex.groups._.._N_A.n"
+    from mlflow.utils.validation import _validate_metric_name
+
+    _validate_metric_name(ae.mlflow.metric_name("fairness.sex.groups./..:N/A.n"))  # MLflow's own check
     long = ae.mlflow.metric_name("x" * 400)
     assert len(long) == 249 and long.startswith("x" * 240 + "~")
     assert long != ae.mlflow.metric_name("x" * 401)

@@ -26,10 +26,11 @@ Metrics (step 0), named by their audit.json path (segments joined by ``.``):
   figures, curves, histograms: they are in the audit.json artifact) and the method settings
   under ``params``.
 
-MLflow accepts letters, digits and ``_ - . / : `` and space in a name, at most 250
-characters: an intersection's ``*`` becomes ``_x_`` (``fairness.race_x_sex...``), any other
-character becomes ``_``, and a longer name keeps its first 240 characters plus ``~`` and 8
-hex digits of its SHA-256. :func:`metric_name` applies the rule. Undefined numbers (null in
+MLflow accepts letters, digits, ``_ - . / :`` and space in a name (``:`` not on Windows; a
+``/`` must not make the name resolve to another path), at most 250 characters. So a name
+keeps letters, digits, ``_ - .`` and space: an intersection's ``*`` becomes ``_x_``
+(``fairness.race_x_sex...``), any other character (``/`` and ``:`` included) becomes ``_``,
+and a longer name keeps its first 240 characters plus ``~`` and 8 hex digits of its SHA-256. :func:`metric_name` applies the rule. Undefined numbers (null in
 audit.json) are not logged; MLflow has no null.
 
 Tags: ``audit.status`` (pass | warn | fail | error), ``audit.verdict.<path>`` = the verdict's
@@ -85,7 +86,7 @@ log = logging.getLogger(__name__)
 
 SECTIONS = ("performance", "fairness", "explanations", "ood", "uncertainty", "evaluations")
 _SKIP = frozenset({"params"})  # method settings, not findings
-_BAD = re.compile(r"[^\w\-. :/]")
+_BAD = re.compile(r"[^\w\-. ]")
 _MAX_KEY = 250
 _BATCH = 1000  # MLflow's limit on metrics per log_batch call
 _TAG_BATCH = 100  # and on params + tags
