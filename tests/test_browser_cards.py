@@ -139,3 +139,23 @@ def test_cards_in_chromium_stay_bounded_and_leave_the_host_page_alone(browser_co
         assert errors == []
     finally:
         page.close()
+
+
+def test_cards_say_what_the_records_say(tmp_path_factory):
+    import html as html_lib
+
+    objects = _objects(tmp_path_factory)
+    doc = json.loads((ROOT / "reports" / "compas" / "audit.json").read_text())
+    card = objects["audit"]._repr_html_()
+    for verdict in doc["verdicts"]:
+        assert html_lib.escape(verdict["message"], quote=True) in card
+    skipped = {name: c for name, c in doc["checks"].items() if c["status"] != "ran"}
+    assert skipped  # the fixture audit skipped a check: the card must say so, with the reason
+    for name, c in skipped.items():
+        assert f"{name}: {c['status']} — {html_lib.escape(c['reason'], quote=True)}" in card
+    auc = doc["performance"]["metrics"]["roc_auc"]
+    assert f"{auc['value']:.3f} [{auc['ci_low']:.3f}, {auc['ci_high']:.3f}]" in card
+    attribution = objects["attribution"]
+    counts = attribution.to_frame().groupby("row")["class"].first().value_counts()
+    line = ", ".join(f"{k} ({counts[k]})" for k in dict.fromkeys(attribution.to_frame()["class"]))
+    assert f"explained class per row: {line}" in attribution._repr_html_()

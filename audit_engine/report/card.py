@@ -167,8 +167,10 @@ def _fairness_rows(f: FairnessResult) -> list[tuple[str, ...]]:
 
 
 def _audit(r: AuditResult) -> str:
+    untested = [f"{_e(name)}: {_e(c.status)}{' — ' + _e(c.reason or c.error or '') if (c.reason or c.error) else ''}"
+                for name, c in r.checks.items() if c.status != "ran"]
     body = [f'<div class="ae-muted">{_e(r.model.path)} · {_e(r.model.task)} · {_num(r.data.rows)} rows · '
-            f"seed {_e(r.seed)}</div>", _verdicts(r.verdicts)]
+            f"seed {_e(r.seed)}</div>", _verdicts(r.verdicts), _section("Not tested", _list(untested))]
     if r.performance is not None:
         body.append(_section("Performance", _table(["metric", "value [interval]"],
                                                    _performance_rows(r.performance, _KEY_PERFORMANCE), numeric=(1,))))
@@ -180,9 +182,10 @@ def _audit(r: AuditResult) -> str:
             ["method", "top features"], [(_e(m), _e(", ".join(_top_features(e, 3)))) for m, e in r.explanations.items()])))
     if r.ood is not None:
         body.append(_section("Out of distribution", _ood_table(r.ood)))
-    untested = [f"{_e(name)}: {_e(c.status)}{' — ' + _e(c.reason or c.error or '') if (c.reason or c.error) else ''}"
-                for name, c in r.checks.items() if c.status != "ran"]
-    body.append(_section("Not tested", _list(untested)))
+    if r.uncertainty is not None:
+        body.append(_section("Uncertainty", _table(["method", "measure (nats)", "mean"], [
+            (_e(name), _e(measure), _num(m.summary[measure].mean)) for name, m in r.uncertainty.methods.items()
+            for measure in m.summary], numeric=(2,))))
     ev = r.evaluations
     note = f"{ev.model_calls} model calls, {ev.rows_evaluated} rows evaluated. Full report: ae.render(result, path)."
     return _wrap(f"Audit of {r.model.path.rsplit('/', 1)[-1]}", r.status, "".join(body), note)
