@@ -168,7 +168,7 @@ class AuditConfig:
 
     def replace(self, **changes: Any) -> AuditConfig:
         """A copy with some fields changed; ``None`` values leave a field as it is."""
-        changes = {k: v for k, v in changes.items() if v is not None}
+        changes = {ALIASES.get(k, k): v for k, v in changes.items() if v is not None}
         if "policy" in changes and isinstance(changes["policy"], (Mapping, list, tuple)):
             changes["policy"] = Policy.from_dict(changes["policy"])
         return dataclasses.replace(self, **changes)
@@ -198,8 +198,8 @@ class AuditConfig:
 # The Python API also takes the spellings people bring with them: ``favourable_label`` (the
 # reports' spelling) and ``random_state`` (the seed's name in scikit-learn and fairlearn); an
 # unknown keyword is refused with the argument it probably meant (a TypeError, as Python's).
-AuditConfig.__init__ = accept_keywords(  # type: ignore[method-assign]
-    AuditConfig, {"favourable_label": "favorable_label", "random_state": "seed"})
+ALIASES = {"favourable_label": "favorable_label", "random_state": "seed"}
+AuditConfig.__init__ = accept_keywords(AuditConfig, ALIASES)  # type: ignore[method-assign]
 
 
 def _plain(value: Any) -> Any:

@@ -36,13 +36,11 @@ def store(tmp_path_factory):
         mp.setenv("MLFLOW_TRACKING_URI", uri)
         if not sql:
             mp.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
-        previous = mlflow.get_tracking_uri() if mlflow.tracking._tracking_service.utils.is_tracking_uri_set() else None
-        mlflow.set_tracking_uri(uri)
+        mlflow.set_tracking_uri(uri)  # MLflow keeps a process-wide URI; no other test module uses MLflow
         client = mlflow.MlflowClient()
         exp = client.create_experiment("audits", artifact_location=(root / "artifacts").as_uri())
         mp.setenv("MLFLOW_EXPERIMENT_NAME", "audits")
         yield client, exp, root
-        mlflow.set_tracking_uri(previous or "")
 
 
 def _estimates(node, path=()):

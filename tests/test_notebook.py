@@ -223,3 +223,10 @@ def test_value_errors_name_the_python_argument_in_python_and_the_file_or_flag_el
     assert "Fix it in audit.toml or with --threshold." in capsys.readouterr().err
     with pytest.raises(ConfigError, match="argument of AuditConfig"):  # the CLI's wording did not stay behind
         ae.AuditConfig(threshold=2)
+
+
+def test_replace_takes_the_same_spellings():
+    config = ae.AuditConfig().replace(random_state=4, favourable_label=1)
+    assert (config.seed, config.favorable_label) == (4, 1)
+    with pytest.raises(UnknownArgumentError, match="Did you mean 'threshold'"):
+        ae.AuditConfig().replace(treshold=0.3)
