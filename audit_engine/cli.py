@@ -117,6 +117,41 @@ def _add_output_options(p: argparse.ArgumentParser, *, default: str | None, what
                    help="write into --out even if it holds files audit-engine did not write (replaces same-named files)")
 
 
+def _add_mlflow_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mlflow", action="store_true",
+                   help="also log to MLflow: metrics, verdict tags and the files (store from MLFLOW_TRACKING_URI, "
+                        "experiment from MLFLOW_EXPERIMENT_NAME; needs audit-engine[mlflow])")
+
+
+def _tracker(args: argparse.Namespace) -> Any:
+    """The MLflow integration when ``--mlflow`` is given (checked before any model is loaded), else None."""
+    if not getattr(args, "mlflow", False):
+        return None
+    import importlib
+
+    from .errors import ConfigError
+
+    try:
+        tracker = importlib.import_module(".integrations.mlflow", __package__)
+    except ImportError as exc:
+        raise ConfigError("--mlflow needs MLflow, which is not installed; install it with: "
+                          "pip install 'audit-engine[mlflow]'.") from exc
+    return tracker
+
+
+def _track(tracker: Any, log: Any, *args: Any, **kwargs: Any) -> None:
+    """Run ``log(*args)`` (a tracker.log_* function); a store that refuses is bad input (exit 2)."""
+    from .errors import ConfigError
+
+    uri = tracker.mlflow.get_tracking_uri()
+    try:
+        run_id = log(*args, **kwargs)
+    except (tracker.mlflow.exceptions.MlflowException, OSError) as exc:
+        raise ConfigError(f"Logging to MLflow at {uri} failed ({_one_line(exc)[:200]}); check MLFLOW_TRACKING_URI. "
+                          "The output files were written.") from exc
+    _ECHO.info(f"Logged to MLflow run {run_id} at {uri}.")
+
+
 def _add_common_options(p: argparse.ArgumentParser, *, top: bool) -> None:
     """``-v`` / ``-q`` / ``--no-progress``, on the top parser and on every subcommand.
 
@@ -163,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true",
                      help="print the summary (status, verdicts, written files, exit code) as JSON on stdout; "
                           "every other line goes to stderr")
+    _add_mlflow_option(run)
     _add_common_options(run, top=False)
 
     compare = sub.add_parser(
@@ -175,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(compare, data_required=False)
     _add_output_options(compare, default="compare-out")
     _add_limit_options(compare)
+    _add_mlflow_option(compare)
     _add_common_options(compare, top=False)
 
     render = sub.add_parser("render", help="rebuild a report from audit.json alone", **_examples(
@@ -409,6 +446,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .model import load_model
 
     config = _config(args)  # every setting and check parameter validated before anything is loaded
+    tracker = _tracker(args)
     folder = _output_folder(args, ("audit.json", "report.html"))
     model = load_model(args.model, provider=config.provider, output=config.output,
                        output_kind=config.output_kind, threads=config.threads)
@@ -417,6 +455,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
                    progress=_progress(not args.no_progress))
     _write_outputs(result, folder)
     _summary(result, folder.path)
+    if tracker is not None:
+        _track(tracker, tracker.log_audit, folder.path)
     files = {"audit": folder.path / "audit.json", "report": folder.path / "report.html"}
     if args.junit:
         from .junit import write_junit
@@ -455,6 +495,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         if not args.data:
             raise ConfigError("Comparing two models needs the data to run them on: pass --data.")
         config = _config(args)
+    tracker = _tracker(args)
     folder = _output_folder(args, ("compare.json", "compare.html"))
     out = folder.path
     if all(jsons):
@@ -467,6 +508,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         results = (pair[0], pair[1])
     write_comparison(comparison, folder.staging, results)
     folder.commit()
+    if tracker is not None:
+        _track(tracker, tracker.log_comparison, comparison, results=results)
     _ECHO.info(f"Comparison: {comparison.status}"
                + (f" ({len(comparison.regressions)} regression(s))" if comparison.regressions else ""))
     for item in comparison.regressions:
@@ -619,8 +662,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR if args.quiet else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     commands = {"run": _cmd_run, "compare": _cmd_compare, "render": _cmd_render, "inspect": _cmd_inspect, "demo": _cmd_demo}
+    from .params import AUDIENCE
+
     restore = install_signal_handlers()
     _OPEN.clear()
+    speaking = AUDIENCE.set("cli")  # settings errors name audit.toml and the flags
     try:
         _apply_limits(args)
         with Watchdog(getattr(args, "timeout", None)):
@@ -648,6 +694,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(EXIT_INTERNAL, f"audit-engine: internal error: {type(exc).__name__}: {_one_line(exc)[:200]}. "
                      f"This is a bug: please report it with the log {log}.")
     finally:
+        AUDIENCE.reset(speaking)
         for folder in _OPEN:
             folder.discard()
         _OPEN.clear()

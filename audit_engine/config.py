@@ -33,7 +33,9 @@ from typing import TYPE_CHECKING, Any
 
 from .catalog import CHECK_NAMES
 from .errors import ConfigError
+from .params import audience
 from .policy import PathRule, Policy, PolicyError, Rule, Verdict
+from .suggest import accept_keywords
 
 if TYPE_CHECKING:
     from .params import Params
@@ -150,7 +152,8 @@ class AuditConfig:
         for name in ("sensitive", "features", "checks"):
             if isinstance(kwargs.get(name), str):
                 kwargs[name] = (kwargs[name],)
-        return cls(**kwargs)
+        with audience("file", only_from="python"):  # a bad value is fixed in the file, not in Python
+            return cls(**kwargs)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> AuditConfig:
@@ -165,7 +168,7 @@ class AuditConfig:
 
     def replace(self, **changes: Any) -> AuditConfig:
         """A copy with some fields changed; ``None`` values leave a field as it is."""
-        changes = {k: v for k, v in changes.items() if v is not None}
+        changes = {ALIASES.get(k, k): v for k, v in changes.items() if v is not None}  # __post_init__ reads a dict policy
         return dataclasses.replace(self, **changes)
 
     def params(self, check: str) -> Params:
@@ -187,6 +190,13 @@ class AuditConfig:
                 value = _plain(value)
             out[f.name] = value
         return out
+
+
+# The Python API also takes the spellings people bring with them: ``favourable_label`` (the
+# reports' spelling) and ``random_state`` (the seed's name in scikit-learn and fairlearn); an
+# unknown keyword is refused with the argument it probably meant (a TypeError, as Python's).
+ALIASES = {"favourable_label": "favorable_label", "random_state": "seed"}
+AuditConfig.__init__ = accept_keywords(AuditConfig, ALIASES)  # type: ignore[method-assign]
 
 
 def _plain(value: Any) -> Any:
