@@ -209,19 +209,19 @@ def test_uncertainty_frame_is_one_row_per_row():
 def test_value_errors_name_the_python_argument_in_python_and_the_file_or_flag_elsewhere(tmp_path, capsys):
     with pytest.raises(ConfigError) as info:
         ae.AuditConfig(threshold="0.5")
-    assert str(info.value) == ("The 'threshold' argument of AuditConfig must be a number in (0, 1) (a probability); "
-                               "got '0.5' (a string).")
-    with pytest.raises(ConfigError, match="^The 'min_group_size' entry of AuditConfig's 'fairness' argument must be"):
+    assert str(info.value) == ("The 'threshold' parameter of AuditConfig must be a number in the range (0, 1) "
+                               "(a probability). Got '0.5' (a string) instead.")  # no TOML key, no flag
+    with pytest.raises(ConfigError, match=r"^The 'min_group_size' parameter of the fairness check must be .* instead\.$"):
         ae.AuditConfig(fairness={"min_group_size": "thirty"})
     toml = tmp_path / "audit.toml"
     toml.write_text('threshold = "0.5"\n')
-    with pytest.raises(ConfigError, match=r"The 'threshold' setting must be .*\. Fix it in audit\.toml\.$"):
+    with pytest.raises(ConfigError, match=r"The 'threshold' parameter of AuditConfig must be .*\. Fix it in audit\.toml\.$"):
         ae.AuditConfig.from_toml(toml)
     from audit_engine.cli import main
 
     assert main(["run", str(tmp_path / "m.onnx"), "--data", "d.csv", "--config", str(toml), "-q"]) == 2
     assert "Fix it in audit.toml or with --threshold." in capsys.readouterr().err
-    with pytest.raises(ConfigError, match="argument of AuditConfig"):  # the CLI's wording did not stay behind
+    with pytest.raises(ConfigError, match=r"of AuditConfig must be .* instead\.$"):  # the CLI's wording did not stay behind
         ae.AuditConfig(threshold=2)
 
 

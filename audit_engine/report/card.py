@@ -15,21 +15,23 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..compare import Comparison
-from ..explain.attribution import Attribution
-from ..result import AuditResult
-from ..results.explanations import ExplanationsResult, MethodExplanation
-from ..results.fairness import AttributeFairness, FairnessResult
-from ..results.ood import OODResult
-from ..results.performance import PerformanceResult
 from ..results.record import Record, RecordMap
-from ..results.uncertainty import UncertaintyResult as UncertaintySection
 from ..stats import Estimate
-from ..uncertainty.api import UncertaintyResult
+
+if TYPE_CHECKING:  # the result types call card() from their _repr_html_: named here for type checkers only
+    from ..compare import Comparison
+    from ..explain.attribution import Attribution
+    from ..result import AuditResult
+    from ..results.explanations import ExplanationsResult, MethodExplanation
+    from ..results.fairness import AttributeFairness, FairnessResult
+    from ..results.ood import OODResult
+    from ..results.performance import PerformanceResult
+    from ..results.uncertainty import UncertaintyResult as UncertaintySection
+    from ..uncertainty.api import UncertaintyResult
 
 __all__ = ["card", "CSS", "MAX_ROWS", "MAX_WIDTH", "MAX_HEIGHT", "MAX_CHARS"]
 
@@ -339,17 +341,31 @@ def _record(r: Any) -> str:
     return _wrap(type(r).__name__, None, _table(["key", "value"], rows, numeric=(1,)), "to_dict() / to_frame() for everything.")
 
 
-_CARDS: tuple[tuple[type, Any], ...] = (
-    (AuditResult, _audit), (PerformanceResult, _performance), (FairnessResult, _fairness),
-    (AttributeFairness, _attribute), (ExplanationsResult, _explanations), (MethodExplanation, _method),
-    (OODResult, _ood), (UncertaintySection, _uncertainty_section), (UncertaintyResult, _uncertainty),
-    (Attribution, _attribution), (Comparison, _comparison), (Record, _record), (RecordMap, _record),
-)
+_CARDS: dict[str, Any] = {  # by the defining module and class name, most specific first along the MRO
+    "audit_engine.result.AuditResult": _audit,
+    "audit_engine.results.performance.PerformanceResult": _performance,
+    "audit_engine.results.fairness.FairnessResult": _fairness,
+    "audit_engine.results.fairness.AttributeFairness": _attribute,
+    "audit_engine.results.explanations.ExplanationsResult": _explanations,
+    "audit_engine.results.explanations.MethodExplanation": _method,
+    "audit_engine.results.ood.OODResult": _ood,
+    "audit_engine.results.uncertainty.UncertaintyResult": _uncertainty_section,
+    "audit_engine.uncertainty.api.UncertaintyResult": _uncertainty,
+    "audit_engine.explain.attribution.Attribution": _attribution,
+    "audit_engine.compare.Comparison": _comparison,
+    "audit_engine.results.record.Record": _record,
+    "audit_engine.results.record.RecordMap": _record,
+}
 
 
 def card(obj: Any) -> str:
-    """The HTML card of a result (``_repr_html_`` of every result type calls this)."""
-    for kind, build in _CARDS:
-        if isinstance(obj, kind):
+    """The HTML card of a result (``_repr_html_`` of every result type calls this).
+
+    Dispatch is by class name along the MRO, so this module imports none of the result
+    types (they import it when displayed): no import cycle between results and the report.
+    """
+    for kind in type(obj).__mro__:
+        build = _CARDS.get(f"{kind.__module__}.{kind.__qualname__}")
+        if build is not None:
             return build(obj)
     raise TypeError(f"No card for {type(obj).__name__}.")

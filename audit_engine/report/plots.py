@@ -8,14 +8,16 @@ them back from the Axes and compare them with ``to_frame()``.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 from ..errors import ConfigError
-from ..explain.attribution import Attribution
-from ..results.fairness import FairnessResult
+
+if TYPE_CHECKING:  # the result types call these from their plot(): named here for type checkers only
+    from ..explain.attribution import Attribution
+    from ..results.fairness import FairnessResult
 from ..suggest import unknown_key
 
 __all__ = ["plot_attribution", "plot_fairness"]
