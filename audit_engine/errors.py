@@ -13,7 +13,7 @@ every ``AuditEngineError`` to exit code 2 without a traceback.
     │   ├── ModelSecurityError      too large, external data outside its folder, custom ops
     │   ├── OutputError             unknown output name, unusable output type
     │   └── ModelRuntimeError       onnxruntime fails on the data, NaN/inf outputs
-    ├── ProviderError               unknown provider, CUDA requested but not usable
+    ├── ProviderError               CUDA requested but not usable (an unknown name is a ConfigError)
     ├── DataError                   the data cannot be used
     │   ├── DataNotFoundError
     │   ├── ColumnError             missing / unexpected column
