@@ -180,9 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
         "audit-engine render audit-out/audit.json --out report.html",
         "audit-engine render audit-out/audit.json --template model-card --out model-card.html",
         "audit-engine render audit-out/audit.json --template bias-audit --out bias-audit.html",
+        "audit-engine render audit-out/audit.json --template eu-ai-act --out eu-ai-act.html   # + eu_ai_act.json",
     ))
     render.add_argument("audit_json")
-    render.add_argument("--template", default="audit", help="audit | model-card | bias-audit")
+    render.add_argument("--template", default="audit", help="audit | model-card | bias-audit | eu-ai-act")
     _add_output_options(render, default=None, what="HTML file to write")
     _add_common_options(render, top=False)
 
@@ -528,8 +529,10 @@ def _cmd_render(args: argparse.Namespace) -> int:
     from .result import AuditResult
 
     target = OutputFile(args.out, overwrite=args.overwrite).preflight()
-    twin = OutputFile(Path(args.out).with_name("model_card.json"), overwrite=args.overwrite).preflight() \
-        if args.template == "model-card" else None  # render writes the card's JSON twin beside it
+    from .report.render import TWINS
+
+    twin = OutputFile(Path(args.out).with_name(TWINS[args.template]), overwrite=args.overwrite).preflight() \
+        if args.template in TWINS else None  # render writes the view's JSON twin beside it
     result = AuditResult.from_json(args.audit_json)  # a damaged file fails here, in one line
     render(result, target.path, template=args.template)
     target.written()

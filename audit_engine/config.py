@@ -33,6 +33,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .policy import CHECK_NAMES, PathRule, Policy, PolicyError, Rule, Verdict
+from .statements import EU_AI_ACT_FIELDS, check_statements
 
 __all__ = ["AuditConfig", "Policy", "Rule", "PathRule", "PolicyError", "Verdict", "CHECK_NAMES"]
 
@@ -74,6 +75,8 @@ class AuditConfig:
         (validated by each check).
     policy: the release gate.
     model_card: free text a person writes (intended_use, owners, limitations, ...).
+    eu_ai_act: the provider's written statements for the EU AI Act evidence view
+        (keys: :data:`audit_engine.statements.EU_AI_ACT_FIELDS`; unknown keys refused).
     """
 
     seed: int = 0
@@ -106,11 +109,13 @@ class AuditConfig:
     uncertainty: Mapping[str, Any] = field(default_factory=dict)
     policy: Policy = field(default_factory=Policy)
     model_card: Mapping[str, Any] = field(default_factory=dict)
+    eu_ai_act: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         from .params import validate_config  # one table of every setting's type, range and flag
 
         validate_config(self)
+        object.__setattr__(self, "eu_ai_act", check_statements(self.eu_ai_act, name="eu_ai_act", fields=EU_AI_ACT_FIELDS))
         for name in ("sensitive", "features", "checks"):
             if isinstance(getattr(self, name), str):
                 object.__setattr__(self, name, (getattr(self, name),))
@@ -188,6 +193,8 @@ class AuditConfig:
                 value = list(value)
             elif isinstance(value, Mapping):
                 value = _plain(value)
+            if f.name == "eu_ai_act" and not value:  # written statements are recorded only when written
+                continue
             out[f.name] = value
         return out
 
