@@ -36,7 +36,7 @@ EXIT_PASS, EXIT_POLICY_FAIL, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 EXIT_CODES = {
     EXIT_PASS: "done; the policy passes (or only warns)",
-    EXIT_POLICY_FAIL: "done; the policy fails",
+    EXIT_POLICY_FAIL: "done; the policy fails (verify: the signed audit does not hold)",
     EXIT_BAD_INPUT: "bad input or usage, --timeout passed, or a resource limit hit",
     EXIT_INTERNAL: "internal error (a bug): the log file named on stderr holds the traceback",
     EXIT_SIGINT: "interrupted (Ctrl-C)",
@@ -218,9 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
         "audit-engine render audit-out/audit.json --out report.html",
         "audit-engine render audit-out/audit.json --template model-card --out model-card.html",
         "audit-engine render audit-out/audit.json --template bias-audit --out bias-audit.html",
+        "audit-engine render audit-out/audit.json --template eu-ai-act --out eu-ai-act.html   # + eu_ai_act.json",
     ))
     render.add_argument("audit_json")
-    render.add_argument("--template", default="audit", help="audit | model-card | bias-audit")
+    render.add_argument("--template", default="audit", help="audit | model-card | bias-audit | eu-ai-act")
     _add_output_options(render, default=None, what="HTML file to write")
     _add_common_options(render, top=False)
 
@@ -247,6 +248,27 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true",
                       help="print the summary (status, verdicts, written files, exit code) as JSON on stdout")
     _add_common_options(demo, top=False)
+
+    keygen = sub.add_parser("keygen", help="make an Ed25519 key pair for signing audits (KEY and KEY.pub)", **_examples(
+        "audit-engine keygen audit-signing.key",
+    ))
+    keygen.add_argument("key", help="the private key file to create (PEM, mode 0600); KEY.pub is written beside it")
+    _add_common_options(keygen, top=False)
+
+    attest = sub.add_parser("attest", help="sign an audit folder: an in-toto statement in a DSSE envelope (Ed25519)",
+                            **_examples("audit-engine attest audit-out --key audit-signing.key"))
+    attest.add_argument("folder", help="the --out folder of audit-engine run")
+    attest.add_argument("--key", required=True, help="Ed25519 private key (PEM), e.g. from audit-engine keygen")
+    attest.add_argument("--overwrite", action="store_true", help="replace an attestation audit-engine did not write")
+    _add_common_options(attest, top=False)
+
+    verify = sub.add_parser("verify", help="check a signed audit: signature, model and every file (exit 1 if not)",
+                            **_examples("audit-engine verify audit-out --model model.onnx --pub audit-signing.key.pub"))
+    verify.add_argument("folder", help="the signed audit folder")
+    verify.add_argument("--model", required=True, help="the .onnx file that should be the audited model")
+    verify.add_argument("--pub", required=True, help="the signer's Ed25519 public key (PEM)")
+    verify.add_argument("--json", action="store_true", help="print what was verified as JSON on stdout")
+    _add_common_options(verify, top=False)
     return parser
 
 
@@ -538,8 +560,10 @@ def _cmd_render(args: argparse.Namespace) -> int:
     from .result import AuditResult
 
     target = OutputFile(args.out, overwrite=args.overwrite).preflight()
-    twin = OutputFile(Path(args.out).with_name("model_card.json"), overwrite=args.overwrite).preflight() \
-        if args.template == "model-card" else None  # render writes the card's JSON twin beside it
+    from .report.render import TWINS
+
+    twin = OutputFile(Path(args.out).with_name(TWINS[args.template]), overwrite=args.overwrite).preflight() \
+        if args.template in TWINS else None  # render writes the view's JSON twin beside it
     result = AuditResult.from_json(args.audit_json)  # a damaged file fails here, in one line
     render(result, target.path, template=args.template)
     target.written()
@@ -611,6 +635,41 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return code
 
 
+def _cmd_keygen(args: argparse.Namespace) -> int:
+    from .attest import generate_key
+
+    private, public = generate_key(args.key)
+    _ECHO.info(f"Wrote {private} (keep it secret) and {public} (give it to whoever verifies).")
+    return EXIT_PASS
+
+
+def _cmd_attest(args: argparse.Namespace) -> int:
+    from .attest import attest
+
+    path = attest(args.folder, args.key, overwrite=args.overwrite)
+    _ECHO.info(f"Wrote {path}.")
+    return EXIT_PASS
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    """Exit 0 when the attestation holds, 1 (one sentence) when it does not, 2 for bad input."""
+    from .attest import VerificationError, verify
+
+    try:
+        checked = verify(args.folder, model=args.model, public_key=args.pub)
+    except VerificationError as exc:
+        if args.json:
+            print(json.dumps({"verified": False, "error": _one_line(exc)}))
+        print(f"audit-engine: verification failed: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_POLICY_FAIL
+    if args.json:
+        print(json.dumps({"verified": True, **checked.to_dict()}, indent=2))
+    else:
+        print(f"Verified: {len(checked.files)} file(s) signed by key {checked.keyid[:16]}…; model sha256 "
+              f"{checked.model_sha256[:16]}…; audit status {checked.status} (audit-engine {checked.engine_version}).")
+    return EXIT_PASS
+
+
 def _one_line(text: object) -> str:
     return " ".join(str(text).split())
 
@@ -661,7 +720,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _ECHO.reset(quiet=args.quiet, json_mode=getattr(args, "json", False) and args.command in ("run", "demo"))
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR if args.quiet else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    commands = {"run": _cmd_run, "compare": _cmd_compare, "render": _cmd_render, "inspect": _cmd_inspect, "demo": _cmd_demo}
+    commands = {"run": _cmd_run, "compare": _cmd_compare, "render": _cmd_render, "inspect": _cmd_inspect, "demo": _cmd_demo,
+                "keygen": _cmd_keygen, "attest": _cmd_attest, "verify": _cmd_verify}
     from .params import AUDIENCE
 
     restore = install_signal_handlers()

@@ -35,6 +35,7 @@ from .catalog import CHECK_NAMES
 from .errors import ConfigError
 from .params import audience
 from .policy import PathRule, Policy, PolicyError, Rule, Verdict
+from .statements import EU_AI_ACT_FIELDS, check_statements
 from .suggest import accept_keywords
 
 if TYPE_CHECKING:
@@ -81,6 +82,8 @@ class AuditConfig:
     policy: the release gate: a :class:`Policy`, or its TOML form (a table of per-check
         rules and ``rules``, or a list of path rules), parsed with :meth:`Policy.from_dict`.
     model_card: free text a person writes (intended_use, owners, limitations, ...).
+    eu_ai_act: the provider's written statements for the EU AI Act evidence view
+        (keys: :data:`audit_engine.statements.EU_AI_ACT_FIELDS`; unknown keys refused).
     """
 
     seed: int = 0
@@ -113,6 +116,7 @@ class AuditConfig:
     uncertainty: Mapping[str, Any] = field(default_factory=dict)
     policy: Policy = field(default_factory=Policy)
     model_card: Mapping[str, Any] = field(default_factory=dict)
+    eu_ai_act: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         from .params import invalid, validate_config  # one table of every setting's type, range and flag
@@ -123,6 +127,7 @@ class AuditConfig:
                                           "of path rules", self.policy) + " Fix it in audit.toml ([policy]).")
             object.__setattr__(self, "policy", Policy.from_dict(self.policy))
         object.__setattr__(self, "_params", validate_config(self))  # {check: typed Params}
+        object.__setattr__(self, "eu_ai_act", check_statements(self.eu_ai_act, name="eu_ai_act", fields=EU_AI_ACT_FIELDS))
         for name in ("sensitive", "features", "checks"):
             if isinstance(getattr(self, name), str):
                 object.__setattr__(self, name, (getattr(self, name),))
@@ -188,6 +193,8 @@ class AuditConfig:
                 value = list(value)
             elif isinstance(value, Mapping):
                 value = _plain(value)
+            if f.name == "eu_ai_act" and not value:  # written statements are recorded only when written
+                continue
             out[f.name] = value
         return out
 

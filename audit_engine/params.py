@@ -361,6 +361,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     *(_s(name, Table()) for name in _CHECKS),
     _s("policy", Table(Table())),
     _s("model_card", Table()),
+    _s("eu_ai_act", Table()),
 )}
 """Top-level config keys (``AuditConfig`` fields)."""
 
