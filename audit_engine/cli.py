@@ -351,13 +351,44 @@ _OPEN: list[Any] = []
 """Output folders of the running command, for cleanup and the crash log (see main)."""
 
 
-def _output_folder(args: argparse.Namespace, names: tuple[str, ...]) -> Any:
+def _inputs(args: argparse.Namespace, **extra: Any) -> Any:
+    """The command's inputs (model, data, config, ...), which no output may replace."""
+    from .outdir import Inputs
+
+    roles = {"model": "model file", "a": "model or audit A", "b": "model or audit B", "data": "data",
+             "reference": "reference data", "ood_data": "OOD data", "config": "config file",
+             "tokenizer": "tokenizer file", "audit_json": "audit.json to render"}
+    paths = {role: getattr(args, key, None) for key, role in roles.items()}
+    paths.update(extra)
+    return Inputs(paths)
+
+
+def _output_folder(args: argparse.Namespace, names: tuple[str, ...], inputs: Any = None) -> Any:
     """Pre-flight ``--out`` (before any model is loaded) and remember it for cleanup."""
     from .outdir import OutputFolder
 
-    folder = OutputFolder(args.out, overwrite=getattr(args, "overwrite", False)).preflight(names)
+    folder = OutputFolder(args.out, overwrite=getattr(args, "overwrite", False), inputs=inputs)
     _OPEN.append(folder)
-    return folder
+    return folder.preflight(names)
+
+
+def _output_file(raw: str, *, flag: str, args: argparse.Namespace, inputs: Any, folder: Any = None,
+                 companions: tuple[str, ...] = (), what: str) -> Any:
+    """Pre-flight one output file (``--junit``, ``render --out``) and remember it for cleanup."""
+    from .outdir import OutputFile
+
+    target = OutputFile(raw, overwrite=getattr(args, "overwrite", False), inputs=inputs, flag=flag,
+                        companions=companions, folder=folder, what=what)
+    _OPEN.append(target)
+    return target.preflight()
+
+
+def _commit(*outputs: Any) -> None:
+    """Move every staged output into place (files first, then the folders with their manifests)."""
+    from .outdir import OutputFolder
+
+    for item in sorted((o for o in outputs if o is not None), key=lambda o: isinstance(o, OutputFolder)):
+        item.commit()
 
 
 def _apply_limits(args: argparse.Namespace) -> None:
@@ -369,13 +400,20 @@ def _apply_limits(args: argparse.Namespace) -> None:
     check_setting("timeout", getattr(args, "timeout", None))
 
 
-def _write_outputs(result: Any, folder: Any) -> None:
-    """Write audit.json and report.html through the pre-flighted folder (both or neither)."""
+def _write_outputs(result: Any, folder: Any, junit: Any = None, *, suite: str = "") -> None:
+    """Write audit.json, report.html (and the JUnit file) through the pre-flighted outputs (all or none)."""
     from .report import render
 
-    result.to_json(folder.staging / "audit.json")
-    render(result, folder.staging / "report.html")
-    folder.commit()
+    with folder.writing() as staging:
+        result.to_json(staging / "audit.json")
+        render(result, staging / "report.html")
+    if junit is not None:
+        from .junit import write_junit
+
+        with junit.writing() as path:
+            write_junit(path, [v.to_dict() for v in result.verdicts], suite=suite, timestamp=result.created,
+                        properties={"model_sha256": result.model.sha256, "status": result.status})
+    _commit(junit, folder)
 
 
 def _check_errors(result: Any) -> list[str]:
@@ -409,20 +447,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     config = _config(args)  # every setting validated before anything is loaded
     _check_params(config)
-    folder = _output_folder(args, ("audit.json", "report.html"))
+    inputs = _inputs(args)
+    folder = _output_folder(args, ("audit.json", "report.html"), inputs)
+    junit = _output_file(args.junit, flag="--junit", args=args, inputs=inputs, folder=folder,
+                         what="JUnit XML file") if args.junit is not None else None
     model = load_model(args.model, provider=config.provider, output=config.output,
                        output_kind=config.output_kind, threads=config.threads)
     _ECHO.info(model.describe_provider())
     result = audit(model, args.data, config=config, reference=args.reference, ood_data=args.ood_data,
                    progress=_progress(not args.no_progress))
-    _write_outputs(result, folder)
+    _write_outputs(result, folder, junit, suite=f"audit {Path(args.model).name}")
     _summary(result, folder.path)
     files = {"audit": folder.path / "audit.json", "report": folder.path / "report.html"}
-    if args.junit:
-        from .junit import write_junit
-
-        write_junit(args.junit, [v.to_dict() for v in result.verdicts], suite=f"audit {Path(args.model).name}",
-                    timestamp=result.created, properties={"model_sha256": result.model.sha256, "status": result.status})
+    if junit is not None:
         _ECHO.info(f"Wrote {args.junit}.")
         files["junit"] = Path(args.junit)
     code = _finish(result, folder)
@@ -467,7 +504,11 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             raise ConfigError("Comparing two models needs the data to run them on: pass --data.")
         config = _config(args)
         _check_params(config)
-    folder = _output_folder(args, ("compare.json", "compare.html"))
+    inputs = _inputs(args)
+    names = ("compare.json", "compare.html") + (() if all(jsons) else ("audit_a.json", "audit_b.json"))
+    folder = _output_folder(args, names, inputs)
+    junit = _output_file(args.junit, flag="--junit", args=args, inputs=inputs, folder=folder,
+                         what="JUnit XML file") if args.junit is not None else None
     out = folder.path
     if all(jsons):
         policy = _config(args).policy if getattr(args, "config", None) else None
@@ -477,8 +518,19 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                                            reference=args.reference, ood_data=args.ood_data,
                                            progress=_progress(not args.no_progress))
         results = (pair[0], pair[1])
-    write_comparison(comparison, folder.staging, results)
-    folder.commit()
+    with folder.writing() as staging:
+        write_comparison(comparison, staging, results)
+    if junit is not None:
+        from .junit import write_junit
+
+        worse = [{"check": "compare", "status": "fail", "metric": item, "value": None, "threshold": None,
+                  "message": f"{item}: got measurably worse (the interval of the change excludes zero)."}
+                 for item in comparison.regressions]
+        verdicts = comparison.verdicts + worse + ([v.to_dict() for v in results[1].verdicts] if results is not None else [])
+        with junit.writing() as path:
+            write_junit(path, verdicts, suite=f"compare {Path(args.a).name} -> {Path(args.b).name}",
+                        properties={"status": comparison.status, "regressions": len(comparison.regressions)})
+    _commit(junit, folder)
     _ECHO.info(f"Comparison: {comparison.status}"
                + (f" ({len(comparison.regressions)} regression(s))" if comparison.regressions else ""))
     for item in comparison.regressions:
@@ -488,33 +540,24 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         _ECHO.info(f"  fail: {message}")
     if comparison.status == "policy_fail" and comparison.b.get("status") == "fail":
         _ECHO.info("  B fails its policy (see audit_b.json).")
-    if args.junit:
-        from .junit import write_junit
-
-        worse = [{"check": "compare", "status": "fail", "metric": item, "value": None, "threshold": None,
-                  "message": f"{item}: got measurably worse (the interval of the change excludes zero)."}
-                 for item in comparison.regressions]
-        verdicts = comparison.verdicts + worse + ([v.to_dict() for v in results[1].verdicts] if results is not None else [])
-        write_junit(args.junit, verdicts, suite=f"compare {Path(args.a).name} -> {Path(args.b).name}",
-                    properties={"status": comparison.status, "regressions": len(comparison.regressions)})
+    if junit is not None:
         _ECHO.info(f"Wrote {args.junit}.")
     return EXIT_PASS if comparison.status == "ok" else EXIT_POLICY_FAIL
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
-    from .outdir import OutputFile
     from .report import render
     from .result import AuditResult
 
-    target = OutputFile(args.out, overwrite=args.overwrite).preflight()
-    twin = OutputFile(Path(args.out).with_name("model_card.json"), overwrite=args.overwrite).preflight() \
-        if args.template == "model-card" else None  # render writes the card's JSON twin beside it
+    card = args.template == "model-card"  # render writes the card's JSON twin, model_card.json, beside it
+    target = _output_file(args.out, flag="--out", args=args, inputs=_inputs(args),
+                          companions=("model_card.json",) if card else (), what="HTML file")
     result = AuditResult.from_json(args.audit_json)  # a damaged file fails here, in one line
-    render(result, target.path, template=args.template)
-    target.written()
-    if twin is not None:
-        twin.written()
-        _ECHO.info(f"Wrote {twin.path}.")
+    with target.writing() as path:
+        render(result, path, template=args.template)
+    target.commit()
+    if card:
+        _ECHO.info(f"Wrote {target.path.with_name('model_card.json')}.")
     _ECHO.info(f"Wrote {args.out}.")
     return EXIT_PASS
 
@@ -565,7 +608,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     config = demo.config()
     from .model import load_model
 
-    folder = _output_folder(args, ("audit.json", "report.html"))
+    folder = _output_folder(args, ("audit.json", "report.html"), _inputs(args))
     model = load_model(model_path)
     _ECHO.info(model.describe_provider())
     _ECHO.info(f"Auditing {model_path.name} on {data_path.name} (target two_year_recid, sensitive race and sex).")
@@ -589,20 +632,13 @@ def _write_log(folder: Any, text: str) -> Path:
     import datetime as dt
     import platform
 
-    where = folder.log_folder() if folder is not None else Path(tempfile.mkdtemp(prefix="audit-engine-log-"))
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    from .outdir import LOG_PREFIX
+    from .outdir import LOG_PREFIX, OutputFolder, write_log
 
-    path = where / f"{LOG_PREFIX}{stamp}-{os.getpid()}.log"
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     header = (f"audit-engine {__version__} on Python {platform.python_version()} ({platform.platform()})\n"
               f"command: {' '.join(sys.argv)}\n\n")
-    try:
-        path.write_text(header + text, encoding="utf-8")
-    except OSError:
-        where = Path(tempfile.mkdtemp(prefix="audit-engine-log-"))
-        path = where / path.name
-        path.write_text(header + text, encoding="utf-8")
-    return path
+    return write_log(folder if isinstance(folder, OutputFolder) else None,
+                     f"{LOG_PREFIX}{stamp}-{os.getpid()}.log", header + text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -656,12 +692,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Interrupted as exc:
         return _fail(exc.exit_code, f"audit-engine: stopped by {exc}; no partial output is left.")
     except Exception as exc:  # noqa: BLE001 - anything else is a bug: exit 3 with a log, never 1
-        log = _write_log(_OPEN[-1] if _OPEN else None, traceback.format_exc())
+        from .outdir import DISK_FULL_ERRNOS, OutputFolder, disk_full
+
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:  # a write outside the staged outputs
+            return _fail(EXIT_BAD_INPUT, f"audit-engine: error: {_one_line(disk_full(exc))}")
+        folder = next((o for o in _OPEN if isinstance(o, OutputFolder)), None)
+        try:
+            log = f"the log {_write_log(folder, traceback.format_exc())}"
+        except OSError as log_exc:
+            log = f"this message (no log could be written: {log_exc.strerror or log_exc})"
         return _fail(EXIT_INTERNAL, f"audit-engine: internal error: {type(exc).__name__}: {_one_line(exc)[:200]}. "
-                     f"This is a bug: please report it with the log {log}.")
+                     f"This is a bug: please report it with {log}.")
     finally:
-        for folder in _OPEN:
-            folder.discard()
+        for output in reversed(_OPEN):  # files staged in a folder first, then the folders
+            output.discard()
         _OPEN.clear()
         _ECHO.reset()
         restore()

@@ -45,7 +45,6 @@ _STANDARD_DOMAINS = {"", "ai.onnx", "ai.onnx.ml", "com.microsoft", "ai.onnx.prev
 # Enum values of onnx-ml.proto (fixed by the ONNX spec), usable with either family of classes.
 _FLOAT = 1  # TensorProto.FLOAT
 _DEFAULT, _EXTERNAL = 0, 1  # TensorProto.DataLocation
-_ATTRIBUTE_TENSOR = 4  # AttributeProto.TENSOR
 
 _ONNX_TO_NUMPY = {
     "tensor(float)": np.float32,
@@ -190,31 +189,75 @@ def _spec(node_arg: Any) -> TensorSpec:
     return TensorSpec(node_arg.name, shape, node_arg.type)
 
 
+_LOCATION_BYTES = 1024  # longest external-data location accepted (onnx writes a file name)
+
+
+def _location_target(tensor: Any, location: str, root: Path) -> Path:
+    """The file an external-data ``location`` names, resolved inside ``root`` (the model's folder).
+
+    Raises ModelSecurityError for a location that leaves the folder (absolute, ``..``, a
+    symlink pointing out) and ModelFormatError for one no file system can hold (a NUL byte,
+    an overlong name, a symlink loop).
+    """
+    name = tensor.name
+    shown = repr(location) if len(location) <= 80 else f"{location[:60]!r}... ({len(location)} characters)"
+    odd = None
+    if not location:
+        odd = "an empty location"
+    elif "\x00" in location:
+        odd = "a location holding a NUL byte"
+    elif len(location.encode("utf-8", "surrogatepass")) > _LOCATION_BYTES or any(
+            len(part.encode("utf-8", "surrogatepass")) > 255 for part in Path(location).parts):
+        odd = f"a location of {len(location)} characters"
+    if odd is not None:
+        raise ModelFormatError(
+            f"Tensor {name!r} points its external data at {odd} ({shown}), which names no file; the model is "
+            "damaged or hostile, so re-export it with its data next to it."
+        )
+    try:
+        target = (root / location).resolve()
+    except (OSError, RuntimeError, ValueError) as exc:  # RuntimeError: a symlink loop (Python 3.11)
+        raise ModelFormatError(
+            f"Tensor {name!r} points its external data at {shown}, which cannot be resolved "
+            f"({getattr(exc, 'strerror', None) or exc}, e.g. a symlink loop); re-export the model with its data "
+            "file next to it."
+        ) from exc
+    if os.path.isabs(location) or not target.is_relative_to(root):
+        raise ModelSecurityError(
+            f"Tensor {name!r} points its external data at {shown}, outside "
+            f"the model's folder {str(root)!r}; move the data file next to the model "
+            "and store a relative location."
+        )
+    return target
+
+
 def _check_external_data(model: onnx.ModelProto, folder: Path) -> int:
     """Refuse external-data locations outside the model's folder (path traversal) and
     lengths past the end of their file; return the external bytes the model would read.
 
-    Only the tensor metadata is read here, so a tiny .onnx pointing at gigabytes of
-    external data is measured before any of it is loaded.
+    Every tensor counts: initializers and attribute tensors of the main graph, of every
+    subgraph (If / Loop / Scan bodies, recursively) and of local functions. Only the tensor
+    metadata is read here, so a tiny .onnx pointing at gigabytes of external data is
+    measured before any of it is loaded.
     """
     root = folder.resolve()
     total = 0
     for tensor in _external_tensors(model):
         entries = {e.key: e.value for e in tensor.external_data}
         location = entries.get("location", "")
-        target = (root / location).resolve()
-        if os.path.isabs(location) or not target.is_relative_to(root):
-            raise ModelSecurityError(
-                f"Tensor {tensor.name!r} points its external data at {location!r}, outside "
-                f"the model's folder {str(root)!r}; move the data file next to the model "
-                "and store a relative location."
-            )
-        if not target.is_file():
+        target = _location_target(tensor, location, root)
+        try:
+            if not target.is_file():
+                raise ModelFormatError(
+                    f"Tensor {tensor.name!r} needs external data file {location!r}, which is "
+                    "missing from the model's folder; copy it next to the model."
+                )
+            size = target.stat().st_size
+        except OSError as exc:
             raise ModelFormatError(
-                f"Tensor {tensor.name!r} needs external data file {location!r}, which is "
-                "missing from the model's folder; copy it next to the model."
-            )
-        size = target.stat().st_size
+                f"Tensor {tensor.name!r} needs external data file {location!r}, which cannot be read "
+                f"({exc.strerror or exc}); copy it next to the model."
+            ) from exc
         try:
             offset = int(entries.get("offset", "0") or 0)
             length = int(entries["length"]) if entries.get("length") else size - offset
@@ -232,19 +275,61 @@ def _check_external_data(model: onnx.ModelProto, folder: Path) -> int:
     return total
 
 
+def _graphs(model: onnx.ModelProto) -> list[Any]:
+    """The main graph and every subgraph (If / Loop / Scan bodies, recursively, also inside functions)."""
+    found: list[Any] = []
+    pending: list[Any] = [model.graph]
+    nodes_of_functions = [node for function in model.functions for node in function.node]
+
+    def subgraphs(nodes: Any) -> None:
+        for node in nodes:
+            for attr in node.attribute:
+                if attr.HasField("g"):
+                    pending.append(attr.g)
+                pending.extend(attr.graphs)
+
+    subgraphs(nodes_of_functions)
+    while pending:
+        graph = pending.pop()
+        found.append(graph)
+        subgraphs(graph.node)
+    return found
+
+
+def _node_tensors(nodes: Any) -> list[Any]:
+    tensors: list[Any] = []
+    for node in nodes:
+        for attr in node.attribute:
+            if attr.HasField("t"):
+                tensors.append(attr.t)
+            tensors.extend(attr.tensors)
+            if attr.HasField("sparse_tensor"):
+                tensors += [attr.sparse_tensor.values, attr.sparse_tensor.indices]
+            for sparse in attr.sparse_tensors:
+                tensors += [sparse.values, sparse.indices]
+    return tensors
+
+
 def _external_tensors(model: onnx.ModelProto) -> list[onnx.TensorProto]:
-    """Initializers and node-attribute tensors of the main graph that keep their data in a file."""
-    tensors = list(model.graph.initializer)
-    tensors += [attr.t for node in model.graph.node for attr in node.attribute if attr.type == _ATTRIBUTE_TENSOR]
+    """Every tensor of the model (initializers, sparse initializers and attribute tensors of the
+    main graph, of every subgraph and of local functions) that keeps its data in a file."""
+    tensors: list[Any] = _node_tensors(node for function in model.functions for node in function.node)
+    for graph in _graphs(model):
+        tensors += list(graph.initializer)
+        for sparse in graph.sparse_initializer:
+            tensors += [sparse.values, sparse.indices]
+        tensors += _node_tensors(graph.node)
     return [t for t in tensors if t.data_location == _EXTERNAL]
 
 
 def _load_external_data(model: onnx.ModelProto, folder: Path) -> None:
     """Read the external data of the tensors :func:`_check_external_data` accepted into the
-    model (``raw_data``), as ``onnx.load_external_data_for_model`` does."""
+    model (``raw_data``), as ``onnx.load_external_data_for_model`` does, subgraphs included,
+    so onnxruntime (which gets the model as bytes) never opens a file itself."""
+    root = folder.resolve()
     for tensor in _external_tensors(model):
         entries = {e.key: e.value for e in tensor.external_data}
-        with open(folder.resolve() / entries["location"], "rb") as fh:
+        with open(_location_target(tensor, entries["location"], root), "rb") as fh:
             fh.seek(int(entries.get("offset", "0") or 0))
             length = entries.get("length")
             tensor.raw_data = fh.read(int(length)) if length else fh.read()
@@ -279,7 +364,7 @@ def _check_domains(model: onnx.ModelProto, allow_custom_ops: bool) -> None:
     if allow_custom_ops:
         return
     local = {f.domain for f in model.functions}
-    for node in model.graph.node:
+    for node in (n for graph in _graphs(model) for n in graph.node):
         if node.domain not in _STANDARD_DOMAINS and node.domain not in local:
             raise ModelSecurityError(
                 f"Node {node.name or node.op_type!r} uses operator {node.op_type!r} from the "

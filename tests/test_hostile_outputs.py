@@ -1,0 +1,363 @@
+"""Hostile inputs of issue #24: exit 2 with one sentence, and nothing the user owns changes.
+
+Every case runs the CLI on tiny models built with onnx.helper and tiny tables, and checks
+three things: the exit code, one ``audit-engine: error:`` line naming the problem, and the
+disk (inputs byte-identical, nothing left in or beside ``--out``). The oracle for "nothing
+changed" is a snapshot of every file under the test's folder (path -> bytes) taken before
+the run.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from audit_engine.cli import main
+from audit_engine.outdir import MANIFEST, STAGING_PREFIX
+
+from .conftest import ROOT, logistic_model, save
+
+RUN = ["--target", "y", "--features", "a", "b", "c", "--checks", "performance", "--bootstrap", "20", "--no-progress"]
+
+
+# ----------------------------------------------------------------------------- helpers
+@pytest.fixture
+def work(tmp_path: Path) -> Path:
+    """A folder with m.onnx (logistic, 3 inputs), d.csv (60 rows: a, b, c, y, g) and audit.toml."""
+    save(logistic_model(np.array([1.0, -1.0, 0.5])), tmp_path / "m.onnx")
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(60, 3)), columns=["a", "b", "c"])
+    frame["y"] = (frame["a"] > 0).astype(int)
+    frame["g"] = rng.choice(["p", "q"], 60)
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    (tmp_path / "audit.toml").write_text("seed = 0\n")
+    return tmp_path
+
+
+def _snapshot(folder: Path) -> dict[str, bytes | None]:
+    """Every entry under ``folder``: files by content, folders and links as None."""
+    out: dict[str, bytes | None] = {}
+    for path in sorted(folder.rglob("*")):
+        key = str(path.relative_to(folder))
+        out[key] = path.read_bytes() if path.is_file() and not path.is_symlink() else None
+    return out
+
+
+def _main(args: list[str], capsys) -> tuple[int, str]:
+    code = main(args)
+    return code, capsys.readouterr().err
+
+
+def _one_line(err: str, phrase: str) -> str:
+    lines = [line for line in err.strip().splitlines() if line]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("audit-engine: error: "), lines[0]
+    assert phrase in lines[0], lines[0]
+    return lines[0]
+
+
+def _refused(args: list[str], work: Path, capsys, phrase: str) -> str:
+    """Run ``args``; expect exit 2, one line holding ``phrase``, and the folder unchanged."""
+    before = _snapshot(work)
+    code, err = _main(args, capsys)
+    assert code == 2, err
+    line = _one_line(err, phrase)
+    assert _snapshot(work) == before, set(_snapshot(work)) ^ set(before)
+    return line
+
+
+def _run(work: Path, *extra: str) -> list[str]:
+    return ["run", str(work / "m.onnx"), "--data", str(work / "d.csv"), *RUN, *extra]
+
+
+# ----------------------------------------------------------------------------- 1. data loss
+@pytest.mark.parametrize("victim", ["m.onnx", "d.csv", "audit.toml", "ref.csv", "out/audit.json", "out/report.html"])
+def test_junit_never_replaces_an_input_or_an_output_of_the_run(victim, work, capsys):
+    (work / "ref.csv").write_bytes((work / "d.csv").read_bytes())
+    phrase = "which --out writes too" if victim.startswith("out/") else "never replaces or writes into its own inputs"
+    _refused(_run(work, "--config", str(work / "audit.toml"), "--reference", str(work / "ref.csv"),
+                  "--out", str(work / "out"), "--junit", str(work / victim)), work, capsys, phrase)
+
+
+def test_junit_over_a_previous_output_folder_file_keeps_the_audit(work, capsys):
+    out = work / "out"
+    assert _main(_run(work, "--out", str(out)), capsys)[0] == 0
+    _refused(_run(work, "--out", str(out), "--junit", str(out / "audit.json")), work, capsys, "which --out writes too")
+
+
+def test_junit_refuses_a_users_file_and_replaces_its_own(work, capsys):
+    mine = work / "results.xml"
+    mine.write_text("<results>mine</results>")
+    _refused(_run(work, "--out", str(work / "out"), "--junit", str(mine)), work, capsys, "did not write")
+    ours = work / "verdicts.xml"
+    for _ in range(2):  # the second run replaces the file the first one wrote (it carries the engine's mark)
+        code, err = _main(_run(work, "--out", str(work / "out"), "--junit", str(ours)), capsys)
+        assert code == 0, err
+    assert '<testsuites name="audit-engine"' in ours.read_text()
+    assert mine.read_text() == "<results>mine</results>"
+    assert not [p for p in work.iterdir() if p.name.startswith(STAGING_PREFIX)]
+
+
+def test_junit_inside_out_is_committed_with_it_and_listed(work, capsys):
+    out = work / "out"
+    code, err = _main(_run(work, "--out", str(out), "--junit", str(out / "verdicts.xml")), capsys)
+    assert code == 0, err
+    assert json.loads((out / MANIFEST).read_text())["files"] == ["audit.json", "report.html", "verdicts.xml"]
+
+
+def test_render_never_replaces_its_own_input(work, capsys):
+    out = work / "out"
+    assert _main(_run(work, "--out", str(out)), capsys)[0] == 0
+    _refused(["render", str(out / "audit.json"), "--out", str(out / "audit.json")], work, capsys,
+             "is the audit.json to render")
+    _refused(["render", str(out / "audit.json"), "--out", str(out / "audit.json"), "--overwrite"], work, capsys,
+             "is the audit.json to render")  # --overwrite or not
+    _refused(["render", str(out / "audit.json"), "--out", str(work / "m.onnx")], work, capsys, "did not write")
+
+
+def test_compare_junit_on_an_input_audit(work, capsys):
+    out = work / "out"
+    assert _main(_run(work, "--out", str(out)), capsys)[0] == 0
+    a = out / "audit.json"
+    _refused(["compare", str(a), str(a), "--out", str(work / "cmp"), "--junit", str(a)], work, capsys,
+             "is the model or audit A")
+
+
+def test_out_inside_a_data_folder_is_refused(work, capsys):
+    folder = work / "parts"
+    folder.mkdir()
+    pd.read_csv(work / "d.csv").to_parquet(folder / "part-0.parquet")
+    _refused(["run", str(work / "m.onnx"), "--data", str(folder), *RUN, "--out", str(folder)], work, capsys,
+             "the data")
+
+
+def test_a_folder_where_report_html_goes_is_refused_before_anything_is_replaced(work, capsys):
+    out = work / "out"
+    assert _main(_run(work, "--out", str(out)), capsys)[0] == 0
+    (out / "report.html").unlink()
+    (out / "report.html").mkdir()
+    _refused(_run(work, "--out", str(out), "--overwrite"), work, capsys, "holds a folder named 'report.html'")
+
+
+def test_bad_junit_is_refused_before_any_work(work, capsys):
+    (work / "afile").write_text("x")
+    # The model does not exist: the --junit error must come first, and nothing is created.
+    _refused(["run", str(work / "missing.onnx"), "--data", str(work / "d.csv"), *RUN, "--out", str(work / "out"),
+              "--junit", str(work / "afile" / "j.xml")], work, capsys, "--junit")
+    _refused(["run", str(work / "missing.onnx"), "--data", str(work / "d.csv"), *RUN, "--out", str(work / "out"),
+              "--junit", str(work)], work, capsys, "is a folder")
+
+
+def _enospc_render(monkeypatch, code: int) -> None:
+    import audit_engine.report as report
+
+    def full(result, path, **kw):
+        Path(path).write_text("<html>half")  # a partial file, as a full disk leaves one
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(report, "render", full)
+
+
+@pytest.mark.parametrize("code, phrase", [(errno.ENOSPC, "the disk is full"),
+                                          (errno.EFBIG, "the file size limit"), (errno.EDQUOT, "quota")])
+def test_a_full_disk_is_exit_2_and_leaves_nothing(code, phrase, work, capsys, monkeypatch):
+    _enospc_render(monkeypatch, code)
+    _refused(_run(work, "--out", str(work / "out")), work, capsys, phrase)
+
+
+def test_a_full_disk_keeps_the_previous_audit(work, capsys, monkeypatch):
+    out = work / "out"
+    assert _main(_run(work, "--out", str(out)), capsys)[0] == 0
+    _enospc_render(monkeypatch, errno.ENOSPC)
+    _refused(_run(work, "--out", str(out), "--junit", str(work / "j.xml")), work, capsys, "the disk is full")
+
+
+def test_file_size_limit_in_a_real_process(work):
+    """``ulimit -f``: the write fails with EFBIG (Python ignores SIGXFSZ); exit 2, nothing left."""
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (8192, 8192))
+
+    out = work / "out"
+    before = _snapshot(work)
+    proc = subprocess.run([sys.executable, "-m", "audit_engine", *_run(work, "--out", str(out))], cwd=ROOT,
+                          capture_output=True, text=True, preexec_fn=limit, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 2, proc.stderr
+    _one_line(proc.stderr, "file size limit")
+    assert _snapshot(work) == before
+
+
+def test_a_concurrent_run_into_the_same_out_is_refused_before_the_work(work, capsys):
+    out = work / "out"
+    out.mkdir()
+    fd = os.open(out, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # what a running audit holds
+    try:
+        _refused(["run", str(work / "missing.onnx"), "--data", str(work / "d.csv"), *RUN, "--out", str(out)],
+                 work, capsys, "being written by another audit-engine run")
+    finally:
+        os.close(fd)
+
+
+def test_staging_left_by_a_killed_run_is_removed_by_the_next(work, capsys):
+    out = work / "out"
+    assert _main(_run(work, "--out", str(out)), capsys)[0] == 0
+    stale = out / f"{STAGING_PREFIX}999999-abc"
+    stale.mkdir()
+    (stale / "audit.json").write_text("{half")
+    assert _main(_run(work, "--out", str(out)), capsys)[0] == 0
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "audit.json", "report.html"]
+
+
+def test_an_overlong_out_name_and_a_dangling_symlink(work, capsys):
+    _refused(_run(work, "--out", str(work / ("x" * 300))), work, capsys, "over the 255-byte limit")
+    (work / "link").symlink_to(work / "nowhere")
+    _refused(_run(work, "--out", str(work / "link")), work, capsys, "which does not exist")
+    _refused(_run(work, "--out", str(work / "out"), "--junit", str(work / ("j" * 300 + ".xml"))), work, capsys,
+             "over the 255-byte limit")
+
+
+def test_a_crash_log_goes_to_a_temp_folder_when_out_is_full(work, capsys, monkeypatch):
+    import audit_engine.audit  # noqa: F401 - the module, for the patch below
+    import audit_engine.outdir as outdir
+
+    def crash(*a, **k):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(sys.modules["audit_engine.audit"], "audit", crash)
+    monkeypatch.setattr(outdir.OutputFolder, "log_folder", lambda self: Path("/proc/self/no-log"))  # unwritable, even for root
+    code, err = _main(_run(work, "--out", str(work / "out")), capsys)
+    assert code == 3
+    log = Path(err.split("the log ")[1].rstrip(".\n"))
+    assert log.is_file() and "boom" in log.read_text()
+    assert log.parent.name.startswith("audit-engine-log-") and not (work / "out").exists()
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path: Path):
+    """A 16 KiB tmpfs (root only; skipped where mounting is not allowed)."""
+    mount = tmp_path / "full"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(mount)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], capture_output=True)
+
+
+def test_a_really_full_disk(work, tiny_tmpfs, capsys):
+    code, err = _main(_run(work, "--out", str(tiny_tmpfs / "o")), capsys)
+    assert code == 2, err
+    _one_line(err, "the disk is full")
+    assert list(tiny_tmpfs.iterdir()) == []
+    code, err = _main(_run(work, "--out", str(work / "out"), "--junit", str(tiny_tmpfs / "j.xml")), capsys)
+    assert code == 0, err  # a JUnit file fits in 16 KiB
+    assert [p.name for p in tiny_tmpfs.iterdir()] == ["j.xml"]
+
+
+# ----------------------------------------------------------------------------- 2. external data in subgraphs
+def _external(tensor, location: str, length: int, offset: int = 0):
+    from onnx import TensorProto
+
+    tensor.data_location = TensorProto.EXTERNAL
+    tensor.ClearField("raw_data")
+    for key, value in (("location", location), ("offset", str(offset)), ("length", str(length))):
+        entry = tensor.external_data.add()
+        entry.key, entry.value = key, value
+    return tensor
+
+
+def _if_model(location: str, length: int = 24):
+    """probabilities = softmax(If(true) { input @ W } else { input @ W }), with W (3, 2) float32 kept
+    as external data of the *branch* graphs (not of the main graph)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    def branch(name: str):
+        weights = _external(numpy_helper.from_array(np.zeros((3, 2), dtype=np.float32), f"W_{name}"), location, length)
+        return helper.make_graph([helper.make_node("MatMul", ["input", f"W_{name}"], [f"z_{name}"])], name, [],
+                                 [helper.make_tensor_value_info(f"z_{name}", TensorProto.FLOAT, ["N", 2])],
+                                 initializer=[weights])
+
+    graph = helper.make_graph(
+        [helper.make_node("If", ["cond"], ["z"], then_branch=branch("then"), else_branch=branch("else")),
+         helper.make_node("Softmax", ["z"], ["probabilities"], axis=1)],
+        "if_model", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 2])],
+        initializer=[numpy_helper.from_array(np.array(True), "cond")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    return model
+
+
+def _write_model(folder: Path, model, name: str = "sub.onnx") -> Path:
+    folder.mkdir(exist_ok=True)
+    path = folder / name
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+def test_subgraph_external_data_is_read_from_the_models_folder_not_the_cwd(work, monkeypatch):
+    import audit_engine as ae
+
+    mine = np.array([[1.0, -1.0], [0.5, 2.0], [-1.0, 0.0]], dtype=np.float32)
+    model = _write_model(work / "model", _if_model("w64.bin"))
+    (work / "model" / "w64.bin").write_bytes(mine.tobytes())
+    elsewhere = work / "cwd"
+    elsewhere.mkdir()
+    (elsewhere / "w64.bin").write_bytes(np.full((3, 2), 9.0, dtype=np.float32).tobytes())
+    monkeypatch.chdir(elsewhere)
+    loaded = ae.load_model(model)
+    x = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    got = loaded.session.run(None, {"input": x})[0]
+    z = x.astype(np.float64) @ mine
+    expected = np.exp(z - z.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(got, expected / expected.sum(axis=1, keepdims=True), rtol=1e-5)
+    assert ae.load_model(model, onnx_checker=False).session.run(None, {"input": x})[0].tolist() == got.tolist()
+
+
+@pytest.mark.parametrize("command", ["run", "inspect"])
+def test_subgraph_external_data_counts_against_max_model_bytes(command, work, capsys):
+    model = _write_model(work / "model", _if_model("big.bin", length=300 * 2**20))
+    with open(work / "model" / "big.bin", "wb") as fh:  # sparse: 300 MB declared, nothing on disk
+        fh.truncate(300 * 2**20)
+    args = ([command, str(model), "--data", str(work / "d.csv"), *RUN, "--out", str(work / "out")]
+            if command == "run" else [command, str(model)])
+    _refused([*args, "--max-model-bytes", "10MB"], work, capsys, "bytes of external data, over the")
+
+
+def _loop_link(folder: Path) -> str:
+    folder.mkdir(exist_ok=True)
+    (folder / "loop").symlink_to(folder / "loop")
+    return "loop"
+
+
+ODD_LOCATIONS = {
+    "NUL byte": (lambda folder: "w\x00.bin", "NUL byte"),
+    "5,000 characters": (lambda folder: "a" * 5000, "5000 characters"),
+    "symlink loop": (_loop_link, "cannot be resolved"),
+    "outside the folder": (lambda folder: "../d.csv", "outside the model's folder"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ODD_LOCATIONS))
+@pytest.mark.parametrize("command", ["run", "inspect"])
+def test_odd_external_data_locations_are_exit_2(case, command, work, capsys):
+    make, phrase = ODD_LOCATIONS[case]
+    folder = work / "model"
+    model = _write_model(folder, _if_model(make(folder)))
+    args = ([command, str(model), "--data", str(work / "d.csv"), *RUN, "--out", str(work / "out")]
+            if command == "run" else [command, str(model)])
+    _refused(args, work, capsys, phrase)
