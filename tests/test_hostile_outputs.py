@@ -361,3 +361,113 @@ def test_odd_external_data_locations_are_exit_2(case, command, work, capsys):
     args = ([command, str(model), "--data", str(work / "d.csv"), *RUN, "--out", str(work / "out")]
             if command == "run" else [command, str(model)])
     _refused(args, work, capsys, phrase)
+
+
+# ----------------------------------------------------------------------------- 3. silently wrong audits
+def _identity_model(k: int = 3, *, zipmap_labels: list[int] | None = None, input_type: int | None = None):
+    """output = input (rows are the 'probabilities' the data holds); optionally wrapped in a ZipMap,
+    or reading an integer input (cast to float)."""
+    from onnx import TensorProto, helper
+
+    in_type = TensorProto.FLOAT if input_type is None else input_type
+    nodes = [helper.make_node("Cast", ["input"], ["p"], to=TensorProto.FLOAT) if input_type is not None
+             else helper.make_node("Identity", ["input"], ["p"])]
+    outputs = [helper.make_tensor_value_info("p", TensorProto.FLOAT, ["N", k])]
+    opsets = [helper.make_opsetid("", 17)]
+    if zipmap_labels is not None:
+        nodes.append(helper.make_node("ZipMap", ["p"], ["zip"], domain="ai.onnx.ml", classlabels_int64s=zipmap_labels))
+        outputs = [helper.make_tensor_value_info("label_dummy", TensorProto.INT64, ["N"]),
+                   helper.make_value_info("zip", helper.make_sequence_type_proto(
+                       helper.make_map_type_proto(TensorProto.INT64, helper.make_tensor_type_proto(TensorProto.FLOAT, []))))]
+        nodes.append(helper.make_node("ArgMax", ["p"], ["label_dummy"], axis=1, keepdims=0))
+        opsets.append(helper.make_opsetid("ai.onnx.ml", 3))
+    graph = helper.make_graph(nodes, "identity", [helper.make_tensor_value_info("input", in_type, ["N", k])], outputs)
+    model = helper.make_model(graph, opset_imports=opsets)
+    model.ir_version = 9
+    return model
+
+
+def _probability_rows(n: int = 90, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Dirichlet rows (n, 3) as float32, a few one-hot rows among them, and labels drawn from them."""
+    rng = np.random.default_rng(seed)
+    p = rng.dirichlet([1.0, 1.0, 1.0], size=n)
+    p[:5] = np.eye(3)[rng.integers(0, 3, 5)]
+    y = np.array([rng.choice(3, p=row) for row in p])
+    return p.astype(np.float32), y
+
+
+def _probability_table(work: Path, p: np.ndarray, y: np.ndarray) -> Path:
+    frame = pd.DataFrame(p.astype(np.float64), columns=["a", "b", "c"])
+    frame["y"] = y
+    path = work / "probs.csv"
+    frame.to_csv(path, index=False, float_format="%.9g")
+    return path
+
+
+def test_probabilities_off_by_float32_rounding_are_renormalised_not_softmaxed(work, capsys):
+    from sklearn.metrics import log_loss
+
+    p, y = _probability_rows()
+    scaled = (p.astype(np.float64) * (1 + 5e-6)).astype(np.float32)  # rows sum to 1 + 5e-6; one-hot rows hold 1.000005
+    model = _write_model(work / "model", _identity_model(), "identity.onnx")
+    out = work / "out"
+    code, err = _main(["run", str(model), "--data", str(_probability_table(work, scaled, y)), "--target", "y",
+                       "--checks", "performance", "--bootstrap", "0", "--no-progress", "--out", str(out)], capsys)
+    assert code in (0, 1), err
+    doc = json.loads((out / "audit.json").read_text())
+    assert doc["model"]["output_kind"] == "probabilities"
+    q = scaled.astype(np.float64)
+    q = np.clip(q, 0, 1) / np.clip(q, 0, 1).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(doc["performance"]["metrics"]["log_loss"]["value"],
+                               log_loss(y, np.clip(q, 1e-15, 1), labels=[0, 1, 2]), rtol=1e-6)
+
+
+@pytest.mark.parametrize("case, change, phrase", [
+    ("sums to 1.001", lambda p: p * 1.001, "sums to 1.001"),
+    ("sums to 1.02", lambda p: p * 1.02, "sums to 1.02"),
+    ("negative probabilities", lambda p: p + np.array([-0.2, 0.1, 0.1], dtype=np.float32), "outside [0, 1]"),
+])
+def test_probabilities_beyond_rounding_are_exit_2(case, change, phrase, work, capsys):
+    p, y = _probability_rows()
+    p[:5] = np.float32(1 / 3)  # no one-hot rows: a negative column everywhere
+    model = _write_model(work / "model", _identity_model(), "identity.onnx")
+    data = _probability_table(work, change(p).astype(np.float32), y)
+    _refused(["run", str(model), "--data", str(data), "--target", "y", "--checks", "performance",
+              "--bootstrap", "0", "--no-progress", "--out", str(work / "out")], work, capsys, phrase)
+
+
+def test_a_zipmap_whose_labels_do_not_match_the_columns(work, capsys):
+    p, y = _probability_rows()
+    model = _write_model(work / "model", _identity_model(zipmap_labels=[0, 1]), "zip.onnx")
+    _refused(["run", str(model), "--data", str(_probability_table(work, p, y)), "--target", "y", "--checks",
+              "performance", "--bootstrap", "0", "--no-progress", "--out", str(work / "out")], work, capsys,
+             "ZipMap names 2 classes (0, 1) but the probability tensor it wraps has 3 columns")
+
+
+def test_a_timestamp_feature_column(work, capsys):
+    frame = pd.read_csv(work / "d.csv")
+    frame["c"] = pd.date_range("2024-01-01", periods=len(frame), freq="h")
+    frame.to_parquet(work / "t.parquet")
+    _refused(["run", str(work / "m.onnx"), "--data", str(work / "t.parquet"), *RUN, "--out", str(work / "out")],
+             work, capsys, "Feature column 'c' holds timestamps")
+
+
+def test_fractional_data_for_an_int64_input(work, capsys):
+    from onnx import TensorProto
+
+    p, y = _probability_rows()
+    model = _write_model(work / "model", _identity_model(input_type=TensorProto.INT64), "int.onnx")
+    _refused(["run", str(model), "--data", str(_probability_table(work, p, y)), "--target", "y", "--checks",
+              "performance", "--bootstrap", "0", "--no-progress", "--out", str(work / "out")], work, capsys,
+             "but the model input 'input' is int64 and would truncate them")
+
+
+def test_a_duplicated_feature_name(work, capsys):
+    text = (work / "d.csv").read_text().splitlines()
+    header = text[0].split(",")
+    header[1] = "a"  # a, a, c, y, g
+    (work / "dup.csv").write_text("\n".join([",".join(header), *text[1:]]) + "\n")
+    _refused(["run", str(work / "m.onnx"), "--data", str(work / "dup.csv"), "--target", "y", "--no-progress",
+              "--out", str(work / "out")], work, capsys, "names the column 'a' twice")
+    _refused(["run", str(work / "m.onnx"), "--data", str(work / "d.csv"), "--target", "y", "--features", "a", "a",
+              "b", "--no-progress", "--out", str(work / "out")], work, capsys, "names the column 'a' twice")

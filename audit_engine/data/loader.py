@@ -6,6 +6,7 @@ AuditData keeps the raw columns; binding them to the model's inputs is the job o
 
 from __future__ import annotations
 
+import csv
 import difflib
 import hashlib
 import os
@@ -131,7 +132,9 @@ def _read(path: Path) -> tuple[pd.DataFrame | None, dict[str, np.ndarray] | None
     check_data_file(path)  # declared sizes against the memory budget, pickles refused, before loading
     try:
         if suffix in (".csv", ".txt", ".tsv"):
-            return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ","), None
+            sep = "\t" if suffix == ".tsv" else ","
+            _refuse_duplicates(_csv_header(path, sep), f"The header of {str(path)!r}")
+            return pd.read_csv(path, sep=sep), None
         if suffix in (".parquet", ".pq"):
             return pd.read_parquet(path), None
         if suffix == ".npz":
@@ -204,6 +207,7 @@ def load_data(
 
     if frame is not None:
         frame.columns = [str(c) for c in frame.columns]
+        _refuse_duplicates([str(c) for c in frame.columns], f"The data{' in ' + repr(path) if path else ''}")
         if len(frame) == 0:
             raise InvalidValueError(
                 f"The data{' in ' + repr(path) if path else ''} has no rows; an audit needs at least one."
@@ -218,11 +222,13 @@ def load_data(
                 if name not in frame.columns:
                     raise _missing_column("feature", name, frame.columns)
             feature_list = list(features)
+            _refuse_duplicates(feature_list, "The features list (--features / features)")
         else:
             skip = set(sensitive) | ({target} if target else set())
             feature_list = [c for c in frame.columns if c not in skip]
         if not feature_list:
             raise ColumnError("The data has no feature columns left after removing the target and sensitive columns.")
+        _refuse_time_features(frame, feature_list)
         y_values = None
         if target is not None:
             y_values = frame[target].to_numpy()
@@ -291,6 +297,42 @@ def _per_input(arrays: dict[str, np.ndarray], path: str | None, sensitive: Seque
             digest.update(np.ascontiguousarray(inputs[k]).tobytes())
         sha = digest.hexdigest()
     return AuditData(None, None, "y" if y_values is not None else None, y_values, sens, None, path, sha, inputs=inputs)
+
+
+def _csv_header(path: Path, sep: str) -> list[str]:
+    """The column names of a CSV's first line as written (pandas renames a repeated 'a' to 'a.1')."""
+    try:
+        with path.open(encoding="utf-8", errors="replace", newline="") as fh:
+            first = fh.readline(1 << 20)
+    except OSError:
+        return []
+    return next(csv.reader([first], delimiter=sep), [])
+
+
+def _refuse_duplicates(names: Sequence[str], where: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ColumnError(
+                f"{where} names the column {name!r} twice; a feature must have one name, so rename or drop one of them."
+            )
+        seen.add(name)
+
+
+def _refuse_time_features(frame: pd.DataFrame, features: Sequence[str]) -> None:
+    """Timestamps and durations are not numbers a model reads: converting them silently
+    (nanoseconds since 1970) would audit a different input than the one the model was trained on."""
+    import pandas as pd
+
+    for name in features:
+        dtype = frame[name].dtype
+        if (pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype)
+                or isinstance(dtype, pd.PeriodDtype)):
+            raise InvalidValueError(
+                f"Feature column {name!r} holds timestamps ({dtype}), which the model cannot read as they are; "
+                "convert it to the numbers the model was trained on (e.g. days since a date) or leave it out "
+                "with --features."
+            )
 
 
 def _as_group_strings(column: pd.Series) -> pd.Series:
