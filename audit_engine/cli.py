@@ -21,7 +21,9 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
+import warnings
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -215,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _config(args: argparse.Namespace) -> Any:
     from .config import AuditConfig
 
-    config = AuditConfig.from_toml(args.config) if getattr(args, "config", None) else AuditConfig()
+    config = _config_file(args.config) if getattr(args, "config", None) else AuditConfig()
     fairness = dict(config.fairness)
     if args.reference_group:
         groups: dict[str, str] | str = {}
@@ -252,6 +254,25 @@ def _config(args: argparse.Namespace) -> Any:
         output_kind=args.output_kind,
         fairness=fairness or None,
     )
+
+
+def _config_file(path: str) -> Any:
+    """``AuditConfig.from_toml`` with the paths and files it cannot describe itself refused in one sentence."""
+    from .config import AuditConfig
+    from .errors import ConfigError
+    from .limits import not_a_file
+
+    odd = not_a_file(path)
+    if odd is not None:
+        raise ConfigError(f"The config path {path!r} is {odd}, not a file; pass the audit.toml file"
+                          + (" inside it." if odd == "a folder" else "."))
+    try:
+        return AuditConfig.from_toml(path)
+    except RecursionError:
+        raise ConfigError(
+            f"Config file {path!r} nests tables or arrays deeper than audit-engine reads (Python's recursion "
+            "limit); an audit.toml needs a few levels, so flatten it."
+        ) from None
 
 
 class _Progress:
@@ -308,7 +329,7 @@ class _Echo:
 
     def info(self, text: str) -> None:
         if not self.quiet:
-            print(text, file=sys.stderr if self.json_mode else sys.stdout)
+            print(_safe(text), file=sys.stderr if self.json_mode else sys.stdout)
 
     def emit(self, doc: dict[str, Any]) -> None:
         """The ``--json`` document on stdout (once per command)."""
@@ -321,8 +342,32 @@ class _Echo:
 _ECHO = _Echo()
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_MAX_LINE = 1000
+
+
+def _safe(text: str) -> str:
+    """Text for a terminal: control characters (ESC, OSC, BEL, C1, bidi overrides, stray
+    surrogates) written as visible escapes, so data (a group name, a column name) cannot
+    move the cursor, retitle the window or hide text."""
+    return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}" if ord(m.group()) > 0xff
+                        else f"\\x{ord(m.group()):02x}", text)
+
+
+def _say(text: str) -> None:
+    """One line of ``inspect``'s text on stdout, safe for a terminal."""
+    print(_safe(text))
+
+
 def _fail(code: int, line: str) -> int:
-    """Print an error line on stderr (under ``--json`` also an error document on stdout); return code."""
+    """Print an error line on stderr (under ``--json`` also an error document on stdout); return code.
+
+    The line is made safe for a terminal and cut to :data:`_MAX_LINE` characters (a message
+    quoting a 200,000-character metric name stays one readable line).
+    """
+    line = _safe(line)
+    if len(line) > _MAX_LINE:
+        line = f"{line[:_MAX_LINE - 60]}... ({len(line) - _MAX_LINE + 60} more characters cut)"
     print(line, file=sys.stderr)
     _ECHO.emit({"status": "error", "exit_code": code, "exit_meaning": EXIT_CODES.get(code, ""),
                 "error": line.removeprefix("audit-engine: "), "files": {}})
@@ -434,8 +479,8 @@ def _finish(result: Any, folder: Any) -> int:
     if crashed:
         log = _write_log(folder, "check errors:\n" + "\n".join(crashed) + "\n\n" + _tracebacks(result))
         more = f" (and {len(crashed) - 1} more)" if len(crashed) > 1 else ""
-        print(f"audit-engine: internal error in check {crashed[0]}{more}; "
-              f"the other checks ran and were written. This is a bug: please report it with the log {log}.",
+        print(_safe(f"audit-engine: internal error in check {crashed[0]}{more}; "
+                    f"the other checks ran and were written. This is a bug: please report it with the log {log}."),
               file=sys.stderr)
         return EXIT_INTERNAL
     return EXIT_POLICY_FAIL if result.status == "fail" else EXIT_PASS
@@ -577,26 +622,26 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
         return EXIT_PASS
-    print(f"{info['path']}  (sha256 {info['sha256'][:16]}…, opset {info['opset']}, producer {info['producer'] or 'unknown'})")
-    print("inputs:")
+    _say(f"{info['path']}  (sha256 {info['sha256'][:16]}…, opset {info['opset']}, producer {info['producer'] or 'unknown'})")
+    _say("inputs:")
     for i in info["inputs"]:
-        print(f"  {i['name']}: {i['dtype']} {i['shape']}")
-    print("outputs:")
+        _say(f"  {i['name']}: {i['dtype']} {i['shape']}")
+    _say("outputs:")
     for o in info["outputs"]:
         mark = "  <- audited" if o["name"] == info["output"] else ""
-        print(f"  {o['name']}: {o['dtype']} {o['shape']}{mark}")
+        _say(f"  {o['name']}: {o['dtype']} {o['shape']}{mark}")
     kind = info["output_kind"] or "inferred from data when audited"
     if info["task"]:
-        print(f"task: {info['task']}; output kind: {kind} (resolved on {info['probe_rows']})")
+        _say(f"task: {info['task']}; output kind: {kind} (resolved on {info['probe_rows']})")
     else:
-        print(f"output kind: {kind} (not resolved: {info['probe_error']})")
+        _say(f"output kind: {kind} (not resolved: {info['probe_error']})")
     classes = info["classes"] if info["classes"] is not None else "from the data"
-    print(f"classes: {classes}" + (f" ({info['classes_source']})" if info.get("classes_source") else ""))
+    _say(f"classes: {classes}" + (f" ({info['classes_source']})" if info.get("classes_source") else ""))
     if info["rewrites"]:
-        print("rewrites: " + "; ".join(info["rewrites"]))
+        _say("rewrites: " + "; ".join(info["rewrites"]))
     if info["fixed_batch"]:
-        print(f"fixed batch size: {info['fixed_batch']} (the Evaluator feeds {info['fixed_batch']} row(s) per call)")
-    print(model.describe_provider())
+        _say(f"fixed batch size: {info['fixed_batch']} (the Evaluator feeds {info['fixed_batch']} row(s) per call)")
+    _say(model.describe_provider())
     return EXIT_PASS
 
 
@@ -669,6 +714,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = {"run": _cmd_run, "compare": _cmd_compare, "render": _cmd_render, "inspect": _cmd_inspect, "demo": _cmd_demo}
     restore = install_signal_handlers()
     _OPEN.clear()
+    quiet_warnings = warnings.catch_warnings()
+    quiet_warnings.__enter__()
+    # numpy / pandas / scikit-learn warnings never land on the terminal before the one error
+    # line (or among the summary); -v shows them as log lines.
+    warnings.simplefilter("default" if args.verbose else "ignore")
+    logging.captureWarnings(bool(args.verbose))
     try:
         _apply_limits(args)
         with Watchdog(getattr(args, "timeout", None)):
@@ -709,6 +760,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _OPEN.clear()
         _ECHO.reset()
         restore()
+        logging.captureWarnings(False)
+        quiet_warnings.__exit__(None, None, None)
         from . import limits
 
         limits.set_model_byte_limit(None)

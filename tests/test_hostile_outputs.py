@@ -471,3 +471,128 @@ def test_a_duplicated_feature_name(work, capsys):
               "--out", str(work / "out")], work, capsys, "names the column 'a' twice")
     _refused(["run", str(work / "m.onnx"), "--data", str(work / "d.csv"), "--target", "y", "--features", "a", "a",
               "b", "--no-progress", "--out", str(work / "out")], work, capsys, "names the column 'a' twice")
+
+
+# ----------------------------------------------------------------------------- 4. exit codes and one line
+def test_a_model_or_config_path_that_is_a_folder_and_a_data_fifo(work, capsys):
+    (work / "folder.onnx").mkdir()
+    _refused(["run", str(work / "folder.onnx"), "--data", str(work / "d.csv"), *RUN, "--out", str(work / "out")],
+             work, capsys, "is a folder, not a file; pass the .onnx file inside it")
+    (work / "conf").mkdir()
+    _refused(_run(work, "--config", str(work / "conf"), "--out", str(work / "out")), work, capsys,
+             "The config path")
+    os.mkfifo(work / "pipe.csv")
+    line = _refused(["run", str(work / "m.onnx"), "--data", str(work / "pipe.csv"), *RUN, "--out", str(work / "out")],
+                    work, capsys, "is a named pipe (FIFO), not a file")
+    assert "does not exist" not in line
+
+
+def test_a_toml_of_3000_nested_inline_tables(work, capsys):
+    (work / "deep.toml").write_text("a = " + "{b = " * 3000 + "1" + "}" * 3000 + "\n")
+    _refused(_run(work, "--config", str(work / "deep.toml"), "--out", str(work / "out")), work, capsys,
+             "nests tables or arrays deeper")
+
+
+def test_a_parquet_folder_whose_files_disagree_on_a_column_type(work, capsys):
+    folder = work / "parts"
+    folder.mkdir()
+    frame = pd.read_csv(work / "d.csv")
+    frame.iloc[:30].to_parquet(folder / "part-0.parquet")
+    other = frame.iloc[30:].copy()
+    other["b"] = other["b"].astype(str)
+    other.to_parquet(folder / "part-1.parquet")
+    _refused(["run", str(work / "m.onnx"), "--data", str(folder), *RUN, "--out", str(work / "out")], work, capsys,
+             "disagree on column 'b': double in")
+
+
+def test_an_error_line_is_capped(work, capsys):
+    (work / "long.toml").write_text(f'[[policy.rules]]\nmetric = "{"x" * 200_000}"\nmin = 0.5\n')
+    line = _refused(_run(work, "--config", str(work / "long.toml"), "--out", str(work / "out")), work, capsys,
+                    "more characters cut")
+    assert len(line) <= 1000
+
+
+def test_numpy_warnings_never_precede_the_error_line(work, capsys, monkeypatch):
+    import audit_engine.cli as cli
+    from audit_engine.errors import ConfigError
+
+    def warn_then_fail(config):
+        np.log(np.zeros(2))  # RuntimeWarning: divide by zero
+        raise ConfigError("A planted error.")
+
+    monkeypatch.setattr(cli, "_check_params", warn_then_fail)
+    _refused(_run(work, "--out", str(work / "out")), work, capsys, "A planted error.")
+
+
+_HOSTILE_GROUPS = ["p\x1b[31m", "q\x1b]0;owned\x07", "r\x0b\x01"]
+
+
+def test_control_characters_in_group_names_are_escaped_on_the_terminal_and_in_junit(work, capsys):
+    import xml.etree.ElementTree as ET
+
+    frame = pd.read_csv(work / "d.csv")
+    frame["g"] = [_HOSTILE_GROUPS[i % 3] for i in range(len(frame))]
+    frame.to_csv(work / "g.csv", index=False)
+    (work / "policy.toml").write_text('[[policy.rules]]\nmetric = "fairness.g.groups.*.selection_rate"\nmin = 0.99\n')
+    junit = work / "j.xml"
+    code = main(["run", str(work / "m.onnx"), "--data", str(work / "g.csv"), "--target", "y", "--sensitive", "g",
+                 "--features", "a", "b", "c", "--checks", "fairness", "--bootstrap", "20", "--no-progress",
+                 "--config", str(work / "policy.toml"), "--out", str(work / "out"), "--junit", str(junit)])
+    captured = capsys.readouterr()
+    assert code == 1, captured.err
+    shown = captured.out + captured.err
+    assert "\\x1b" in shown  # the fail verdicts name the groups, escaped
+    assert not any(ch in shown for ch in "\x1b\x07\x0b\x01")
+    names = [case.get("name") for case in ET.parse(junit).getroot().iter("testcase")]  # well-formed
+    assert any("\\x1b]0;owned\\x07" in name for name in names), names
+    code, err = _main(["run", str(work / "m.onnx"), "--data", str(work / "g.csv"), "--target", "y",
+                       "--sensitive", "\x1b]0;owned\x07", "--out", str(work / "out2")], capsys)
+    assert code == 2 and "\x1b" not in err and "\\x1b]0;owned\\x07" in err
+
+
+def test_a_fixed_batch_of_2_to_the_40(work, capsys):
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Softmax", ["input"], ["probabilities"], axis=1)], "fixed",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, [2**40, 3])],
+                              [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [2**40, 3])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    path = _write_model(work / "model", model, "fixed.onnx")
+    line = _refused(["run", str(path), "--data", str(work / "d.csv"), *RUN, "--out", str(work / "out")], work,
+                    capsys, "fixes its batch dimension at 1099511627776 rows")
+    assert "lime_samples" not in line
+
+
+# ----------------------------------------------------------------------------- 5. memory bounds that bound
+def test_an_npz_member_without_the_npy_suffix_is_measured(work, capsys):
+    import io
+    import zipfile
+
+    from numpy.lib import format as npformat
+
+    header = io.BytesIO()
+    npformat.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (2**28, 8)})  # 16 GiB
+    with zipfile.ZipFile(work / "big.npz", "w") as archive:
+        archive.writestr("x", header.getvalue() + b"\0" * 64)
+        archive.writestr("y.npy", np.zeros(4).tobytes())
+    line = _refused(["run", str(work / "m.onnx"), "--data", str(work / "big.npz"), "--target", "y",
+                     "--max-memory", "100MB", "--out", str(work / "out")], work, capsys, "over the memory budget")
+    assert "16.0 GiB" in line
+
+
+def test_a_parquet_file_of_long_strings_is_measured_by_its_bytes(work, capsys):
+    frame = pd.read_csv(work / "d.csv").head(20)
+    frame["text"] = [("a" * 1_000_000) + str(i) for i in range(len(frame))]  # 20 MB of text, a small file
+    frame.to_parquet(work / "long.parquet", compression="zstd")
+    assert (work / "long.parquet").stat().st_size < 2_000_000
+    _refused(["run", str(work / "m.onnx"), "--data", str(work / "long.parquet"), *RUN, "--max-memory", "5MB",
+              "--out", str(work / "out")], work, capsys, "over the memory budget of 4.8 MiB")
+
+
+def test_a_parquet_folder_is_measured(work, capsys):
+    folder = work / "parts"
+    folder.mkdir()
+    pd.read_csv(work / "d.csv").to_parquet(folder / "part-0.parquet")
+    _refused(["run", str(work / "m.onnx"), "--data", str(folder), *RUN, "--max-memory", "1KB",
+              "--out", str(work / "out")], work, capsys, "Parquet files (about")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ColumnError, DataError, DataNotFoundError, InvalidValueError
-from ..limits import check_data_file
+from ..limits import check_data_file, not_a_file
 
 if TYPE_CHECKING:  # pandas is imported where data is read (0.4 s): inspect and `import audit_engine` skip it
     import pandas as pd
@@ -196,10 +196,20 @@ def load_data(
         if file.is_dir():  # a folder of Parquet files, read whole (stream/ reads it in chunks)
             from ..stream.source import ParquetSource
 
+            check_data_file(file)  # every footer: the files' schemas agree, the total fits the memory budget
             part = ParquetSource.open(file)
-            frame = pd.concat([f for _, f in part.chunks(part.n_rows, columns=list(part.columns))], ignore_index=True)
+            try:
+                frame = pd.concat([f for _, f in part.chunks(part.n_rows, columns=list(part.columns))],
+                                  ignore_index=True)
+            except (ValueError, TypeError, OSError) as exc:  # pyarrow's errors derive from these
+                raise DataError(f"Cannot read the Parquet folder {str(file)!r} ({_one_line(exc)}); check that its "
+                                "files share one schema.") from exc
             return load_data(frame, target=target, sensitive=sensitive, features=features)._replace_source(
                 str(file), part.sha256())
+        odd = not_a_file(file)
+        if odd is not None:
+            raise DataError(f"The data path {str(file)!r} is {odd}, not a file; pass a .csv, .parquet, .npz or .npy "
+                            "file (or a folder of Parquet files).")
         if not file.is_file():
             raise DataNotFoundError(f"Data file {str(file)!r} does not exist; check the path.")
         path = str(file)
@@ -297,6 +307,11 @@ def _per_input(arrays: dict[str, np.ndarray], path: str | None, sensitive: Seque
             digest.update(np.ascontiguousarray(inputs[k]).tobytes())
         sha = digest.hexdigest()
     return AuditData(None, None, "y" if y_values is not None else None, y_values, sens, None, path, sha, inputs=inputs)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def _csv_header(path: Path, sep: str) -> list[str]:

@@ -28,6 +28,7 @@ from ..errors import (
     ModelSecurityError,
     OutputError,
 )
+from ..limits import format_bytes, memory_budget, model_byte_limit, not_a_file
 from .outputs import NORMALISATION, OUTPUT_KINDS
 from .proto import messages
 from .providers import create_session, describe_provider
@@ -462,6 +463,32 @@ def _choose_output(outputs: list[TensorSpec], requested: str | None, zipmapped: 
     return candidates[0].name
 
 
+def _check_fixed_batch(file: Path, inputs: list[TensorSpec]) -> None:
+    """Refuse a fixed batch dimension one call of which cannot fit the memory budget.
+
+    The Evaluator pads every call to a fixed batch, so a model exported with a batch of
+    2**40 would ask for terabytes on its first call (a MemoryError far from the cause).
+    """
+    dims = [i.shape[0] for i in inputs if i.shape and isinstance(i.shape[0], int)]
+    budget = memory_budget()
+    if not dims or budget is None:
+        return
+    row = 0
+    for spec in inputs:
+        width = 1
+        for d in (spec.shape or ())[1:]:
+            width *= d if isinstance(d, int) and d > 0 else 1
+        itemsize = 64 if spec.numpy_dtype in (None, np.object_) else np.dtype(spec.numpy_dtype).itemsize
+        row += width * itemsize
+    need = max(dims) * max(row, 1)
+    if need > budget:
+        raise ModelSecurityError(
+            f"Model {str(file)!r} fixes its batch dimension at {max(dims)} rows, so every call needs "
+            f"{format_bytes(need)} of inputs, over the memory budget of {format_bytes(budget)}; re-export the model "
+            "with a dynamic (or small) batch dimension, or raise --max-memory."
+        )
+
+
 def _run_onnx_checker(file: Path) -> None:
     import onnx
 
@@ -508,10 +535,12 @@ def load_model(
             f"Unknown output kind {output_kind!r}; use one of: {', '.join(OUTPUT_KINDS)}."
         )
     if max_bytes is None:
-        from ..limits import model_byte_limit
-
         max_bytes = model_byte_limit()
     file = Path(path)
+    odd = not_a_file(file)
+    if odd is not None:
+        raise ModelNotFoundError(f"The model path {str(file)!r} is {odd}, not a file; pass the .onnx file"
+                                 + (" inside it." if odd == "a folder" else "."))
     if not file.is_file():
         raise ModelNotFoundError(f"Model file {str(file)!r} does not exist; check the path.")
     size = file.stat().st_size
@@ -581,6 +610,7 @@ def load_model(
     kind = output_kind
     if kind is None and chosen in zipmapped:
         kind = "zipmap"
+    _check_fixed_batch(file, [_spec(i) for i in session.get_inputs()])
     logger.info(describe_provider(used))
     return OnnxModel(
         path=str(file),
