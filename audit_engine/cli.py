@@ -35,6 +35,7 @@ __all__ = ["main", "build_parser"]
 
 EXIT_PASS, EXIT_POLICY_FAIL, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
+INSPECT_TIMEOUT = 300.0
 EXIT_CODES = {
     EXIT_PASS: "done; the policy passes (or only warns)",
     EXIT_POLICY_FAIL: "done; the policy fails",
@@ -199,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="a few rows to resolve the output kind on (default: synthetic rows when the input allows)")
     _add_model_options(inspect)
     _add_limit_options(inspect, data=False)
+    inspect.add_argument("--timeout", type=float, default=INSPECT_TIMEOUT, metavar="SECONDS",
+                         help=f"stop after SECONDS (exit 2; default {INSPECT_TIMEOUT:g}: inspect runs a few rows)")
     _add_common_options(inspect, top=False)
 
     demo = sub.add_parser("demo", help="audit the bundled COMPAS-like fixture and write a report", **_examples(
@@ -691,7 +694,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import traceback
 
     from .errors import AuditEngineError, AuditTimeoutError
-    from .runtime import Deadline, Interrupted, Watchdog, install_signal_handlers
+    from .runtime import DEFAULT_CALL_SECONDS, Deadline, Interrupted, Watchdog, install_signal_handlers, set_call_limit
 
     parser = build_parser()
     try:
@@ -722,6 +725,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.captureWarnings(bool(args.verbose))
     try:
         _apply_limits(args)
+        # Without --timeout, each single model call is still bounded (a Loop that never ends).
+        set_call_limit(DEFAULT_CALL_SECONDS if getattr(args, "timeout", None) is None else None)
         with Watchdog(getattr(args, "timeout", None)):
             try:
                 return commands[args.command](args)
@@ -766,6 +771,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         limits.set_model_byte_limit(None)
         limits.set_memory_budget(None)
+        set_call_limit(None)
 
 
 def entry() -> None:
@@ -773,10 +779,18 @@ def entry() -> None:
 
     Unloading onnxruntime, scikit-learn and friends takes seconds on a busy machine, so a
     run stopped by Ctrl-C or SIGTERM flushes its output and leaves at once (files were
-    already cleaned up by main).
+    already cleaned up by main); so does a run that left a session build running in a
+    worker thread (stopped by --timeout). Ctrl-C before main installed its handlers (the
+    first tenth of a second) is one line too, never a traceback.
     """
-    code = main()
-    if code in (EXIT_SIGINT, EXIT_SIGTERM) or code > 128:
+    from .runtime import abandoned_work
+
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        print("audit-engine: interrupted (Ctrl-C); no partial output is left.", file=sys.stderr)
+        code = EXIT_SIGINT
+    if code in (EXIT_SIGINT, EXIT_SIGTERM) or code > 128 or abandoned_work():
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

@@ -596,3 +596,53 @@ def test_a_parquet_folder_is_measured(work, capsys):
     pd.read_csv(work / "d.csv").to_parquet(folder / "part-0.parquet")
     _refused(["run", str(work / "m.onnx"), "--data", str(folder), *RUN, "--max-memory", "1KB",
               "--out", str(work / "out")], work, capsys, "Parquet files (about")
+
+
+# ----------------------------------------------------------------------------- 6. time bounds and signals
+def test_timeout_acts_while_the_session_is_built(work, capsys, monkeypatch):
+    """A session build that blocks in C code (here libc sleep, as onnxruntime's constant folding
+    does) no longer holds --timeout off: the run stops while the build is still going."""
+    import ctypes
+
+    import audit_engine.model.providers as providers
+
+    state = {"finished": False}
+
+    def blocking_build(model_bytes, provider="auto", *, threads=None):
+        ctypes.CDLL(None).sleep(4)  # holds no GIL, cannot be interrupted
+        state["finished"] = True
+        raise RuntimeError("the build ended")
+
+    monkeypatch.setattr(providers, "_create_session", blocking_build)
+    _refused(_run(work, "--out", str(work / "out"), "--timeout", "0.5"), work, capsys, "ran past --timeout (0.5 s)")
+    assert not state["finished"]  # the run stopped before the build returned
+
+
+def test_inspect_is_bounded(work, capsys):
+    from .test_bad_input import _slow_model
+
+    model = save(_slow_model(), work / "slow.onnx")
+    _refused(["inspect", str(model), "--timeout", "1"], work, capsys, "ran past --timeout (1 s)")
+
+
+def test_a_model_call_that_never_returns_is_bounded_without_timeout(work, capsys, monkeypatch):
+    import audit_engine.runtime as runtime
+
+    from .test_bad_input import _slow_model
+
+    monkeypatch.setattr(runtime, "DEFAULT_CALL_SECONDS", 0.5)
+    model = save(_slow_model(), work / "slow.onnx")
+    _refused(["run", str(model), "--data", str(work / "d.csv"), *RUN, "--out", str(work / "out")], work, capsys,
+             "One model call ran for over 0.5 s and was stopped")
+
+
+def test_ctrl_c_before_the_handlers_is_one_line(work):
+    """Ctrl-C in the first tenth of a second (here: while the parser is built) exits 130 in one line."""
+    script = ("import audit_engine.cli as cli\n"
+              "def interrupted(): raise KeyboardInterrupt\n"
+              "cli.build_parser = interrupted\n"
+              "cli.entry()\n")
+    proc = subprocess.run([sys.executable, "-c", script, "run", "m.onnx"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stderr.strip().splitlines() == ["audit-engine: interrupted (Ctrl-C); no partial output is left."]
