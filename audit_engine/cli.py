@@ -5,10 +5,15 @@ the policy fails · 2 bad input or usage (also: --timeout passed, a resource lim
 3 internal error (traceback in a log file, one line asking for a bug report) · 130 Ctrl-C ·
 143 SIGTERM. Nothing else exits 1. Errors print one line, without a traceback.
 
-``--out`` is checked before the model is loaded (:mod:`.outdir`): it must be absent, empty
-or a previous audit-engine output (its manifest), unless ``--overwrite``. Files are written
-to a staging folder and moved into place at the end; the staging folder is removed on any
-failure or signal.
+Every file a command writes (``--out`` files, ``--junit``, ``render --out``, crash logs)
+goes through :mod:`.outdir`, checked before the model is loaded: ``--out`` must be absent,
+empty or a previous audit-engine output (its manifest), unless ``--overwrite``; no output
+may replace an input of the command (:class:`~.outdir.Inputs`). Files are written to a
+staging folder and moved into place together at the end; the staging folder is removed on
+any failure or signal, and a full disk is exit 2.
+
+Lines for the terminal pass through :func:`_safe` (control characters of data, e.g. a group
+name holding ESC, are shown as ``\x1b``); error lines are cut at :data:`_MAX_LINE`.
 
 Conventions: ``-v`` / ``-q`` / ``--no-progress`` are accepted before or after the
 subcommand; ``--quiet`` silences progress and info lines (never errors); ``run --json``
@@ -24,7 +29,6 @@ import os
 import re
 import sys
 import warnings
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any

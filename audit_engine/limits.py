@@ -2,10 +2,12 @@
 
 The memory budget (``--max-memory``; default half of the machine's available memory,
 ``MemAvailable`` in /proc/meminfo) bounds what a data file *declares* it holds: .npy/.npz
-headers are read with ``numpy.lib.format`` without loading the arrays, Parquet row counts
-and columns come from its footer. So a 12 MB .npz that declares a 12 GiB array is refused
-in milliseconds instead of exhausting memory. Arrays of Python objects (pickles) are
-refused outright: they would run code on load.
+headers are read with ``numpy.lib.format`` without loading the arrays (every member of an
+.npz, whatever its name), Parquet row counts, columns and the uncompressed bytes of
+variable-length (string) columns come from the footers, of one file or of every file of a
+folder. So a 12 MB .npz that declares a 12 GiB array, or a 1 MB Parquet file of compressed
+text that expands to gigabytes, is refused in milliseconds instead of exhausting memory.
+Arrays of Python objects (pickles) are refused outright: they would run code on load.
 """
 
 from __future__ import annotations

@@ -193,7 +193,7 @@ def run_inference(call: Callable[[Any], Any], *, describe: Callable[[BaseExcepti
         raise
     except BaseException:
         options.terminate = True
-        _settle(future)
+        _settle(future, 0.2)  # a signal: the process is about to exit, answer within the second
         if _expired.is_set():
             raise _timed_out() from None
         raise
@@ -207,12 +207,19 @@ def _timed_out() -> AuditTimeoutError:
     return AuditTimeoutError(_timeout_message())
 
 
-def _settle(future: Future[Any]) -> None:
-    """Give a terminated run a moment to unwind, so the session is free again."""
+def _settle(future: Future[Any], seconds: float = 2.0) -> None:
+    """Give a terminated run a moment to unwind, so the session is free again.
+
+    onnxruntime checks ``terminate`` between nodes, so one long node (a large MatMul) runs
+    to its end; a run still busy after ``seconds`` is left to finish alone and the process
+    marked (:func:`abandoned_work`) so that the CLI exits without waiting for it.
+    """
     try:
-        future.exception(timeout=2.0)
-    except BaseException:  # noqa: BLE001 - a second signal while unwinding: stop waiting
+        future.exception(timeout=seconds)
+    except BaseException:  # noqa: BLE001 - a second signal, or the wait ran out: stop waiting
         pass
+    if not future.done():
+        _abandoned.set()
 
 
 def _guarded(call: Callable[[Any], Any], options: Any, describe: Callable[[BaseException], str]) -> Any:
