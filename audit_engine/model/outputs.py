@@ -61,7 +61,7 @@ row sums within 1 ± this, values within [−this, 1 + this]."""
 
 _KEEP = 1e-6
 PROBABILITY_NEAR = 0.05
-"""Rows of values in [0, 1] whose sums all lie within 1 ± this are read as (damaged)
+"""Rows of values in [−this, 1 + this] whose sums all lie within 1 ± this are read as (damaged)
 probabilities, never as logits: :func:`repair_probabilities` then renormalises them within
 float32 rounding or refuses them."""
 
@@ -258,12 +258,15 @@ def guess_kind(
         sums = z.sum(axis=1) if finite and z.size else np.array([np.nan])
         # Rows that add up to 1 are probabilities, never logits: most rows within float32
         # rounding whatever the values (negative "probabilities" and the odd row that does
-        # not add up are then refused by repair_probabilities), or every row within
-        # PROBABILITY_NEAR with every value in [0, 1] (rows summing to 1.001 are refused
-        # there too, as the README promises, instead of being read as logits and softmaxed).
+        # not add up are then refused by repair_probabilities), or every row and value within
+        # PROBABILITY_NEAR of the simplex (rows summing to 1.001, a one-hot row holding 1.001,
+        # are refused there too, as the README promises, instead of being read as logits and
+        # softmaxed).
         if finite and np.mean(np.abs(sums - 1.0) <= PROBABILITY_TOLERANCE) >= 0.5:
             return "probabilities"
-        if in_unit and np.all(np.abs(sums - 1.0) <= PROBABILITY_NEAR):
+        near_unit = finite and z.size > 0 and float(z.min()) >= -PROBABILITY_NEAR \
+            and float(z.max()) <= 1 + PROBABILITY_NEAR
+        if near_unit and np.all(np.abs(sums - 1.0) <= PROBABILITY_NEAR):
             return "probabilities"
         reason = embedding_reason(k, producer_op=producer_op, consumers=consumers)
         if reason:
