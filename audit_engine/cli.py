@@ -505,6 +505,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
                          what="JUnit XML file") if args.junit is not None else None
     model = load_model(args.model, provider=config.provider, output=config.output,
                        output_kind=config.output_kind, threads=config.threads)
+    for path in model.external_files:  # checked again when the outputs are moved into place
+        inputs.add("external data file of the model", path)
     _ECHO.info(model.describe_provider())
     result = audit(model, args.data, config=config, reference=args.reference, ood_data=args.ood_data,
                    progress=_progress(not args.no_progress))

@@ -150,6 +150,11 @@ class Inputs:
             text = os.fspath(raw)
             self.items.append((role, text, _entry(text), _real(text), os.path.isdir(text)))
 
+    def add(self, role: str, path: str | os.PathLike[str]) -> None:
+        """Protect one more input found while the command runs (a model's external-data file)."""
+        text = os.fspath(path)
+        self.items.append((role, text, _entry(text), _real(text), os.path.isdir(text)))
+
     def clash(self, target: str | os.PathLike[str]) -> str | None:
         """The role of the input that writing ``target`` would replace or sit inside, or None."""
         entry, real = _entry(target), _real(target)
@@ -508,6 +513,8 @@ class OutputFile(_Staged):
         from .runtime import signals_deferred
 
         parent = self.path.absolute().parent
+        for name in self.names:  # inputs found during the run (external data) are protected too
+            _refuse_input(self.flag, self.raw, parent / name, self.inputs)
         with signals_deferred():
             for name in self.names:
                 if (self.staging / name).exists():

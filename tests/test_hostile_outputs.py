@@ -653,3 +653,11 @@ def test_ctrl_c_before_the_handlers_is_one_line(work):
                           timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 130, proc.stderr
     assert proc.stderr.strip().splitlines() == ["audit-engine: interrupted (Ctrl-C); no partial output is left."]
+
+
+def test_junit_never_replaces_the_models_external_data_even_with_overwrite(work, capsys):
+    model = _write_model(work / "model", _if_model("w64.bin"))
+    (work / "model" / "w64.bin").write_bytes(np.ones((3, 2), dtype=np.float32).tobytes())
+    _refused(["run", str(model), "--data", str(work / "d.csv"), *RUN, "--out", str(work / "out"),
+              "--junit", str(work / "model" / "w64.bin"), "--overwrite"], work, capsys,
+             "is the external data file of the model")

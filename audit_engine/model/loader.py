@@ -126,6 +126,7 @@ class OnnxModel:
     rewrites: list[str] = field(default_factory=list)
     session_inputs: list[TensorSpec] = field(default_factory=list)
     file_bytes: int = 0
+    external_files: tuple[str, ...] = ()  # the external-data files read (resolved paths), inputs of the audit
     classes_source: str | None = None
     output_consumers: tuple[str, ...] = ()
 
@@ -230,6 +231,14 @@ def _location_target(tensor: Any, location: str, root: Path) -> Path:
             "and store a relative location."
         )
     return target
+
+
+def _external_files(model: onnx.ModelProto, folder: Path) -> tuple[str, ...]:
+    """The resolved external-data files of a model :func:`_check_external_data` accepted."""
+    root = folder.resolve()
+    files = {str(_location_target(t, {e.key: e.value for e in t.external_data}.get("location", ""), root))
+             for t in _external_tensors(model)}
+    return tuple(sorted(files))
 
 
 def _check_external_data(model: onnx.ModelProto, folder: Path) -> int:
@@ -569,6 +578,7 @@ def load_model(
             f"{str(file)!r} parsed as an empty ONNX graph; it is not an ONNX model or it is truncated."
         )
     external = _check_external_data(proto, file.parent)
+    external_files = _external_files(proto, file.parent) if external else ()
     if size + external > max_bytes:
         raise ModelSecurityError(
             f"Model file {str(file)!r} is {size} bytes with {external} bytes of external data, over the "
@@ -630,5 +640,6 @@ def load_model(
         rewrites=rewrites,
         session_inputs=[_spec(i) for i in session.get_inputs()],
         file_bytes=size,
+        external_files=external_files,
     )
 
