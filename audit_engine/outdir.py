@@ -222,6 +222,7 @@ class _Staged:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
+            self.created = []  # the folder is the other run's now, even if this run made it a moment ago
             self.discard()
             raise OutputFolderError(
                 f"{flag} {_describe(raw)} is being written by another audit-engine run right now; wait for it to "
