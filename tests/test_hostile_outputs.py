@@ -344,7 +344,14 @@ def _loop_link(folder: Path) -> str:
     return "loop"
 
 
+def _link_out(folder: Path) -> str:
+    folder.mkdir(exist_ok=True)
+    (folder / "w.bin").symlink_to(folder.parent / "d.csv")  # a name inside the folder, a file outside it
+    return "w.bin"
+
+
 ODD_LOCATIONS = {
+    "symlink pointing out": (_link_out, "outside the model's folder"),
     "NUL byte": (lambda folder: "w\x00.bin", "NUL byte"),
     "5,000 characters": (lambda folder: "a" * 5000, "5000 characters"),
     "symlink loop": (_loop_link, "cannot be resolved"),
