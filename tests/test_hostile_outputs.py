@@ -668,3 +668,21 @@ def test_junit_never_replaces_the_models_external_data_even_with_overwrite(work,
     _refused(["run", str(model), "--data", str(work / "d.csv"), *RUN, "--out", str(work / "out"),
               "--junit", str(work / "model" / "w64.bin"), "--overwrite"], work, capsys,
              "is the external data file of the model")
+
+
+@pytest.mark.parametrize("case, extra, phrase", [
+    ("single group", [], "has a single group ('p')"),
+    ("unknown reference group", ["--reference-group", "zzz"], "The reference group 'zzz' is not a group"),
+])
+def test_bad_groups_are_refused_before_any_model_call(case, extra, phrase, work, capsys):
+    """The model never returns (a Loop of 10^12 trips): the refusal must come before the first call."""
+    from .test_bad_input import _slow_model
+
+    frame = pd.read_csv(work / "d.csv")
+    if case == "single group":
+        frame["g"] = "p"
+    frame.to_csv(work / "g.csv", index=False)
+    model = save(_slow_model(), work / "slow.onnx")
+    _refused(["run", str(model), "--data", str(work / "g.csv"), "--target", "y", "--sensitive", "g", "--features",
+              "a", "b", "c", "--no-progress", "--timeout", "60", *extra, "--out", str(work / "out")], work, capsys,
+             phrase)

@@ -34,7 +34,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..results.fairness import FairnessResult
-from .analysis import fairness_report
+from .analysis import check_groups, fairness_report
 from .counts import GroupCounts, GroupSums, group_counts, group_sums
 from ..checks import CheckOutcome
 
@@ -55,6 +55,15 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+def precheck(data: Any, config: Any) -> None:
+    """Before any model call: the sensitive attributes have two groups or more and the
+    reference group is one of them (:func:`~.analysis.check_groups`)."""
+    if data.sensitive is None or data.sensitive.shape[1] == 0:
+        return
+    p = _params_of(config)
+    check_groups(data.sensitive, reference_group=p["reference_group"], max_order=p["max_intersection_order"])
+
+
 def applies(ctx: Any) -> str | None:
     """None when the check can run, else why it is skipped."""
     if ctx.data.sensitive is None or ctx.data.sensitive.shape[1] == 0:
@@ -63,7 +72,11 @@ def applies(ctx: Any) -> str | None:
 
 
 def _params(ctx: Any) -> dict[str, Any]:
-    p = ctx.config.params("fairness", DEFAULTS)
+    return _params_of(ctx.config)
+
+
+def _params_of(config: Any) -> dict[str, Any]:
+    p = config.params("fairness", DEFAULTS)
     for key in ("min_group_size", "min_class_rows", "score_bins", "max_intersection_order", "chunk_rows"):
         value = p[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
