@@ -235,9 +235,13 @@ def attest(folder: str | os.PathLike[str], key: str | os.PathLike[str], *, overw
         "payload": base64.b64encode(body).decode("ascii"),
         "signatures": [{"keyid": _keyid(private.public_key()), "sig": base64.b64encode(signature).decode("ascii")}],
     }
-    target = OutputFile(root / ATTESTATION, overwrite=overwrite).preflight()
-    atomic_write_text(target.path, json.dumps(envelope, sort_keys=True) + "\n")
-    target.written()
+    target = OutputFile(root / ATTESTATION, overwrite=overwrite, flag="attest", what="attestation file").preflight()
+    try:
+        with target.writing() as path:
+            atomic_write_text(path, json.dumps(envelope, sort_keys=True) + "\n")
+        target.commit()
+    finally:
+        target.discard()  # the staging folder; nothing once committed
     return target.path
 
 

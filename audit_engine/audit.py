@@ -158,6 +158,15 @@ def _module(name: str) -> Any:
     return importlib.import_module(CHECK_MODULES[name])
 
 
+def _prechecks(data: AuditData, config: AuditConfig) -> None:
+    """Each configured check's ``precheck(data, config)``, if it has one: what it would refuse
+    about the data (a single sensitive group, an unknown reference group) before any model call."""
+    for name in config.checks if config.checks is not None else CHECK_NAMES:
+        hook = getattr(_module(name), "precheck", None)
+        if hook is not None:
+            hook(data, config)
+
+
 @validate_params("prepare")
 def prepare(
     model: OnnxModel | str | os.PathLike[str],
@@ -184,6 +193,7 @@ def prepare(
     ood_data = None if ood_data is None else load_data(ood_data, features=config.features)
     extras = [d for d in (reference, ood_data) if d is not None]
     config.policy.check_subjects(data.sensitive_names)  # before any model call
+    _prechecks(data, config)
     space = FeatureSpace.bind(model, data, features=config.features, also=extras, tokenizer=config.tokenizer,
                               text_column=config.text_column, max_length=config.max_length)
     rows = space.encode(data)

@@ -5,10 +5,15 @@ the policy fails · 2 bad input or usage (also: --timeout passed, a resource lim
 3 internal error (traceback in a log file, one line asking for a bug report) · 130 Ctrl-C ·
 143 SIGTERM. Nothing else exits 1. Errors print one line, without a traceback.
 
-``--out`` is checked before the model is loaded (:mod:`.outdir`): it must be absent, empty
-or a previous audit-engine output (its manifest), unless ``--overwrite``. Files are written
-to a staging folder and moved into place at the end; the staging folder is removed on any
-failure or signal.
+Every file a command writes (``--out`` files, ``--junit``, ``render --out``, crash logs)
+goes through :mod:`.outdir`, checked before the model is loaded: ``--out`` must be absent,
+empty or a previous audit-engine output (its manifest), unless ``--overwrite``; no output
+may replace an input of the command (:class:`~.outdir.Inputs`). Files are written to a
+staging folder and moved into place together at the end; the staging folder is removed on
+any failure or signal, and a full disk is exit 2.
+
+Lines for the terminal pass through :func:`_safe` (control characters of data, e.g. a group
+name holding ESC, are shown as ``\x1b``); error lines are cut at :data:`_MAX_LINE`.
 
 Conventions: ``-v`` / ``-q`` / ``--no-progress`` are accepted before or after the
 subcommand; ``--quiet`` silences progress and info lines (never errors); ``run --json``
@@ -21,8 +26,9 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
-import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +40,7 @@ __all__ = ["main", "build_parser"]
 
 EXIT_PASS, EXIT_POLICY_FAIL, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
+INSPECT_TIMEOUT = 300.0
 EXIT_CODES = {
     EXIT_PASS: "done; the policy passes (or only warns)",
     EXIT_POLICY_FAIL: "done; the policy fails (verify: the signed audit does not hold)",
@@ -236,6 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="a few rows to resolve the output kind on (default: synthetic rows when the input allows)")
     _add_model_options(inspect)
     _add_limit_options(inspect, data=False)
+    inspect.add_argument("--timeout", type=float, default=INSPECT_TIMEOUT, metavar="SECONDS",
+                         help=f"stop after SECONDS (exit 2; default {INSPECT_TIMEOUT:g}: inspect runs a few rows)")
     _add_common_options(inspect, top=False)
 
     demo = sub.add_parser("demo", help="audit the bundled COMPAS-like fixture and write a report", **_examples(
@@ -275,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _config(args: argparse.Namespace) -> Any:
     from .config import AuditConfig
 
-    config = AuditConfig.from_toml(args.config) if getattr(args, "config", None) else AuditConfig()
+    config = _config_file(args.config) if getattr(args, "config", None) else AuditConfig()
     fairness = dict(config.fairness)
     if args.reference_group:
         groups: dict[str, str] | str = {}
@@ -312,6 +321,25 @@ def _config(args: argparse.Namespace) -> Any:
         output_kind=args.output_kind,
         fairness=fairness or None,
     )
+
+
+def _config_file(path: str) -> Any:
+    """``AuditConfig.from_toml`` with the paths and files it cannot describe itself refused in one sentence."""
+    from .config import AuditConfig
+    from .errors import ConfigError
+    from .limits import not_a_file
+
+    odd = not_a_file(path)
+    if odd is not None:
+        raise ConfigError(f"The config path {path!r} is {odd}, not a file; pass the audit.toml file"
+                          + (" inside it." if odd == "a folder" else "."))
+    try:
+        return AuditConfig.from_toml(path)
+    except RecursionError:
+        raise ConfigError(
+            f"Config file {path!r} nests tables or arrays deeper than audit-engine reads (Python's recursion "
+            "limit); an audit.toml needs a few levels, so flatten it."
+        ) from None
 
 
 class _Progress:
@@ -368,7 +396,7 @@ class _Echo:
 
     def info(self, text: str) -> None:
         if not self.quiet:
-            print(text, file=sys.stderr if self.json_mode else sys.stdout)
+            print(_safe(text), file=sys.stderr if self.json_mode else sys.stdout)
 
     def emit(self, doc: dict[str, Any]) -> None:
         """The ``--json`` document on stdout (once per command)."""
@@ -381,8 +409,32 @@ class _Echo:
 _ECHO = _Echo()
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_MAX_LINE = 1000
+
+
+def _safe(text: str) -> str:
+    """Text for a terminal: control characters (ESC, OSC, BEL, C1, bidi overrides, stray
+    surrogates) written as visible escapes, so data (a group name, a column name) cannot
+    move the cursor, retitle the window or hide text."""
+    return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}" if ord(m.group()) > 0xff
+                        else f"\\x{ord(m.group()):02x}", text)
+
+
+def _say(text: str) -> None:
+    """One line of ``inspect``'s text on stdout, safe for a terminal."""
+    print(_safe(text))
+
+
 def _fail(code: int, line: str) -> int:
-    """Print an error line on stderr (under ``--json`` also an error document on stdout); return code."""
+    """Print an error line on stderr (under ``--json`` also an error document on stdout); return code.
+
+    The line is made safe for a terminal and cut to :data:`_MAX_LINE` characters (a message
+    quoting a 200,000-character metric name stays one readable line).
+    """
+    line = _safe(line)
+    if len(line) > _MAX_LINE:
+        line = f"{line[:_MAX_LINE - 60]}... ({len(line) - _MAX_LINE + 60} more characters cut)"
     print(line, file=sys.stderr)
     _ECHO.emit({"status": "error", "exit_code": code, "exit_meaning": EXIT_CODES.get(code, ""),
                 "error": line.removeprefix("audit-engine: "), "files": {}})
@@ -411,13 +463,44 @@ _OPEN: list[Any] = []
 """Output folders of the running command, for cleanup and the crash log (see main)."""
 
 
-def _output_folder(args: argparse.Namespace, names: tuple[str, ...]) -> Any:
+def _inputs(args: argparse.Namespace, **extra: Any) -> Any:
+    """The command's inputs (model, data, config, ...), which no output may replace."""
+    from .outdir import Inputs
+
+    roles = {"model": "model file", "a": "model or audit A", "b": "model or audit B", "data": "data",
+             "reference": "reference data", "ood_data": "OOD data", "config": "config file",
+             "tokenizer": "tokenizer file", "audit_json": "audit.json to render"}
+    paths = {role: getattr(args, key, None) for key, role in roles.items()}
+    paths.update(extra)
+    return Inputs(paths)
+
+
+def _output_folder(args: argparse.Namespace, names: tuple[str, ...], inputs: Any = None) -> Any:
     """Pre-flight ``--out`` (before any model is loaded) and remember it for cleanup."""
     from .outdir import OutputFolder
 
-    folder = OutputFolder(args.out, overwrite=getattr(args, "overwrite", False)).preflight(names)
+    folder = OutputFolder(args.out, overwrite=getattr(args, "overwrite", False), inputs=inputs)
     _OPEN.append(folder)
-    return folder
+    return folder.preflight(names)
+
+
+def _output_file(raw: str, *, flag: str, args: argparse.Namespace, inputs: Any, folder: Any = None,
+                 companions: tuple[str, ...] = (), what: str) -> Any:
+    """Pre-flight one output file (``--junit``, ``render --out``) and remember it for cleanup."""
+    from .outdir import OutputFile
+
+    target = OutputFile(raw, overwrite=getattr(args, "overwrite", False), inputs=inputs, flag=flag,
+                        companions=companions, folder=folder, what=what)
+    _OPEN.append(target)
+    return target.preflight()
+
+
+def _commit(*outputs: Any) -> None:
+    """Move every staged output into place (files first, then the folders with their manifests)."""
+    from .outdir import OutputFolder
+
+    for item in sorted((o for o in outputs if o is not None), key=lambda o: isinstance(o, OutputFolder)):
+        item.commit()
 
 
 def _apply_limits(args: argparse.Namespace) -> None:
@@ -429,13 +512,20 @@ def _apply_limits(args: argparse.Namespace) -> None:
     check_setting("timeout", getattr(args, "timeout", None))
 
 
-def _write_outputs(result: Any, folder: Any) -> None:
-    """Write audit.json and report.html through the pre-flighted folder (both or neither)."""
+def _write_outputs(result: Any, folder: Any, junit: Any = None, *, suite: str = "") -> None:
+    """Write audit.json, report.html (and the JUnit file) through the pre-flighted outputs (all or none)."""
     from .report import render
 
-    result.to_json(folder.staging / "audit.json")
-    render(result, folder.staging / "report.html")
-    folder.commit()
+    with folder.writing() as staging:
+        result.to_json(staging / "audit.json")
+        render(result, staging / "report.html")
+    if junit is not None:
+        from .junit import write_junit
+
+        with junit.writing() as path:
+            write_junit(path, [v.to_dict() for v in result.verdicts], suite=suite, timestamp=result.created,
+                        properties={"model_sha256": result.model.sha256, "status": result.status})
+    _commit(junit, folder)
 
 
 def _check_errors(result: Any) -> list[str]:
@@ -456,8 +546,8 @@ def _finish(result: Any, folder: Any) -> int:
     if crashed:
         log = _write_log(folder, "check errors:\n" + "\n".join(crashed) + "\n\n" + _tracebacks(result))
         more = f" (and {len(crashed) - 1} more)" if len(crashed) > 1 else ""
-        print(f"audit-engine: internal error in check {crashed[0]}{more}; "
-              f"the other checks ran and were written. This is a bug: please report it with the log {log}.",
+        print(_safe(f"audit-engine: internal error in check {crashed[0]}{more}; "
+                    f"the other checks ran and were written. This is a bug: please report it with the log {log}."),
               file=sys.stderr)
         return EXIT_INTERNAL
     return EXIT_POLICY_FAIL if result.status == "fail" else EXIT_PASS
@@ -469,22 +559,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     config = _config(args)  # every setting and check parameter validated before anything is loaded
     tracker = _tracker(args)
-    folder = _output_folder(args, ("audit.json", "report.html"))
+    inputs = _inputs(args)
+    folder = _output_folder(args, ("audit.json", "report.html"), inputs)
+    junit = _output_file(args.junit, flag="--junit", args=args, inputs=inputs, folder=folder,
+                         what="JUnit XML file") if args.junit is not None else None
     model = load_model(args.model, provider=config.provider, output=config.output,
                        output_kind=config.output_kind, threads=config.threads)
+    for path in model.external_files:  # checked again when the outputs are moved into place
+        inputs.add("external data file of the model", path)
     _ECHO.info(model.describe_provider())
     result = audit(model, args.data, config=config, reference=args.reference, ood_data=args.ood_data,
                    progress=_progress(not args.no_progress))
-    _write_outputs(result, folder)
+    _write_outputs(result, folder, junit, suite=f"audit {Path(args.model).name}")
     _summary(result, folder.path)
     if tracker is not None:
         _track(tracker, tracker.log_audit, folder.path)
     files = {"audit": folder.path / "audit.json", "report": folder.path / "report.html"}
-    if args.junit:
-        from .junit import write_junit
-
-        write_junit(args.junit, [v.to_dict() for v in result.verdicts], suite=f"audit {Path(args.model).name}",
-                    timestamp=result.created, properties={"model_sha256": result.model.sha256, "status": result.status})
+    if junit is not None:
         _ECHO.info(f"Wrote {args.junit}.")
         files["junit"] = Path(args.junit)
     code = _finish(result, folder)
@@ -518,7 +609,11 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             raise ConfigError("Comparing two models needs the data to run them on: pass --data.")
         config = _config(args)
     tracker = _tracker(args)
-    folder = _output_folder(args, ("compare.json", "compare.html"))
+    inputs = _inputs(args)
+    names = ("compare.json", "compare.html") + (() if all(jsons) else ("audit_a.json", "audit_b.json"))
+    folder = _output_folder(args, names, inputs)
+    junit = _output_file(args.junit, flag="--junit", args=args, inputs=inputs, folder=folder,
+                         what="JUnit XML file") if args.junit is not None else None
     out = folder.path
     if all(jsons):
         policy = _config(args).policy if getattr(args, "config", None) else None
@@ -528,8 +623,19 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                                            reference=args.reference, ood_data=args.ood_data,
                                            progress=_progress(not args.no_progress))
         results = (pair[0], pair[1])
-    write_comparison(comparison, folder.staging, results)
-    folder.commit()
+    with folder.writing() as staging:
+        write_comparison(comparison, staging, results)
+    if junit is not None:
+        from .junit import write_junit
+
+        worse = [{"check": "compare", "status": "fail", "metric": item, "value": None, "threshold": None,
+                  "message": f"{item}: got measurably worse (the interval of the change excludes zero)."}
+                 for item in comparison.regressions]
+        verdicts = comparison.verdicts + worse + ([v.to_dict() for v in results[1].verdicts] if results is not None else [])
+        with junit.writing() as path:
+            write_junit(path, verdicts, suite=f"compare {Path(args.a).name} -> {Path(args.b).name}",
+                        properties={"status": comparison.status, "regressions": len(comparison.regressions)})
+    _commit(junit, folder)
     if tracker is not None:
         _track(tracker, tracker.log_comparison, comparison, results=results)
     _ECHO.info(f"Comparison: {comparison.status}"
@@ -541,35 +647,26 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         _ECHO.info(f"  fail: {message}")
     if comparison.status == "policy_fail" and comparison.b.get("status") == "fail":
         _ECHO.info("  B fails its policy (see audit_b.json).")
-    if args.junit:
-        from .junit import write_junit
-
-        worse = [{"check": "compare", "status": "fail", "metric": item, "value": None, "threshold": None,
-                  "message": f"{item}: got measurably worse (the interval of the change excludes zero)."}
-                 for item in comparison.regressions]
-        verdicts = comparison.verdicts + worse + ([v.to_dict() for v in results[1].verdicts] if results is not None else [])
-        write_junit(args.junit, verdicts, suite=f"compare {Path(args.a).name} -> {Path(args.b).name}",
-                    properties={"status": comparison.status, "regressions": len(comparison.regressions)})
+    if junit is not None:
         _ECHO.info(f"Wrote {args.junit}.")
     return EXIT_PASS if comparison.status == "ok" else EXIT_POLICY_FAIL
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
-    from .outdir import OutputFile
     from .report import render
     from .result import AuditResult
 
-    target = OutputFile(args.out, overwrite=args.overwrite).preflight()
     from .report.render import TWINS
 
-    twin = OutputFile(Path(args.out).with_name(TWINS[args.template]), overwrite=args.overwrite).preflight() \
-        if args.template in TWINS else None  # render writes the view's JSON twin beside it
+    twin = TWINS.get(args.template)  # render writes the view's JSON twin (model_card.json, eu_ai_act.json) beside it
+    target = _output_file(args.out, flag="--out", args=args, inputs=_inputs(args),
+                          companions=(twin,) if twin else (), what="HTML file")
     result = AuditResult.from_json(args.audit_json)  # a damaged file fails here, in one line
-    render(result, target.path, template=args.template)
-    target.written()
-    if twin is not None:
-        twin.written()
-        _ECHO.info(f"Wrote {twin.path}.")
+    with target.writing() as path:
+        render(result, path, template=args.template)
+    target.commit()
+    if twin:
+        _ECHO.info(f"Wrote {target.path.with_name(twin)}.")
     _ECHO.info(f"Wrote {args.out}.")
     return EXIT_PASS
 
@@ -589,26 +686,26 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
         return EXIT_PASS
-    print(f"{info['path']}  (sha256 {info['sha256'][:16]}…, opset {info['opset']}, producer {info['producer'] or 'unknown'})")
-    print("inputs:")
+    _say(f"{info['path']}  (sha256 {info['sha256'][:16]}…, opset {info['opset']}, producer {info['producer'] or 'unknown'})")
+    _say("inputs:")
     for i in info["inputs"]:
-        print(f"  {i['name']}: {i['dtype']} {i['shape']}")
-    print("outputs:")
+        _say(f"  {i['name']}: {i['dtype']} {i['shape']}")
+    _say("outputs:")
     for o in info["outputs"]:
         mark = "  <- audited" if o["name"] == info["output"] else ""
-        print(f"  {o['name']}: {o['dtype']} {o['shape']}{mark}")
+        _say(f"  {o['name']}: {o['dtype']} {o['shape']}{mark}")
     kind = info["output_kind"] or "inferred from data when audited"
     if info["task"]:
-        print(f"task: {info['task']}; output kind: {kind} (resolved on {info['probe_rows']})")
+        _say(f"task: {info['task']}; output kind: {kind} (resolved on {info['probe_rows']})")
     else:
-        print(f"output kind: {kind} (not resolved: {info['probe_error']})")
+        _say(f"output kind: {kind} (not resolved: {info['probe_error']})")
     classes = info["classes"] if info["classes"] is not None else "from the data"
-    print(f"classes: {classes}" + (f" ({info['classes_source']})" if info.get("classes_source") else ""))
+    _say(f"classes: {classes}" + (f" ({info['classes_source']})" if info.get("classes_source") else ""))
     if info["rewrites"]:
-        print("rewrites: " + "; ".join(info["rewrites"]))
+        _say("rewrites: " + "; ".join(info["rewrites"]))
     if info["fixed_batch"]:
-        print(f"fixed batch size: {info['fixed_batch']} (the Evaluator feeds {info['fixed_batch']} row(s) per call)")
-    print(model.describe_provider())
+        _say(f"fixed batch size: {info['fixed_batch']} (the Evaluator feeds {info['fixed_batch']} row(s) per call)")
+    _say(model.describe_provider())
     return EXIT_PASS
 
 
@@ -620,7 +717,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     config = demo.config()
     from .model import load_model
 
-    folder = _output_folder(args, ("audit.json", "report.html"))
+    folder = _output_folder(args, ("audit.json", "report.html"), _inputs(args))
     model = load_model(model_path)
     _ECHO.info(model.describe_provider())
     _ECHO.info(f"Auditing {model_path.name} on {data_path.name} (target two_year_recid, sensitive race and sex).")
@@ -679,20 +776,13 @@ def _write_log(folder: Any, text: str) -> Path:
     import datetime as dt
     import platform
 
-    where = folder.log_folder() if folder is not None else Path(tempfile.mkdtemp(prefix="audit-engine-log-"))
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    from .outdir import LOG_PREFIX
+    from .outdir import LOG_PREFIX, OutputFolder, write_log
 
-    path = where / f"{LOG_PREFIX}{stamp}-{os.getpid()}.log"
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     header = (f"audit-engine {__version__} on Python {platform.python_version()} ({platform.platform()})\n"
               f"command: {' '.join(sys.argv)}\n\n")
-    try:
-        path.write_text(header + text, encoding="utf-8")
-    except OSError:
-        where = Path(tempfile.mkdtemp(prefix="audit-engine-log-"))
-        path = where / path.name
-        path.write_text(header + text, encoding="utf-8")
-    return path
+    return write_log(folder if isinstance(folder, OutputFolder) else None,
+                     f"{LOG_PREFIX}{stamp}-{os.getpid()}.log", header + text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -700,7 +790,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import traceback
 
     from .errors import AuditEngineError, AuditTimeoutError
-    from .runtime import Deadline, Interrupted, Watchdog, install_signal_handlers
+    from .runtime import DEFAULT_CALL_SECONDS, Deadline, Interrupted, Watchdog, install_signal_handlers, set_call_limit
 
     parser = build_parser()
     try:
@@ -727,8 +817,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     restore = install_signal_handlers()
     _OPEN.clear()
     speaking = AUDIENCE.set("cli")  # settings errors name audit.toml and the flags
+    quiet_warnings = warnings.catch_warnings()
+    quiet_warnings.__enter__()
+    # numpy / pandas / scikit-learn warnings never land on the terminal before the one error
+    # line (or among the summary); -v shows them as log lines.
+    warnings.simplefilter("default" if args.verbose else "ignore")
+    logging.captureWarnings(bool(args.verbose))
     try:
         _apply_limits(args)
+        # Without --timeout, each single model call is still bounded (a Loop that never ends).
+        set_call_limit(DEFAULT_CALL_SECONDS if getattr(args, "timeout", None) is None else None)
         with Watchdog(getattr(args, "timeout", None)):
             try:
                 return commands[args.command](args)
@@ -750,20 +848,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Interrupted as exc:
         return _fail(exc.exit_code, f"audit-engine: stopped by {exc}; no partial output is left.")
     except Exception as exc:  # noqa: BLE001 - anything else is a bug: exit 3 with a log, never 1
-        log = _write_log(_OPEN[-1] if _OPEN else None, traceback.format_exc())
+        from .outdir import DISK_FULL_ERRNOS, OutputFolder, disk_full
+
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:  # a write outside the staged outputs
+            return _fail(EXIT_BAD_INPUT, f"audit-engine: error: {_one_line(disk_full(exc))}")
+        folder = next((o for o in _OPEN if isinstance(o, OutputFolder)), None)
+        try:
+            log = f"the log {_write_log(folder, traceback.format_exc())}"
+        except OSError as log_exc:
+            log = f"this message (no log could be written: {log_exc.strerror or log_exc})"
         return _fail(EXIT_INTERNAL, f"audit-engine: internal error: {type(exc).__name__}: {_one_line(exc)[:200]}. "
-                     f"This is a bug: please report it with the log {log}.")
+                     f"This is a bug: please report it with {log}.")
     finally:
         AUDIENCE.reset(speaking)
-        for folder in _OPEN:
-            folder.discard()
+        for output in reversed(_OPEN):  # files staged in a folder first, then the folders
+            output.discard()
         _OPEN.clear()
         _ECHO.reset()
         restore()
+        logging.captureWarnings(False)
+        quiet_warnings.__exit__(None, None, None)
         from . import limits
 
         limits.set_model_byte_limit(None)
         limits.set_memory_budget(None)
+        set_call_limit(None)
 
 
 def entry() -> None:
@@ -771,10 +880,18 @@ def entry() -> None:
 
     Unloading onnxruntime, scikit-learn and friends takes seconds on a busy machine, so a
     run stopped by Ctrl-C or SIGTERM flushes its output and leaves at once (files were
-    already cleaned up by main).
+    already cleaned up by main); so does a run that left a session build running in a
+    worker thread (stopped by --timeout). Ctrl-C before main installed its handlers (the
+    first tenth of a second) is one line too, never a traceback.
     """
-    code = main()
-    if code in (EXIT_SIGINT, EXIT_SIGTERM) or code > 128:
+    from .runtime import abandoned_work
+
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        print("audit-engine: interrupted (Ctrl-C); no partial output is left.", file=sys.stderr)
+        code = EXIT_SIGINT
+    if code in (EXIT_SIGINT, EXIT_SIGTERM) or code > 128 or abandoned_work():
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

@@ -22,7 +22,8 @@ every ``AuditEngineError`` to exit code 2 without a traceback.
     ├── ConfigError                 bad config file, bad flag value, bad parameter
     │   ├── PolicyError             a policy rule that cannot be checked (name, path, threshold, null)
     │   ├── UnknownArgumentError    a keyword a Python function does not take (also a TypeError)
-    │   └── OutputFolderError       --out unusable, or holding files the engine did not write
+    │   └── OutputFolderError       an output path (--out, --junit, render --out) unusable, an input of
+    │                               the run, holding files the engine did not write, or the disk full
     ├── ResourceLimitError          a model, array or table over --max-model-bytes / --max-memory
     ├── AuditTimeoutError           the audit ran past --timeout
     ├── NotFittedError              a detector used before fit
@@ -119,7 +120,9 @@ class PolicyError(ConfigError):
 
 
 class OutputFolderError(ConfigError):
-    """``--out`` is not writable, is a file, or holds files audit-engine did not write."""
+    """An output path (``--out``, ``--junit``, ``render --out``) is not writable, is an input of
+    the run, holds files audit-engine did not write, is locked by another run, or the disk
+    filled up while writing."""
 
 
 class ResourceLimitError(AuditEngineError):

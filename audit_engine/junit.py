@@ -17,6 +17,7 @@ subset the tests validate against.
 from __future__ import annotations
 
 import os
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -26,12 +27,23 @@ from .result import atomic_write_text
 __all__ = ["junit_xml", "write_junit"]
 
 
+# Characters XML 1.0 forbids (C0 controls but tab / newline / carriage return, lone
+# surrogates, U+FFFE / U+FFFF): a group name holding one would make the file not well-formed.
+_ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml(value: Any) -> str:
+    """``str(value)`` with the characters XML cannot hold written as visible escapes (``\\x1b``)."""
+    return _ILLEGAL_XML.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                            else f"\\u{ord(m.group()):04x}", str(value))
+
+
 def _case_name(v: Mapping[str, Any]) -> str:
     name = v.get("path") or v["metric"]
     subject = v.get("subject")
     if subject and not v.get("path"):
         name = f"{name} [{subject}]"
-    return str(name)
+    return _xml(name)
 
 
 def junit_xml(verdicts: Sequence[Mapping[str, Any]], *, suite: str, timestamp: str | None = None,
@@ -41,23 +53,24 @@ def junit_xml(verdicts: Sequence[Mapping[str, Any]], *, suite: str, timestamp: s
     warnings = sum(v["status"] == "warn" for v in verdicts)
     root = ET.Element("testsuites", name="audit-engine", tests=str(len(verdicts)), failures=str(failures),
                       errors="0")
-    attrs = {"name": suite, "tests": str(len(verdicts)), "failures": str(failures), "errors": "0",
+    attrs = {"name": _xml(suite), "tests": str(len(verdicts)), "failures": str(failures), "errors": "0",
              "skipped": "0", "time": "0"}
     if timestamp:
-        attrs["timestamp"] = timestamp[:19]  # xs:dateTime without the zone, as the Ant schema has it
+        attrs["timestamp"] = _xml(timestamp[:19])  # xs:dateTime without the zone, as the Ant schema has it
     ts = ET.SubElement(root, "testsuite", attrs)
     props = ET.SubElement(ts, "properties")
     for key, value in {**(properties or {}), "warnings": warnings}.items():
-        ET.SubElement(props, "property", name=str(key), value=str(value))
+        ET.SubElement(props, "property", name=_xml(key), value=_xml(value))
     for v in verdicts:
-        case = ET.SubElement(ts, "testcase", name=_case_name(v), classname=f"audit-engine.{v['check']}", time="0")
+        case = ET.SubElement(ts, "testcase", name=_case_name(v), classname=_xml(f"audit-engine.{v['check']}"),
+                             time="0")
         if v["status"] == "fail":
-            failure = ET.SubElement(case, "failure", message=str(v["message"]), type="policy")
-            failure.text = _detail(v)
+            failure = ET.SubElement(case, "failure", message=_xml(v["message"]), type="policy")
+            failure.text = _xml(_detail(v))
         elif v["status"] == "warn":
-            ET.SubElement(case, "system-out").text = f"WARN: {v['message']}"
+            ET.SubElement(case, "system-out").text = _xml(f"WARN: {v['message']}")
         else:
-            ET.SubElement(case, "system-out").text = str(v["message"])
+            ET.SubElement(case, "system-out").text = _xml(v["message"])
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 

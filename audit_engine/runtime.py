@@ -16,6 +16,7 @@ deadline it terminates the active runs and interrupts the main thread with SIGAL
 from __future__ import annotations
 
 import _thread
+import os
 import re
 import signal
 import threading
@@ -31,7 +32,8 @@ import numpy as np
 from .errors import AuditTimeoutError, ModelRuntimeError
 
 __all__ = ["Interrupted", "Deadline", "Watchdog", "run_inference", "install_signal_handlers", "signals_deferred",
-           "deadline_passed", "runtime_error"]
+           "deadline_passed", "runtime_error", "run_stoppable", "abandoned_work", "set_call_limit",
+           "DEFAULT_CALL_SECONDS"]
 
 _WAIT_STEP = 0.05
 _active: set[Any] = set()
@@ -40,6 +42,72 @@ _expired = threading.Event()
 _reported = threading.Event()  # the timeout was raised once; a late SIGALRM must not raise again
 _executor: ThreadPoolExecutor | None = None
 _executor_lock = threading.Lock()
+_abandoned = threading.Event()  # a worker was left running (a session build stopped by a signal or --timeout)
+_call_limit: float | None = None
+DEFAULT_CALL_SECONDS = 900.0
+"""Longest one onnxruntime call may run when the CLI has no --timeout: a model that never
+returns (an unbounded Loop) cannot hang an audit; the evaluator's calls are chunked by
+bytes, so a real call takes seconds."""
+
+
+def set_call_limit(seconds: float | None) -> None:
+    """Bound every single onnxruntime call to ``seconds`` (None: unbounded; the CLI sets it)."""
+    global _call_limit
+    _call_limit = seconds
+
+
+def abandoned_work() -> bool:
+    """True when a worker thread was left running in C++ code; the process should then exit
+    with ``os._exit`` rather than unload onnxruntime under it."""
+    return _abandoned.is_set()
+
+
+def run_stoppable(work: Callable[[], Any]) -> Any:
+    """Run ``work()`` (a long C++ call that releases the GIL and offers no way to stop it,
+    such as building an onnxruntime session that constant-folds a large MatMul) in a daemon
+    thread while the main thread waits in short steps, so that ``--timeout``, Ctrl-C and
+    SIGTERM act during it. A stopped build is abandoned (see :func:`abandoned_work`); fd 2,
+    which the build may have redirected to capture onnxruntime's log, is given back first.
+
+    Raises what ``work`` raises, AuditTimeoutError at the deadline, or the signal's exception.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return work()
+    if _expired.is_set():
+        raise _timed_out()
+    box: dict[str, Any] = {}
+    done = threading.Event()
+
+    def target() -> None:
+        try:
+            box["value"] = work()
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            box["error"] = exc
+        finally:
+            done.set()
+
+    try:
+        saved: int | None = os.dup(2)
+    except OSError:
+        saved = None
+    thread = threading.Thread(target=target, name="audit-engine-session", daemon=True)
+    thread.start()
+    try:
+        while not done.wait(_WAIT_STEP):
+            if _expired.is_set():
+                raise _timed_out()
+    except BaseException:
+        if not done.is_set():
+            _abandoned.set()
+            if saved is not None:
+                os.dup2(saved, 2)  # the error line must reach the terminal, not onnxruntime's capture
+        raise
+    finally:
+        if saved is not None:
+            os.close(saved)
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 class Interrupted(BaseException):
@@ -104,6 +172,7 @@ def run_inference(call: Callable[[Any], Any], *, describe: Callable[[BaseExcepti
     with _active_lock:
         _active.add(options)
     future: Future[Any] = _pool().submit(_guarded, call, options, describe)
+    started = time.monotonic()
     try:
         while True:
             try:
@@ -113,11 +182,18 @@ def run_inference(call: Callable[[Any], Any], *, describe: Callable[[BaseExcepti
                     options.terminate = True
                     _settle(future)
                     raise _timed_out() from None
+                if _call_limit is not None and time.monotonic() - started > _call_limit:
+                    options.terminate = True
+                    _settle(future)
+                    raise ModelRuntimeError(
+                        f"One model call ran for over {_call_limit:g} s and was stopped: the model may never return "
+                        "(e.g. an unbounded Loop); pass --timeout SECONDS to allow longer audits."
+                    ) from None
     except (AuditTimeoutError, ModelRuntimeError):
         raise
     except BaseException:
         options.terminate = True
-        _settle(future)
+        _settle(future, 0.2)  # a signal: the process is about to exit, answer within the second
         if _expired.is_set():
             raise _timed_out() from None
         raise
@@ -131,12 +207,19 @@ def _timed_out() -> AuditTimeoutError:
     return AuditTimeoutError(_timeout_message())
 
 
-def _settle(future: Future[Any]) -> None:
-    """Give a terminated run a moment to unwind, so the session is free again."""
+def _settle(future: Future[Any], seconds: float = 2.0) -> None:
+    """Give a terminated run a moment to unwind, so the session is free again.
+
+    onnxruntime checks ``terminate`` between nodes, so one long node (a large MatMul) runs
+    to its end; a run still busy after ``seconds`` is left to finish alone and the process
+    marked (:func:`abandoned_work`) so that the CLI exits without waiting for it.
+    """
     try:
-        future.exception(timeout=2.0)
-    except BaseException:  # noqa: BLE001 - a second signal while unwinding: stop waiting
+        future.exception(timeout=seconds)
+    except BaseException:  # noqa: BLE001 - a second signal, or the wait ran out: stop waiting
         pass
+    if not future.done():
+        _abandoned.set()
 
 
 def _guarded(call: Callable[[Any], Any], options: Any, describe: Callable[[BaseException], str]) -> Any:

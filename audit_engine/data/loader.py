@@ -6,6 +6,7 @@ AuditData keeps the raw columns; binding them to the model's inputs is the job o
 
 from __future__ import annotations
 
+import csv
 import difflib
 import hashlib
 import os
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ColumnError, DataError, DataNotFoundError, InvalidValueError
-from ..limits import check_data_file
+from ..limits import check_data_file, not_a_file
 from ..params import validate_params
 
 if TYPE_CHECKING:  # pandas is imported where data is read (0.4 s): inspect and `import audit_engine` skip it
@@ -132,7 +133,9 @@ def _read(path: Path) -> tuple[pd.DataFrame | None, dict[str, np.ndarray] | None
     check_data_file(path)  # declared sizes against the memory budget, pickles refused, before loading
     try:
         if suffix in (".csv", ".txt", ".tsv"):
-            return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ","), None
+            sep = "\t" if suffix == ".tsv" else ","
+            _refuse_duplicates(_csv_header(path, sep), f"The header of {str(path)!r}")
+            return pd.read_csv(path, sep=sep), None
         if suffix in (".parquet", ".pq"):
             return pd.read_parquet(path), None
         if suffix == ".npz":
@@ -195,10 +198,20 @@ def load_data(
         if file.is_dir():  # a folder of Parquet files, read whole (stream/ reads it in chunks)
             from ..stream.source import ParquetSource
 
+            check_data_file(file)  # every footer: the files' schemas agree, the total fits the memory budget
             part = ParquetSource.open(file)
-            frame = pd.concat([f for _, f in part.chunks(part.n_rows, columns=list(part.columns))], ignore_index=True)
+            try:
+                frame = pd.concat([f for _, f in part.chunks(part.n_rows, columns=list(part.columns))],
+                                  ignore_index=True)
+            except (ValueError, TypeError, OSError) as exc:  # pyarrow's errors derive from these
+                raise DataError(f"Cannot read the Parquet folder {str(file)!r} ({_one_line(exc)}); check that its "
+                                "files share one schema.") from exc
             return load_data(frame, target=target, sensitive=sensitive, features=features)._replace_source(
                 str(file), part.sha256())
+        odd = not_a_file(file)
+        if odd is not None:
+            raise DataError(f"The data path {str(file)!r} is {odd}, not a file; pass a .csv, .parquet, .npz or .npy "
+                            "file (or a folder of Parquet files).")
         if not file.is_file():
             raise DataNotFoundError(f"Data file {str(file)!r} does not exist; check the path.")
         path = str(file)
@@ -206,6 +219,7 @@ def load_data(
 
     if frame is not None:
         frame.columns = [str(c) for c in frame.columns]
+        _refuse_duplicates([str(c) for c in frame.columns], f"The data{' in ' + repr(path) if path else ''}")
         if len(frame) == 0:
             raise InvalidValueError(
                 f"The data{' in ' + repr(path) if path else ''} has no rows; an audit needs at least one."
@@ -220,11 +234,13 @@ def load_data(
                 if name not in frame.columns:
                     raise _missing_column("feature", name, frame.columns)
             feature_list = list(features)
+            _refuse_duplicates(feature_list, "The features list (--features / features)")
         else:
             skip = set(sensitive) | ({target} if target else set())
             feature_list = [c for c in frame.columns if c not in skip]
         if not feature_list:
             raise ColumnError("The data has no feature columns left after removing the target and sensitive columns.")
+        _refuse_time_features(frame, feature_list)
         y_values = None
         if target is not None:
             y_values = frame[target].to_numpy()
@@ -293,6 +309,47 @@ def _per_input(arrays: dict[str, np.ndarray], path: str | None, sensitive: Seque
             digest.update(np.ascontiguousarray(inputs[k]).tobytes())
         sha = digest.hexdigest()
     return AuditData(None, None, "y" if y_values is not None else None, y_values, sens, None, path, sha, inputs=inputs)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _csv_header(path: Path, sep: str) -> list[str]:
+    """The column names of a CSV's first line as written (pandas renames a repeated 'a' to 'a.1')."""
+    try:
+        with path.open(encoding="utf-8", errors="replace", newline="") as fh:
+            first = fh.readline(1 << 20)
+    except OSError:
+        return []
+    return next(csv.reader([first], delimiter=sep), [])
+
+
+def _refuse_duplicates(names: Sequence[str], where: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ColumnError(
+                f"{where} names the column {name!r} twice; a feature must have one name, so rename or drop one of them."
+            )
+        seen.add(name)
+
+
+def _refuse_time_features(frame: pd.DataFrame, features: Sequence[str]) -> None:
+    """Timestamps and durations are not numbers a model reads: converting them silently
+    (nanoseconds since 1970) would audit a different input than the one the model was trained on."""
+    import pandas as pd
+
+    for name in features:
+        dtype = frame[name].dtype
+        if (pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype)
+                or isinstance(dtype, pd.PeriodDtype)):
+            raise InvalidValueError(
+                f"Feature column {name!r} holds timestamps ({dtype}), which the model cannot read as they are; "
+                "convert it to the numbers the model was trained on (e.g. days since a date) or leave it out "
+                "with --features."
+            )
 
 
 def _as_group_strings(column: pd.Series) -> pd.Series:

@@ -394,6 +394,7 @@ class FeatureSpace:
                 raise InvalidValueError(f"Array data must be numeric; got dtype {x.dtype}.")
             x = x.astype(np.float64)
             _check_finite(x, "the array data")
+            _check_integral(x, self.inputs[0], "the array data")
             return x
         if data.frame is None:
             raise SchemaMismatchError("This model was bound to tabular data; pass tabular data here too.")
@@ -412,6 +413,8 @@ class FeatureSpace:
                 out[:, j] = codes
             else:
                 out[:, j] = _numeric(column, feat.name)
+                spec = self.inputs[j] if self.layout == "columns" else self.inputs[0]
+                _check_integral(out[:, j], spec, f"column {feat.name!r}")
         return out
 
     def _encode_segments(self, data: AuditData) -> np.ndarray:
@@ -573,6 +576,21 @@ def _numeric(column: pd.Series, name: str) -> np.ndarray:
     # (audit.check_missing runs it on those rows); inf is never a value
     _check_finite(values, f"column {name!r}", allow_nan=True)
     return values
+
+
+def _check_integral(values: np.ndarray, spec: TensorSpec, where: str) -> None:
+    """Fractional values for an integer model input would be truncated silently by the cast."""
+    dtype = spec.numpy_dtype
+    if dtype is None or not np.issubdtype(dtype, np.integer):
+        return
+    fractional = np.isfinite(values) & (np.mod(values, 1.0) != 0.0)
+    if fractional.any():
+        first = np.argwhere(fractional)[0]
+        raise InvalidValueError(
+            f"{where[0].upper() + where[1:]} holds fractional values (e.g. {values[tuple(first)]:g} at row "
+            f"{int(first[0])}), but the model input {spec.name!r} is {spec.dtype} and would truncate them; "
+            "round the data or feed it to a float input."
+        )
 
 
 def _check_finite(values: np.ndarray, where: str, *, allow_nan: bool = False) -> None:

@@ -247,6 +247,14 @@ class LocalEvaluator:
                               consumers=getattr(model, "output_consumers", ()))
         if kind == "regression":
             return kind, None, 1
+        if kind == "zipmap" and model.classes is not None and k is not None and len(model.classes) != k:
+            from ..errors import OutputError
+
+            raise OutputError(
+                f"The model's ZipMap names {len(model.classes)} classes ({', '.join(map(str, model.classes))}) but the "
+                f"probability tensor it wraps has {k} columns, so no label fits every column; re-export the model "
+                "(e.g. skl2onnx with options={'zipmap': False}) or choose another output with --output."
+            )
         n_classes = 2 if kind in ("probability", "logit") else (k or 0)
         classes, self.classes_source = _resolve_classes(model.classes, n_classes, y, self._given_classes)
         return kind, classes, n_classes

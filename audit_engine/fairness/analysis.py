@@ -52,7 +52,7 @@ from ..params import invalid
 from ..results.fairness import (AttributeFairness, ClassFairness, FairnessCalibration, FairnessResult, GapEstimate,
                                 GroupCalibration, GroupRates, LeftOut, RateInterval, ThresholdSweep)
 from ..stats import Estimate, finite_or_none, percentile_interval
-from .counts import GroupCounts, GroupSums, score_bin_edges
+from .counts import GroupCounts, GroupSums, _factorize, score_bin_edges
 from .disparity import chi_square, p_value, permuted_successes, permuted_tables
 from .impact import four_fifths, impact_ratios_to, ll144_view
 from .intervals import RATE_METHODS, gamma_cell_draws, include_point, max_gap_interval, rate_interval
@@ -200,6 +200,36 @@ def _make_views(attributes: Sequence[str], levels: Sequence[Sequence[str]], rows
 
 
 # ---------------------------------------------------------------------------- estimates
+def check_groups(sensitive: Any, *, reference_group: Any = None, max_order: int = 3) -> None:
+    """Refuse, before any model call, what :func:`fairness_report` refuses once the counts are
+    in: a sensitive attribute missing in every row or holding a single group, and a reference
+    group that is no group. The same view builder runs on the group sizes alone, so the
+    sentences are the report's own.
+
+    Parameters
+    ----------
+    sensitive: DataFrame (n, s) of the sensitive attributes (as ``AuditData.sensitive``).
+    reference_group, max_order: as for :func:`fairness_report`.
+
+    Raises
+    ------
+    InvalidValueError, ConfigError
+    """
+    names = [str(c) for c in sensitive.columns]
+    if not names:
+        return
+    combo = np.zeros(len(sensitive), dtype=np.int64)
+    levels: list[tuple[str, ...]] = []
+    for name in sensitive.columns:
+        codes, lv = _factorize(sensitive[name])
+        codes = np.where(codes < 0, len(lv), codes)  # unknown is the last level
+        combo = combo * (len(lv) + 1) + codes
+        levels.append(tuple(lv))
+    shape = tuple(len(lv) + 1 for lv in levels)
+    rows_by_combo = np.bincount(combo, minlength=int(np.prod(shape))).reshape(shape)
+    _make_views(names, levels, rows_by_combo, max_order=max_order, reference=reference_group)
+
+
 def _percentile(draws: np.ndarray | None, confidence: float) -> tuple[float, float]:
     if draws is None or draws.size == 0:
         return float("nan"), float("nan")

@@ -34,13 +34,22 @@ import numpy as np
 
 from ..params import FairnessParams
 from ..results.fairness import FairnessResult
-from .analysis import fairness_report
+from .analysis import check_groups, fairness_report
 from .counts import GroupCounts, GroupSums, group_counts, group_sums
 from ..checks import CheckOutcome
 
 __all__ = ["Params", "applies", "run", "counts_from_context"]
 
 Params = FairnessParams
+
+
+def precheck(data: Any, config: Any) -> None:
+    """Before any model call: the sensitive attributes have two groups or more and the
+    reference group is one of them (:func:`~.analysis.check_groups`)."""
+    if data.sensitive is None or data.sensitive.shape[1] == 0:
+        return
+    p = config.params("fairness")
+    check_groups(data.sensitive, reference_group=p.reference_group, max_order=p.max_intersection_order)
 
 
 def applies(ctx: Any) -> str | None:

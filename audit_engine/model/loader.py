@@ -28,6 +28,7 @@ from ..errors import (
     ModelSecurityError,
     OutputError,
 )
+from ..limits import format_bytes, memory_budget, model_byte_limit, not_a_file
 from .outputs import NORMALISATION, OUTPUT_KINDS
 from .proto import messages
 from .providers import create_session, describe_provider
@@ -46,7 +47,6 @@ _STANDARD_DOMAINS = {"", "ai.onnx", "ai.onnx.ml", "com.microsoft", "ai.onnx.prev
 # Enum values of onnx-ml.proto (fixed by the ONNX spec), usable with either family of classes.
 _FLOAT = 1  # TensorProto.FLOAT
 _DEFAULT, _EXTERNAL = 0, 1  # TensorProto.DataLocation
-_ATTRIBUTE_TENSOR = 4  # AttributeProto.TENSOR
 
 _ONNX_TO_NUMPY = {
     "tensor(float)": np.float32,
@@ -127,6 +127,7 @@ class OnnxModel:
     rewrites: list[str] = field(default_factory=list)
     session_inputs: list[TensorSpec] = field(default_factory=list)
     file_bytes: int = 0
+    external_files: tuple[str, ...] = ()  # the external-data files read (resolved paths), inputs of the audit
     classes_source: str | None = None
     output_consumers: tuple[str, ...] = ()
 
@@ -191,31 +192,83 @@ def _spec(node_arg: Any) -> TensorSpec:
     return TensorSpec(node_arg.name, shape, node_arg.type)
 
 
+_LOCATION_BYTES = 1024  # longest external-data location accepted (onnx writes a file name)
+
+
+def _location_target(tensor: Any, location: str, root: Path) -> Path:
+    """The file an external-data ``location`` names, resolved inside ``root`` (the model's folder).
+
+    Raises ModelSecurityError for a location that leaves the folder (absolute, ``..``, a
+    symlink pointing out) and ModelFormatError for one no file system can hold (a NUL byte,
+    an overlong name, a symlink loop).
+    """
+    name = tensor.name
+    shown = repr(location) if len(location) <= 80 else f"{location[:60]!r}... ({len(location)} characters)"
+    odd = None
+    if not location:
+        odd = "an empty location"
+    elif "\x00" in location:
+        odd = "a location holding a NUL byte"
+    elif len(location.encode("utf-8", "surrogatepass")) > _LOCATION_BYTES or any(
+            len(part.encode("utf-8", "surrogatepass")) > 255 for part in Path(location).parts):
+        odd = f"a location of {len(location)} characters"
+    if odd is not None:
+        raise ModelFormatError(
+            f"Tensor {name!r} points its external data at {odd} ({shown}), which names no file; the model is "
+            "damaged or hostile, so re-export it with its data next to it."
+        )
+    try:
+        target = (root / location).resolve()
+    except (OSError, RuntimeError, ValueError) as exc:  # RuntimeError: a symlink loop (Python 3.11)
+        raise ModelFormatError(
+            f"Tensor {name!r} points its external data at {shown}, which cannot be resolved "
+            f"({getattr(exc, 'strerror', None) or exc}, e.g. a symlink loop); re-export the model with its data "
+            "file next to it."
+        ) from exc
+    if os.path.isabs(location) or not target.is_relative_to(root):
+        raise ModelSecurityError(
+            f"Tensor {name!r} points its external data at {shown}, outside "
+            f"the model's folder {str(root)!r}; move the data file next to the model "
+            "and store a relative location."
+        )
+    return target
+
+
+def _external_files(model: onnx.ModelProto, folder: Path) -> tuple[str, ...]:
+    """The resolved external-data files of a model :func:`_check_external_data` accepted."""
+    root = folder.resolve()
+    files = {str(_location_target(t, {e.key: e.value for e in t.external_data}.get("location", ""), root))
+             for t in _external_tensors(model)}
+    return tuple(sorted(files))
+
+
 def _check_external_data(model: onnx.ModelProto, folder: Path) -> int:
     """Refuse external-data locations outside the model's folder (path traversal) and
     lengths past the end of their file; return the external bytes the model would read.
 
-    Only the tensor metadata is read here, so a tiny .onnx pointing at gigabytes of
-    external data is measured before any of it is loaded.
+    Every tensor counts: initializers and attribute tensors of the main graph, of every
+    subgraph (If / Loop / Scan bodies, recursively) and of local functions. Only the tensor
+    metadata is read here, so a tiny .onnx pointing at gigabytes of external data is
+    measured before any of it is loaded.
     """
     root = folder.resolve()
     total = 0
     for tensor in _external_tensors(model):
         entries = {e.key: e.value for e in tensor.external_data}
         location = entries.get("location", "")
-        target = (root / location).resolve()
-        if os.path.isabs(location) or not target.is_relative_to(root):
-            raise ModelSecurityError(
-                f"Tensor {tensor.name!r} points its external data at {location!r}, outside "
-                f"the model's folder {str(root)!r}; move the data file next to the model "
-                "and store a relative location."
-            )
-        if not target.is_file():
+        target = _location_target(tensor, location, root)
+        try:
+            if not target.is_file():
+                raise ModelFormatError(
+                    f"Tensor {tensor.name!r} needs external data file {location!r}, which is "
+                    "missing from the model's folder; copy it next to the model."
+                )
+            size = target.stat().st_size
+        except OSError as exc:
             raise ModelFormatError(
-                f"Tensor {tensor.name!r} needs external data file {location!r}, which is "
-                "missing from the model's folder; copy it next to the model."
-            )
-        size = target.stat().st_size
+                f"Tensor {tensor.name!r} needs external data file {location!r}, which cannot be read "
+                f"({exc.strerror or exc}); copy it next to the model."
+            ) from exc
         try:
             offset = int(entries.get("offset", "0") or 0)
             length = int(entries["length"]) if entries.get("length") else size - offset
@@ -233,19 +286,61 @@ def _check_external_data(model: onnx.ModelProto, folder: Path) -> int:
     return total
 
 
+def _graphs(model: onnx.ModelProto) -> list[Any]:
+    """The main graph and every subgraph (If / Loop / Scan bodies, recursively, also inside functions)."""
+    found: list[Any] = []
+    pending: list[Any] = [model.graph]
+    nodes_of_functions = [node for function in model.functions for node in function.node]
+
+    def subgraphs(nodes: Any) -> None:
+        for node in nodes:
+            for attr in node.attribute:
+                if attr.HasField("g"):
+                    pending.append(attr.g)
+                pending.extend(attr.graphs)
+
+    subgraphs(nodes_of_functions)
+    while pending:
+        graph = pending.pop()
+        found.append(graph)
+        subgraphs(graph.node)
+    return found
+
+
+def _node_tensors(nodes: Any) -> list[Any]:
+    tensors: list[Any] = []
+    for node in nodes:
+        for attr in node.attribute:
+            if attr.HasField("t"):
+                tensors.append(attr.t)
+            tensors.extend(attr.tensors)
+            if attr.HasField("sparse_tensor"):
+                tensors += [attr.sparse_tensor.values, attr.sparse_tensor.indices]
+            for sparse in attr.sparse_tensors:
+                tensors += [sparse.values, sparse.indices]
+    return tensors
+
+
 def _external_tensors(model: onnx.ModelProto) -> list[onnx.TensorProto]:
-    """Initializers and node-attribute tensors of the main graph that keep their data in a file."""
-    tensors = list(model.graph.initializer)
-    tensors += [attr.t for node in model.graph.node for attr in node.attribute if attr.type == _ATTRIBUTE_TENSOR]
+    """Every tensor of the model (initializers, sparse initializers and attribute tensors of the
+    main graph, of every subgraph and of local functions) that keeps its data in a file."""
+    tensors: list[Any] = _node_tensors(node for function in model.functions for node in function.node)
+    for graph in _graphs(model):
+        tensors += list(graph.initializer)
+        for sparse in graph.sparse_initializer:
+            tensors += [sparse.values, sparse.indices]
+        tensors += _node_tensors(graph.node)
     return [t for t in tensors if t.data_location == _EXTERNAL]
 
 
 def _load_external_data(model: onnx.ModelProto, folder: Path) -> None:
     """Read the external data of the tensors :func:`_check_external_data` accepted into the
-    model (``raw_data``), as ``onnx.load_external_data_for_model`` does."""
+    model (``raw_data``), as ``onnx.load_external_data_for_model`` does, subgraphs included,
+    so onnxruntime (which gets the model as bytes) never opens a file itself."""
+    root = folder.resolve()
     for tensor in _external_tensors(model):
         entries = {e.key: e.value for e in tensor.external_data}
-        with open(folder.resolve() / entries["location"], "rb") as fh:
+        with open(_location_target(tensor, entries["location"], root), "rb") as fh:
             fh.seek(int(entries.get("offset", "0") or 0))
             length = entries.get("length")
             tensor.raw_data = fh.read(int(length)) if length else fh.read()
@@ -280,7 +375,7 @@ def _check_domains(model: onnx.ModelProto, allow_custom_ops: bool) -> None:
     if allow_custom_ops:
         return
     local = {f.domain for f in model.functions}
-    for node in model.graph.node:
+    for node in (n for graph in _graphs(model) for n in graph.node):
         if node.domain not in _STANDARD_DOMAINS and node.domain not in local:
             raise ModelSecurityError(
                 f"Node {node.name or node.op_type!r} uses operator {node.op_type!r} from the "
@@ -378,6 +473,32 @@ def _choose_output(outputs: list[TensorSpec], requested: str | None, zipmapped: 
     return candidates[0].name
 
 
+def _check_fixed_batch(file: Path, inputs: list[TensorSpec]) -> None:
+    """Refuse a fixed batch dimension one call of which cannot fit the memory budget.
+
+    The Evaluator pads every call to a fixed batch, so a model exported with a batch of
+    2**40 would ask for terabytes on its first call (a MemoryError far from the cause).
+    """
+    dims = [i.shape[0] for i in inputs if i.shape and isinstance(i.shape[0], int)]
+    budget = memory_budget()
+    if not dims or budget is None:
+        return
+    row = 0
+    for spec in inputs:
+        width = 1
+        for d in (spec.shape or ())[1:]:
+            width *= d if isinstance(d, int) and d > 0 else 1
+        itemsize = 64 if spec.numpy_dtype in (None, np.object_) else np.dtype(spec.numpy_dtype).itemsize
+        row += width * itemsize
+    need = max(dims) * max(row, 1)
+    if need > budget:
+        raise ModelSecurityError(
+            f"Model {str(file)!r} fixes its batch dimension at {max(dims)} rows, so every call needs "
+            f"{format_bytes(need)} of inputs, over the memory budget of {format_bytes(budget)}; re-export the model "
+            "with a dynamic (or small) batch dimension, or raise --max-memory."
+        )
+
+
 def _run_onnx_checker(file: Path) -> None:
     import onnx
 
@@ -425,10 +546,12 @@ def load_model(
             f"Unknown output kind {output_kind!r}; use one of: {', '.join(OUTPUT_KINDS)}."
         )
     if max_bytes is None:
-        from ..limits import model_byte_limit
-
         max_bytes = model_byte_limit()
     file = Path(path)
+    odd = not_a_file(file)
+    if odd is not None:
+        raise ModelNotFoundError(f"The model path {str(file)!r} is {odd}, not a file; pass the .onnx file"
+                                 + (" inside it." if odd == "a folder" else "."))
     if not file.is_file():
         raise ModelNotFoundError(f"Model file {str(file)!r} does not exist; check the path.")
     size = file.stat().st_size
@@ -457,6 +580,7 @@ def load_model(
             f"{str(file)!r} parsed as an empty ONNX graph; it is not an ONNX model or it is truncated."
         )
     external = _check_external_data(proto, file.parent)
+    external_files = _external_files(proto, file.parent) if external else ()
     if size + external > max_bytes:
         raise ModelSecurityError(
             f"Model file {str(file)!r} is {size} bytes with {external} bytes of external data, over the "
@@ -498,6 +622,7 @@ def load_model(
     kind = output_kind
     if kind is None and chosen in zipmapped:
         kind = "zipmap"
+    _check_fixed_batch(file, [_spec(i) for i in session.get_inputs()])
     logger.info(describe_provider(used))
     return OnnxModel(
         path=str(file),
@@ -517,5 +642,6 @@ def load_model(
         rewrites=rewrites,
         session_inputs=[_spec(i) for i in session.get_inputs()],
         file_bytes=size,
+        external_files=external_files,
     )
 

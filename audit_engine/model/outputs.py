@@ -60,6 +60,10 @@ row sums within 1 ± this, values within [−this, 1 + this]."""
 
 
 _KEEP = 1e-6
+PROBABILITY_NEAR = 0.05
+"""Rows of values in [−this, 1 + this] whose sums all lie within 1 ± this are read as (damaged)
+probabilities, never as logits: :func:`repair_probabilities` then renormalises them within
+float32 rounding or refuses them."""
 
 
 def _row_sum_min_max(p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -107,10 +111,16 @@ def repair_probabilities(p: np.ndarray, *, tolerance: float = PROBABILITY_TOLERA
     bad = bad_sum | bad_range
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
+        if bad_range[i]:
+            j = int(np.argmax(np.abs(p[i] - np.clip(p[i], 0.0, 1.0))))
+            what = f"holds the value {p[i, j]:.9g} in column {j}, outside [0, 1]"
+        else:
+            what = f"sums to {sums[i]:.9g}"
         raise OutputError(
-            f"The model's output is read as probabilities, but row {i} sums to {sums[i]:.9g} with values in "
-            f"[{p[i].min():.9g}, {p[i].max():.9g}] (more than float32 rounding, {tolerance:g}, from a "
-            "probability vector); pass output_kind = \"logits\" (--output-kind logits) or choose another output."
+            f"The model's output is read as probabilities, but row {i} {what} (values in "
+            f"[{p[i].min():.9g}, {p[i].max():.9g}]; more than float32 rounding, {tolerance:g}, from a "
+            "probability vector); check the exported graph, pass --output-kind logits if these are scores, "
+            "or choose another output."
         )
     # Rows inside [0, 1] whose sum float32 rounding leaves within _KEEP of 1 stay exactly
     # as onnxruntime returned them (their float32 values also add up exactly in float64,
@@ -238,13 +248,25 @@ def guess_kind(
     z = _as_2d(sample)
     k = z.shape[1]
     finite = np.all(np.isfinite(z))
-    in_unit = finite and z.size > 0 and float(z.min()) >= -1e-6 and float(z.max()) <= 1 + 1e-6
+    in_unit = finite and z.size > 0 and float(z.min()) >= -PROBABILITY_TOLERANCE \
+        and float(z.max()) <= 1 + PROBABILITY_TOLERANCE
     if k >= 2:
         if producer_op == "Softmax":
             return "probabilities"
         if producer_op == "LogSoftmax":
             return "log_probabilities"
-        if in_unit and np.allclose(z.sum(axis=1), 1.0, atol=1e-3):
+        sums = z.sum(axis=1) if finite and z.size else np.array([np.nan])
+        # Rows that add up to 1 are probabilities, never logits: most rows within float32
+        # rounding whatever the values (negative "probabilities" and the odd row that does
+        # not add up are then refused by repair_probabilities), or every row and value within
+        # PROBABILITY_NEAR of the simplex (rows summing to 1.001, a one-hot row holding 1.001,
+        # are refused there too, as the README promises, instead of being read as logits and
+        # softmaxed).
+        if finite and np.mean(np.abs(sums - 1.0) <= PROBABILITY_TOLERANCE) >= 0.5:
+            return "probabilities"
+        near_unit = finite and z.size > 0 and float(z.min()) >= -PROBABILITY_NEAR \
+            and float(z.max()) <= 1 + PROBABILITY_NEAR
+        if near_unit and np.all(np.abs(sums - 1.0) <= PROBABILITY_NEAR):
             return "probabilities"
         reason = embedding_reason(k, producer_op=producer_op, consumers=consumers)
         if reason:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import AuditEngineError
+from ..errors import AuditEngineError, AuditTimeoutError
 from .loader import OnnxModel
 
 __all__ = ["Probe", "probe", "synthetic_rows"]
@@ -74,5 +74,7 @@ def probe(model: OnnxModel, data: Any = None, *, n: int = 8, features: Any = Non
             x, y = rows, None
         ev = LocalEvaluator(model, space, probe_rows=x, y=y)
         return Probe(ev.task, ev.output_kind, None if ev.classes is None else list(ev.classes), ev.classes_source, what)
+    except AuditTimeoutError:
+        raise  # inspect's --timeout: a model that never returns is an error, not an unresolved kind
     except AuditEngineError as exc:
         return Probe(None, None, None, None, "none", str(exc))

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 import onnxruntime as ort
 
 from ..errors import ProviderError
+from ..runtime import run_stoppable
 
 __all__ = [
     "GPU_WHEEL_PLATFORMS", "PROVIDERS", "create_session", "cuda_install_hint", "describe_provider",
@@ -91,7 +92,17 @@ def create_session(
     Returns
     -------
     (session, provider_used) where provider_used is ``"cuda"`` or ``"cpu"``.
+
+    The build runs through :func:`~audit_engine.runtime.run_stoppable`: onnxruntime's graph
+    optimisations (constant folding) can take minutes, and ``--timeout`` and signals must
+    act during them.
     """
+    return run_stoppable(lambda: _create_session(model_bytes, provider, threads=threads))  # type: ignore[no-any-return]
+
+
+def _create_session(
+    model_bytes: bytes, provider: str = "auto", *, threads: int | None = None
+) -> tuple[ort.InferenceSession, str]:
     if provider not in PROVIDERS:
         raise ProviderError(
             f"Unknown provider {provider!r}; use one of: {', '.join(PROVIDERS)}."
