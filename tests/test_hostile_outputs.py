@@ -526,10 +526,10 @@ def test_numpy_warnings_never_precede_the_error_line(work):
     script = ("import numpy as np, sys\n"
               "import audit_engine.cli as cli\n"
               "from audit_engine.errors import ConfigError\n"
-              "def warn_then_fail(config):\n"
+              "def warn_then_fail(args):\n"
               "    np.log(np.zeros(2))\n"
               "    raise ConfigError('A planted error.')\n"
-              "cli._check_params = warn_then_fail\n"
+              "cli._tracker = warn_then_fail  # called right after the config is read\n"
               "cli.entry()\n")
     proc = subprocess.run([sys.executable, "-W", "default", "-c", script, *_run(work, "--out", str(work / "out"))],
                           cwd=ROOT, capture_output=True, text=True, timeout=60,
