@@ -27,20 +27,20 @@ import numpy as np
 from . import __version__
 from .checks import CheckOutcome
 from .config import CHECK_NAMES, AuditConfig, Verdict
-from .data.loader import AuditData, load_data
+from .bind import bind
+from .data.loader import AuditData
 from .data.space import FeatureSpace
-from .errors import AuditEngineError, ConfigError, InvalidValueError, ModelRuntimeError
+from .errors import AuditEngineError, ConfigError
 from .evaluator.local import LocalEvaluator
 from .evaluator.base import Progress
-from .evaluator.guards import check_float32_range
-from .model.loader import OnnxModel, load_model
+from .labels import class_indices, label_string
+from .model.loader import OnnxModel
 from .result import AuditResult, CheckError, CheckRecord, DataInfo, EngineInfo, Evaluations, ModelInfo, to_jsonable
 from .results.performance import PerformanceResult
 from .results.record import Record, RecordMap
 from .stats import child_rng
-from .results.record import Record, RecordMap
 
-__all__ = ["AuditContext", "CheckOutcome", "audit", "prepare", "run_checks", "CHECK_MODULES"]
+__all__ = ["AuditContext", "CheckOutcome", "audit", "prepare", "run_checks", "CHECK_MODULES", "class_indices"]
 
 logger = logging.getLogger(__name__)
 
@@ -128,12 +128,12 @@ class AuditContext:
         if wanted is None or self.task != "classification":
             return None
         names = [str(c) for c in self.classes]
-        if _label(wanted) not in names and str(wanted) not in names:
+        if label_string(wanted) not in names and str(wanted) not in names:
             raise ConfigError(
                 f"The favourable label {wanted!r} is not one of the model's classes ({', '.join(names)}); "
                 "pass one of them with --favorable-label or favorable_label in audit.toml."
             )
-        return names.index(_label(wanted) if _label(wanted) in names else str(wanted))
+        return names.index(label_string(wanted) if label_string(wanted) in names else str(wanted))
 
     @property
     def favorable_label(self) -> Any:
@@ -151,25 +151,6 @@ class AuditContext:
             hit = self.proba[:, self.positive_index] >= self.config.threshold
             return np.where(hit, self.positive_index, 1 - self.positive_index)
         return self.proba.argmax(axis=1)
-
-
-def class_indices(y: np.ndarray, classes: Sequence[Any], target: str | None) -> np.ndarray:
-    """Map target values to the model's class indices (labels compared as strings)."""
-    lookup = {_label(c): i for i, c in enumerate(classes)}
-    labels = np.array([_label(v) for v in np.asarray(y).tolist()], dtype=object)
-    unknown = sorted({v for v in set(labels.tolist()) if v not in lookup})
-    if unknown:
-        raise InvalidValueError(
-            f"The target {target or 'y'!r} holds value(s) {', '.join(map(repr, unknown[:5]))} that are not "
-            f"among the model's classes ({', '.join(map(repr, lookup))}); check the target column."
-        )
-    return np.array([lookup[v] for v in labels], dtype=np.intp)
-
-
-def _label(value: Any) -> str:
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def _module(name: str) -> Any:
@@ -191,82 +172,30 @@ def prepare(
 
     if not isinstance(data, AuditData) and should_stream(data, config):  # Parquet beyond memory, or --stream / ray
         return prepare_stream(model, data, config=config, reference=reference, ood_data=ood_data, progress=progress)
-    if not isinstance(model, OnnxModel):
-        model = load_model(model, provider=config.provider, output=config.output,
-                           output_kind=config.output_kind, threads=config.threads)
-    data = load_data(data, target=config.target, sensitive=config.sensitive, features=config.features)
     # Record what the audit really used, whether it came from the config or the AuditData.
+    bound = bind(model, data, features=config.features, target=config.target, sensitive=config.sensitive,
+                 extras={"reference data": reference, "OOD data": ood_data}, provider=config.provider,
+                 output=config.output, output_kind=config.output_kind, threads=config.threads,
+                 tokenizer=config.tokenizer, text_column=config.text_column, max_length=config.max_length,
+                 classes=config.classes, max_chunk_bytes=config.max_chunk_bytes, progress=progress,
+                 before_model_call=lambda d: config.policy.check_subjects(d.sensitive_names))  # before any model call
+    model, data, space, evaluator, rows = bound.model, bound.data, bound.space, bound.evaluator, bound.rows
     config = dataclasses.replace(config, target=data.target, sensitive=tuple(data.sensitive_names))
-    reference = None if reference is None else load_data(reference, features=config.features)
-    ood_data = None if ood_data is None else load_data(ood_data, features=config.features)
-    extras = [d for d in (reference, ood_data) if d is not None]
-    config.policy.check_subjects(data.sensitive_names)  # before any model call
-    space = FeatureSpace.bind(model, data, features=config.features, also=extras, tokenizer=config.tokenizer,
-                              text_column=config.text_column, max_length=config.max_length)
-    rows = space.encode(data)
-    check_float32_range(rows, space, "the data")
-    if data.y is not None:
-        _check_target(data)
-    missing = np.isnan(rows).reshape(rows.shape[0], -1).any(axis=1)
-    evaluator = LocalEvaluator(model, space, max_chunk_bytes=config.max_chunk_bytes, progress=progress,
-                               probe_rows=rows[~missing] if (~missing).any() else rows, y=data.y,
-                               classes=config.classes)
-    for name, part in (("data", rows), ("reference data", reference), ("OOD data", ood_data)):
-        if part is not None:
-            check_missing(evaluator, part if isinstance(part, np.ndarray) else space.encode(part), space, name)
+    reference = bound.extras.get("reference data")
+    ood_data = bound.extras.get("OOD data")
     proba = evaluator.predict(rows)
     ctx = AuditContext(
         model, data, space, evaluator, config, rows, proba,
         reference=reference,
-        reference_rows=None if reference is None else space.encode(reference),
+        reference_rows=bound.extra_rows.get("reference data"),
         ood_data=ood_data,
-        ood_rows=None if ood_data is None else space.encode(ood_data),
+        ood_rows=bound.extra_rows.get("OOD data"),
         progress=progress,
     )
-    for name, extra in (("the reference data", ctx.reference_rows), ("the OOD data", ctx.ood_rows)):
-        if extra is not None:
-            check_float32_range(extra, space, name)
     if data.y is not None and ctx.task == "classification":
         _ = ctx.y_index, ctx.positive_index  # validate labels up front, before any file is written
     _ = ctx.favorable_index  # favorable_label must be one of the model's classes
     return ctx
-
-
-def check_missing(evaluator: LocalEvaluator, rows: np.ndarray, space: FeatureSpace, what: str = "data") -> None:
-    """Accept missing values (NaN) only if the model does: run it on the rows that have
-    them; finite outputs mean it handles them (an imputer in the graph, trees with a
-    missing-value branch), else raise ``InvalidValueError``. Evaluations not counted."""
-    flat = rows.reshape(rows.shape[0], -1)
-    where = np.isnan(flat)
-    holed = where.any(axis=1)
-    if not holed.any():
-        return
-    before = evaluator.stats.copy()
-    try:
-        out = evaluator.raw(rows[holed])
-    except ModelRuntimeError:  # NaN/inf outputs (or a failure) on those rows: not handled
-        out = np.array([np.nan])
-    finally:
-        evaluator.stats = before
-    if np.all(np.isfinite(out)):
-        logger.info("The %s has %d rows with missing values; the model returns finite outputs on them.", what, int(holed.sum()))
-        return
-    j = int(np.flatnonzero(where.any(axis=0))[0])
-    row = int(np.flatnonzero(where[:, j])[0])
-    name = space.feature_names[j]
-    raise InvalidValueError(
-        f"Column {name!r} of the {what} holds {int(where[:, j].sum())} missing (NaN) values (first at row {row}) and the "
-        "model returns NaN on rows with missing values, so it does not handle them; fill or drop them before auditing."
-    )
-
-
-def _check_target(data: AuditData) -> None:
-    values = np.unique(np.asarray(data.y).astype(str))
-    if len(values) < 2:
-        raise InvalidValueError(
-            f"The target {data.target!r} has a single value ({values[0]!r}) in all {data.n_rows} rows; "
-            "performance and fairness need rows of at least two classes."
-        )
 
 
 def audit(

@@ -18,10 +18,12 @@ from typing import Any
 
 import numpy as np
 
+from ..bind import bind
 from ..data.loader import AuditData, load_data
 from ..data.space import FeatureSpace
 from ..errors import ConfigError
 from ..evaluator.local import DEFAULT_CHUNK_BYTES, LocalEvaluator
+from ..labels import class_indices
 from ..model.loader import OnnxModel, load_model
 from ..stats import child_rng
 from ._common import blas_single_thread, check_float, check_int, output_resolution, row_rngs
@@ -392,12 +394,8 @@ def explain(
     """
     if method not in METHODS:
         raise ConfigError(f"Unknown explanation method {method!r}; use one of: {', '.join(METHODS)}.")
-    if not isinstance(model, OnnxModel):
-        model = load_model(model)
-    audit_data = load_data(data, features=features)
-    space = FeatureSpace.bind(model, audit_data, features=features, tokenizer=tokenizer)
-    x_all = space.encode(audit_data)
-    evaluator = LocalEvaluator(model, space, max_chunk_bytes=max_chunk_bytes, probe_rows=x_all, y=audit_data.y)
+    bound = bind(model, data, features=features, tokenizer=tokenizer, max_chunk_bytes=max_chunk_bytes)
+    audit_data, space, x_all, evaluator = bound.data, bound.space, bound.rows, bound.evaluator
     return explain_rows(evaluator, x_all, method=method, rows=rows, target=target, seed=seed, backend=backend,
                         background=None if background is None else space.encode(load_data(background, features=features)),
                         labels=labels if labels is not None else _labels(audit_data, evaluator, method),
@@ -409,8 +407,6 @@ def _labels(data: AuditData, evaluator: LocalEvaluator, method: str) -> np.ndarr
         return None
     if evaluator.task == "regression":
         return np.asarray(data.y, dtype=np.float64)
-    from ..audit import class_indices
-
     return class_indices(data.y, evaluator.classes or [], data.target)
 
 

@@ -432,18 +432,11 @@ def explain_pathwise(
     >>> pw = ae.explain_pathwise("fixtures/models/digits_cnn.onnx", x, rows=range(5))
     >>> pw.bias_share[:, 0], pw.path_units[:, 0], pw.deep_W[:, 0].reshape(-1, 1, 8, 8)
     """
-    from ..data.loader import load_data
-    from ..data.space import FeatureSpace
-    from ..evaluator.local import LocalEvaluator
-    from ..model.loader import OnnxModel, load_model
+    from ..bind import bind
     from .api import resolve_rows, resolve_targets
 
-    if not isinstance(model, OnnxModel):
-        model = load_model(model)
-    audit_data = load_data(data, features=features)
-    space = FeatureSpace.bind(model, audit_data, features=features)
-    x_all = space.encode(audit_data)
-    evaluator = LocalEvaluator(model, space, probe_rows=x_all, y=audit_data.y)
+    bound = bind(model, data, features=features)
+    x_all, evaluator = bound.rows, bound.evaluator
     row_ids = resolve_rows(rows, x_all.shape[0])
     x = x_all[row_ids]
     proba = evaluator.predict(x)

@@ -3,8 +3,9 @@
 Each actor (a callable class under ``map_batches``) holds one onnxruntime session made
 from the model bytes, which are put in the object store once (``ray.put``); it scores
 its batches through a :class:`~audit_engine.evaluator.local.LocalEvaluator` over the
-driver's :class:`~audit_engine.data.space.FeatureSpace`, with the output kind and
-classes the driver resolved, and returns only the model outputs with the target and
+driver's :class:`~audit_engine.data.space.FeatureSpace` and the driver's
+:class:`~audit_engine.evaluator.binding.OutputBinding` (:func:`audit_engine.bind.bind_rows`:
+the output is read exactly as on the driver), and returns only the model outputs with the target and
 sensitive columns (features too never travel back). One actor per GPU (``num_gpus=1``)
 when the cluster has GPUs and the provider is not ``cpu``; else one per CPU slot but one
 (left to the readers), each with one onnxruntime thread.
@@ -71,9 +72,9 @@ def _guard_fsspec_http() -> None:
 class _Scorer:
     """One onnxruntime session per actor; ``__call__`` scores a pandas batch."""
 
-    def __init__(self, model_bytes: bytes, provider: str, output: str, output_kind: str, classes: list[Any] | None,
+    def __init__(self, model_bytes: bytes, provider: str, output: str, output_kind: str | None, binding: Any,
                  space: Any, max_chunk_bytes: int, keep: list[str], fault: str | None) -> None:
-        from ..evaluator.local import LocalEvaluator
+        from ..bind import bind_rows
         from ..model.loader import load_model
 
         if not isinstance(model_bytes, (bytes, bytearray, memoryview)):  # the object-store reference
@@ -85,7 +86,9 @@ class _Scorer:
             path.write_bytes(model_bytes)
             model = load_model(path, provider=provider, output=output, output_kind=output_kind, threads=1)
         self.space = space
-        self.evaluator = LocalEvaluator(model, space, max_chunk_bytes=max_chunk_bytes, classes=classes)
+        # The driver's output binding (kind, classes), not one resolved again here without rows: a ZipMap
+        # output whose shape the graph leaves unknown would read as one column (issue 21).
+        self.evaluator = bind_rows(model, space, None, binding=binding, max_chunk_bytes=max_chunk_bytes)
         self.keep = keep
         self.fault = fault
 
@@ -155,7 +158,7 @@ def _map(ds: Any, model_ref: Any, model: Any, evaluator: Any, keep: list[str], u
         batch_size=max(1, min(chunk_rows, evaluator.rows_per_chunk)),
         fn_constructor_kwargs={
             "model_bytes": model_ref, "provider": "cuda" if use_gpu else "cpu", "output": model.output,
-            "output_kind": evaluator.output_kind, "classes": evaluator.classes if evaluator.task == "classification" else None,
+            "output_kind": model.output_kind, "binding": evaluator.binding,
             "space": evaluator.space, "max_chunk_bytes": evaluator.max_chunk_bytes, "keep": keep,
             "fault": os.environ.get(FAULT_ENV),
         },

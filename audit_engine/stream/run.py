@@ -143,7 +143,7 @@ class ChunkScorer:
                 self.tally = ClassificationTally(ctx.proba.shape[1], ctx.positive_index, calibration_bins)
 
     def consume(self, start: int, frame: pd.DataFrame, proba: np.ndarray, rows: np.ndarray | None = None) -> None:
-        from ..audit import class_indices
+        from ..labels import class_indices
         from ..fairness.counts import group_counts, group_sums
 
         if start != self.n:
@@ -213,40 +213,31 @@ def prepare_stream(
     progress: Any = None,
 ) -> Any:
     """Stream ``source_path`` and return the :class:`~audit_engine.audit.AuditContext` (see module doc)."""
-    from ..audit import AuditContext, _check_target, check_missing
+    from ..audit import AuditContext
+    from ..bind import bind, check_target
     from ..data.loader import load_data
-    from ..data.space import FeatureSpace
     from ..evaluator.guards import check_float32_range
-    from ..evaluator.local import LocalEvaluator
     from ..fairness.check import DEFAULTS as FAIRNESS_DEFAULTS
-    from ..model.loader import OnnxModel, load_model
     from ..performance import DEFAULTS as PERFORMANCE_DEFAULTS
 
     started = time.perf_counter()
-    if not isinstance(model, OnnxModel):
-        model = load_model(model, provider=config.provider, output=config.output,
-                           output_kind=config.output_kind, threads=config.threads)
     source = ParquetSource.open(source_path)
     fairness = config.params("fairness", FAIRNESS_DEFAULTS)
     chunk_rows = int(fairness["chunk_rows"])
     calibration_bins = int(config.params("performance", PERFORMANCE_DEFAULTS)["calibration_bins"])
-    head = load_data(source.head(min(_HEAD_ROWS, source.n_rows)), target=config.target,
-                     sensitive=config.sensitive, features=config.features)
+    bound = bind(model, source.head(min(_HEAD_ROWS, source.n_rows)), features=config.features, target=config.target,
+                 sensitive=config.sensitive, extras={"reference data": reference, "OOD data": ood_data},
+                 provider=config.provider, output=config.output, output_kind=config.output_kind,
+                 threads=config.threads, tokenizer=config.tokenizer, text_column=config.text_column,
+                 max_length=config.max_length, classes=config.classes, max_chunk_bytes=config.max_chunk_bytes,
+                 before_model_call=lambda d: config.policy.check_subjects(d.sensitive_names), target_check=False)
+    model, head, space, evaluator, head_rows = bound.model, bound.data, bound.space, bound.evaluator, bound.rows
     head.path = source.path
     config = dataclasses.replace(config, target=head.target, sensitive=tuple(head.sensitive_names))
-    reference = None if reference is None else load_data(reference, features=config.features)
-    ood_data = None if ood_data is None else load_data(ood_data, features=config.features)
-    extras = [d for d in (reference, ood_data) if d is not None]
-    config.policy.check_subjects(head.sensitive_names)
-    space = FeatureSpace.bind(model, head, features=config.features, also=extras, tokenizer=config.tokenizer,
-                              text_column=config.text_column, max_length=config.max_length)
-    head_rows = space.encode(head)
-    check_float32_range(head_rows, space, "the data")
-    missing = np.isnan(head_rows).reshape(head_rows.shape[0], -1).any(axis=1)
-    evaluator = LocalEvaluator(model, space, max_chunk_bytes=config.max_chunk_bytes, progress=None,
-                               probe_rows=head_rows[~missing] if (~missing).any() else head_rows, y=head.y,
-                               classes=config.classes)
-    check_missing(evaluator, head_rows, space, "data")
+    reference = bound.extras.get("reference data")
+    ood_data = bound.extras.get("OOD data")
+    reference_rows = bound.extra_rows.get("reference data")
+    ood_rows = bound.extra_rows.get("OOD data")
     head_proba = evaluator.predict(head_rows)
     evaluator.stats = type(evaluator.stats)()  # the head is set-up; every row is scored again below
     head_ctx = AuditContext(model, head, space, evaluator, config, head_rows, head_proba)
@@ -258,7 +249,7 @@ def prepare_stream(
         from ..ood.check import DEFAULTS as OOD_DEFAULTS
         from .shift import ShiftTally
 
-        shift = ShiftTally(space.encode(reference), space.categorical_mask,
+        shift = ShiftTally(reference_rows, space.categorical_mask,
                            int(config.params("ood", OOD_DEFAULTS)["psi_bins"]))
     scorer = ChunkScorer(head_ctx, config, int(config.sample_rows), int(fairness["score_bins"]), calibration_bins,
                          shift)
@@ -284,13 +275,8 @@ def prepare_stream(
     sample = load_data(frame, target=config.target, sensitive=config.sensitive, features=config.features)
     sample.path = source.path
     if sample.y is not None:
-        _check_target(sample)
+        check_target(sample)
     rows = space.encode(sample)
-    reference_rows = None if reference is None else space.encode(reference)
-    ood_rows = None if ood_data is None else space.encode(ood_data)
-    for name, extra in (("the reference data", reference_rows), ("the OOD data", ood_rows)):
-        if extra is not None:
-            check_float32_range(extra, space, name)
     summary = StreamSummary(source, scorer.n, chunk_rows, int(config.sample_rows), config.backend,
                             scorer.tally, scorer.counts, source.sha256(), time.perf_counter() - started, shift)
     ctx = AuditContext(model, sample, space, evaluator, config, rows, proba, reference=reference,
