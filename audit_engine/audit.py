@@ -17,24 +17,25 @@ import logging
 import os
 import time
 import traceback
-from collections.abc import Sequence
-from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from . import __version__
 from .checks import CheckOutcome
 from .config import CHECK_NAMES, AuditConfig, Verdict
-from .bind import bind
-from .data.loader import AuditData
-from .data.space import FeatureSpace
+from .bind import bind, check_target
+from .context import AuditContext, Chunk
+from .data.loader import AuditData, load_data
+from .data.parquet import ParquetSource
 from .errors import AuditEngineError, ConfigError
-from .evaluator.local import LocalEvaluator
 from .evaluator.base import Progress
-from .labels import class_indices, label_string
+from .labels import class_indices
 from .model.loader import OnnxModel
+from .sources import (ChunkSource, InMemorySource, ParquetChunks, RayChunks, SourceChunk, StreamSummary, needed_columns,
+                      should_stream)
+from .stream.sample import HashedSample
 from .result import AuditResult, CheckError, CheckRecord, DataInfo, EngineInfo, Evaluations, ModelInfo, to_jsonable
 from .results.performance import PerformanceResult
 from .results.record import Record, RecordMap
@@ -53,106 +54,6 @@ CHECK_MODULES = {
 }
 
 
-@dataclass
-class AuditContext:
-    """Everything a check may read. Arrays are in feature space / class-index space.
-
-    Attributes
-    ----------
-    rows: the audited data in feature space, (n, *row_shape) float64.
-    proba: model probabilities on ``rows``, (n, n_classes); (n, 1) values for regression.
-    y: raw target values (n,) or None; y_index: (n,) class indices (classification).
-    positive_index: column of the positive class (binary), else None.
-    predicted_index: (n,) predicted class index (binary: p(positive) >= threshold).
-    reference / reference_rows, ood_data / ood_rows: optional extra datasets.
-    """
-
-    model: OnnxModel
-    data: AuditData
-    space: FeatureSpace
-    evaluator: LocalEvaluator
-    config: AuditConfig
-    rows: np.ndarray
-    proba: np.ndarray
-    reference: AuditData | None = None
-    reference_rows: np.ndarray | None = None
-    ood_data: AuditData | None = None
-    ood_rows: np.ndarray | None = None
-    progress: Progress | None = None
-    stream: Any = None  # StreamSummary when the data was streamed (stream/run.py); rows etc. are then a sample
-
-    def rng(self, *keys: str | int) -> np.random.Generator:
-        """A reproducible random stream for ``keys`` (e.g. ``ctx.rng("fairness", "bootstrap")``)."""
-        return child_rng(self.config.seed, *keys)
-
-    @property
-    def task(self) -> str:
-        return self.evaluator.task
-
-    @property
-    def classes(self) -> list[Any]:
-        return list(self.evaluator.classes or [])
-
-    @property
-    def y(self) -> np.ndarray | None:
-        return self.data.y
-
-    @cached_property
-    def y_index(self) -> np.ndarray | None:
-        if self.data.y is None or self.task != "classification":
-            return None
-        return class_indices(self.data.y, self.classes, self.data.target)
-
-    @cached_property
-    def positive_index(self) -> int | None:
-        if self.task != "classification" or len(self.classes) != 2:
-            return None
-        wanted = self.config.positive_label
-        names = [str(c) for c in self.classes]
-        if wanted is None:
-            try:
-                return int(np.argmax(np.asarray(self.classes, dtype=float)))
-            except (TypeError, ValueError):
-                return names.index(max(names))
-        if str(wanted) not in names:
-            raise ConfigError(
-                f"The positive label {wanted!r} is not one of the model's classes ({', '.join(names)}); "
-                "pass one of them with --positive-label."
-            )
-        return names.index(str(wanted))
-
-    @cached_property
-    def favorable_index(self) -> int | None:
-        """Column of the declared favourable outcome (``config.favorable_label``); None when not declared."""
-        wanted = self.config.favorable_label
-        if wanted is None or self.task != "classification":
-            return None
-        names = [str(c) for c in self.classes]
-        if label_string(wanted) not in names and str(wanted) not in names:
-            raise ConfigError(
-                f"The favourable label {wanted!r} is not one of the model's classes ({', '.join(names)}); "
-                "pass one of them with --favorable-label or favorable_label in audit.toml."
-            )
-        return names.index(label_string(wanted) if label_string(wanted) in names else str(wanted))
-
-    @property
-    def favorable_label(self) -> Any:
-        return None if self.favorable_index is None else self.classes[self.favorable_index]
-
-    @property
-    def positive_label(self) -> Any:
-        return None if self.positive_index is None else self.classes[self.positive_index]
-
-    @cached_property
-    def predicted_index(self) -> np.ndarray | None:
-        if self.task != "classification":
-            return None
-        if self.positive_index is not None:
-            hit = self.proba[:, self.positive_index] >= self.config.threshold
-            return np.where(hit, self.positive_index, 1 - self.positive_index)
-        return self.proba.argmax(axis=1)
-
-
 def _module(name: str) -> Any:
     return importlib.import_module(CHECK_MODULES[name])
 
@@ -166,36 +67,133 @@ def prepare(
     ood_data: AuditData | Any | None = None,
     progress: Progress | None = None,
 ) -> AuditContext:
-    """Load and bind everything, score the data once, and return the context checks read."""
-    config = config or AuditConfig()
-    from .stream.run import prepare_stream, should_stream
+    """Bind the model to the data, feed every row through the checks' tallies, and return the context.
 
-    if not isinstance(data, AuditData) and should_stream(data, config):  # Parquet beyond memory, or --stream / ray
-        return prepare_stream(model, data, config=config, reference=reference, ood_data=ood_data, progress=progress)
+    One path whatever the source (:mod:`audit_engine.sources`): data in memory is bound whole
+    and scored once; a Parquet source beyond memory (or ``stream`` / ``backend = "ray"``) is
+    bound on its first rows and scored chunk by chunk, locally or by Ray actors. Either way
+    the scored chunks (aligned to global row indices, ``fairness.chunk_rows`` rows) are
+    labelled once and added to the tally of every wanted check that declares one
+    (``tally(ctx)``); a streamed source also keeps a seeded hashed sample of
+    ``sample_rows`` rows for the checks that need rows.
+    """
+    config = config or AuditConfig()
+    started = time.perf_counter()
+    streamed = not isinstance(data, AuditData) and should_stream(data, config)
+    chunk_rows = _chunk_rows(config)
+    settings = dict(features=config.features, target=config.target, sensitive=config.sensitive,
+                    extras={"reference data": reference, "OOD data": ood_data}, provider=config.provider,
+                    output=config.output, output_kind=config.output_kind, threads=config.threads,
+                    tokenizer=config.tokenizer, text_column=config.text_column, max_length=config.max_length,
+                    classes=config.classes, max_chunk_bytes=config.max_chunk_bytes,
+                    before_model_call=lambda d: config.policy.check_subjects(d.sensitive_names))  # before any model call
+    parquet = None
+    if streamed:
+        parquet = ParquetSource.open(data)
+        bound = bind(model, parquet.head(min(_HEAD_ROWS, parquet.n_rows)), target_check=False, **settings)
+        bound.data.path = parquet.path
+    else:
+        bound = bind(model, data, progress=progress, **settings)
     # Record what the audit really used, whether it came from the config or the AuditData.
-    bound = bind(model, data, features=config.features, target=config.target, sensitive=config.sensitive,
-                 extras={"reference data": reference, "OOD data": ood_data}, provider=config.provider,
-                 output=config.output, output_kind=config.output_kind, threads=config.threads,
-                 tokenizer=config.tokenizer, text_column=config.text_column, max_length=config.max_length,
-                 classes=config.classes, max_chunk_bytes=config.max_chunk_bytes, progress=progress,
-                 before_model_call=lambda d: config.policy.check_subjects(d.sensitive_names))  # before any model call
-    model, data, space, evaluator, rows = bound.model, bound.data, bound.space, bound.evaluator, bound.rows
-    config = dataclasses.replace(config, target=data.target, sensitive=tuple(data.sensitive_names))
-    reference = bound.extras.get("reference data")
-    ood_data = bound.extras.get("OOD data")
-    proba = evaluator.predict(rows)
-    ctx = AuditContext(
-        model, data, space, evaluator, config, rows, proba,
-        reference=reference,
-        reference_rows=bound.extra_rows.get("reference data"),
-        ood_data=ood_data,
-        ood_rows=bound.extra_rows.get("OOD data"),
-        progress=progress,
-    )
-    if data.y is not None and ctx.task == "classification":
-        _ = ctx.y_index, ctx.positive_index  # validate labels up front, before any file is written
-    _ = ctx.favorable_index  # favorable_label must be one of the model's classes
+    config = dataclasses.replace(config, target=bound.data.target, sensitive=tuple(bound.data.sensitive_names))
+    proba = bound.evaluator.predict(bound.rows)
+    head = AuditContext(bound.model, bound.data, bound.space, bound.evaluator, config, bound.rows, proba,
+                        reference=bound.extras.get("reference data"),
+                        reference_rows=bound.extra_rows.get("reference data"),
+                        ood_data=bound.extras.get("OOD data"), ood_rows=bound.extra_rows.get("OOD data"),
+                        progress=progress)
+    if bound.data.y is not None and head.task == "classification":
+        _ = head.y_index, head.positive_index  # validate labels up front, before any file is written
+    _ = head.favorable_index  # favorable_label must be one of the model's classes
+    wanted = config.checks if config.checks is not None else CHECK_NAMES
+    tallies = {}
+    for name in wanted:
+        factory = getattr(_module(name), "tally", None)
+        made = None if factory is None else factory(head)
+        if made is not None:
+            tallies[name] = made
+    needs_rows = any(getattr(t, "needs_rows", False) for t in tallies.values())
+    if parquet is None:
+        source: ChunkSource = InMemorySource(bound, proba)
+        _feed(source, head, tallies, chunk_rows)
+        head.tallies = tallies
+        return head
+    bound.evaluator.stats = type(bound.evaluator.stats)()  # the head is set-up; every row is scored again below
+    if config.backend == "ray":
+        source = RayChunks(parquet, bound, config, with_features=needs_rows)
+    else:
+        source = ParquetChunks(parquet, bound)
+    sample = HashedSample(int(config.sample_rows), _seed_word(config.seed))
+    n = _feed(source, head, tallies, chunk_rows, sample=sample, progress=progress)
+    if n != parquet.n_rows:
+        raise RuntimeError(f"streamed {n} rows, the Parquet metadata declares {parquet.n_rows}")
+    index, frame, sample_proba = sample.result()
+    columns = needed_columns(parquet, bound.data)
+    absent = [c for c in columns if c not in frame.columns]
+    if absent:  # the Ray actors send back outputs, target and groups only: read the sample's features here
+        frame = pd.concat([frame, parquet.take(index, absent)], axis=1)[columns]
+    sample_data = load_data(frame, target=config.target, sensitive=config.sensitive, features=config.features)
+    sample_data.path = parquet.path
+    if sample_data.y is not None:
+        check_target(sample_data)
+    summary = StreamSummary(parquet, n, chunk_rows, int(config.sample_rows), config.backend, parquet.sha256(),
+                            time.perf_counter() - started, shift="ood" in tallies)
+    ctx = AuditContext(bound.model, sample_data, bound.space, bound.evaluator, config,
+                       bound.space.encode(sample_data), sample_proba, reference=head.reference,
+                       reference_rows=head.reference_rows, ood_data=head.ood_data, ood_rows=head.ood_rows,
+                       progress=progress, tallies=tallies, stream=summary)
+    if sample_data.y is not None and ctx.task == "classification":
+        _ = ctx.y_index, ctx.positive_index
     return ctx
+
+
+_HEAD_ROWS = 4096
+"""A streamed source is bound (features, output kind, classes) on its first rows."""
+
+
+def _chunk_rows(config: AuditConfig) -> int:
+    value = config.params("fairness", _module("fairness").DEFAULTS)["chunk_rows"]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"The 'fairness.chunk_rows' parameter must be an int >= 1; got {value!r}.")
+    return value
+
+
+def _feed(source: ChunkSource, ctx: AuditContext, tallies: dict[str, Any], chunk_rows: int, *,
+          sample: HashedSample | None = None, progress: Progress | None = None) -> int:
+    """Label every chunk of ``source`` once and add it to each tally (and the sample); the rows fed."""
+    n = 0
+    for part in source.chunks(chunk_rows):
+        if part.start != n:
+            raise RuntimeError(f"chunk starting at row {part.start} arrived after {n} rows; chunks must come in order")
+        chunk = label_chunk(ctx, part)
+        for tally in tallies.values():
+            tally.add(chunk)
+        if sample is not None:
+            sample.offer(part.start, part.frame, part.proba)
+        n += len(chunk)
+        if sample is not None and progress is not None:
+            progress(n, source.n_rows)
+    return n
+
+
+def label_chunk(ctx: AuditContext, part: SourceChunk) -> Chunk:
+    """The :class:`~audit_engine.context.Chunk` of a source's chunk: class indices mapped once per
+    distinct label, decisions at ``config.threshold`` (binary) or the argmax."""
+    y_index = predicted = None
+    if ctx.task == "classification":
+        if part.y is not None:
+            codes, uniques = pd.factorize(np.asarray(part.y))
+            y_index = class_indices(np.asarray(uniques), ctx.classes, ctx.data.target)[codes]
+        if ctx.positive_index is not None:
+            hit = part.proba[:, ctx.positive_index] >= ctx.config.threshold
+            predicted = np.where(hit, ctx.positive_index, 1 - ctx.positive_index)
+        else:
+            predicted = part.proba.argmax(axis=1)
+    return Chunk(part.start, part.proba, part.y, y_index, predicted, part.groups, part.rows)
+
+
+def _seed_word(seed: Any) -> int:
+    return int(child_rng(seed, "stream", "sample").integers(0, 2**63 - 1))
 
 
 def audit(

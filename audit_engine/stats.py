@@ -1,4 +1,6 @@
-"""Shared statistics: point estimates with intervals, and the Poisson bootstrap.
+"""Shared statistics: point estimates with intervals, the Poisson bootstrap, the weighted ROC AUC.
+
+This module imports only numpy (and the standard library): no domain module of the engine.
 
 The Poisson bootstrap (Hanley & MacGibbon 2006; Chamandy et al. 2012) weights each row
 by an independent Poisson(1) draw per replicate instead of resampling indices. Weighted
@@ -8,13 +10,15 @@ sums stay additive over chunks and workers, which is what streaming needs.
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Estimate", "finite_or_none", "poisson_weight_blocks", "percentile_interval", "bootstrap_estimates", "child_rng"]
+__all__ = ["Estimate", "finite_or_none", "poisson_weight_blocks", "percentile_interval", "bootstrap_estimates", "child_rng",
+           "weighted_auc"]
 
 _BLOCK_ELEMENTS = 8_000_000
 
@@ -52,8 +56,6 @@ def child_rng(seed: int | np.random.Generator | None, *keys: str | int) -> np.ra
     ``child_rng(0, "performance")`` is the same whatever ran before it, so results do not
     depend on which checks ran or in which order.
     """
-    import zlib
-
     if isinstance(seed, np.random.Generator):
         base = int(seed.integers(0, 2**63 - 1))
     else:
@@ -106,3 +108,22 @@ def bootstrap_estimates(
     reps = np.concatenate([np.asarray(statistic(w), dtype=np.float64) for w in poisson_weight_blocks(rng, n_rows, n_boot)])
     low, high = percentile_interval(reps, confidence)
     return value, low, high
+
+
+def weighted_auc(scores: np.ndarray, positive: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """ROC AUC for each weight row: ``(b, n)`` weights → ``(b,)`` AUCs (NaN if one class).
+
+    Ties count one half (Mann–Whitney), so unit weights equal scikit-learn's roc_auc_score.
+    """
+    order = np.argsort(scores, kind="mergesort")
+    s = scores[order]
+    pos = positive[order].astype(np.float64)
+    w = weights[:, order]
+    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
+    wp = np.add.reduceat(w * pos, starts, axis=1)
+    wn = np.add.reduceat(w * (1.0 - pos), starts, axis=1)
+    neg_before = np.cumsum(wn, axis=1) - wn
+    total_p = wp.sum(axis=1)
+    total_n = wn.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (wp * (neg_before + 0.5 * wn)).sum(axis=1) / (total_p * total_n)

@@ -11,9 +11,9 @@ from sklearn.metrics import roc_auc_score
 
 import audit_engine as ae
 from audit_engine.cli import main
-from audit_engine.stream.performance import ClassificationTally, histogram_auc
+from audit_engine.performance_tally import ClassificationTally, histogram_auc
 from audit_engine.stream.sample import HashedSample
-from audit_engine.stream.source import ParquetSource, rebatch
+from audit_engine.data.parquet import ParquetSource, rebatch
 
 from .conftest import data_path, model_path
 
@@ -177,9 +177,9 @@ def test_row_checks_run_on_the_sample(compas_folder):
 
 
 def test_auto_streams_large_parquet(compas_folder, monkeypatch):
-    from audit_engine.stream import run as stream_run
+    from audit_engine import sources
 
-    monkeypatch.setattr(stream_run, "AUTO_STREAM_BYTES", 1000)
+    monkeypatch.setattr(sources, "AUTO_STREAM_BYTES", 1000)
     doc = ae.audit(model_path("compas_logreg.onnx"), str(compas_folder), config=_config()).to_dict()
     assert doc["data"]["stream"]["backend"] == "local"
     doc = ae.audit(model_path("compas_logreg.onnx"), str(compas_folder), config=_config(stream=False)).to_dict()
@@ -230,7 +230,7 @@ def test_streamed_shift_tests_equal_scipy(compas_folder):
 def test_shift_tally_large_samples_and_categories():
     from scipy import stats
 
-    from audit_engine.stream.shift import ShiftTally
+    from audit_engine.ood.shift import ShiftTally
 
     rng = np.random.default_rng(3)
     ref = np.c_[rng.normal(size=12_000), rng.integers(0, 4, 12_000)]

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import ColumnError, DataError, DataNotFoundError, InvalidValueError
 from ..limits import check_data_file
+from .parquet import ParquetSource
 
 if TYPE_CHECKING:  # pandas is imported where data is read (0.4 s): inspect and `import audit_engine` skip it
     import pandas as pd
@@ -190,8 +191,7 @@ def load_data(
             arrays["y"] = np.asarray(y)
     else:
         file = Path(source)
-        if file.is_dir():  # a folder of Parquet files, read whole (stream/ reads it in chunks)
-            from ..stream.source import ParquetSource
+        if file.is_dir():  # a folder of Parquet files, read whole (the streamed source reads it in chunks)
 
             part = ParquetSource.open(file)
             frame = pd.concat([f for _, f in part.chunks(part.n_rows, columns=list(part.columns))], ignore_index=True)

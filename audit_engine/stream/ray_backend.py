@@ -12,8 +12,8 @@ when the cluster has GPUs and the provider is not ``cpu``; else one per CPU slot
 
 Order, not worker timing, decides every figure: the dataset keeps its row order
 (``preserve_order``) and the driver takes the scored rows in chunks of exactly
-``chunk_rows`` rows (``iter_batches``), then counts them with the same
-:class:`~.run.ChunkScorer` as the local backend, so the same seed gives the same
+``chunk_rows`` rows (``iter_batches``), then labels and tallies them exactly as the local
+source's chunks (:func:`audit_engine.audit.prepare`), so the same seed gives the same
 audit.json on ``local`` and ``ray`` apart from timings and call counts. A dead actor is
 restarted and its batch retried by Ray (``max_restarts`` / ``max_task_retries``).
 """
@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..data.parquet import rebatch
 from ..errors import ConfigError
 
 __all__ = ["require_ray", "scored_chunks", "FAULT_ENV"]
@@ -113,11 +114,9 @@ def _init(ray: Any, address: str | None) -> None:
 
 
 def scored_chunks(source: Any, model: Any, evaluator: Any, head: Any, columns: list[str], *, chunk_rows: int,
-                  config: Any, with_features: bool = False) -> Iterator[tuple[int, pd.DataFrame, np.ndarray, None]]:
-    """Yield ``(start_row, frame, proba (m, k), None)`` in row order; the frame holds the target and
+                  config: Any, with_features: bool = False) -> Iterator[tuple[int, pd.DataFrame, np.ndarray]]:
+    """Yield ``(start_row, frame, proba (m, k))`` in row order; the frame holds the target and
     sensitive columns (and the features when ``with_features``: the shift tests count them)."""
-    from .source import rebatch
-
     ray = require_ray()
     _init(ray, config.ray_address)
     context = ray.data.DataContext.get_current()
@@ -144,7 +143,7 @@ def scored_chunks(source: Any, model: Any, evaluator: Any, head: Any, columns: l
         evaluator.stats.rows_evaluated += len(frame)
         evaluator.stats.model_calls += 1
         evaluator.stats.seconds = time.perf_counter() - started
-        yield start, frame[keep], proba, None
+        yield start, frame[keep], proba
 
 
 def _map(ds: Any, model_ref: Any, model: Any, evaluator: Any, keep: list[str], use_gpu: bool, actors: int,
