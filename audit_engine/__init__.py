@@ -26,7 +26,7 @@ _LAZY = {
     "AuditConfig": "config", "PathRule": "config", "Policy": "config", "Rule": "config", "Verdict": "config",
     "AuditData": "data", "Feature": "data", "FeatureSpace": "data", "load_data": "data",
     "Attribution": "explain", "explain": "explain",
-    "PathwiseExplanation": "explain.pathwise", "explain_pathwise": "explain.pathwise",
+    "PathwiseExplanation": "explain.pathwise", "explain_pathwise": "explain",
     "EvaluationStats": "evaluator", "Evaluator": "evaluator", "LocalEvaluator": "evaluator",
     "OnnxModel": "model", "TensorSpec": "model", "load_model": "model",
     "render": "report",
@@ -40,8 +40,8 @@ if TYPE_CHECKING:  # static tools see the real names
     from .config import AuditConfig, PathRule, Policy, Rule, Verdict
     from .data import AuditData, Feature, FeatureSpace, load_data
     from .evaluator import EvaluationStats, Evaluator, LocalEvaluator
-    from .explain import Attribution, explain
-    from .explain.pathwise import PathwiseExplanation, explain_pathwise
+    from .explain import Attribution, explain, explain_pathwise
+    from .explain.pathwise import PathwiseExplanation
     from .model import OnnxModel, TensorSpec, load_model
     from .report import render
     from .result import SCHEMA_VERSION, AuditResult, validate

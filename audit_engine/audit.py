@@ -31,7 +31,7 @@ from .data.loader import AuditData, load_data
 from .data.parquet import ParquetSource
 from .errors import AuditEngineError, ConfigError
 from .evaluator.base import Progress
-from .labels import class_indices
+from .data.labels import class_indices
 from .model.loader import OnnxModel
 from .sources import (ChunkSource, InMemorySource, ParquetChunks, RayChunks, SourceChunk, StreamSummary, needed_columns,
                       should_stream)

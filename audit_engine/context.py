@@ -21,7 +21,7 @@ from .data.space import FeatureSpace
 from .errors import ConfigError
 from .evaluator.base import Progress
 from .evaluator.local import LocalEvaluator
-from .labels import class_indices, label_string
+from .data.labels import class_indices, label_key
 from .model.loader import OnnxModel
 from .stats import child_rng
 
@@ -148,12 +148,12 @@ class AuditContext:
         if wanted is None or self.task != "classification":
             return None
         names = [str(c) for c in self.classes]
-        if label_string(wanted) not in names and str(wanted) not in names:
+        if label_key(wanted) not in names and str(wanted) not in names:
             raise ConfigError(
                 f"The favourable label {wanted!r} is not one of the model's classes ({', '.join(names)}); "
                 "pass one of them with --favorable-label or favorable_label in audit.toml."
             )
-        return names.index(label_string(wanted) if label_string(wanted) in names else str(wanted))
+        return names.index(label_key(wanted) if label_key(wanted) in names else str(wanted))
 
     @property
     def favorable_label(self) -> Any:

@@ -29,7 +29,7 @@ from .data.loader import AuditData
 from .data.parquet import ParquetSource, is_parquet_source
 from .errors import ConfigError, InvalidValueError
 from .evaluator.guards import check_float32_range
-from .labels import label_string
+from .data.labels import label_key
 from .stream.sample import describe
 
 __all__ = ["SourceChunk", "ChunkSource", "InMemorySource", "ParquetChunks", "RayChunks", "should_stream",
@@ -211,11 +211,11 @@ def group_columns(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
     out = {}
     for name in names:
         cat = pd.Categorical(frame[name])
-        labels = [label_string(c) for c in cat.categories]
+        labels = [label_key(c) for c in cat.categories]
         if len(set(labels)) == len(labels):
             out[name] = pd.Categorical.from_codes(cat.codes, labels)
         else:  # e.g. 1 and 1.0 in one column: they are one group, as load_data makes them
-            out[name] = frame[name].astype(object).where(frame[name].isna(), frame[name].map(label_string))
+            out[name] = frame[name].astype(object).where(frame[name].isna(), frame[name].map(label_key))
     return pd.DataFrame(out)
 
 

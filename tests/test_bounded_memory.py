@@ -11,7 +11,7 @@ import pytest
 from audit_engine.audit import prepare
 from audit_engine.config import AuditConfig
 from audit_engine.explain._common import chunks, row_rngs
-from audit_engine.explain.api import attribute
+from audit_engine.explain import Rows, get_explainer
 from audit_engine.explain.faithfulness import deletion_insertion
 from audit_engine.explain.lime_image import lime_image, superpixels
 from audit_engine.explain.occlusion import occlusion_image
@@ -133,8 +133,9 @@ def test_lime_on_224_images_uses_slic_and_stays_in_budget():
     pred = Counting(ctx.evaluator.predict)
     ctx.evaluator.predict = pred  # type: ignore[method-assign]
     targets = ctx.proba.argmax(1)[:, None]
-    v, lo, hi, p = attribute(ctx.evaluator, ctx.rows, method="lime", row_ids=np.arange(2), targets=targets,
-                             seed=0, params={"n_samples": 64})
+    attr = get_explainer("lime").explain(ctx.evaluator, Rows.select(ctx.rows, np.arange(2)), targets=targets,
+                                         seed=0, params={"n_samples": 64})
+    p, v = attr.params, attr.stacked()
     assert p["segmentation"] == "slic" and p["superpixels"] >= 10 and "segmentation_fallback" not in p
     assert v.shape == (1, 2, 3, 224, 224)
     # 8 MiB of float64 perturbations (3 copies) is at most 3 images per piece
@@ -170,10 +171,14 @@ def test_interval_targets_keep_the_first_targets_intervals(digits, method):
     targets = np.stack([digits.proba[:3].argmax(1), digits.proba[:3].argsort(1)[:, -2]], axis=1)
     params = {"smoothgrad": {"n_samples": 8, "estimator": "stein"}, "lime": {"n_samples": 60, "n_folds": 5},
               "occlusion": {}}[method]
-    kw = dict(method=method, row_ids=x_ids, targets=targets, seed=3, params=params)
-    v, lo, hi, _ = attribute(digits.evaluator, digits.rows, **kw)
-    v1, lo1, hi1, _ = attribute(digits.evaluator, digits.rows, interval_targets=1, **kw)
-    v0, lo0, hi0, _ = attribute(digits.evaluator, digits.rows, interval_targets=0, **kw)
+    def attribute(**kw):
+        attr = get_explainer(method).explain(digits.evaluator, Rows.select(digits.rows, x_ids), targets=targets,
+                                             seed=3, params=params, **kw)
+        return attr.stacked("values"), attr.stacked("ci_low"), attr.stacked("ci_high")
+
+    v, lo, hi = attribute()
+    v1, lo1, hi1 = attribute(interval_targets=1)
+    v0, lo0, hi0 = attribute(interval_targets=0)
     np.testing.assert_allclose(v1, v, rtol=0, atol=1e-15)
     np.testing.assert_allclose(v0, v, rtol=0, atol=1e-15)
     np.testing.assert_array_equal(lo1[0], lo[0])

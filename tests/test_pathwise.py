@@ -15,7 +15,8 @@ import audit_engine as ae
 from audit_engine.data.space import FeatureSpace
 from audit_engine.evaluator.local import LocalEvaluator
 from audit_engine.explain import pathwise as pw_mod
-from audit_engine.explain.pathwise import explain_pathwise, local_linear_model, network_for, pathwise, unsupported_reason
+from audit_engine.explain import explain_pathwise
+from audit_engine.explain.pathwise import local_linear_model, network_for, pathwise, unsupported_reason
 from audit_engine.model.relu import UnsupportedGraphError, read_relu_network
 
 from .conftest import data_path, model_path, save

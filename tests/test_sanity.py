@@ -9,7 +9,7 @@ import pytest
 import audit_engine as ae
 from audit_engine.data.space import FeatureSpace
 from audit_engine.evaluator.local import LocalEvaluator
-from audit_engine.explain.api import attribute
+from audit_engine.explain import Rows, get_explainer
 from audit_engine.explain.sanity import rank_correlation, sanity_check
 from audit_engine.model.randomise import randomisable_layers, randomisation_cascade
 
@@ -53,7 +53,8 @@ def test_model_explanations_pass_and_a_model_blind_explainer_is_flagged(name, da
     targets = ev.predict(rows[ids]).argmax(axis=1)[:, None]
 
     def method(m, **params):
-        return lambda e: attribute(e, rows, method=m, row_ids=ids, targets=targets, seed=0, params=params)[0][0]
+        return lambda e: get_explainer(m).explain(e, Rows.select(rows, ids), targets=targets, seed=0,
+                                                  params=params).values
 
     for m, params in (("smoothgrad", {"n_samples": 20}), ("occlusion", {})):
         res = sanity_check(model, space, method(m, **params), method=m, evaluator=ev, seed=0)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..data.space import FeatureSpace
-from ..errors import ConfigError, SchemaMismatchError
+from ..errors import ConfigError, ModelError, SchemaMismatchError
 from ..model.loader import OnnxModel
 from ..model.outputs import PROBABILITY_TOLERANCE, guess_kind, logit_source, normalise, to_logits
 from ..runtime import run_inference, runtime_error
@@ -18,7 +18,10 @@ from .binding import OutputBinding
 from .io_binding import bound_call
 from .guards import check_outputs
 
-__all__ = ["LocalEvaluator", "DEFAULT_CHUNK_BYTES"]
+if TYPE_CHECKING:
+    from ..model.taps import TapPoint
+
+__all__ = ["LocalEvaluator", "FeatureTap", "DEFAULT_CHUNK_BYTES"]
 
 logger = logging.getLogger(__name__)
 
@@ -127,14 +130,16 @@ class LocalEvaluator:
 
     @property
     def feature_tap(self) -> Any:
-        """The :class:`~audit_engine.model.taps.FeatureTap` of the penultimate features, or
-        None when no tap fits the graph (``feature_tap_reason`` says why)."""
+        """The :class:`FeatureTap` of the penultimate features, or None when no tap fits the
+        graph (``feature_tap_reason`` says why)."""
         if not hasattr(self, "_tap"):
-            from ..errors import ModelError
-            from ..model.taps import FeatureTap
+            # here, not at the top: model.taps loads onnx, which `inspect` and start-up never need
+            from ..model.taps import tap_model
 
             try:
-                self._tap: Any = FeatureTap(self.model, self.space, max_chunk_bytes=self.max_chunk_bytes)
+                tapped, point = tap_model(self.model)
+                self._tap: Any = FeatureTap(point, LocalEvaluator(tapped, self.space,
+                                                                  max_chunk_bytes=self.max_chunk_bytes))
                 self.feature_tap_reason: str | None = None
             except ModelError as exc:
                 self._tap, self.feature_tap_reason = None, str(exc)
@@ -148,8 +153,6 @@ class LocalEvaluator:
         """
         tap = self.feature_tap
         if tap is None:
-            from ..errors import ModelError
-
             raise ModelError(self.feature_tap_reason or "No feature tap fits this model.")
         before = tap.evaluator.stats.copy()
         out = tap.features(rows)
@@ -247,6 +250,25 @@ class LocalEvaluator:
         n_classes = 2 if kind in ("probability", "logit") else (k or 0)
         classes, self.classes_source = _resolve_classes(model.classes, n_classes, y, self._given_classes)
         return kind, classes, n_classes
+
+
+class FeatureTap:
+    """Tapped features of rows (:func:`audit_engine.model.taps.tap_model`) through their own
+    LocalEvaluator, so they are chunked and counted like every model call.
+
+    Attributes
+    ----------
+    point: the :class:`~audit_engine.model.taps.TapPoint`; evaluator: the LocalEvaluator
+    over the tapped session.
+    """
+
+    def __init__(self, point: TapPoint, evaluator: LocalEvaluator) -> None:
+        self.point = point
+        self.evaluator = evaluator
+
+    def features(self, rows: np.ndarray) -> np.ndarray:
+        """``(n, f)`` float64 tapped features (flattened per row)."""
+        return self.evaluator.raw(rows)
 
 
 def _static_width(shape: Any) -> int | None:

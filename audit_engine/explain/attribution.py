@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..result import to_jsonable
+from ..results.explanations import MethodParams
 
 __all__ = ["Attribution"]
 
@@ -32,10 +34,20 @@ class Attribution:
         finite-difference intervals are widened by it too, so a value below the output's
         resolution never excludes zero (``params["saturated_rows"]``: rows whose every
         difference was below it).
-    method: ``lime``, ``smoothgrad``, ``occlusion`` or ``permutation``.
-    params: the parameters used (seed, n_samples, ...), JSON-able.
-    rows: ``(n_rows,)`` indices of the explained rows in the data.
-    targets: ``(n_rows,)`` class index each row was explained for (-1 for regression).
+    method: ``lime``, ``smoothgrad``, ``occlusion``, ``permutation``, ``pathwise`` or ``attention``.
+    params: the parameters used (seed, n_samples, interval, ...): the method's typed record
+        of ``explanations.<method>.params`` in audit.json (``LimeParams``, ...), readable as
+        ``params.n_samples`` or ``params["n_samples"]``.
+    rows: ``(n_rows,)`` indices of the explained rows in the data (permutation: ``[-1]``).
+    targets: ``(n_rows,)`` class index each row was explained for (0 for regression;
+        permutation: ``[-1]``).
+    alternatives: the same rows explained for further target columns (e.g. the runner-up
+        class), from the same perturbations; each an Attribution without alternatives.
+    settings: the method's frozen settings it ran with (:mod:`.settings`).
+    detail: the method's own richer result where it has one (pathwise:
+        :class:`~.pathwise.PathwiseExplanation`; attention: ``AttentionExplanation``).
+    wrapped: what wrappers added, by wrapper name (``restarts``: the values of every
+        restart ``(k, n_rows, ...)``; ``sanity``: the randomisation cascade's result).
     """
 
     values: np.ndarray
@@ -43,9 +55,13 @@ class Attribution:
     ci_low: np.ndarray
     ci_high: np.ndarray
     method: str
-    params: Mapping[str, Any] = field(default_factory=dict)
+    params: MethodParams = field(default_factory=MethodParams)
     rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
     targets: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
+    alternatives: tuple[Attribution, ...] = ()
+    settings: Any = None
+    detail: Any = None
+    wrapped: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def significant(self) -> np.ndarray:
@@ -60,9 +76,17 @@ class Attribution:
         """``values`` as ``(n_rows, n_features)`` (images flattened)."""
         return self.values.reshape(self.values.shape[0], -1)
 
+    def stacked(self, name: str = "values") -> np.ndarray:
+        """``values`` (or ``ci_low`` / ``ci_high``) of every target column: ``(t, n_rows, ...)``."""
+        return np.stack([getattr(a, name) for a in (self, *self.alternatives)])
+
+    def replace(self, **changes: Any) -> Attribution:
+        """A copy with some fields changed (the Attribution is frozen)."""
+        return dataclasses.replace(self, **changes)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict (NaN becomes null)."""
-        return to_jsonable({
+        out = {
             "method": self.method,
             "feature_names": list(self.feature_names),
             "rows": np.asarray(self.rows).tolist(),
@@ -70,5 +94,8 @@ class Attribution:
             "values": np.asarray(self.values).tolist(),
             "ci_low": np.asarray(self.ci_low).tolist(),
             "ci_high": np.asarray(self.ci_high).tolist(),
-            "params": dict(self.params),
-        })
+            "params": self.params.to_dict(),
+        }
+        if self.alternatives:
+            out["alternatives"] = [a.to_dict() for a in self.alternatives]
+        return to_jsonable(out)

@@ -30,6 +30,7 @@ runner-up ("why this and not that"), with an interval on every attribution. Per 
 
 from __future__ import annotations
 
+import dataclasses
 import typing
 from typing import Any
 
@@ -38,12 +39,14 @@ from scipy.stats import rankdata
 
 from ..config import Verdict
 from ..errors import ConfigError
-from ..result import to_jsonable
 from ..results.explanations import (METHOD_TYPES, ExplanationsResult, Grid, LocalExplanation, MethodExplanation,
                                      RankStability, RunnerUp, Sanity, SpLime)
 from ..stats import Estimate
-from ._common import mean_interval
-from .api import METHODS, attribute
+from ._common import check_float, check_int, mean_interval
+from .protocol import Rows
+from .registry import METHODS, get_explainer
+from .restarts import Restarts
+from .sanity import RandomisationCheck
 from .faithfulness import deletion_insertion, quality_summary
 from ._image import MAX_STORED_SIDE, feed_dtype, pooled
 from .occlusion import tabular_baseline
@@ -195,26 +198,27 @@ def run(ctx: Any) -> Any:
             skipped[method] = why
             continue
         kind = METHOD_TYPES[method]
+        explainer = get_explainer(method)
         mp = _method_params(method, p, image)
         if method == "permutation":
             labels = ctx.y_index if classification else (None if ctx.y is None else np.asarray(ctx.y, dtype=float))
-            v, lo, hi, used = attribute(ctx.evaluator, ctx.rows, method=method, row_ids=np.arange(ctx.rows.shape[0]),
-                                        targets=np.zeros((ctx.rows.shape[0], 1), dtype=np.intp),
-                                        seed=ctx.rng("explanations", method), background=background,
-                                        labels=labels, params=mp, confidence=confidence)
-            flat = [a[0, 0].reshape(-1) for a in (v, lo, hi)]
-            section[method] = kind(params=_params(kind, used), global_=_global(names, *flat),
+            everything = Rows.select(ctx.rows, np.arange(ctx.rows.shape[0]), background=background, labels=labels)
+            attr = explainer.explain(ctx.evaluator, everything, targets=np.zeros((everything.n, 1), dtype=np.intp),
+                                     seed=ctx.rng("explanations", method), params=mp, confidence=confidence)
+            flat = [a.reshape(-1) for a in (attr.values, attr.ci_low, attr.ci_high)]
+            section[method] = kind(params=attr.params, global_=_global(names, *flat),
                                    significant=tuple(n for n, low in zip(names, flat[1], strict=True) if low > 0))
             continue
         stream = int(ctx.rng("explanations", method).integers(0, 2**31 - 1))
         if method == "pathwise":
             refused = pathwise_refusal(ctx.evaluator, x, targets) if auto else None
             if refused is not None:  # e.g. numpy does not reproduce the model: say so, run the rest
-                section[method] = kind(params=_params(kind, {}), global_={}, refused=refused)
+                section[method] = kind(params=typing.get_type_hints(kind)["params"](), global_={}, refused=refused)
                 continue
-        v, lo, hi, used = attribute(ctx.evaluator, ctx.rows, method=method, row_ids=row_ids, targets=targets,
-                                    seed=stream, background=background, params=mp, confidence=confidence,
-                                    interval_targets=1)  # the runner-up's intervals are not reported
+        explained = Rows.select(ctx.rows, row_ids, background=background)
+        attr = explainer.explain(ctx.evaluator, explained, targets=targets, seed=stream, params=mp,
+                                 confidence=confidence, interval_targets=1)  # the runner-up's intervals are not reported
+        v, lo, hi, used = attr.stacked("values"), attr.stacked("ci_low"), attr.stacked("ci_high"), attr.params
         n = row_ids.size
         flat_v = v.reshape(v.shape[0], n, -1)
         flat_lo = lo.reshape(lo.shape[0], n, -1)
@@ -224,13 +228,13 @@ def run(ctx: Any) -> Any:
         scale = None
         fields: dict[str, Any] = {}
         if method == "smoothgrad":
-            scale = _smoothgrad_units(used, ctx, background, image)
+            used, scale = _smoothgrad_units(used, ctx, background, image)
             if scale is not None:  # gradient × the feature's spread: comparable across features (constant factor ≥ 0)
                 keep = np.flatnonzero(np.isfinite(scale))
                 fields["global_scaled"] = _global([names[j] for j in keep], g[keep] * scale[keep],
                                                   glo[keep] * scale[keep], ghi[keep] * scale[keep])
-        saturated = set(used.get("saturated_rows", []))
-        if "saturated_rows" in used:
+        saturated = set(used.saturated_rows or ())
+        if used.saturated_rows is not None:
             fields["saturated_rows"] = tuple(sorted(saturated))
         if space.text is None:  # a mean/mode baseline of token ids is no deletion of a token
             aucs = deletion_insertion(ctx.evaluator.predict, x, v[0], targets[:, :1], baseline=base,
@@ -248,15 +252,15 @@ def run(ctx: Any) -> Any:
         elif method == "attention":  # deterministic too
             fields["attention"] = attention_section(ctx, row_ids, targets, mp["query"], mp["mask_id"])
         elif int(p["stability_seeds"]) > 0:
-            fields["rank_stability"] = _stability(ctx, p, method, mp, row_ids, targets, flat_v, stream, background,
+            fields["rank_stability"] = _stability(ctx, p, explainer, mp, explained, targets, flat_v, stream,
                                                   confidence)
         if sanity_on and method not in ("pathwise", "attention"):  # graph readers: exact for the weights they read
-            fields["sanity"] = _sanity(ctx, p, method, mp, row_ids, targets, v, stream, background, confidence)
+            fields["sanity"] = _sanity(ctx, p, explainer, mp, explained, targets, v, stream, confidence)
         if method == "lime" and not image:
             picks, importance = submodular_pick(flat_v[0], n_picks=int(p["sp_picks"]))
             fields["sp_lime"] = SpLime(rows=tuple(row_ids[picks].tolist()), importance=_named(names, importance))
         entry = kind(
-            params=_params(kind, used),
+            params=used,
             rows=tuple(row_ids.tolist()),
             global_=_global(names, g, glo, ghi),
             global_signed=_global(names, sg, sglo, sghi),
@@ -274,41 +278,34 @@ def run(ctx: Any) -> Any:
     return CheckOutcome(ExplanationsResult(section), verdicts, skipped=skipped)
 
 
-def _params(kind: type[MethodExplanation], used: dict[str, Any]) -> Any:
-    """The method's ``params`` record from the parameters :func:`.api.attribute` used (one dict for
-    every method there, shared with :func:`.api.explain`)."""
-    return typing.get_type_hints(kind)["params"].from_dict(to_jsonable(used))
-
-
-def _smoothgrad_units(used: dict[str, Any], ctx: Any, background: np.ndarray, image: bool) -> np.ndarray | None:
+def _smoothgrad_units(used: Any, ctx: Any, background: np.ndarray, image: bool) -> tuple[Any, np.ndarray | None]:
     """Say what SmoothGrad's numbers measure (``params.unit``), and for tabular data return each
     feature's standard deviation in the background data ``(d,)`` (NaN for categorical features, not
     differentiated), the factor that turns the per-unit gradient into a change per standard
-    deviation (``global_scaled``, ``params.scale``, ``params.scaled_unit``)."""
+    deviation (``global_scaled``, ``params.scale``, ``params.scaled_unit``). Returns the
+    params record with those keys and the factor."""
     target = "the predicted class's probability" if ctx.task == "classification" else "the predicted value"
     if image or ctx.space.text is not None:
-        used["unit"] = f"change in {target} per unit of pixel intensity"
-        return None
-    used["unit"] = f"change in {target} per unit of the feature (a gradient)"
-    used["scaled_unit"] = f"change in {target} per standard deviation of the feature (gradient × standard deviation)"
+        return dataclasses.replace(used, unit=f"change in {target} per unit of pixel intensity"), None
+    unit = f"change in {target} per unit of the feature (a gradient)"
+    scaled_unit = f"change in {target} per standard deviation of the feature (gradient × standard deviation)"
     flat = np.asarray(background, dtype=np.float64).reshape(background.shape[0], -1)
     with np.errstate(all="ignore"):
         std = np.nanstd(flat, axis=0, ddof=1 if flat.shape[0] > 1 else 0)
     std = np.where(np.asarray(ctx.space.categorical_mask).reshape(-1), np.nan, np.nan_to_num(std, nan=0.0))
-    used["scale"] = {n: float(s) for n, s in zip(ctx.space.feature_names, std, strict=True) if np.isfinite(s)}
-    return std
+    scale = {n: float(s) for n, s in zip(ctx.space.feature_names, std, strict=True) if np.isfinite(s)}
+    return dataclasses.replace(used, unit=unit, scaled_unit=scaled_unit, scale=scale), std
 
 
-def _stability(ctx: Any, p: dict[str, Any], method: str, mp: dict[str, Any], row_ids: np.ndarray,
-               targets: np.ndarray, flat_v: np.ndarray, stream: int, background: np.ndarray,
-               confidence: float) -> RankStability:
-    n = row_ids.size
+def _stability(ctx: Any, p: dict[str, Any], explainer: Any, mp: dict[str, Any], explained: Rows,
+               targets: np.ndarray, flat_v: np.ndarray, stream: int, confidence: float) -> RankStability:
+    n = explained.n
     rhos, overlaps = [], []
-    for extra in range(1, int(p["stability_seeds"]) + 1):
-        v2, *_ = attribute(ctx.evaluator, ctx.rows, method=method, row_ids=row_ids, targets=targets[:, :1],
-                           seed=stream + extra, background=background, params=mp, confidence=confidence,
-                           interval_targets=0)  # the values are compared; their intervals are not read
-        rho, ov = _rank_stability(flat_v[0], v2[0].reshape(n, -1), int(p["top_k"]))
+    restarts = Restarts(explainer, int(p["stability_seeds"])).explain(  # seeds stream + 1, stream + 2, ...
+        ctx.evaluator, explained, targets=targets[:, :1], seed=stream, params=mp, confidence=confidence,
+        interval_targets=0)  # the values are compared; their intervals are not read
+    for v2 in restarts.wrapped["restarts"]:
+        rho, ov = _rank_stability(flat_v[0], v2.reshape(n, -1), int(p["top_k"]))
         rhos.append(rho)
         overlaps.append(ov)
     rho_all = np.concatenate(rhos)
@@ -341,25 +338,15 @@ def _sanity_wanted(ctx: Any, setting: Any) -> bool:
     return has_layers
 
 
-def _sanity(ctx: Any, p: dict[str, Any], method: str, mp: dict[str, Any], row_ids: np.ndarray, targets: np.ndarray,
-            v: np.ndarray, stream: int, background: np.ndarray, confidence: float) -> Sanity:
-    from .sanity import sanity_check
-
-    from ._common import check_float, check_int
-
-    k = min(check_int("sanity_rows", p["sanity_rows"]), row_ids.size)
+def _sanity(ctx: Any, p: dict[str, Any], explainer: Any, mp: dict[str, Any], explained: Rows, targets: np.ndarray,
+            v: np.ndarray, stream: int, confidence: float) -> Sanity:
+    k = min(check_int("sanity_rows", p["sanity_rows"]), explained.n)
     max_layers = check_int("sanity_max_layers", p["sanity_max_layers"])
     threshold = check_float("sanity_threshold", p["sanity_threshold"], low=-1.0, high=1.0)
-    ids, tg = row_ids[:k], targets[:k, :1]
-
-    def explainer(ev: Any) -> np.ndarray:  # the same rows, targets and seed: only the model changes
-        return attribute(ev, ctx.rows, method=method, row_ids=ids, targets=tg, seed=stream, background=background,
-                         params=mp, confidence=confidence, interval_targets=0)[0][0]
-
-    res = sanity_check(ctx.model, ctx.space, explainer, method=method, original=v[0, :k], evaluator=ctx.evaluator,
-                       seed=int(ctx.rng("explanations", "sanity").integers(0, 2**31 - 1)),
-                       threshold=threshold, max_layers=max_layers,
-                       confidence=confidence, max_chunk_bytes=ctx.evaluator.max_chunk_bytes)
+    check = RandomisationCheck(explainer, seed=int(ctx.rng("explanations", "sanity").integers(0, 2**31 - 1)),
+                               threshold=threshold, max_layers=max_layers)
+    res = check.cascade(ctx.evaluator, explained.head(k), targets=targets[:k, :1], seed=stream, params=mp,
+                        original=v[0, :k], confidence=confidence)
     ctx.evaluator.stats.add(res.evaluations)
     return res.to_record()
 

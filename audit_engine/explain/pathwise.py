@@ -48,7 +48,6 @@ __all__ = [
     "PathwiseExplanation",
     "LinearModel",
     "pathwise",
-    "explain_pathwise",
     "local_linear_model",
     "network_for",
     "unsupported_reason",
@@ -408,46 +407,6 @@ def pathwise(
         params={"score": "logit", "head": net.head, "tolerance": tolerance,
                 "hidden_layers": len(net.activations), "ops": sorted(set(net.ops))},
     )
-
-
-def explain_pathwise(
-    model: Any,
-    data: Any,
-    *,
-    rows: Any = None,
-    target: int | None = None,
-    runner_up: bool = True,
-    features: list[str] | None = None,
-    tolerance: float = TOLERANCE,
-    max_dense_entries: int = MAX_DENSE_ENTRIES,
-    fallback: str | None = None,
-    step: float = 1e-2,
-) -> PathwiseExplanation:
-    """Pathwise explanations of some rows of ``data`` (see the module docstring).
-
-    ``target`` None explains each row's predicted class; with ``runner_up`` the second
-    column of ``targets`` is the runner-up ("plausible") class. The explained score is the
-    class's logit (before softmax / sigmoid). ``fallback="finite_differences"``: see :func:`pathwise`.
-
-    >>> pw = ae.explain_pathwise("fixtures/models/digits_cnn.onnx", x, rows=range(5))
-    >>> pw.bias_share[:, 0], pw.path_units[:, 0], pw.deep_W[:, 0].reshape(-1, 1, 8, 8)
-    """
-    from ..bind import bind
-    from .api import resolve_rows, resolve_targets
-
-    bound = bind(model, data, features=features)
-    x_all, evaluator = bound.rows, bound.evaluator
-    row_ids = resolve_rows(rows, x_all.shape[0])
-    x = x_all[row_ids]
-    proba = evaluator.predict(x)
-    first = resolve_targets(target, proba, evaluator.task)
-    targets = first[:, None]
-    if runner_up and evaluator.task == "classification" and proba.shape[1] > 1:
-        masked = proba.copy()
-        masked[np.arange(x.shape[0]), first] = -np.inf
-        targets = np.stack([first, masked.argmax(axis=1)], axis=1)
-    return pathwise(evaluator, x, targets, rows=row_ids, tolerance=tolerance, max_dense_entries=max_dense_entries,
-                    fallback=fallback, step=step)
 
 
 # ------------------------------------------------------------------------------ audit.json

@@ -8,6 +8,11 @@ seed, on the randomised model, and the Spearman rank correlation between each ro
 change once the model's weights are random (mean correlation above ``threshold`` on the
 fully randomised cascade) reflects the input (edges, magnitudes) rather than the model,
 and is flagged "does not explain this model".
+
+:class:`RandomisationCheck` wraps any :class:`~.protocol.Explainer`: its ``explain()``
+returns the wrapped method's Attribution with the cascade's :class:`SanityResult` in
+``attr.wrapped["sanity"]``; :func:`sanity_check` runs the cascade for any function from an
+evaluator to attributions.
 """
 
 from __future__ import annotations
@@ -27,12 +32,15 @@ from ..model.randomise import randomisation_cascade
 from ..results.explanations import Sanity, SanityStepRecord
 from ..stats import Estimate
 from ._common import mean_interval
+from .attribution import Attribution
+from .protocol import Explainer, Rows, Seed, seed_entropy
 
-__all__ = ["SanityStep", "SanityResult", "rank_correlation", "sanity_check", "DEFAULT_THRESHOLD"]
+__all__ = ["SanityStep", "SanityResult", "RandomisationCheck", "rank_correlation", "sanity_check",
+           "DEFAULT_THRESHOLD"]
 
 DEFAULT_THRESHOLD = 0.9
 
-Explainer = Callable[[LocalEvaluator], np.ndarray]
+AttributionFn = Callable[[LocalEvaluator], np.ndarray]
 """evaluator -> attributions ``(n, ...)`` of the fixed rows (any method, any parameters)."""
 
 
@@ -99,7 +107,7 @@ def rank_correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def sanity_check(
     model: OnnxModel,
     space: FeatureSpace,
-    explainer: Explainer,
+    explainer: AttributionFn,
     *,
     method: str,
     original: np.ndarray | None = None,
@@ -144,3 +152,51 @@ def sanity_check(
     last = steps[-1].spearman.value if steps else float("nan")
     flagged = bool(np.isfinite(last) and last > threshold)
     return SanityResult(method, steps, flagged, float(threshold), int(base.shape[0]), stats)
+
+
+class RandomisationCheck:
+    """Explainer wrapper: ``base``'s attributions plus the model-parameter randomisation cascade.
+
+    ``explain()`` explains ``rows`` with ``base`` on the evaluator's model, then re-explains
+    them (first target column, same seed and settings) on each randomised copy of the model;
+    the :class:`SanityResult` is ``attr.wrapped["sanity"]``. ``seed`` seeds the random
+    weights (independent of the explanation's seed); ``threshold`` / ``max_layers`` as in
+    :func:`sanity_check`.
+    """
+
+    def __init__(self, base: Explainer, *, seed: int = 0, threshold: float = DEFAULT_THRESHOLD,
+                 max_layers: int | None = None) -> None:
+        self.base = base
+        self.name = base.name
+        self.random = base.random
+        self.seed = int(seed)
+        self.threshold = float(threshold)
+        self.max_layers = max_layers
+
+    def settings(self, space: FeatureSpace, params: Any = None) -> Any:
+        return self.base.settings(space, params)
+
+    def explain(self, evaluator: LocalEvaluator, rows: Rows, *, targets: np.ndarray, seed: Seed = 0,
+                params: Any = None, confidence: float = 0.95, interval_targets: int | None = None) -> Attribution:
+        seed = seed_entropy(seed)  # the original and every randomised model see the same streams
+        attr = self.base.explain(evaluator, rows, targets=targets, seed=seed, params=params, confidence=confidence,
+                                 interval_targets=interval_targets)
+        res = self.cascade(evaluator, rows, targets=targets, seed=seed, params=attr.settings, original=attr.values,
+                           confidence=confidence)
+        evaluator.stats.add(res.evaluations)
+        return attr.replace(wrapped={**attr.wrapped, "sanity": res})
+
+    def cascade(self, evaluator: LocalEvaluator, rows: Rows, *, targets: np.ndarray, seed: Seed, params: Any,
+                original: np.ndarray | None = None, confidence: float = 0.95) -> SanityResult:
+        """The cascade alone, given the original model's attributions ``(n_rows, ...)`` (None: computed)."""
+        targets = np.asarray(targets)
+        first = targets[:, :1] if targets.ndim == 2 else targets[:, None]
+
+        def explain_on(ev: LocalEvaluator) -> np.ndarray:  # the same rows, targets and seed: only the model changes
+            return self.base.explain(ev, rows, targets=first, seed=seed, params=params, confidence=confidence,
+                                     interval_targets=0).values
+
+        return sanity_check(evaluator.model, evaluator.space, explain_on, method=self.name, original=original,
+                            evaluator=evaluator, seed=self.seed, threshold=self.threshold,
+                            max_layers=self.max_layers, confidence=confidence,
+                            max_chunk_bytes=evaluator.max_chunk_bytes)

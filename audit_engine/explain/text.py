@@ -32,17 +32,10 @@ from ..data.space import FeatureSpace
 from ._common import Predict, gather_scores
 from .surrogate import weighted_ridge
 
-__all__ = ["TEXT_METHODS", "text_defaults", "not_applicable", "token_positions", "token_occlusion", "lime_tokens",
+__all__ = ["TEXT_METHODS", "not_applicable", "token_positions", "token_occlusion", "lime_tokens",
            "token_view"]
 
 TEXT_METHODS = ("lime", "occlusion")
-
-
-def text_defaults(method: str) -> dict[str, Any]:
-    """Parameters of the token methods and their defaults."""
-    if method == "lime":
-        return {"n_samples": 5000, "kernel_width": None, "alpha": 1.0, "n_folds": 10}
-    return {"replacement": "pad"}
 
 
 def not_applicable(method: str, space: FeatureSpace) -> str | None:

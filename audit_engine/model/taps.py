@@ -4,9 +4,9 @@ Data detectors (Mahalanobis, kNN) work best in a network's feature space (Lee et
 2018 fit Mahalanobis on penultimate features), and a covariance of raw pixels is both
 meaningless and unaffordable (150528² for a 3×224×224 image). :func:`tap_model` rewrites
 a copy of the graph so that one internal tensor is also a graph output, with its type and
-shape from ``onnx.shape_inference``; :class:`FeatureTap` wraps the rewritten session in a
-:class:`~audit_engine.evaluator.local.LocalEvaluator`, so tapped features are chunked
-and counted like every other model call.
+shape from ``onnx.shape_inference``. The evaluator layer wraps the rewritten session in a
+LocalEvaluator (:class:`audit_engine.evaluator.local.FeatureTap`), so tapped features are
+chunked and counted like every other model call; this module knows nothing of evaluators.
 
 Which tensor (:func:`penultimate_tensor`): by default the data input of the **last**
 ``Gemm`` / ``MatMul`` node whose other operand is a weight (an initializer or a Constant)
@@ -21,7 +21,6 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import onnx
 from onnx import helper, shape_inference
 
@@ -29,7 +28,7 @@ from ..errors import ModelError
 from .loader import OnnxModel, strip_zipmap
 from .providers import create_session
 
-__all__ = ["TapPoint", "penultimate_tensor", "tap_model", "FeatureTap"]
+__all__ = ["TapPoint", "penultimate_tensor", "tap_model"]
 
 
 @dataclass(frozen=True)
@@ -121,28 +120,3 @@ def tap_model(model: OnnxModel, tensor: str | None = None) -> tuple[OnnxModel, T
         classes=None, producer_op=None, rewrites=[*model.rewrites, f"tensor {tensor!r} exposed as an output (tap)"],
     )
     return copy, point
-
-
-class FeatureTap:
-    """Tapped features of rows through their own LocalEvaluator.
-
-    Parameters
-    ----------
-    model: the audited OnnxModel; space: its FeatureSpace; tensor: the tensor to tap
-    (default :func:`penultimate_tensor`); max_chunk_bytes: the Evaluator's budget.
-
-    Attributes
-    ----------
-    point: the :class:`TapPoint`; evaluator: the LocalEvaluator over the tapped session.
-    """
-
-    def __init__(self, model: OnnxModel, space: Any, *, tensor: str | None = None,
-                 max_chunk_bytes: int = 64 * 1024**2) -> None:
-        from ..evaluator.local import LocalEvaluator
-
-        tapped, self.point = tap_model(model, tensor)
-        self.evaluator = LocalEvaluator(tapped, space, max_chunk_bytes=max_chunk_bytes)
-
-    def features(self, rows: np.ndarray) -> np.ndarray:
-        """``(n, f)`` float64 tapped features (flattened per row)."""
-        return self.evaluator.raw(rows)

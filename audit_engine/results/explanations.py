@@ -295,6 +295,33 @@ class MethodParams(Record):
     features: str | None = None
     backend: str | None = None
 
+    def __getitem__(self, key: str) -> Any:
+        """Read a parameter by its JSON key (``attr.params["n_samples"]``), as the dict the
+        explanation methods returned before they returned this record did."""
+        if key in {f.name for f in dataclasses.fields(self)} and key != "extra":
+            return getattr(self, key)
+        if key in self.extra:
+            return self.extra[key]
+        raise KeyError(key)
+
+    def __contains__(self, key: str) -> bool:
+        try:
+            return self[key] is not None
+        except KeyError:
+            return False
+
+    def keys(self) -> list[str]:
+        """The parameters set (those audit.json writes)."""
+        return list(self.to_dict())
+
+    def items(self) -> list[tuple[str, Any]]:
+        return [(k, self[k]) for k in self.keys()]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """``self[key]``, or ``default`` where the record has no such parameter (or it is None)."""
+        value = self[key] if key in self else None
+        return default if value is None else value
+
 
 @record
 class LimeParams(MethodParams):
