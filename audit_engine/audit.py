@@ -1,10 +1,14 @@
 """Run the configured checks on one model and one dataset and apply the policy.
 
 Each check is a module with ``DEFAULTS`` (its parameters), ``applies(ctx) -> str | None``
-(None when it can run, else the reason it is skipped) and ``run(ctx) -> CheckOutcome``.
-Checks only read the :class:`AuditContext`; every model call goes through
-``ctx.evaluator``. Each check draws randomness from ``ctx.rng(<its name>, ...)``, a stream
-that does not depend on which other checks ran.
+(None when it can run, else the reason it is skipped), optionally ``tally(ctx) -> Tally |
+None`` (an additive summary of every row) and ``run(ctx) -> CheckOutcome``. :func:`prepare`
+binds the model to the data (:func:`audit_engine.bind.bind`), reads the source
+(:mod:`audit_engine.sources`: in memory, streamed Parquet or Ray) chunk by chunk into the
+tallies, and returns the :class:`~audit_engine.context.AuditContext`; checks only read it,
+never the source. Every model call goes through ``ctx.evaluator``. Each check draws
+randomness from ``ctx.rng(<its name>, ...)``, a stream that does not depend on which other
+checks ran, nor on the source.
 """
 
 from __future__ import annotations
@@ -23,23 +27,23 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .bind import bind, check_target
 from .checks import CheckOutcome
 from .config import CHECK_NAMES, AuditConfig, Verdict
-from .bind import bind, check_target
 from .context import AuditContext, Chunk
+from .data.labels import class_indices
 from .data.loader import AuditData, load_data
 from .data.parquet import ParquetSource
 from .errors import AuditEngineError, ConfigError
 from .evaluator.base import Progress
-from .data.labels import class_indices
 from .model.loader import OnnxModel
-from .sources import (ChunkSource, InMemorySource, ParquetChunks, RayChunks, SourceChunk, StreamSummary, needed_columns,
-                      should_stream)
-from .stream.sample import HashedSample
 from .result import AuditResult, CheckError, CheckRecord, DataInfo, EngineInfo, Evaluations, ModelInfo, to_jsonable
 from .results.performance import PerformanceResult
 from .results.record import Record, RecordMap
+from .sources import (ChunkSource, InMemorySource, ParquetChunks, RayChunks, SourceChunk, StreamSummary, needed_columns,
+                      should_stream)
 from .stats import child_rng
+from .stream.sample import HashedSample
 
 __all__ = ["AuditContext", "CheckOutcome", "audit", "prepare", "run_checks", "CHECK_MODULES", "class_indices"]
 

@@ -16,12 +16,12 @@ from typing import Any, Protocol
 import numpy as np
 
 from .config import AuditConfig
+from .data.labels import class_indices, label_key
 from .data.loader import AuditData
 from .data.space import FeatureSpace
 from .errors import ConfigError
 from .evaluator.base import Progress
 from .evaluator.local import LocalEvaluator
-from .data.labels import class_indices, label_key
 from .model.loader import OnnxModel
 from .stats import child_rng
 

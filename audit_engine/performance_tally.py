@@ -50,7 +50,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
 from scipy import stats as sps
 
 from .fairness.calibration_interval import binned_top_label_estimates

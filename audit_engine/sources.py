@@ -16,7 +16,6 @@ So the tallies, and the figures computed from them, are the same whichever sourc
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -25,17 +24,16 @@ import numpy as np
 import pandas as pd
 
 from .bind import Bound
+from .data.labels import label_key
 from .data.loader import AuditData
 from .data.parquet import ParquetSource, is_parquet_source
 from .errors import ConfigError, InvalidValueError
 from .evaluator.guards import check_float32_range
-from .data.labels import label_key
+from .stream.ray_backend import require_ray, scored_chunks
 from .stream.sample import describe
 
 __all__ = ["SourceChunk", "ChunkSource", "InMemorySource", "ParquetChunks", "RayChunks", "should_stream",
            "group_columns", "needed_columns", "AUTO_STREAM_BYTES", "StreamSummary"]
-
-logger = logging.getLogger(__name__)
 
 AUTO_STREAM_BYTES = 256 * 1024**2
 """``stream = None`` (auto) streams a Parquet source declaring more than this in memory (rows × columns × 8 bytes)."""
@@ -153,8 +151,6 @@ class RayChunks:
         self.columns = needed_columns(source, bound.data)
 
     def chunks(self, chunk_rows: int) -> Iterator[SourceChunk]:
-        from .stream.ray_backend import scored_chunks  # Ray Data is optional (the [ray] extra)
-
         head, space = self.bound.data, self.bound.space
         for start, frame, proba in scored_chunks(self.source, self.bound.model, self.bound.evaluator, head,
                                                  self.columns, chunk_rows=chunk_rows, config=self.config,
@@ -184,8 +180,6 @@ def should_stream(source: Any, config: Any) -> bool:
     wanted = getattr(config, "stream", None)
     backend = getattr(config, "backend", "local")
     if backend == "ray":
-        from .stream.ray_backend import require_ray  # Ray is optional: imported only when asked for
-
         require_ray()  # one sentence on how to install it, before anything is loaded
     if wanted is False and backend == "local":
         return False

@@ -32,8 +32,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..bind import bind_rows
+from ..data.loader import AuditData
 from ..data.parquet import rebatch
 from ..errors import ConfigError
+from ..model.loader import load_model
 
 __all__ = ["require_ray", "scored_chunks", "FAULT_ENV"]
 
@@ -75,9 +78,6 @@ class _Scorer:
 
     def __init__(self, model_bytes: bytes, provider: str, output: str, output_kind: str | None, binding: Any,
                  space: Any, max_chunk_bytes: int, keep: list[str], fault: str | None) -> None:
-        from ..bind import bind_rows
-        from ..model.loader import load_model
-
         if not isinstance(model_bytes, (bytes, bytearray, memoryview)):  # the object-store reference
             import ray
 
@@ -94,8 +94,6 @@ class _Scorer:
         self.fault = fault
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
-        from ..data.loader import AuditData
-
         if self.fault and os.path.exists(self.fault):
             os.remove(self.fault)
             os._exit(1)  # a dead actor, once: Ray restarts it and retries the batch
