@@ -1,6 +1,6 @@
 """Run the configured checks on one model and one dataset and apply the policy.
 
-Each check is a module with ``DEFAULTS`` (its parameters), ``applies(ctx) -> str | None``
+Each check is a module with ``Params`` (its typed parameters), ``applies(ctx) -> str | None``
 (None when it can run, else the reason it is skipped), optionally ``tally(ctx) -> Tally |
 None`` (an additive summary of every row) and ``run(ctx) -> CheckOutcome``. :func:`prepare`
 binds the model to the data (:func:`audit_engine.bind.bind`), reads the source
@@ -26,19 +26,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import __version__
+from ._version import __version__
 from .bind import bind, check_target
+from .catalog import CHECK_NAMES
 from .checks import CheckOutcome
-from .config import CHECK_NAMES, AuditConfig, Verdict
+from .config import AuditConfig
 from .context import AuditContext, Chunk
 from .data.labels import class_indices
 from .data.loader import AuditData, load_data
 from .data.parquet import ParquetSource
-from .errors import AuditEngineError, ConfigError
+from .errors import AuditEngineError
 from .evaluator.base import Progress
 from .model.loader import OnnxModel
+from .params import validate_params
 from .result import AuditResult, CheckError, CheckRecord, DataInfo, EngineInfo, Evaluations, ModelInfo, to_jsonable
-from .results.performance import PerformanceResult
 from .results.record import Record, RecordMap
 from .sources import (ChunkSource, InMemorySource, ParquetChunks, RayChunks, SourceChunk, StreamSummary, needed_columns,
                       should_stream)
@@ -62,6 +63,7 @@ def _module(name: str) -> Any:
     return importlib.import_module(CHECK_MODULES[name])
 
 
+@validate_params("prepare")
 def prepare(
     model: OnnxModel | str | os.PathLike[str],
     data: AuditData | Any,
@@ -156,10 +158,8 @@ _HEAD_ROWS = 4096
 
 
 def _chunk_rows(config: AuditConfig) -> int:
-    value = config.params("fairness", _module("fairness").DEFAULTS)["chunk_rows"]
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"The 'fairness.chunk_rows' parameter must be an int >= 1; got {value!r}.")
-    return value
+    """Rows per chunk, every source alike (``fairness.chunk_rows``; validated when the config was built)."""
+    return int(config.params("fairness").chunk_rows)
 
 
 def _feed(source: ChunkSource, ctx: AuditContext, tallies: dict[str, Any], chunk_rows: int, *,
@@ -200,6 +200,7 @@ def _seed_word(seed: Any) -> int:
     return int(child_rng(seed, "stream", "sample").integers(0, 2**63 - 1))
 
 
+@validate_params("audit")
 def audit(
     model: OnnxModel | str | os.PathLike[str],
     data: AuditData | Any,
@@ -234,11 +235,8 @@ def run_checks(ctx: AuditContext, *, started: float | None = None) -> AuditResul
     started = time.perf_counter() if started is None else started
     config = ctx.config
     wanted = config.checks if config.checks is not None else CHECK_NAMES
-    modules = {name: _module(name) for name in wanted}
-    for name, module in modules.items():  # validate every check's parameters before running any
-        config.params(name, getattr(module, "DEFAULTS", {}))
+    modules = {name: _module(name) for name in wanted}  # parameters: validated when the config was built
     sections: dict[str, Any] = {}
-    verdicts: list[Verdict] = []
     checks: dict[str, Any] = {}
     errors: list[CheckError] = []
     for name, module in modules.items():
@@ -267,14 +265,10 @@ def run_checks(ctx: AuditContext, *, started: float | None = None) -> AuditResul
             continue
         used = ctx.evaluator.stats.since(before)
         sections[name] = outcome.section
-        verdicts.extend(outcome.verdicts)
         checks[name] = {"status": "ran", "seconds": round(time.perf_counter() - t0, 6),
                         "model_calls": used.model_calls, "rows_evaluated": used.rows_evaluated}
         for part, why in outcome.skipped.items():
             checks[f"{name}.{part}"] = {"status": "skipped", "reason": why}
-    # Path rules ([[policy.rules]]) are judged on the finished sections, as audit.json holds them.
-    verdicts.extend(config.policy.judge_document(to_jsonable(sections)))
-    verdicts.extend(_class_order_verdicts(ctx, sections.get("performance")))
     total = time.perf_counter() - started
     stats = ctx.evaluator.stats.to_dict()
     stats["total_seconds"] = round(total, 6)
@@ -285,7 +279,7 @@ def run_checks(ctx: AuditContext, *, started: float | None = None) -> AuditResul
     data_block["layout"] = ctx.space.layout
     if ctx.stream is not None:
         data_block.update(ctx.stream.data_block())
-    return AuditResult(
+    result = AuditResult(
         engine=EngineInfo(name="audit-engine", version=__version__, packages=_package_versions()),
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         seed=config.seed,
@@ -293,29 +287,13 @@ def run_checks(ctx: AuditContext, *, started: float | None = None) -> AuditResul
         model=ModelInfo.from_dict(to_jsonable(model_block)),
         data=DataInfo.from_dict(to_jsonable(data_block)),
         evaluations=Evaluations.from_dict(stats),
-        verdicts=tuple(verdicts),
         checks={name: CheckRecord.from_dict(entry) for name, entry in checks.items()},
         errors=tuple(errors),
         **{name: section if isinstance(section, (Record, RecordMap)) else to_jsonable(section)  # typed sections stay typed
            for name, section in sections.items()},
     )
-
-
-def _class_order_verdicts(ctx: AuditContext, performance: PerformanceResult | None) -> list[Verdict]:
-    """Warn when a guessed class order gives an AUC below 0.5: the columns are likely swapped."""
-    source = ctx.evaluator.classes_source or ""
-    if not source.startswith("guessed") or not performance or ctx.task != "classification":
-        return []
-    value = performance.value("roc_auc")
-    if not np.isfinite(value) or value >= 0.5:
-        return []
-    order = ", ".join(repr(str(c)) for c in ctx.classes)
-    return [Verdict(
-        check="performance", status="warn", metric="class_order", value=float(value), threshold=0.5,
-        message=(f"the class order of the output columns is a guess ({source}: {order}) and gives an AUC of "
-                 f"{value:.3f}, below chance; the columns are probably in another order: name them with "
-                 f"classes = [...] in the config or --classes LABEL ..."),
-    )]
+    # The policy is judged once, on the finished typed result (rules and findings alike).
+    return dataclasses.replace(result, verdicts=config.policy.judge(result))
 
 
 def _package_versions() -> dict[str, str]:

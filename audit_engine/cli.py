@@ -27,7 +27,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from ._version import __version__
+from .catalog import CHECK_NAMES
 
 __all__ = ["main", "build_parser"]
 
@@ -81,7 +82,7 @@ def _add_run_options(p: argparse.ArgumentParser, *, data_required: bool = True) 
     p.add_argument("--reference", default=None, help="reference (in-distribution) data for shift tests and detectors")
     p.add_argument("--ood-data", default=None, help="known out-of-distribution data to evaluate OOD scores")
     p.add_argument("--checks", nargs="+", default=None,
-                   choices=["performance", "fairness", "explanations", "ood", "uncertainty"],
+                   choices=list(CHECK_NAMES),
                    help="checks to run (default: all that apply)")
     p.add_argument("--config", default=None, help="audit.toml with settings and the policy")
     p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
@@ -407,8 +408,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .audit import audit
     from .model import load_model
 
-    config = _config(args)  # every setting validated before anything is loaded
-    _check_params(config)
+    config = _config(args)  # every setting and check parameter validated before anything is loaded
     folder = _output_folder(args, ("audit.json", "report.html"))
     model = load_model(args.model, provider=config.provider, output=config.output,
                        output_kind=config.output_kind, threads=config.threads)
@@ -428,17 +428,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     code = _finish(result, folder)
     _json_summary(result, files, code)
     return code
-
-
-def _check_params(config: Any) -> None:
-    """Each configured check's parameters (unknown keys, values), before the model is loaded."""
-    import importlib
-
-    from .audit import CHECK_MODULES
-
-    for name in config.checks if config.checks is not None else CHECK_MODULES:
-        module = importlib.import_module(CHECK_MODULES[name])
-        config.params(name, getattr(module, "DEFAULTS", {}))
 
 
 def _summary(result: Any, out: Path) -> None:
@@ -466,7 +455,6 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         if not args.data:
             raise ConfigError("Comparing two models needs the data to run them on: pass --data.")
         config = _config(args)
-        _check_params(config)
     folder = _output_folder(args, ("compare.json", "compare.html"))
     out = folder.path
     if all(jsons):

@@ -11,8 +11,9 @@ difference of the point values; its interval treats the two audits as independen
 (normal approximation from the two percentile intervals) and is said to be so. When both
 files audited the same data (same sha256), :func:`compare_models` gives tighter answers.
 
-Directions: for every metric the comparison knows whether higher or lower is better, and
-calls a change ``better`` or ``worse`` only when its interval excludes zero.
+Directions: for every metric the comparison reads from the metric catalogue
+(:mod:`audit_engine.catalog`) whether higher or lower is better, and calls a change
+``better`` or ``worse`` only when its interval excludes zero.
 
 The release gate on top (issue 13; statistics in :mod:`audit_engine.paired`):
 
@@ -41,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from . import catalog
 from .config import AuditConfig
 from .errors import ConfigError
 from .paired import fidelity, importance_change, mcnemar, paired_fairness, view_groups
@@ -49,17 +51,14 @@ from .result import AuditResult, atomic_write_text, to_jsonable
 
 __all__ = ["Comparison", "compare_results", "compare_models", "compare", "HIGHER_IS_BETTER"]
 
-HIGHER_IS_BETTER = {
-    "accuracy", "balanced_accuracy", "roc_auc", "r2", "demographic_parity_ratio", "equalized_odds_ratio",
-    "auroc", "precision", "recall", "f1", "impact_ratio",
-}
+HIGHER_IS_BETTER = frozenset(s.name for s in catalog.CATALOG if s.better == "higher")
 _Z95 = 1.959963984540054
 
 
 def _direction(metric: str) -> str:
-    if metric in HIGHER_IS_BETTER or metric.endswith("_ratio"):
-        return "higher"
-    return "lower"
+    """The catalogue's better direction; a metric with none (a group's selection rate) reads as ``lower``,
+    as compare.json has always written it."""
+    return catalog.better(metric) or "lower"
 
 
 def _judge(metric: str, low: float | None, high: float | None) -> str:
@@ -273,7 +272,8 @@ def flatten_changes(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def judge_gate(comparison: Comparison, policy: Policy) -> None:
     """Judge the compare-only rules on ``comparison.changes`` into ``comparison.verdicts``."""
-    comparison.verdicts = [v.to_dict() for v in policy.judge_changes(comparison.changes)]
+    comparison.verdicts = [v.to_dict() for v in policy.judge_changes(comparison.changes,
+                                                                       confidence=comparison.confidence)]
 
 
 def _typed(x: AuditResult | dict[str, Any] | str | os.PathLike[str]) -> AuditResult:

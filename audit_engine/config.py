@@ -29,10 +29,14 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .catalog import CHECK_NAMES
 from .errors import ConfigError
-from .policy import CHECK_NAMES, PathRule, Policy, PolicyError, Rule, Verdict
+from .policy import PathRule, Policy, PolicyError, Rule, Verdict
+
+if TYPE_CHECKING:
+    from .params import Params
 
 __all__ = ["AuditConfig", "Policy", "Rule", "PathRule", "PolicyError", "Verdict", "CHECK_NAMES"]
 
@@ -72,7 +76,8 @@ class AuditConfig:
         to ``max_length`` tokens (default: the model's static sequence length, else 128).
     performance, fairness, explanations, ood, uncertainty: per-check parameters
         (validated by each check).
-    policy: the release gate.
+    policy: the release gate: a :class:`Policy`, or its TOML form (a table of per-check
+        rules and ``rules``, or a list of path rules), parsed with :meth:`Policy.from_dict`.
     model_card: free text a person writes (intended_use, owners, limitations, ...).
     """
 
@@ -108,9 +113,14 @@ class AuditConfig:
     model_card: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        from .params import validate_config  # one table of every setting's type, range and flag
+        from .params import invalid, validate_config  # one table of every setting's type, range and flag
 
-        validate_config(self)
+        if not isinstance(self.policy, Policy):  # the TOML form, as from_toml reads it
+            if not isinstance(self.policy, (Mapping, list, tuple)):
+                raise ConfigError(invalid("policy", "AuditConfig", "a Policy, a table of per-check rules or a list "
+                                          "of path rules", self.policy) + " Fix it in audit.toml ([policy]).")
+            object.__setattr__(self, "policy", Policy.from_dict(self.policy))
+        object.__setattr__(self, "_params", validate_config(self))  # {check: typed Params}
         for name in ("sensitive", "features", "checks"):
             if isinstance(getattr(self, name), str):
                 object.__setattr__(self, name, (getattr(self, name),))
@@ -122,13 +132,10 @@ class AuditConfig:
         if self.checks is not None:
             object.__setattr__(self, "checks", tuple(self.checks))
         if self.classes is not None:
-            if isinstance(self.classes, (str, bytes)) or not isinstance(self.classes, (list, tuple)):
-                raise ConfigError(f"The 'classes' parameter must be a list of class labels; got {self.classes!r}.")
             labels = [str(c) for c in self.classes]
-            if len(labels) < 2 or len(set(labels)) != len(labels):
-                raise ConfigError(
-                    f"The 'classes' parameter must list at least 2 distinct labels, one per output column; got {labels}."
-                )
+            if len(set(labels)) != len(labels):
+                raise ConfigError(invalid("classes", "AuditConfig", "a list of at least 2 distinct labels, one per "
+                                          "output column", list(self.classes)) + " Fix it in audit.toml or with --classes.")
             object.__setattr__(self, "classes", tuple(self.classes))
 
     # ------------------------------------------------------------------ building
@@ -140,13 +147,6 @@ class AuditConfig:
             if key not in known:
                 raise ConfigError(_unknown("config key", key, sorted(known)))
             kwargs[key] = value
-        if "policy" in kwargs and not isinstance(kwargs["policy"], Policy):
-            if not isinstance(kwargs["policy"], (Mapping, list, tuple)):
-                raise ConfigError("The 'policy' config entry must be a table of per-check rules or a list of path rules.")
-            kwargs["policy"] = Policy.from_dict(kwargs["policy"])
-        for name in CHECK_NAMES + ("model_card",):
-            if name in kwargs and not isinstance(kwargs[name], Mapping):
-                raise ConfigError(f"The '{name}' config entry must be a table; got {kwargs[name]!r}.")
         for name in ("sensitive", "features", "checks"):
             if isinstance(kwargs.get(name), str):
                 kwargs[name] = (kwargs[name],)
@@ -166,17 +166,14 @@ class AuditConfig:
     def replace(self, **changes: Any) -> AuditConfig:
         """A copy with some fields changed; ``None`` values leave a field as it is."""
         changes = {k: v for k, v in changes.items() if v is not None}
-        if "policy" in changes and isinstance(changes["policy"], (Mapping, list, tuple)):
-            changes["policy"] = Policy.from_dict(changes["policy"])
         return dataclasses.replace(self, **changes)
 
-    def params(self, check: str, defaults: Mapping[str, Any]) -> dict[str, Any]:
-        """A check's parameters: its defaults overridden by this config, unknown keys refused."""
-        given = dict(getattr(self, check))
-        for key in given:
-            if key not in defaults:
-                raise ConfigError(_unknown(f"{check} parameter", key, sorted(defaults)))
-        return {**defaults, **given}
+    def params(self, check: str) -> Params:
+        """A check's typed parameters (:mod:`audit_engine.params`): its defaults overridden by
+        this config's ``[<check>]`` table, validated (and unknown keys refused) when the config was built."""
+        if check not in CHECK_NAMES:
+            raise ConfigError(_unknown("check", check, CHECK_NAMES))
+        return self._params[check]  # type: ignore[attr-defined,no-any-return]
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

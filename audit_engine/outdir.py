@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from ._version import __version__
 from .errors import OutputFolderError
 
 __all__ = ["MANIFEST", "OutputFolder", "OutputFile", "read_manifest"]

@@ -1,18 +1,26 @@
-"""One table of every setting: its type, range and unit, and the flag that sets it.
+"""One validator for every parameter: its type, range and unit, and where to fix it.
 
-In the style of scikit-learn's ``utils._param_validation``: each setting declares
-constraints (:class:`Interval`, :class:`StrOptions`, :class:`TypeOf`, :class:`ListOf`,
-:class:`Table`); a value that satisfies none of them is refused with one wording
-everywhere::
+In the style of scikit-learn's ``utils._param_validation``: each parameter declares
+constraints (:class:`Interval`, :class:`StrOptions`, :class:`TypeOf`, :class:`TypeName`,
+:class:`ListOf`, :class:`Table`); a value that satisfies none of them is refused by
+:meth:`Setting.check` with one wording everywhere (:func:`invalid`)::
 
-    The 'threshold' setting must be a number in (0, 1); got '0.5' (a string).
-    Fix it in audit.toml or with --threshold.
+    The 'threshold' parameter of AuditConfig must be a number in the range (0, 1).
+    Got '0.5' (a string) instead. Fix it in audit.toml or with --threshold.
 
-:func:`validate_config` checks every top-level key and every check parameter of an
-:class:`~audit_engine.config.AuditConfig` when it is built, so a wrong value fails before
-the model is loaded. Check parameters that are not in :data:`CHECK_PARAMS` (a check may
-grow new ones) are left to the check; unknown keys are refused by ``AuditConfig.params``.
-:func:`check_setting` validates one CLI-only flag (``--timeout``, ``--max-memory``, ...).
+Three kinds of owner use it:
+
+- the top-level settings of :class:`~audit_engine.config.AuditConfig` (:data:`SETTINGS`)
+  and the CLI-only flags (:data:`CLI_SETTINGS`, :func:`check_setting`);
+- each check's parameters: a frozen, typed :class:`Params` dataclass per check
+  (:class:`PerformanceParams`, :class:`FairnessParams`, :class:`ExplanationsParams`,
+  :class:`OODParams`, :class:`UncertaintyParams`; :data:`PARAMS` by check name) whose
+  fields carry the defaults and the constraints; ``AuditConfig.params(name)`` returns one;
+- the public Python functions, through the :func:`validate_params` decorator.
+
+:func:`validate_config` checks every top-level key and builds every check's
+:class:`Params` when an :class:`~audit_engine.config.AuditConfig` is built, so a wrong
+value or an unknown key fails before the model is loaded.
 :func:`parse_bytes` reads sizes such as ``512MB`` or ``2GiB``.
 
 Upper bounds keep one setting from asking for unbounded time or memory
@@ -21,20 +29,29 @@ Upper bounds keep one setting from asking for unbounded time or memory
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import functools
+import inspect
 import math
 import numbers
+import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
+from .catalog import CHECK_NAMES
 from .errors import ConfigError
 
 __all__ = [
-    "Interval", "StrOptions", "TypeOf", "ListOf", "Table", "Setting",
-    "SETTINGS", "CHECK_PARAMS", "CLI_SETTINGS",
-    "validate_config", "check_setting", "parse_bytes", "describe_value",
+    "Interval", "StrOptions", "TypeOf", "TypeName", "OneOf", "ListOf", "Table", "Setting",
+    "SETTINGS", "CHECK_PARAMS", "CLI_SETTINGS", "API_PARAMS",
+    "Params", "PerformanceParams", "FairnessParams", "ExplanationsParams", "OODParams", "UncertaintyParams", "PARAMS",
+    "validate_config", "validate_params", "check_setting", "parse_bytes", "describe_value", "invalid",
 ]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 # ---------------------------------------------------------------------------- constraints
@@ -77,7 +94,7 @@ class Interval:
         hi = "inf" if self.right is None else _num(self.right)
         lb = "[" if self.closed in ("both", "left") and self.left is not None else "("
         rb = "]" if self.closed in ("both", "right") and self.right is not None else ")"
-        return f"{kind} in {lb}{lo}, {hi}{rb}"
+        return f"{kind} in the range {lb}{lo}, {hi}{rb}"
 
 
 @dataclass(frozen=True)
@@ -90,6 +107,8 @@ class StrOptions:
         return isinstance(value, str) and value in self.options
 
     def __str__(self) -> str:
+        if len(self.options) == 1:
+            return repr(self.options[0])
         return "one of " + ", ".join(repr(o) for o in self.options)
 
 
@@ -108,6 +127,35 @@ class TypeOf:
         if isinstance(value, float) and not math.isfinite(value):
             return False
         return isinstance(value, self.types)
+
+    def __str__(self) -> str:
+        return self.description
+
+
+@dataclass(frozen=True)
+class TypeName:
+    """An instance of a class named in ``names`` (matched along its MRO by name, so that this
+    module need not import pandas, numpy or the model loader to name their types)."""
+
+    names: tuple[str, ...]
+    description: str
+
+    def is_satisfied_by(self, value: Any) -> bool:
+        return any(c.__name__ in self.names for c in type(value).__mro__)
+
+    def __str__(self) -> str:
+        return self.description
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """A value that meets any one of ``constraints``, described as one thing (a list's item)."""
+
+    constraints: tuple[Any, ...]
+    description: str
+
+    def is_satisfied_by(self, value: Any) -> bool:
+        return any(c.is_satisfied_by(value) for c in self.constraints)
 
     def __str__(self) -> str:
         return self.description
@@ -154,6 +202,7 @@ class Table:
 
 NONE = TypeOf(None, "None (leave it out)")
 STRING = TypeOf((str,), "a string")
+PATH = TypeOf((str, os.PathLike), "a path")
 BOOL = TypeOf((bool,), "true or false")
 LABEL = TypeOf((str, int, float, bool), "a string or a number")
 STRINGS = ListOf(STRING, min_len=1)
@@ -186,6 +235,7 @@ class Setting:
     config: bool = True
     table: str | None = None
     help: str = field(default="", compare=False)
+    owner: str = "AuditConfig"
 
     @property
     def key(self) -> str:
@@ -212,11 +262,17 @@ class Setting:
         return " Fix it " + ("in " if self.config else "") + " or ".join(places) + "."
 
     def check(self, value: Any) -> None:
-        """Raise ConfigError (one sentence) unless ``value`` satisfies a constraint."""
+        """Raise ConfigError (the one wording, :func:`invalid`) unless ``value`` satisfies a constraint."""
         if not self.is_satisfied_by(value):
-            raise ConfigError(
-                f"The {self.key!r} setting must be {self.expected()}; got {describe_value(value)}.{self.where()}"
-            )
+            raise ConfigError(invalid(self.name, self.owner, self.expected(), value) + self.where())
+
+
+def invalid(name: str, owner: str, expected: str, value: Any) -> str:
+    """The one wording of a refused parameter value (scikit-learn's)::
+
+        The 'n_repeats' parameter of explain must be an int in the range [1, 1000]. Got 0 (an int) instead.
+    """
+    return f"The {name!r} parameter of {owner} must be {expected}. Got {describe_value(value)} instead."
 
 
 def describe_value(value: Any) -> str:
@@ -225,7 +281,8 @@ def describe_value(value: Any) -> str:
              tuple: "a list", dict: "a table", type(None): "nothing"}
     kind = next((v for k, v in kinds.items() if type(value) is k), None)
     if kind is None:
-        kind = "a table" if isinstance(value, Mapping) else f"a {type(value).__name__}"
+        noun = type(value).__name__
+        kind = "a table" if isinstance(value, Mapping) else f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
     text = repr(value).replace("\n", " ")
     if len(text) > 60:
         text = text[:57] + "..."
@@ -241,15 +298,15 @@ def _real(lo: float | None, hi: float | None, closed: str = "both") -> Interval:
 
 
 def _s(name: str, *constraints: Any, flag: str | None = None, unit: str | None = None,
-       table: str | None = None, config: bool = True) -> Setting:
-    return Setting(name, constraints, flag, unit, config, table)
+       table: str | None = None, config: bool = True, owner: str = "AuditConfig") -> Setting:
+    return Setting(name, constraints, flag, unit, config, table, owner=owner)
 
 
 MAX_BOOTSTRAP = 100_000
 MAX_BINS = 1_000
 MAX_SAMPLES = 100_000
 
-_CHECKS = ("performance", "fairness", "explanations", "ood", "uncertainty")
+_CHECKS = CHECK_NAMES
 _OUTPUT_KINDS = ("probabilities", "zipmap", "logits", "log_probabilities", "probability", "logit", "regression")
 
 SETTINGS: dict[str, Setting] = {s.name: s for s in (
@@ -282,96 +339,177 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
 )}
 """Top-level config keys (``AuditConfig`` fields)."""
 
+# ---------------------------------------------------------------------------- check parameters
+def _p(default: Any, *constraints: Any, unit: str | None = None, flag: str | None = None) -> Any:
+    """A :class:`Params` field: its default and the constraints a value must meet (any one of them)."""
+    return field(default=default, metadata={"constraints": constraints, "unit": unit, "flag": flag})
+
+
+@dataclass(frozen=True)
+class Params:
+    """A check's parameters (``[<check>]`` in audit.toml): frozen, typed, validated when built.
+
+    Each subclass names its ``check``; its fields hold the defaults, their metadata the
+    constraints (see :func:`_p`). Lists become tuples. Build one from a TOML table with
+    :meth:`from_mapping` (unknown keys are refused with the closest known one).
+    """
+
+    check: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        settings = self.settings()
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            settings[f.name].check(value)
+            if isinstance(value, list):
+                object.__setattr__(self, f.name, tuple(value))
+
+    @classmethod
+    @functools.cache
+    def settings(cls) -> dict[str, Setting]:
+        """``{field name: Setting}``: the constraints of each field, owned by this check."""
+        return {f.name: Setting(f.name, f.metadata["constraints"], f.metadata["flag"], f.metadata["unit"],
+                                table=cls.check, owner=f"the {cls.check} check")
+                for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def from_mapping(cls: type[P], given: Mapping[str, Any] | None = None) -> P:
+        """The defaults overridden by ``given`` (a ``[<check>]`` table); unknown keys refused."""
+        given = dict(given or {})
+        known = [f.name for f in dataclasses.fields(cls)]
+        for key in given:
+            if key not in known:
+                close = difflib.get_close_matches(str(key), known, n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else f" Known: {', '.join(sorted(known))}."
+                raise ConfigError(f"Unknown {cls.check} parameter {key!r}.{hint}")
+        return cls(**given)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
+                for f in dataclasses.fields(self)}
+
+
+P = TypeVar("P", bound=Params)
 _METHODS = ListOf(STRING, min_len=1)
-CHECK_PARAMS: dict[str, dict[str, Setting]] = {
-    "performance": {s.name: s for s in (
-        _s("calibration_bins", _int(1, MAX_BINS), table="performance", unit="bins"),
-    )},
-    "fairness": {s.name: s for s in (
-        _s("reference_group", STRING, Table(STRING), NONE, table="fairness", flag="--reference-group"),
-        _s("min_group_size", _int(1, 10**9), table="fairness", unit="rows"),
-        _s("score_bins", _int(1, MAX_BINS), table="fairness", unit="bins"),
-        _s("max_intersection_order", _int(1, 10), table="fairness"),
-        _s("ll144_min_share", _real(0, 1), table="fairness", unit="a share"),
-        _s("four_fifths_threshold", _real(0, 1), table="fairness", unit="a ratio"),
-        _s("judge_intersections", BOOL, table="fairness"),
-        _s("sweep", BOOL, table="fairness"),
-        _s("chunk_rows", _int(1, 10**9), table="fairness", unit="rows"),
-        _s("min_class_rows", _int(0, 10**9), table="fairness", unit="rows"),
-        _s("rate_interval", StrOptions(("jeffreys", "wilson")), table="fairness"),
-    )},
-    "explanations": {s.name: s for s in (
-        _s("methods", STRING, _METHODS, table="explanations"),
-        _s("n_rows", _int(1, MAX_SAMPLES), table="explanations", unit="rows"),
-        _s("uncertain_share", _real(0, 1), table="explanations", unit="a share"),
-        _s("lime_samples", _int(1, MAX_SAMPLES), table="explanations", unit="samples per row"),
-        _s("smoothgrad_samples", _int(1, 10_000), table="explanations", unit="noise draws per row"),
-        _s("noise_level", _real(0, 100, "right"), table="explanations"),
-        _s("n_repeats", _int(1, 1_000), table="explanations"),
-        _s("patch_size", _int(1, 100_000), NONE, table="explanations", unit="pixels"),
-        _s("stride", _int(1, 100_000), NONE, table="explanations", unit="pixels"),
-        _s("quality_steps", _int(1, MAX_BINS), table="explanations"),
-        _s("stability_seeds", _int(0, 100), table="explanations"),
-        _s("top_k", _int(1, 100_000), table="explanations"),
-        _s("sp_picks", _int(0, 1_000), table="explanations", unit="rows"),
-        _s("heatmap_rows", _int(0, 1_000), table="explanations", unit="rows"),
-        _s("sanity_check", StrOptions(("auto",)), BOOL, table="explanations"),
-        _s("sanity_rows", _int(1, 10_000), table="explanations", unit="rows"),
-        _s("sanity_max_layers", _int(1, 1_000), table="explanations", unit="layers"),
-        _s("sanity_threshold", _real(-1, 1), table="explanations", unit="a Spearman correlation"),
-        _s("segmentation", StrOptions(("auto", "slic", "grid")), table="explanations"),
-        _s("n_segments", _int(2, 100_000), table="explanations", unit="superpixels"),
-        _s("attention_query", StrOptions(("first", "mean")), table="explanations"),
-        _s("mask_id", _int(0, 2**62), table="explanations", unit="a token id"),
-    )},
-    "ood": {s.name: s for s in (
-        _s("scores", ListOf(STRING), table="ood"),
-        _s("energy_temperature", _real(0, 1e6, "right"), table="ood"),
-        _s("odin_temperatures", ListOf(_real(0, 1e6, "right"), min_len=1, max_len=100), table="ood"),
-        _s("odin_epsilons", ListOf(_real(0, 10), min_len=1, max_len=100), table="ood"),
-        _s("odin_gradient", STRING, table="ood"),
-        _s("odin_samples", _int(1, 10_000), table="ood", unit="samples"),
-        _s("odin_tune_rows", _int(1, 10**7), table="ood", unit="rows"),
-        _s("knn_k", _int(1, 10_000), table="ood"),
-        _s("iforest_trees", _int(1, 10_000), table="ood", unit="trees"),
-        _s("covariance", STRING, table="ood"),
-        _s("threshold_quantile", _real(0.5, 1, "left"), table="ood"),
-        _s("shift_alpha", _real(0, 1, "neither"), table="ood"),
-        _s("psi_bins", _int(1, MAX_BINS), table="ood", unit="bins"),
-        _s("max_shift_features", _int(1, 100_000), table="ood"),
-        _s("top_k", _int(0, 100_000), table="ood"),
-        _s("histogram_bins", _int(1, MAX_BINS), table="ood", unit="bins"),
-    )},
-    "uncertainty": {s.name: s for s in (
-        _s("passes", StrOptions(("auto",)), _int(1, 10_000), table="uncertainty", unit="MC-dropout passes"),
-        _s("mc_tolerance", _real(0, 10, "right"), table="uncertainty", unit="nats"),
-        _s("max_passes", _int(1, 100_000), table="uncertainty", unit="MC-dropout passes"),
-        _s("min_passes", _int(2, 100_000), table="uncertainty", unit="MC-dropout passes"),
-        _s("mc_groups", _int(2, 1_000), table="uncertainty", unit="groups of passes"),
-        _s("models", ListOf(STRING, max_len=100), table="uncertainty"),
-        _s("max_rows", _int(1, 10**7), table="uncertainty", unit="rows"),
-        _s("top_k", _int(0, 100_000), table="uncertainty"),
-        _s("histogram_bins", _int(1, MAX_BINS), table="uncertainty", unit="bins"),
-    )},
-}
-"""Per-check parameters (``[<check>]`` tables); each check's ``DEFAULTS`` holds the defaults."""
+
+
+@dataclass(frozen=True)
+class PerformanceParams(Params):
+    """``[performance]``."""
+
+    check: ClassVar[str] = "performance"
+    calibration_bins: int = _p(10, _int(1, MAX_BINS), unit="bins")
+
+
+@dataclass(frozen=True)
+class FairnessParams(Params):
+    """``[fairness]``: which groups count, how intervals are drawn, what is judged."""
+
+    check: ClassVar[str] = "fairness"
+    reference_group: str | Mapping[str, str] | None = _p(None, STRING, Table(STRING), NONE, flag="--reference-group")
+    min_group_size: int = _p(30, _int(1, 10**9), unit="rows")
+    min_class_rows: int = _p(5, _int(0, 10**9), unit="rows")
+    rate_interval: str = _p("jeffreys", StrOptions(("jeffreys", "wilson")))
+    score_bins: int = _p(10, _int(1, MAX_BINS), unit="bins")
+    max_intersection_order: int = _p(3, _int(1, 10))
+    ll144_min_share: float = _p(0.02, _real(0, 1), unit="a share")
+    four_fifths_threshold: float = _p(0.8, _real(0, 1), unit="a ratio")
+    judge_intersections: bool = _p(False, BOOL)
+    sweep: bool = _p(True, BOOL)
+    chunk_rows: int = _p(1_000_000, _int(1, 10**9), unit="rows")
+
+
+@dataclass(frozen=True)
+class ExplanationsParams(Params):
+    """``[explanations]``: methods, rows explained, sampling budgets, quality and sanity checks."""
+
+    check: ClassVar[str] = "explanations"
+    methods: str | tuple[str, ...] = _p("auto", STRING, _METHODS)  # or some of: lime, occlusion, smoothgrad, ...
+    n_rows: int = _p(20, _int(1, MAX_SAMPLES), unit="rows")  # stratified sample incl. the most uncertain
+    uncertain_share: float = _p(0.25, _real(0, 1), unit="a share")  # taken from the most uncertain predictions
+    lime_samples: int = _p(2000, _int(1, MAX_SAMPLES), unit="samples per row")
+    smoothgrad_samples: int = _p(50, _int(1, 10_000), unit="noise draws per row")
+    noise_level: float = _p(0.15, _real(0, 100, "right"))
+    n_repeats: int = _p(5, _int(1, 1_000))  # permutation repeats
+    patch_size: int | None = _p(None, _int(1, 100_000), NONE, unit="pixels")  # images (default: a quarter side)
+    stride: int | None = _p(None, _int(1, 100_000), NONE, unit="pixels")  # images: occlusion (default: half patch)
+    quality_steps: int = _p(10, _int(1, MAX_BINS))  # points of the deletion / insertion curves
+    stability_seeds: int = _p(1, _int(0, 100))  # extra seeds for rank stability (0: skip)
+    top_k: int = _p(5, _int(1, 100_000))
+    sp_picks: int = _p(3, _int(0, 1_000), unit="rows")  # SP-LIME representative rows
+    heatmap_rows: int = _p(3, _int(0, 1_000), unit="rows")  # images: rows whose heatmaps are stored
+    attention_query: str = _p("first", StrOptions(("first", "mean")))  # the query position read (first = CLS)
+    mask_id: int = _p(0, _int(0, 2**62), unit="a token id")  # token id that occludes a token
+    sanity_check: str | bool = _p("auto", StrOptions(("auto",)), BOOL)  # model-parameter randomisation
+    sanity_rows: int = _p(8, _int(1, 10_000), unit="rows")  # rows re-explained at each step
+    sanity_max_layers: int = _p(4, _int(1, 1_000), unit="layers")  # randomised from the output down
+    sanity_threshold: float = _p(0.9, _real(-1, 1), unit="a Spearman correlation")  # flag above this
+
+
+@dataclass(frozen=True)
+class OODParams(Params):
+    """``[ood]``: scores, ODIN's grid, detectors, thresholds and shift tests."""
+
+    check: ClassVar[str] = "ood"
+    scores: tuple[str, ...] = _p(("msp", "max_logit", "energy", "odin", "mahalanobis", "knn", "iforest"),
+                                 ListOf(STRING))
+    energy_temperature: float = _p(1.0, _real(0, 1e6, "right"))
+    odin_temperatures: tuple[float, ...] = _p((1.0, 10.0, 100.0, 1000.0),
+                                              ListOf(_real(0, 1e6, "right"), min_len=1, max_len=100))
+    odin_epsilons: tuple[float, ...] = _p((0.0, 0.01, 0.02, 0.05, 0.1), ListOf(_real(0, 10), min_len=1, max_len=100))
+    odin_gradient: str = _p("auto", STRING)
+    odin_samples: int = _p(16, _int(1, 10_000), unit="samples")
+    odin_tune_rows: int = _p(200, _int(1, 10**7), unit="rows")
+    knn_k: int = _p(5, _int(1, 10_000))
+    iforest_trees: int = _p(100, _int(1, 10_000), unit="trees")
+    covariance: str = _p("auto", STRING)
+    threshold_quantile: float = _p(0.95, _real(0.5, 1, "left"))
+    shift_alpha: float = _p(0.05, _real(0, 1, "neither"))
+    psi_bins: int = _p(10, _int(1, MAX_BINS), unit="bins")
+    max_shift_features: int = _p(50, _int(1, 100_000))
+    top_k: int = _p(10, _int(0, 100_000))
+    histogram_bins: int = _p(20, _int(1, MAX_BINS), unit="bins")
+
+
+@dataclass(frozen=True)
+class UncertaintyParams(Params):
+    """``[uncertainty]``: MC-dropout passes (adaptive by default), a committee, the review queue."""
+
+    check: ClassVar[str] = "uncertainty"
+    passes: str | int = _p("auto", StrOptions(("auto",)), _int(1, 10_000), unit="MC-dropout passes")
+    mc_tolerance: float = _p(0.005, _real(0, 10, "right"), unit="nats")
+    max_passes: int = _p(1000, _int(1, 100_000), unit="MC-dropout passes")
+    min_passes: int = _p(150, _int(2, 100_000), unit="MC-dropout passes")
+    mc_groups: int = _p(50, _int(2, 1_000), unit="groups of passes")
+    models: tuple[str, ...] = _p((), ListOf(STRING, max_len=100))
+    max_rows: int = _p(5000, _int(1, 10**7), unit="rows")
+    top_k: int = _p(10, _int(0, 100_000))
+    histogram_bins: int = _p(20, _int(1, MAX_BINS), unit="bins")
+
+
+PARAMS: dict[str, type[Params]] = {cls.check: cls for cls in (
+    PerformanceParams, FairnessParams, ExplanationsParams, OODParams, UncertaintyParams)}
+"""Each check's :class:`Params` class, by check name (the order of ``catalog.CHECK_NAMES``)."""
+
+CHECK_PARAMS: dict[str, dict[str, Setting]] = {name: cls.settings() for name, cls in PARAMS.items()}
+"""Per-check parameters (``[<check>]`` tables) as settings (views of :data:`PARAMS`)."""
 
 _BYTES = _int(1, 2**60)
 CLI_SETTINGS: dict[str, Setting] = {s.name: s for s in (
-    _s("timeout", _real(0, 10**7, "right"), flag="--timeout", unit="seconds", config=False),
-    _s("max_model_bytes", _BYTES, flag="--max-model-bytes", unit="bytes, e.g. 2GiB", config=False),
-    _s("max_memory", _BYTES, flag="--max-memory", unit="bytes, e.g. 8GiB", config=False),
+    _s("timeout", _real(0, 10**7, "right"), flag="--timeout", unit="seconds", config=False, owner="audit-engine"),
+    _s("max_model_bytes", _BYTES, flag="--max-model-bytes", unit="bytes, e.g. 2GiB", config=False,
+       owner="audit-engine"),
+    _s("max_memory", _BYTES, flag="--max-memory", unit="bytes, e.g. 8GiB", config=False, owner="audit-engine"),
 )}
 """Flags that are not config keys (limits of one run)."""
 
 
 # ---------------------------------------------------------------------------- validation
-def validate_config(config: Any) -> None:
-    """Check every top-level key and every known check parameter of ``config``.
+def validate_config(config: Any) -> dict[str, Params]:
+    """Check every top-level key of ``config`` and build each check's :class:`Params`.
 
-    Raises
-    ------
-    ConfigError: one sentence naming the setting, what it must be, what came and the fix.
+    Returns ``{check: Params}``. Raises :class:`ConfigError`: one sentence naming the
+    parameter, what it must be, what came and the fix (or the unknown key and the closest known).
     """
     for name, setting in SETTINGS.items():
         value = getattr(config, name, None)
@@ -379,14 +517,78 @@ def validate_config(config: Any) -> None:
             continue  # an already-built Policy (its rules are validated where they are parsed)
         if hasattr(config, name):
             setting.check(value)
-    for check, params in CHECK_PARAMS.items():
-        given = getattr(config, check, None)
-        if not isinstance(given, Mapping):
-            continue
-        for key, value in given.items():
-            setting = params.get(key)
-            if setting is not None:
+    return {check: cls.from_mapping(getattr(config, check, None)) for check, cls in PARAMS.items()}
+
+
+# ---------------------------------------------------------------------------- public functions
+MODEL = (PATH, TypeName(("OnnxModel",), "an OnnxModel"))
+DATA = (PATH, TypeName(("AuditData", "DataFrame", "ndarray"), "an AuditData, a pandas DataFrame or a numpy array"))
+COLUMNS = (STRING, ListOf(STRING))
+SEED = (_int(0, 2**32 - 1), TypeName(("Generator",), "a numpy Generator"))
+_BYTES_PER_CALL = _int(1, 2**40)
+_PROVIDERS = StrOptions(("auto", "cpu", "cuda"))
+
+API_PARAMS: dict[str, dict[str, tuple[Any, ...]]] = {
+    "load_model": {"path": (PATH,), "provider": (_PROVIDERS,), "output": (STRING, NONE),
+                   "output_kind": (StrOptions(_OUTPUT_KINDS), NONE), "threads": (_int(1, 1024), NONE),
+                   "max_bytes": (_int(1, 2**60), NONE), "allow_custom_ops": (BOOL,), "onnx_checker": (BOOL,)},
+    "load_data": {"source": DATA, "target": (STRING, NONE), "sensitive": (*COLUMNS,), "features": (*COLUMNS, NONE),
+                  "y": (TypeName(("ndarray", "Series", "list"), "an array of target values"), NONE)},
+    "audit": {"model": MODEL, "data": DATA, "config": (TypeName(("AuditConfig",), "an AuditConfig"), NONE),
+              "reference": (*DATA, NONE), "ood_data": (*DATA, NONE)},
+    "explain": {"model": MODEL, "data": DATA, "method": (STRING,), "target": (_int(0, 2**31), NONE),
+                "runner_up": (BOOL,), "seed": SEED, "backend": (StrOptions(("engine", "lime")),), "background": (*DATA, NONE),
+                "features": (ListOf(STRING), NONE), "confidence": (_real(0.5, 1, "left"),),
+                "max_chunk_bytes": (_BYTES_PER_CALL,)},
+    "explain_pathwise": {"model": MODEL, "data": DATA, "target": (_int(0, 2**31), NONE), "runner_up": (BOOL,),
+                         "features": (ListOf(STRING), NONE), "tolerance": (_real(0, 1, "neither"),),
+                         "max_dense_entries": (_int(1, 2**40),),
+                         "fallback": (StrOptions(("finite_differences",)), NONE), "step": (_real(0, 1, "neither"),)},
+    "uncertainty": {"model": MODEL, "rows": DATA, "method": (StrOptions(("mc_dropout", "committee")),),
+                    "passes": (StrOptions(("auto",)), _int(2, 10_000)), "mc_tolerance": (_real(0, 10, "right"),),
+                    "max_passes": (_int(1, 100_000),),
+                    "models": (ListOf(OneOf(MODEL, "a model (a path or an OnnxModel)")), NONE),
+                    "seed": (*SEED, NONE), "features": (ListOf(STRING), NONE), "provider": (_PROVIDERS,),
+                    "max_chunk_bytes": (_BYTES_PER_CALL,)},
+    "render": {"result": (PATH, TypeName(("AuditResult", "dict"), "an AuditResult or an audit.json dict")),
+               "path": (PATH,), "template": (STRING,)},
+}
+API_PARAMS["prepare"] = API_PARAMS["audit"]
+"""Each public function's declared parameters (as :func:`validate_params` checks them)."""
+
+
+def validate_params(owner: str) -> Callable[[F], F]:
+    """Decorator: check the arguments of the public function ``owner`` against :data:`API_PARAMS`
+    before it runs, with the one wording (scikit-learn's ``validate_params``).
+
+    Only the parameters declared there are checked; None for a parameter whose default is
+    None is always accepted.
+    """
+    declared = {name: Setting(name, constraints, config=False, owner=owner)
+                for name, constraints in API_PARAMS[owner].items()}
+
+    def decorate(func: F) -> F:
+        signature = inspect.signature(func)
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                bound = signature.bind(*args, **kwargs)
+            except TypeError:
+                return func(*args, **kwargs)  # Python's own message for a missing / unexpected argument
+            for name, value in bound.arguments.items():
+                setting = declared.get(name)
+                if setting is None:
+                    continue
+                default = signature.parameters[name].default
+                if value is None and default is None:
+                    continue
                 setting.check(value)
+            return func(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
 
 
 def check_setting(name: str, value: Any) -> Any:
@@ -408,9 +610,7 @@ def parse_bytes(name: str, text: str | int | None) -> int | None:
     unit = match.group(2).lower() if match else ""
     if match is None or unit not in _UNITS:
         setting = CLI_SETTINGS[name]
-        raise ConfigError(
-            f"The {name!r} setting must be {setting.expected()}; got {describe_value(text)}.{setting.where()}"
-        )
+        raise ConfigError(invalid(name, setting.owner, setting.expected(), text) + setting.where())
     value = float(match.group(1)) * _UNITS[unit]
     return check_setting(name, int(value) if math.isfinite(value) and value < 2**62 else value)
 

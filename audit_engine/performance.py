@@ -41,12 +41,11 @@ import numpy as np
 
 from .checks import CheckOutcome
 from .fairness.metrics import debiased_squared_ce
+from .params import PerformanceParams
 from .performance_tally import ECE_BINS, ClassificationTally, RegressionTally
-from .policy import Verdict
-from .results.performance import PerformanceResult
 from .stats import Estimate, percentile_interval, poisson_weight_blocks, weighted_auc
 
-__all__ = ["classification_metrics", "regression_metrics", "weighted_auc", "ECE_BINS", "tally", "run"]
+__all__ = ["Params", "classification_metrics", "regression_metrics", "weighted_auc", "ECE_BINS", "tally", "run"]
 _EPS = 1e-15
 
 Statistic = Callable[[np.ndarray], np.ndarray]
@@ -192,7 +191,7 @@ def estimate_all(
     return out
 
 
-DEFAULTS: dict[str, Any] = {"calibration_bins": 10}
+Params = PerformanceParams
 
 
 def applies(ctx: Any) -> str | None:
@@ -208,7 +207,7 @@ def tally(ctx: Any) -> ClassificationTally | RegressionTally | None:
         return None
     if ctx.task == "regression":
         return RegressionTally(shift=float(np.asarray(ctx.y, dtype=np.float64)[0]))
-    calibration_bins = int(ctx.config.params("performance", DEFAULTS)["calibration_bins"])
+    calibration_bins = int(ctx.config.params("performance").calibration_bins)
     return ClassificationTally(ctx.evaluator.n_outputs, ctx.positive_index, calibration_bins)
 
 
@@ -223,14 +222,4 @@ def run(ctx: Any) -> Any:
                               threshold=cfg.threshold if ctx.positive_index is not None else None,
                               n_boot=cfg.n_bootstrap, confidence=cfg.confidence, rng=ctx.rng("performance"),
                               calibration_rng=ctx.rng("performance", "calibration"))
-    return CheckOutcome(report, verdicts(cfg.policy, report))
-
-
-def verdicts(policy: Any, report: PerformanceResult) -> list[Verdict]:
-    """The policy's performance rules judged on ``report``'s metrics (value and interval)."""
-    out = []
-    for rule in policy.rules_for("performance"):
-        est = report.metrics.get(rule.metric)
-        if est is not None:
-            out.append(rule.judge(est.value, ci_low=est.ci_low, ci_high=est.ci_high))
-    return out
+    return CheckOutcome(report)

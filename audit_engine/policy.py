@@ -1,4 +1,4 @@
-"""The release gate: rules on any audit.json metric, validated before the model runs.
+"""The release gate: rules on any audit.json metric, validated before the model runs, judged once.
 
 Two ways to write a rule, one meaning:
 
@@ -17,17 +17,26 @@ policy is a list, or ``[[policy.rules]]`` beside the per-check shorthand)::
     max_drop = 0.01                                           # on the paired interval of B − A
 
 The per-check shorthand (``[policy.performance] min_roc_auc = 0.7``, or
-``{threshold, severity}``) is sugar for ``performance.metrics.roc_auc`` with ``min = 0.7``:
-each shorthand :class:`Rule` carries the path it stands for and is validated through the
-same catalogue. The checks judge their shorthand rules where they compute the metric
-(they know which subjects count, e.g. intersections); path rules are judged on the
-finished audit.json by :meth:`Policy.judge_document`.
+``{threshold, severity}``) compiles, when the policy is parsed, to a path rule on the
+path the metric catalogue (:mod:`audit_engine.catalog`) gives it
+(``performance.metrics.roc_auc`` with ``min = 0.7``). A compiled shorthand rule is lenient
+where a written path rule is strict: a subject without the metric is passed over, and an
+undefined value warns (a default rule applies to every attribute, and a gap can be
+undefined for one of them); fairness intersections are judged only when
+``[fairness] judge_intersections = true``.
 
-Verdicts (both kinds): the point value breaches the threshold ⇒ the rule's severity
-(``fail`` or ``warn``); the point passes but the confidence interval crosses the threshold
-⇒ ``warn`` (the data cannot rule a breach out); else ``pass``. ``max_drop = d`` is a
-``min`` rule on the change B − A at ``−d``, ``max_rise = d`` a ``max`` rule at ``+d``,
-both on the paired bootstrap interval of the change (:mod:`audit_engine.compare`).
+:meth:`Policy.judge` judges every rule once, on the finished typed
+:class:`~audit_engine.result.AuditResult` (or an audit.json dict), after all checks ran,
+and adds the findings that are not threshold rules (a guessed class order that gives an
+AUC below chance; an impact-ratio rule that cannot apply because no favourable outcome
+was declared). Its :class:`Verdict` records carry codes and numbers, no prose; the
+sentences are written by :mod:`audit_engine.verdict_text`.
+
+Verdicts: the point value breaches the threshold ⇒ the rule's severity (``fail`` or
+``warn``); the point passes but the confidence interval crosses the threshold ⇒ ``warn``
+(the data cannot rule a breach out); else ``pass``. ``max_drop = d`` is a ``min`` rule on
+the change B − A at ``−d``, ``max_rise = d`` a ``max`` rule at ``+d``, both on the paired
+bootstrap interval of the change (:mod:`audit_engine.compare`).
 
 Never a silent pass: a threshold that is not a finite number in the metric's range, an
 unknown metric name (with the closest known one), a path that the audit did not produce
@@ -37,118 +46,58 @@ raise :class:`PolicyError` (CLI exit 2).
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+from . import catalog
+from .catalog import CHECK_NAMES, metric_range
 from .errors import PolicyError
+from .results.record import encode
+from .verdict_text import sentence
 
 __all__ = [
-    "Verdict", "Rule", "PathRule", "Policy", "PolicyError", "METRIC_RANGES", "SECTION_METRICS",
+    "Verdict", "Verdicts", "Rule", "PathRule", "Policy", "PolicyError", "METRIC_RANGES", "SECTION_METRICS",
     "resolve", "metric_range", "CHECK_NAMES",
 ]
 
-CHECK_NAMES = ("performance", "fairness", "explanations", "ood", "uncertainty")
 _SEVERITIES = ("fail", "warn")
 _INF = math.inf
-_UNIT = (0.0, 1.0)
-_NONNEG = (0.0, _INF)
 
-# The range every known metric lives in (a threshold outside it can never bind, or always does).
-METRIC_RANGES: dict[str, tuple[float, float]] = {
-    # performance
-    "accuracy": _UNIT, "balanced_accuracy": _UNIT, "roc_auc": _UNIT, "precision": _UNIT, "recall": _UNIT,
-    "f1": _UNIT, "brier_score": (0.0, 2.0), "expected_calibration_error": _UNIT, "log_loss": _NONNEG,
-    "mae": _NONNEG, "rmse": _NONNEG, "r2": (-_INF, 1.0),
-    # fairness: group rates
-    "selection_rate": _UNIT, "base_rate": _UNIT, "tpr": _UNIT, "fnr": _UNIT, "fpr": _UNIT, "tnr": _UNIT,
-    "mean_score": _UNIT, "calibration_error": _UNIT, "n": _NONNEG,
-    # fairness: gaps (max − min of rates) and ratios (min / max, or against a reference group)
-    "demographic_parity_difference": _UNIT, "equalized_odds_difference": _UNIT,
-    "equal_opportunity_difference": _UNIT, "predictive_parity_difference": _UNIT,
-    "false_positive_rate_difference": _UNIT, "false_negative_rate_difference": _UNIT,
-    "accuracy_difference": _UNIT, "mean_score_difference": _UNIT, "calibration_gap": _UNIT,
-    "demographic_parity_ratio": _UNIT, "equalized_odds_ratio": _UNIT, "equal_opportunity_ratio": _UNIT,
-    "predictive_parity_ratio": _UNIT, "false_positive_rate_ratio": _UNIT, "false_negative_rate_ratio": _UNIT,
-    "impact_ratio": _NONNEG,
-    # explanations
-    "deletion_auc": _UNIT, "insertion_auc": _UNIT, "random_deletion_auc": _UNIT, "random_insertion_auc": _UNIT,
-    "rank_stability": (-1.0, 1.0), "spearman": (-1.0, 1.0), "top_k_overlap": _UNIT, "significant_fraction": _UNIT,
-    "bias_share": _UNIT, "attention_agreement": (-1.0, 1.0), "rollout_vs_occlusion": (-1.0, 1.0),
-    # ood
-    "auroc": _UNIT, "fpr_at_95_tpr": _UNIT, "flagged_fraction": _UNIT, "ood_flagged_fraction": _UNIT,
-    "drifted_features": _NONNEG, "drifted": _NONNEG, "drifted_fraction": _UNIT,
-    # uncertainty (entropies in nats, shares)
-    **{f"{m}_{s}": _NONNEG for m in ("predictive_entropy", "aleatoric", "epistemic", "vote_entropy", "committee_kl")
-       for s in ("mean", "median", "p90", "p99", "max")},
-    **{f"disagreement_{s}": _UNIT for s in ("mean", "median", "p90", "p99", "max")},
-    # compare (agreement between two models)
-    "rate": _UNIT, "flip_rate": _UNIT,
-}
-
-# Metric names each section (and each check's shorthand) knows; the path catalogue.
-SECTION_METRICS: dict[str, tuple[str, ...]] = {
-    "performance": ("accuracy", "balanced_accuracy", "roc_auc", "precision", "recall", "f1", "brier_score",
-                    "expected_calibration_error", "log_loss", "mae", "rmse", "r2"),
-    "fairness": ("selection_rate", "base_rate", "tpr", "fnr", "fpr", "tnr", "precision", "accuracy",
-                 "mean_score", "calibration_error", "n", "impact_ratio",
-                 "demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference",
-                 "equalized_odds_ratio", "equal_opportunity_difference", "equal_opportunity_ratio",
-                 "predictive_parity_difference", "predictive_parity_ratio", "false_positive_rate_difference",
-                 "false_positive_rate_ratio", "false_negative_rate_difference", "false_negative_rate_ratio",
-                 "accuracy_difference", "mean_score_difference", "calibration_gap"),
-    "explanations": ("deletion_auc", "insertion_auc", "random_deletion_auc", "random_insertion_auc",
-                     "rank_stability", "spearman", "top_k_overlap", "significant_fraction", "bias_share",
-                     "attention_agreement", "rollout_vs_occlusion"),
-    "ood": ("auroc", "fpr_at_95_tpr", "flagged_fraction", "ood_flagged_fraction", "drifted_features", "drifted",
-            "drifted_fraction"),
-    "uncertainty": tuple(k for k in METRIC_RANGES if k.rsplit("_", 1)[-1] in ("mean", "median", "p90", "p99", "max")),
-}
-# What each check's shorthand compiles to (``{m}``: the metric name; ``*``: every subject).
-_SHORTHAND_PATHS = {
-    "performance": "performance.metrics.{m}",
-    "fairness": "fairness.*.metrics.{m}",
-    "explanations": "explanations.*.quality.{m}",
-    "ood": "ood.scores.*.{m}",
-    "uncertainty": "uncertainty.*.summary.{m}",  # {m} = <measure>.<stat>, see Rule.path
-}
-_SHORTHAND_SPECIAL = {
-    ("explanations", "rank_stability"): "explanations.*.rank_stability.spearman",
-    ("explanations", "top_k_overlap"): "explanations.*.rank_stability.top_k_overlap",
-    ("explanations", "bias_share"): "explanations.pathwise.pathwise.bias_share",
-    ("explanations", "attention_agreement"): "explanations.attention.attention.agreement.rollout_vs_occlusion",
-    ("ood", "drifted_features"): "ood.shift_summary.drifted",
-    ("ood", "drifted_fraction"): "ood.shift_summary.drifted_fraction",
-}
+# Views of the catalogue, by the names older code imports.
+METRIC_RANGES: dict[str, tuple[float, float]] = {s.name: s.range for s in catalog.CATALOG}
+SECTION_METRICS: dict[str, tuple[str, ...]] = catalog.policy_names()
 # Tables whose keys are subjects and whose values are one metric (``impact_ratios.<group>``).
 _CONTAINERS = {"impact_ratios": "impact_ratio"}
-_SHORTHAND_METRICS = {
-    "performance": SECTION_METRICS["performance"],
-    "fairness": tuple(m for m in SECTION_METRICS["fairness"]
-                      if m.endswith(("_difference", "_ratio", "_gap"))),
-    "explanations": ("deletion_auc", "insertion_auc", "random_deletion_auc", "random_insertion_auc",
-                     "rank_stability", "top_k_overlap", "bias_share", "attention_agreement"),
-    "ood": ("auroc", "fpr_at_95_tpr", "flagged_fraction", "ood_flagged_fraction", "drifted_features",
-            "drifted_fraction"),
-    "uncertainty": SECTION_METRICS["uncertainty"],
-}
-
-
-def metric_range(metric: str) -> tuple[float, float]:
-    """The closed range ``(low, high)`` a known metric lives in ((-inf, inf) when unknown)."""
-    return METRIC_RANGES.get(metric, (-_INF, _INF))
+_SHORTHAND_METRICS = {name: catalog.shorthand_metrics(name) for name in CHECK_NAMES}
 
 
 # ---------------------------------------------------------------------------- verdicts
 @dataclass(frozen=True)
 class Verdict:
-    """The outcome of one policy rule: ``status`` is pass, warn or fail.
+    """The outcome of one policy rule (or one finding) on one subject: codes and numbers, no prose.
 
-    ``path`` is the concrete audit.json path the rule was judged on (also for the
-    per-check shorthand, whose rules stand for a path).
+    Attributes
+    ----------
+    check, status: the check (``performance``) and ``pass`` | ``warn`` | ``fail``.
+    metric: the metric's catalogue name (``roc_auc``); ``class_order`` for that finding.
+    value, threshold: the judged point value (None when undefined) and the threshold in the
+        direction of ``op`` (for ``max_drop = d``: ``−d``).
+    subject: the attribute / method / score judged (``race``; ``race / Asian`` for two ``*``).
+    path: the concrete audit.json path judged.
+    op: ``min`` | ``max`` | ``max_drop`` | ``max_rise``; None for a finding.
+    reason: why the status (see :mod:`audit_engine.verdict_text`): ``met``, ``breach``,
+        ``inconclusive``, ``undefined``, ``not_judged``, ``class_order``.
+    ci_low, ci_high, confidence: the value's interval and its level (0.95 = 95%).
+    severity: the rule's status on a breach (``fail`` | ``warn``).
+    rule: the per-check shorthand key a compiled rule came from (``min_roc_auc``); None for
+        a path rule.
+    detail: words quoted from the result that a finding rests on (why a rule does not apply,
+        the guessed class order).
+    legacy_message: the stored sentence of a verdict read from an audit.json written before
+        these codes (schema < 1.3); None otherwise.
     """
 
     check: str
@@ -156,25 +105,52 @@ class Verdict:
     metric: str
     value: float | None
     threshold: float | None
-    message: str
     subject: str | None = None
     path: str | None = None
+    op: str | None = None
+    reason: str | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    confidence: float | None = None
+    severity: str | None = None
+    rule: str | None = None
+    detail: str | None = None
+    legacy_message: str | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def message(self) -> str:
+        """The verdict as a sentence (written by :func:`audit_engine.verdict_text.sentence`)."""
+        return sentence(self)
 
     def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        for k in ("value", "threshold"):
-            if d[k] is not None and not math.isfinite(d[k]):
-                d[k] = None
-        if d["path"] is None:
-            del d["path"]
+        """audit.json's ``verdicts[i]``: the codes, and ``message`` from the one sentence writer."""
+        d: dict[str, Any] = {"check": self.check, "status": self.status, "metric": self.metric,
+                             "value": _finite(self.value), "threshold": _finite(self.threshold),
+                             "message": self.message, "subject": self.subject}
+        if self.path is not None:
+            d["path"] = self.path
+        if self.reason is not None:
+            d.update(op=self.op, reason=self.reason, ci_low=_finite(self.ci_low), ci_high=_finite(self.ci_high),
+                     confidence=self.confidence, severity=self.severity)
+            for key in ("rule", "detail"):
+                if getattr(self, key) is not None:
+                    d[key] = getattr(self, key)
         return d
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> Verdict:
-        """A verdict read back from audit.json (``verdicts[i]``)."""
+        """A verdict read back from audit.json (``verdicts[i]``); without a ``reason`` (schema < 1.3),
+        the stored ``message`` is kept to be shown as written."""
+        reason = doc.get("reason")
         return cls(check=doc["check"], status=doc["status"], metric=doc["metric"], value=doc.get("value"),
-                   threshold=doc.get("threshold"), message=doc["message"], subject=doc.get("subject"),
-                   path=doc.get("path"))
+                   threshold=doc.get("threshold"), subject=doc.get("subject"), path=doc.get("path"),
+                   op=doc.get("op"), reason=reason, ci_low=doc.get("ci_low"), ci_high=doc.get("ci_high"),
+                   confidence=doc.get("confidence"), severity=doc.get("severity"), rule=doc.get("rule"),
+                   detail=doc.get("detail"), legacy_message=None if reason is not None else doc.get("message"))
+
+
+Verdicts = tuple[Verdict, ...]
+"""What :meth:`Policy.judge` returns: every verdict of one audit, in a fixed order."""
 
 
 def _finite(x: Any) -> float | None:
@@ -184,37 +160,37 @@ def _finite(x: Any) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _judge(check: str, metric: str, op: str, threshold: float, severity: str, value: float,
-           ci_low: float | None, ci_high: float | None, subject: str | None, label: str,
-           path: str | None = None) -> Verdict:
-    """The verdict of ``value`` (with its interval) against ``op`` (min / max) at ``threshold``.
+def _judge(check: str, metric: str, op: str, threshold: float, severity: str, value: float | None,
+           ci_low: Any, ci_high: Any, *, subject: str | None, path: str | None, confidence: float | None,
+           rule: str | None = None) -> Verdict:
+    """The verdict of ``value`` (with its interval) against ``op`` at ``threshold``.
 
-    ``label`` names the value in the message; path verdicts name their concrete path there.
+    ``op`` ``min`` / ``max``, or ``max_drop`` / ``max_rise`` with ``threshold`` already the
+    bound on the change (``−d`` / ``+d``). ``value`` None: ``undefined`` (``warn``).
     """
-    where = f" for {subject}" if subject and path is None else ""
     lo, hi = _finite(ci_low), _finite(ci_high)
-    breach = value < threshold if op == "min" else value > threshold
-    bound = lo if op == "min" else hi
-    interval = f" (95% CI {lo:.3g} to {hi:.3g})" if lo is not None and hi is not None else ""
-    word = "at least" if op == "min" else "at most"
+    v = _finite(value)
+    base = dict(subject=subject, path=path, op=op, ci_low=lo, ci_high=hi, confidence=confidence,
+                severity=severity, rule=rule)
+    if v is None:
+        return Verdict(check, "warn", metric, None, threshold, reason="undefined", **base)
+    lower = op in ("min", "max_drop")
+    breach = v < threshold if lower else v > threshold
+    bound = lo if lower else hi
     if breach:
-        return Verdict(check, severity, metric, value, threshold,
-                       f"{label}{where} is {value:.3g}{interval}; the policy requires {word} {threshold:g}.",
-                       subject, path)
-    if bound is not None and (bound < threshold if op == "min" else bound > threshold):
-        return Verdict(check, "warn", metric, value, threshold,
-                       f"{label}{where} is {value:.3g}{interval}: it meets {word} {threshold:g}, "
-                       "but the interval crosses the threshold, so the data cannot rule out a breach.", subject, path)
-    return Verdict(check, "pass", metric, value, threshold,
-                   f"{label}{where} is {value:.3g}{interval}, {word} {threshold:g} as required.", subject, path)
+        return Verdict(check, severity, metric, v, threshold, reason="breach", **base)
+    if bound is not None and (bound < threshold if lower else bound > threshold):
+        return Verdict(check, "warn", metric, v, threshold, reason="inconclusive", **base)
+    return Verdict(check, "pass", metric, v, threshold, reason="met", **base)
 
 
 # ---------------------------------------------------------------------------- shorthand rules
 @dataclass(frozen=True)
 class Rule:
-    """A per-check shorthand rule: ``op`` is ``min`` (value >= threshold) or ``max`` (<=).
+    """A per-check shorthand rule as written: ``op`` is ``min`` (value >= threshold) or ``max`` (<=).
 
-    ``path`` is the audit.json path pattern it stands for (``*`` = each subject).
+    ``path`` is the audit.json path pattern it stands for (``*`` = each subject), from the
+    metric catalogue; :meth:`compile` gives the :class:`PathRule` that is judged.
     """
 
     check: str
@@ -229,43 +205,15 @@ class Rule:
 
     @property
     def path(self) -> str:
-        special = _SHORTHAND_SPECIAL.get((self.check, self.metric))
-        metric = self.metric
-        if self.check == "uncertainty":
-            measure, _, stat = metric.rpartition("_")
-            metric = f"{measure}.{stat}"
-        return special or _SHORTHAND_PATHS[self.check].format(m=metric)
+        found = catalog.spec(self.metric, self.check)
+        if found is None or found.path is None:
+            raise PolicyError(_unknown(f"{self.check} metric in the policy rule {self.check}.{self.key}", self.metric,
+                                       _SHORTHAND_METRICS[self.check]))
+        return found.path
 
-    def judge(
-        self,
-        value: float | None,
-        *,
-        ci_low: float | None = None,
-        ci_high: float | None = None,
-        subject: str | None = None,
-    ) -> Verdict:
-        """Compare one measured value (with its interval) against the rule.
-
-        An undefined value gives ``warn`` (the shorthand's default rules apply to every
-        attribute, and a gap can be undefined for one of them); path rules raise instead.
-        """
-        v = _finite(value)
-        if v is None:
-            where = f" for {subject}" if subject else ""
-            return Verdict(self.check, "warn", self.metric, None, self.threshold,
-                           f"{self.metric}{where} is undefined, so the rule {self.key} = {self.threshold:g} "
-                           "cannot be checked.", subject)
-        verdict = _judge(self.check, self.metric, self.op, self.threshold, self.severity, v, ci_low, ci_high,
-                         subject, self.metric)
-        return dataclasses.replace(verdict, path=self.concrete_path(subject))
-
-    def concrete_path(self, subject: str | None) -> str | None:
-        """The audit.json path judged for ``subject`` (the ``*`` of :attr:`path` filled in)."""
-        if self.path.count("*") == 0:
-            return self.path
-        if subject is None or self.path.count("*") != 1:
-            return None
-        return self.path.replace("*", subject)
+    def compile(self) -> PathRule:
+        """The path rule this shorthand stands for (lenient: see the module docstring)."""
+        return PathRule(self.path, self.op, self.threshold, self.severity, shorthand=self.key, name=self.metric)
 
 
 _DEFAULT_RULES = (
@@ -286,12 +234,17 @@ class PathRule:
 
     ``path``: dot-separated keys into audit.json; a ``*`` segment matches every key at
     that level; a ``metrics`` level may be left out (``fairness.race.demographic_parity_difference``).
+    ``shorthand``: the per-check key it was compiled from (``min_roc_auc``), None for a
+    written path rule; ``name``: the metric's catalogue name when the path's last key is
+    not it (``rank_stability`` for ``explanations.*.rank_stability.spearman``).
     """
 
     path: str
     op: str
     threshold: float
     severity: str = "fail"
+    shorthand: str | None = None
+    name: str | None = None
 
     @property
     def check(self) -> str:
@@ -299,7 +252,7 @@ class PathRule:
 
     @property
     def metric(self) -> str:
-        return _leaf_metric(self.path)
+        return self.name or _leaf_metric(self.path)
 
     @property
     def compare_only(self) -> bool:
@@ -307,29 +260,33 @@ class PathRule:
 
     @property
     def key(self) -> str:
-        return f"{self.path} {self.op} {self.threshold:g}"
+        return self.shorthand or f"{self.path} {self.op} {self.threshold:g}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"metric": self.path, self.op: self.threshold, "severity": self.severity}
 
-    def judge_value(self, value: Any, *, path: str, subject: str | None) -> Verdict:
-        """Judge a resolved value (an Estimate dict ``{value, ci_low, ci_high}`` or a number)."""
+    def judge_value(self, value: Any, *, path: str, subject: str | None, confidence: float | None = None) -> Verdict:
+        """Judge a resolved value (an Estimate, an Estimate dict ``{value, ci_low, ci_high}`` or a number).
+
+        A written path rule refuses an undefined value (:class:`PolicyError`); a compiled
+        shorthand rule warns (reason ``undefined``).
+        """
         v, lo, hi = _estimate(value)
-        if v is None:
+        if v is None and self.shorthand is None:
             raise PolicyError(
                 f"The policy rule on {self.path!r} cannot be judged: {path!r} is undefined (null) in this audit; "
                 "narrow the path or remove the rule."
             )
-        if self.compare_only:
-            op, threshold = ("min", -self.threshold) if self.op == "max_drop" else ("max", self.threshold)
-            label = f"the change of {path} (B − A)"
-            return _judge(self.check, self.metric, op, threshold, self.severity, v, lo, hi, subject, label, path)
-        return _judge(self.check, self.metric, self.op, self.threshold, self.severity, v, lo, hi, subject, path, path)
+        threshold = {"max_drop": -self.threshold}.get(self.op, self.threshold)
+        return _judge(self.check, self.metric, self.op, threshold, self.severity, v, lo, hi, subject=subject,
+                      path=path, confidence=confidence, rule=self.shorthand)
 
 
 def _estimate(value: Any) -> tuple[float | None, float | None, float | None]:
     if isinstance(value, Mapping):
         return _finite(value.get("value")), _finite(value.get("ci_low")), _finite(value.get("ci_high"))
+    if all(hasattr(value, k) for k in ("value", "ci_low", "ci_high")):  # a typed Estimate
+        return _finite(value.value), _finite(value.ci_low), _finite(value.ci_high)
     return _finite(value), None, None
 
 
@@ -493,10 +450,20 @@ def _join(done: str, key: Any) -> str:
 # ---------------------------------------------------------------------------- the policy
 @dataclass(frozen=True)
 class Policy:
-    """The release gate: per-check shorthand ``rules`` and audit.json ``path_rules``."""
+    """The release gate: per-check shorthand ``rules`` (as written) and audit.json ``path_rules``.
+
+    ``compiled`` holds the shorthand compiled to path rules when the policy is built;
+    :meth:`judge` judges them and the path rules, once, on a finished audit.
+    """
 
     rules: tuple[Rule, ...] = _DEFAULT_RULES
     path_rules: tuple[PathRule, ...] = ()
+    compiled: tuple[PathRule, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rules", tuple(self.rules))
+        object.__setattr__(self, "path_rules", tuple(self.path_rules))
+        object.__setattr__(self, "compiled", tuple(r.compile() for r in self.rules))
 
     @classmethod
     def from_dict(cls, table: Mapping[str, Any] | Sequence[Mapping[str, Any]], *, defaults: bool = True) -> Policy:
@@ -516,7 +483,7 @@ class Policy:
             if not isinstance(entries, Mapping):
                 raise PolicyError(f"[policy.{check}] must be a table of min_<metric>/max_<metric> rules.")
             for key, spec in entries.items():
-                op, _, metric = key.partition("_")
+                op, _, metric = str(key).partition("_")
                 if op not in ("min", "max") or not metric:
                     raise PolicyError(f"Policy rule {check}.{key} must be named min_<metric> or max_<metric>.")
                 if metric not in _SHORTHAND_METRICS[check]:
@@ -536,9 +503,6 @@ class Policy:
                 threshold = _threshold(spec, metric, op, f"Policy rule {check}.{key}")
                 rules[(check, metric)] = Rule(check, metric, op, threshold, severity)
         return cls(tuple(rules.values()), path_rules)
-
-    def rules_for(self, check: str) -> list[Rule]:
-        return [r for r in self.rules if r.check == check]
 
     def rule(self, check: str, metric: str) -> Rule | None:
         return next((r for r in self.rules if r.check == check and r.metric == metric), None)
@@ -561,22 +525,74 @@ class Policy:
                     rule.path.startswith(f"fairness.{n}.") for n in names):
                 raise PolicyError(_unknown(f"sensitive attribute in the policy path {rule.path!r}", attr, names))
 
-    def judge_document(self, doc: Mapping[str, Any]) -> list[Verdict]:
-        """Judge every min/max path rule on an audit.json dict (compare-only rules are left out)."""
+    # ------------------------------------------------------------------ judging
+    def judge(self, result: Any) -> Verdicts:
+        """Every verdict of one finished audit: the one place the policy is judged.
+
+        ``result``: an :class:`~audit_engine.result.AuditResult` (typed sections) or an
+        audit.json dict. Order: for each check in the order it ran, its compiled shorthand
+        rules (fairness and explanations by subject, then rule; the others by rule, then
+        subject); then the path rules in the order written (compare-only ones are left to
+        :meth:`judge_changes`); then the findings (a guessed class order below chance).
+
+        Raises :class:`PolicyError` when a path rule names a path the audit lacks or whose
+        value is undefined.
+        """
+        sections = {name: _get(result, name) for name in CHECK_NAMES}
+        sections = {name: s for name, s in sections.items() if s is not None}
+        config = _get(result, "config") or {}
+        confidence = _finite(_get(config, "confidence"))
+        fairness_params = _get(config, "fairness") or {}
+        judge_intersections = bool(_get(fairness_params, "judge_intersections") or False)
+        ran = [str(k) for k in (_get(result, "checks") or {}) if "." not in str(k)]
+        order = [n for n in ran if n in sections] + [n for n in sections if n not in ran]
         verdicts: list[Verdict] = []
+        for check in order:
+            verdicts.extend(self._judge_shorthand(check, sections[check], confidence, judge_intersections))
+        doc = {name: encode(section) for name, section in sections.items()}
         for rule in self.path_rules:
             if rule.compare_only:
                 continue
             for path, stars, value in resolve(doc, rule.path):
-                verdicts.append(rule.judge_value(value, path=path, subject=" / ".join(stars) or None))
-        return verdicts
+                verdicts.append(rule.judge_value(value, path=path, subject=" / ".join(stars) or None,
+                                                 confidence=confidence))
+        verdicts.extend(_class_order(_get(result, "model"), sections.get("performance")))
+        return tuple(verdicts)
 
-    def judge_changes(self, changes: Mapping[str, Any]) -> list[Verdict]:
+    def _judge_shorthand(self, check: str, section: Any, confidence: float | None,
+                         judge_intersections: bool) -> list[Verdict]:
+        rules = [r for r in self.compiled if r.check == check]
+        out: list[Verdict] = []
+        if check in ("fairness", "explanations"):  # by subject (attribute / method), then by rule
+            for name, sub in _items(section):
+                if check == "fairness" and len(_get(sub, "attributes") or ()) > 1 and not judge_intersections:
+                    continue
+                for rule in rules:
+                    head, *rest = rule.path.split(".")[1:]
+                    if head not in ("*", name):
+                        continue
+                    refused = _get(sub, "impact_refused") if rule.metric == "impact_ratio" else None
+                    if refused:
+                        out.append(Verdict(check, "warn", rule.metric, None, rule.threshold, subject=name,
+                                           op=rule.op, reason="not_judged", confidence=confidence,
+                                           severity=rule.severity, rule=rule.shorthand, detail=str(refused)))
+                        continue
+                    for path, _, value in _walk(sub, rest, f"{check}.{name}", ()):
+                        out.append(rule.judge_value(value, path=path, subject=name, confidence=confidence))
+            return out
+        for rule in rules:  # performance, ood, uncertainty: by rule, then by subject (score / method)
+            for path, stars, value in _walk(section, rule.path.split(".")[1:], check, ()):
+                out.append(rule.judge_value(value, path=path, subject=stars[0] if stars else None,
+                                            confidence=confidence))
+        return out
+
+    def judge_changes(self, changes: Mapping[str, Any], *, confidence: float | None = None) -> Verdicts:
         """Judge every max_drop / max_rise rule on compare's changes.
 
         ``changes`` nests like audit.json (``{"performance": {"metrics": {"roc_auc": entry}}}``),
         each entry ``{"a", "b", "delta": {value, ci_low, ci_high}, ...}``; the rule's path is
         resolved in it as in an audit (wildcards, a left-out ``metrics`` level).
+        ``confidence``: the level of the change intervals.
         """
         verdicts: list[Verdict] = []
         for rule in self.path_rules:
@@ -587,8 +603,9 @@ class Policy:
                 if not isinstance(delta, Mapping):
                     raise PolicyError(f"The policy rule on {rule.path!r} matches {path!r}, which is not one metric "
                                       "whose change compare measured; name a metric path.")
-                verdicts.append(rule.judge_value(delta, path=path, subject=" / ".join(stars) or None))
-        return verdicts
+                verdicts.append(rule.judge_value(delta, path=path, subject=" / ".join(stars) or None,
+                                                 confidence=confidence))
+        return tuple(verdicts)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -597,6 +614,58 @@ class Policy:
         if self.path_rules:
             out["rules"] = [r.to_dict() for r in self.path_rules]
         return out
+
+
+# ---------------------------------------------------------------------------- walking a result
+_MISSING = object()
+
+
+def _get(node: Any, key: str) -> Any:
+    """``node[key]`` of a mapping, ``node.key`` of a record; None when absent."""
+    if isinstance(node, Mapping):
+        return node.get(key)
+    return getattr(node, key, None)
+
+
+def _items(node: Any) -> list[tuple[str, Any]]:
+    """The subjects under a ``*``: a mapping's items; an uncertainty result's methods."""
+    if isinstance(node, Mapping):
+        return [(str(k), v) for k, v in node.items()]
+    methods = getattr(node, "methods", None)
+    return [(str(k), v) for k, v in methods.items()] if isinstance(methods, Mapping) else []
+
+
+def _walk(node: Any, parts: Sequence[str], done: str, stars: tuple[str, ...]) -> Iterator[tuple[str, tuple[str, ...], Any]]:
+    """``(concrete path, wildcard keys, value)`` for each value ``parts`` reaches from ``node``
+    (typed records or audit.json dicts). Absent or None values are passed over; a part whose
+    ``status`` says it did not run (``ood.shift_summary`` without reference data) holds none."""
+    if node is None or _get(node, "status") not in (None, "ran"):
+        return
+    if not parts:
+        yield done, stars, node
+        return
+    head, rest = parts[0], parts[1:]
+    if head == "*":
+        for key, child in _items(node):
+            yield from _walk(child, rest, _join(done, key), (*stars, key))
+        return
+    if isinstance(node, (str, bytes, int, float)):
+        return
+    yield from _walk(_get(node, head), rest, _join(done, head), stars)
+
+
+def _class_order(model: Any, performance: Any) -> list[Verdict]:
+    """A finding: a guessed class order that gives an AUC below 0.5 (the columns are likely swapped)."""
+    source = str(_get(model, "classes_source") or "")
+    if not source.startswith("guessed") or performance is None or _get(model, "task") != "classification":
+        return []
+    metrics = _get(performance, "metrics") or {}
+    value, _, _ = _estimate(metrics.get("roc_auc")) if isinstance(metrics, Mapping) else (None, None, None)
+    if value is None or value >= 0.5:
+        return []
+    order = ", ".join(repr(str(c)) for c in (_get(model, "classes") or ()))
+    return [Verdict("performance", "warn", "class_order", value, 0.5, reason="class_order",
+                    detail=f"{source}: {order}")]
 
 
 def _unknown(kind: str, key: str, known: Sequence[str]) -> str:

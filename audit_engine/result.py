@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .catalog import CHECK_NAMES
 from .errors import SchemaVersionError
 from .policy import Verdict
 from .results.explanations import ExplanationsResult
@@ -38,8 +39,8 @@ __all__ = [
     "ModelInfo", "TensorInfo", "validate", "atomic_write_text", "to_jsonable",
 ]
 
-SCHEMA_VERSION = "1.2"
-SECTIONS = ("performance", "fairness", "explanations", "ood", "uncertainty")
+SCHEMA_VERSION = "1.3"
+SECTIONS = CHECK_NAMES
 
 
 def to_jsonable(value: Any) -> Any:

@@ -199,7 +199,7 @@ def test_bad_config_values(tmp_path, logistic3, table, capsys):
     out = tmp_path / "out"
     code, err = _cli(["run", str(logistic3), "--data", str(table), "--config", str(config)], out, capsys)
     _assert_clean_failure(code, err, out, "Did you mean 'threshold'")
-    with pytest.raises(ae.ConfigError, match=r"'threshold' setting must be a number in \(0, 1\)"):
+    with pytest.raises(ae.ConfigError, match=r"'threshold' parameter of AuditConfig must be a number in the range \(0, 1\)"):
         ae.AuditConfig(threshold=1.5)
     with pytest.raises(ae.ConfigError, match="severity"):
         ae.Policy.from_dict({"fairness": {"min_impact_ratio": {"threshold": 0.8, "severity": "panic"}}})
@@ -317,21 +317,21 @@ def _toml(path: Path, key: str, value, table: str | None = None) -> Path:
 
 # ----------------------------------------------------------------- 1. config values
 CONFIG_CASES = {
-    "threshold string": ("threshold", "0.5", None, "The 'threshold' setting must be a number in (0, 1)"),
-    "threshold nan": ("threshold", float("nan"), None, "'threshold' setting"),
-    "sensitive int": ("sensitive", 5, None, "The 'sensitive' setting must be a string or a list of strings; got 5 (an int)"),
-    "checks with an int": ("checks", ["fairness", 5], None, "The 'checks' setting"),
+    "threshold string": ("threshold", "0.5", None, "The 'threshold' parameter of AuditConfig must be a number in the range (0, 1)"),
+    "threshold nan": ("threshold", float("nan"), None, "'threshold' parameter"),
+    "sensitive int": ("sensitive", 5, None, "The 'sensitive' parameter of AuditConfig must be a string or a list of strings. Got 5 (an int) instead"),
+    "checks with an int": ("checks", ["fairness", 5], None, "The 'checks' parameter"),
     "negative bootstrap": ("n_bootstrap", -5, None, "with --bootstrap"),
     "huge bootstrap": ("n_bootstrap", 1_000_000_000, None, "[0, 100_000]"),
-    "string seed": ("seed", "zero", None, "'seed' setting"),
-    "calibration_bins 1e9": ("calibration_bins", 1e9, "performance", "'performance.calibration_bins' setting must be an int in [1, 1000]"),
-    "negative lime samples": ("lime_samples", -10, "explanations", "'explanations.lime_samples'"),
-    "string where a number goes": ("min_group_size", "thirty", "fairness", "got 'thirty' (a string)"),
-    "bool where an int goes": ("passes", True, "uncertainty", "got True (a bool)"),
-    "quantile out of range": ("threshold_quantile", 1.5, "ood", "'ood.threshold_quantile'"),
+    "string seed": ("seed", "zero", None, "'seed' parameter"),
+    "calibration_bins 1e9": ("calibration_bins", 1e9, "performance", "The 'calibration_bins' parameter of the performance check must be an int in the range [1, 1000]"),
+    "negative lime samples": ("lime_samples", -10, "explanations", "'lime_samples' parameter of the explanations check"),
+    "string where a number goes": ("min_group_size", "thirty", "fairness", "Got 'thirty' (a string) instead"),
+    "bool where an int goes": ("passes", True, "uncertainty", "Got True (a bool) instead"),
+    "quantile out of range": ("threshold_quantile", 1.5, "ood", "'threshold_quantile' parameter of the ood check"),
     "unknown check parameter": ("lime_sample", 100, "explanations", "Did you mean 'lime_samples'"),
-    "provider int": ("provider", 3, None, "'provider' setting must be one of 'auto', 'cpu', 'cuda'"),
-    "table not a table": ("fairness", 5, None, "'fairness' config entry must be a table"),
+    "provider int": ("provider", 3, None, "'provider' parameter of AuditConfig must be one of 'auto', 'cpu', 'cuda'"),
+    "table not a table": ("fairness", 5, None, "The 'fairness' parameter of AuditConfig must be a table"),
 }
 
 
@@ -344,14 +344,14 @@ def test_config_values_of_wrong_type_or_range(case, tmp_path, logistic3, table, 
 
 
 FLAG_CASES = {
-    "--bootstrap 1e9": (["--bootstrap", "1000000000"], "The 'n_bootstrap' setting must be an int in [0, 100_000]"),
+    "--bootstrap 1e9": (["--bootstrap", "1000000000"], "The 'n_bootstrap' parameter of AuditConfig must be an int in the range [0, 100_000]"),
     "--bootstrap -1": (["--bootstrap", "-1"], "with --bootstrap"),
     "--threshold 2": (["--threshold", "2"], "with --threshold"),
     "--threshold abc": (["--threshold", "abc"], "invalid float value"),
     "--seed -3": (["--seed", "-3"], "with --seed"),
-    "--timeout 0": (["--timeout", "0"], "The 'timeout' setting must be a number in (0, 10_000_000] (seconds)"),
-    "--max-memory lots": (["--max-memory", "lots"], "The 'max_memory' setting"),
-    "--max-model-bytes 0": (["--max-model-bytes", "0"], "The 'max_model_bytes' setting"),
+    "--timeout 0": (["--timeout", "0"], "The 'timeout' parameter of audit-engine must be a number in the range (0, 10_000_000] (seconds)"),
+    "--max-memory lots": (["--max-memory", "lots"], "The 'max_memory' parameter"),
+    "--max-model-bytes 0": (["--max-model-bytes", "0"], "The 'max_model_bytes' parameter"),
     "--checks bogus": (["--checks", "bogus"], "invalid choice"),
 }
 
@@ -368,7 +368,7 @@ def test_config_is_checked_before_the_model_is_loaded(tmp_path, table, capsys):
     out = tmp_path / "out"
     # The model does not even exist: the config error must come first.
     _run_fails([str(tmp_path / "missing.onnx"), "--data", str(table), "--config", str(config)], out, capsys,
-               "'threshold' setting")
+               "'threshold' parameter")
 
 
 _WRONG = st.one_of(
@@ -420,7 +420,7 @@ def test_property_cli_exits_0_to_2_never_a_traceback(tmp_path_factory, capsys, k
                        "--out", str(out)], capsys)
     assert code == 2
     line = _one_error_line(err)
-    assert "setting" in line or "config entry" in line or "Did you mean" in line, line
+    assert "parameter" in line or "config entry" in line or "Did you mean" in line, line
     _nothing_left(out)
 
 

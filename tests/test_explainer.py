@@ -75,9 +75,9 @@ def test_unknown_methods_backends_and_parameters_are_refused_with_the_fix(logist
         get_explainer("occlusion", "lime")
     with pytest.raises(ConfigError, match=r"does not take parameter\(s\) 'lime_samples'; it takes: alpha, kernel_"):
         explain(logistic, _frame(20), method="lime", rows=[0], lime_samples=100)
-    with pytest.raises(ConfigError, match="'n_samples' parameter must be an int >= 1; got 0"):
+    with pytest.raises(ConfigError, match=r"The 'n_samples' parameter of explain must be an int in the range \[1, inf\)\. Got 0"):
         explain(logistic, _frame(20), method="smoothgrad", rows=[0], n_samples=0)
-    with pytest.raises(ConfigError, match="'seed' must be an int or a numpy Generator"):
+    with pytest.raises(ConfigError, match=r"The 'seed' parameter of explain must be an int in the range \[0, 4_294_967_295\] or a numpy Generator"):
         explain(logistic, _frame(20), method="lime", rows=[0], seed="zero")
 
 
@@ -267,7 +267,9 @@ def _import_graph() -> dict[str, set[str]]:
                 if node.level:
                     parts = package.split(".")[: len(package.split(".")) - node.level + 1]
                     base = ".".join(parts + ([node.module] if node.module else []))
-                targets = [f"{base}.{a.name}" for a in node.names] + [base]
+                submodules = [f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in modules]
+                # ``from pkg import module`` imports the module; ``from pkg import name`` the package
+                targets = submodules + ([base] if len(submodules) < len(node.names) else [])
             elif isinstance(node, ast.Import):
                 targets = [a.name for a in node.names]
             else:

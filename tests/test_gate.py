@@ -262,10 +262,12 @@ def test_the_list_form_and_group_intervals(tmp_path):
     assert path == "fairness.race.groups.A.1.selection_rate" and value == {"value": 0.3, "ci_low": 0.2, "ci_high": 0.4}
     assert resolve(doc, "fairness.*.demographic_parity_difference")[0][:2] == (
         "fairness.race.metrics.demographic_parity_difference", ("race",))
-    policy = ae.Policy.from_dict([{"metric": "fairness.*.groups.*.selection_rate", "min": 0.35}])
-    (v,) = policy.judge_document(doc)
+    # defaults=False: only the path rule (the default shorthand would judge the doc's gap too)
+    policy = ae.Policy.from_dict([{"metric": "fairness.*.groups.*.selection_rate", "min": 0.35}], defaults=False)
+    (v,) = policy.judge(doc)
     assert v.status == "fail" and v.subject == "race / A.1"
-    (v,) = ae.Policy.from_dict([{"metric": "fairness.*.groups.*.selection_rate", "min": 0.25}]).judge_document(doc)
+    (v,) = ae.Policy.from_dict([{"metric": "fairness.*.groups.*.selection_rate", "min": 0.25}],
+                               defaults=False).judge(doc)
     assert v.status == "warn"  # point passes, the interval crosses
 
 
@@ -298,7 +300,7 @@ def test_an_undefined_value_is_not_a_pass(tmp_path, capsys):
     # tpr is undefined (null) in a group with no positives; a path rule on it cannot be judged.
     doc = {"fairness": {"race": {"groups": {"A": {"tpr": None}}}}}
     with pytest.raises(PolicyError, match="undefined"):
-        ae.Policy.from_dict([{"metric": "fairness.race.groups.A.tpr", "min": 0.5}]).judge_document(doc)
+        ae.Policy.from_dict([{"metric": "fairness.race.groups.A.tpr", "min": 0.5}]).judge(doc)
 
 
 # ---------------------------------------------------------------------------- CLI compare + JUnit

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import ColumnError, DataError, DataNotFoundError, InvalidValueError
 from ..limits import check_data_file
+from ..params import validate_params
 from .parquet import ParquetSource
 
 if TYPE_CHECKING:  # pandas is imported where data is read (0.4 s): inspect and `import audit_engine` skip it
@@ -152,6 +153,7 @@ def _read(path: Path) -> tuple[pd.DataFrame | None, dict[str, np.ndarray] | None
     )
 
 
+@validate_params("load_data")
 def load_data(
     source: str | os.PathLike[str] | pd.DataFrame | np.ndarray | AuditData,
     *,

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from ..errors import InvalidValueError, SchemaMismatchError
+from ..params import invalid
 from ..model.loader import OnnxModel, TensorSpec
 from .loader import AuditData
 from .segments import Segment, check_row_shape, pack, segments_for, unpack
@@ -289,7 +290,7 @@ class FeatureSpace:
         if max_length is None:
             max_length = static if isinstance(static, int) else DEFAULT_MAX_LENGTH
         if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
-            raise InvalidValueError(f"The 'max_length' parameter must be a positive int; got {max_length!r}.")
+            raise InvalidValueError(invalid("max_length", "FeatureSpace.bind", "an int in the range [1, inf)", max_length))
         if isinstance(static, int) and static != max_length:
             raise SchemaMismatchError(
                 f"Model input {ids_spec.name!r} takes exactly {static} tokens; max_length is {max_length}; "

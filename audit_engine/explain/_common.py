@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import functools
+import numbers
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from scipy import stats as _st
 
-from ..errors import ConfigError
+from ..params import Interval, Setting
 from ..stats import child_rng
 
 __all__ = ["Predict", "row_rngs", "mean_interval", "bootstrap_t_interval", "output_resolution", "ROUNDOFF_FACTOR",
@@ -163,20 +164,18 @@ def gather_scores(scores: np.ndarray, owner: np.ndarray, targets: np.ndarray) ->
     return np.take_along_axis(scores, targets[owner], axis=1)
 
 
-def check_int(name: str, value: Any, *, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) < minimum:
-        raise ConfigError(f"The {name!r} parameter must be an int >= {minimum}; got {value!r}.")
+def check_int(name: str, value: Any, *, minimum: int = 1, owner: str = "explain") -> int:
+    """``value`` as an int >= ``minimum``, else the one wording of :mod:`audit_engine.params`."""
+    Setting(name, (Interval(int, minimum, None),), config=False, owner=owner).check(value)
     return int(value)
 
 
-def check_float(name: str, value: Any, *, low: float = 0.0, high: float = np.inf, low_open: bool = False) -> float:
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    if ok:
-        v = float(value)
-        ok = np.isfinite(v) and (v > low if low_open else v >= low) and v <= high
-    if not ok:
-        bound = f"{'>' if low_open else '>='} {low:g}" + (f" and <= {high:g}" if np.isfinite(high) else "")
-        raise ConfigError(f"The {name!r} parameter must be a number {bound}; got {value!r}.")
+def check_float(name: str, value: Any, *, low: float = 0.0, high: float = np.inf, low_open: bool = False,
+                owner: str = "explain") -> float:
+    """``value`` as a finite number in [low, high] (``(low, high]`` when ``low_open``), else the one wording."""
+    closed = "right" if low_open else "both"
+    Setting(name, (Interval(numbers.Real, low, None if not np.isfinite(high) else high, closed),), config=False,
+            owner=owner).check(value)
     return float(value)
 
 

@@ -26,6 +26,7 @@ from ..errors import ConfigError
 from ..evaluator.local import DEFAULT_CHUNK_BYTES, LocalEvaluator
 from ..model.loader import OnnxModel
 from ..model.relu import MAX_DENSE_ENTRIES
+from ..params import validate_params
 from .attribution import Attribution
 from .pathwise import TOLERANCE, PathwiseExplanation
 from .protocol import Rows, Seed
@@ -75,6 +76,7 @@ def resolve_targets(target: Any, proba: np.ndarray, task: str) -> np.ndarray:
     return np.full(proba.shape[0], int(target), dtype=np.intp)
 
 
+@validate_params("explain")
 def explain(
     model: OnnxModel | str | os.PathLike[str],
     data: AuditData | Any,
@@ -190,6 +192,7 @@ def explain_rows(
                                            for a in attr.alternatives))
 
 
+@validate_params("explain_pathwise")
 def explain_pathwise(
     model: Any,
     data: Any,

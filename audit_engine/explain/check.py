@@ -37,12 +37,12 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
-from ..config import Verdict
 from ..errors import ConfigError
+from ..params import ExplanationsParams
 from ..results.explanations import (METHOD_TYPES, ExplanationsResult, Grid, LocalExplanation, MethodExplanation,
                                      RankStability, RunnerUp, Sanity, SpLime)
 from ..stats import Estimate
-from ._common import check_float, check_int, mean_interval
+from ._common import mean_interval
 from .protocol import Rows
 from .registry import METHODS, get_explainer
 from .restarts import Restarts
@@ -58,28 +58,7 @@ from .splime import submodular_pick
 from .text import not_applicable, token_view
 from ..checks import CheckOutcome
 
-DEFAULTS: dict[str, Any] = {
-    "methods": "auto",         # or a list of: lime, occlusion, smoothgrad, permutation, pathwise
-    "n_rows": 20,              # rows explained (stratified sample incl. the most uncertain)
-    "uncertain_share": 0.25,   # share of them taken from the most uncertain predictions
-    "lime_samples": 2000,      # LIME perturbations per row
-    "smoothgrad_samples": 50,  # SmoothGrad noise draws per row (bootstrap-t coverage measured in BENCHMARKS.md)
-    "noise_level": 0.15,
-    "n_repeats": 5,            # permutation repeats
-    "patch_size": None,        # images: patch / superpixel size (default: a quarter of the side)
-    "stride": None,            # images: occlusion stride (default: half the patch)
-    "quality_steps": 10,       # points of the deletion / insertion curves
-    "stability_seeds": 1,      # extra seeds for rank stability (0: skip)
-    "top_k": 5,
-    "sp_picks": 3,             # SP-LIME representative rows
-    "heatmap_rows": 3,         # images: rows whose heatmaps are stored
-    "attention_query": "first",  # attention maps: the query position read (first = CLS) or "mean"
-    "mask_id": 0,              # attention maps: token id that occludes a token
-    "sanity_check": "auto",    # model-parameter randomisation: "auto" (when the model has weights), true, false
-    "sanity_rows": 8,          # rows re-explained at each randomisation step
-    "sanity_max_layers": 4,    # weighted layers randomised, from the output down
-    "sanity_threshold": 0.9,   # flag a method whose mean Spearman stays above this
-}
+Params = ExplanationsParams
 
 _MAX_GLOBAL = 256
 
@@ -111,29 +90,29 @@ def _select_rows(ctx: Any, n_rows: int, share: float) -> np.ndarray:
     return np.sort(chosen)
 
 
-def _method_params(method: str, p: dict[str, Any], image: bool) -> dict[str, Any]:
+def _method_params(method: str, p: ExplanationsParams, image: bool) -> dict[str, Any]:
     if method == "lime":
-        out = {"n_samples": p["lime_samples"]}
-        if image and p["patch_size"]:
-            out["patch_size"] = p["patch_size"]
+        out = {"n_samples": p.lime_samples}
+        if image and p.patch_size:
+            out["patch_size"] = p.patch_size
         return out
     if method == "smoothgrad":
-        out = {"n_samples": p["smoothgrad_samples"], "noise_level": p["noise_level"]}
+        out = {"n_samples": p.smoothgrad_samples, "noise_level": p.noise_level}
         if image:  # 2·d evaluations per noisy point are too many for images: Stein
             out["estimator"] = "stein"
         return out
     if method == "occlusion":
         out = {}
-        if image and p["patch_size"]:
-            out["patch_size"] = p["patch_size"]
-        if image and p["stride"]:
-            out["stride"] = p["stride"]
+        if image and p.patch_size:
+            out["patch_size"] = p.patch_size
+        if image and p.stride:
+            out["stride"] = p.stride
         return out
     if method == "pathwise":
         return {}
     if method == "attention":
-        return {"query": p["attention_query"], "mask_id": p["mask_id"]}
-    return {"n_repeats": p["n_repeats"]}
+        return {"query": p.attention_query, "mask_id": p.mask_id}
+    return {"n_repeats": p.n_repeats}
 
 
 def _named(names: list[str], values: np.ndarray) -> dict[str, float]:
@@ -156,8 +135,8 @@ def _rank_stability(a: np.ndarray, b: np.ndarray, k: int) -> tuple[np.ndarray, n
 
 def run(ctx: Any) -> Any:
 
-    p = ctx.config.params("explanations", DEFAULTS)
-    methods = p["methods"]
+    p = ctx.config.params("explanations")
+    methods = p.methods
     auto = methods == "auto"
     if methods == "auto":  # per-pixel permutation says little about an image model
         methods = (["lime", "occlusion", "smoothgrad"] if ctx.space.is_image or ctx.space.text
@@ -175,7 +154,7 @@ def run(ctx: Any) -> Any:
     image = space.is_image
     names = space.feature_names
     confidence = ctx.config.confidence
-    row_ids = _select_rows(ctx, int(p["n_rows"]), float(p["uncertain_share"]))
+    row_ids = _select_rows(ctx, int(p.n_rows), float(p.uncertain_share))
     x = ctx.rows[row_ids]
     background = ctx.reference_rows if ctx.reference_rows is not None else ctx.rows
     classification = ctx.task == "classification"
@@ -189,10 +168,8 @@ def run(ctx: Any) -> Any:
         targets = pred[:, None]
     base = np.zeros(space.row_shape) if image else tabular_baseline(background, space.categorical_mask, "mean")
     section: dict[str, MethodExplanation] = {}
-    verdicts: list[Verdict] = []
-    rules = ctx.config.policy.rules_for("explanations")
     skipped: dict[str, str] = {}
-    sanity_on = _sanity_wanted(ctx, p["sanity_check"])
+    sanity_on = _sanity_wanted(ctx, p.sanity_check)
     for method in methods:
         if (why := not_applicable(method, space)) is not None:
             skipped[method] = why
@@ -238,7 +215,7 @@ def run(ctx: Any) -> Any:
             fields["saturated_rows"] = tuple(sorted(saturated))
         if space.text is None:  # a mean/mode baseline of token ids is no deletion of a token
             aucs = deletion_insertion(ctx.evaluator.predict, x, v[0], targets[:, :1], baseline=base,
-                                      n_steps=int(p["quality_steps"]), rng=ctx.rng("explanations", method, "quality"),
+                                      n_steps=int(p.quality_steps), rng=ctx.rng("explanations", method, "quality"),
                                       max_bytes=ctx.evaluator.max_chunk_bytes,
                                       dtype=feed_dtype(space) if image else None)
             fields["quality"] = quality_summary(aucs, confidence)
@@ -248,16 +225,16 @@ def run(ctx: Any) -> Any:
             if pooled(space, v[0, :1]).shape != v[0, :1].shape:
                 fields["heatmap_pooling"] = f"block-averaged to at most {MAX_STORED_SIDE} pixels a side"
         if method == "pathwise":  # exact and deterministic: no seeds to compare
-            fields["pathwise"] = pathwise_section(ctx, row_ids, targets, int(p["heatmap_rows"]))
+            fields["pathwise"] = pathwise_section(ctx, row_ids, targets, int(p.heatmap_rows))
         elif method == "attention":  # deterministic too
             fields["attention"] = attention_section(ctx, row_ids, targets, mp["query"], mp["mask_id"])
-        elif int(p["stability_seeds"]) > 0:
+        elif int(p.stability_seeds) > 0:
             fields["rank_stability"] = _stability(ctx, p, explainer, mp, explained, targets, flat_v, stream,
                                                   confidence)
         if sanity_on and method not in ("pathwise", "attention"):  # graph readers: exact for the weights they read
             fields["sanity"] = _sanity(ctx, p, explainer, mp, explained, targets, v, stream, confidence)
         if method == "lime" and not image:
-            picks, importance = submodular_pick(flat_v[0], n_picks=int(p["sp_picks"]))
+            picks, importance = submodular_pick(flat_v[0], n_picks=int(p.sp_picks))
             fields["sp_lime"] = SpLime(rows=tuple(row_ids[picks].tolist()), importance=_named(names, importance))
         entry = kind(
             params=used,
@@ -266,16 +243,12 @@ def run(ctx: Any) -> Any:
             global_signed=_global(names, sg, sglo, sghi),
             significant=tuple(names[j] for j in np.flatnonzero((sglo > 0) | (sghi < 0))[:_MAX_GLOBAL]),
             significant_fraction=float(((flat_lo[0] > 0) | (flat_hi[0] < 0)).mean()),
-            local=_local(ctx, row_ids, targets, flat_v, flat_lo, flat_hi, names, image, v, int(p["heatmap_rows"]),
+            local=_local(ctx, row_ids, targets, flat_v, flat_lo, flat_hi, names, image, v, int(p.heatmap_rows),
                          saturated, scale),
             **fields,
         )
         section[method] = entry
-        for rule in rules:
-            value = _metric(entry, rule.metric)
-            if value is not None:
-                verdicts.append(rule.judge(value.value, ci_low=value.ci_low, ci_high=value.ci_high, subject=method))
-    return CheckOutcome(ExplanationsResult(section), verdicts, skipped=skipped)
+    return CheckOutcome(ExplanationsResult(section), skipped=skipped)
 
 
 def _smoothgrad_units(used: Any, ctx: Any, background: np.ndarray, image: bool) -> tuple[Any, np.ndarray | None]:
@@ -297,15 +270,15 @@ def _smoothgrad_units(used: Any, ctx: Any, background: np.ndarray, image: bool) 
     return dataclasses.replace(used, unit=unit, scaled_unit=scaled_unit, scale=scale), std
 
 
-def _stability(ctx: Any, p: dict[str, Any], explainer: Any, mp: dict[str, Any], explained: Rows,
+def _stability(ctx: Any, p: ExplanationsParams, explainer: Any, mp: ExplanationsParams, explained: Rows,
                targets: np.ndarray, flat_v: np.ndarray, stream: int, confidence: float) -> RankStability:
     n = explained.n
     rhos, overlaps = [], []
-    restarts = Restarts(explainer, int(p["stability_seeds"])).explain(  # seeds stream + 1, stream + 2, ...
+    restarts = Restarts(explainer, int(p.stability_seeds)).explain(  # seeds stream + 1, stream + 2, ...
         ctx.evaluator, explained, targets=targets[:, :1], seed=stream, params=mp, confidence=confidence,
         interval_targets=0)  # the values are compared; their intervals are not read
     for v2 in restarts.wrapped["restarts"]:
-        rho, ov = _rank_stability(flat_v[0], v2.reshape(n, -1), int(p["top_k"]))
+        rho, ov = _rank_stability(flat_v[0], v2.reshape(n, -1), int(p.top_k))
         rhos.append(rho)
         overlaps.append(ov)
     rho_all = np.concatenate(rhos)
@@ -314,14 +287,12 @@ def _stability(ctx: Any, p: dict[str, Any], explainer: Any, mp: dict[str, Any], 
         # Student-t intervals of bounded quantities are clipped to their range.
         spearman=Estimate(*np.clip(mean_interval(rho_all, axis=0, confidence=confidence), -1.0, 1.0).astype(float)),
         top_k_overlap=Estimate(*np.clip(mean_interval(ov_all, axis=0, confidence=confidence), 0.0, 1.0).astype(float)),
-        k=int(min(int(p["top_k"]), flat_v.shape[2])),
-        extra_seeds=int(p["stability_seeds"]),
+        k=int(min(int(p.top_k), flat_v.shape[2])),
+        extra_seeds=int(p.stability_seeds),
     )
 
 
 def _sanity_wanted(ctx: Any, setting: Any) -> bool:
-    if setting not in ("auto", True, False):
-        raise ConfigError(f"The 'sanity_check' parameter of [explanations] must be true, false or \"auto\"; got {setting!r}.")
     if setting is False:
         return False
     from ..model.randomise import randomisable_layers
@@ -338,35 +309,17 @@ def _sanity_wanted(ctx: Any, setting: Any) -> bool:
     return has_layers
 
 
-def _sanity(ctx: Any, p: dict[str, Any], explainer: Any, mp: dict[str, Any], explained: Rows, targets: np.ndarray,
+def _sanity(ctx: Any, p: ExplanationsParams, explainer: Any, mp: ExplanationsParams, explained: Rows, targets: np.ndarray,
             v: np.ndarray, stream: int, confidence: float) -> Sanity:
-    k = min(check_int("sanity_rows", p["sanity_rows"]), explained.n)
-    max_layers = check_int("sanity_max_layers", p["sanity_max_layers"])
-    threshold = check_float("sanity_threshold", p["sanity_threshold"], low=-1.0, high=1.0)
+    k = min(p.sanity_rows, explained.n)  # Params: validated when the config was built
+    max_layers = p.sanity_max_layers
+    threshold = p.sanity_threshold
     check = RandomisationCheck(explainer, seed=int(ctx.rng("explanations", "sanity").integers(0, 2**31 - 1)),
                                threshold=threshold, max_layers=max_layers)
     res = check.cascade(ctx.evaluator, explained.head(k), targets=targets[:k, :1], seed=stream, params=mp,
                         original=v[0, :k], confidence=confidence)
     ctx.evaluator.stats.add(res.evaluations)
     return res.to_record()
-
-
-def _metric(entry: MethodExplanation, metric: str) -> Estimate | None:
-    """The estimate a policy rule on ``explanations`` judges (None: this method has no such number)."""
-    if entry.quality is not None and metric in ("deletion_auc", "insertion_auc", "random_deletion_auc",
-                                                "random_insertion_auc"):
-        return getattr(entry.quality, metric)
-    if entry.rank_stability is not None and metric == "rank_stability":
-        return entry.rank_stability.spearman
-    if entry.rank_stability is not None and metric == "top_k_overlap":
-        return entry.rank_stability.top_k_overlap
-    if metric == "bias_share" and entry.pathwise is not None:  # pathwise: mean bias share of the predicted class
-        return entry.pathwise.bias_share
-    if metric == "attention_agreement" and entry.attention is not None:  # Spearman(rollout, occlusion)
-        return entry.attention.agreement.rollout_vs_occlusion
-    if metric == "sanity_spearman" and entry.sanity is not None and entry.sanity.steps:
-        return entry.sanity.steps[-1].spearman
-    return None
 
 
 def _global(names: list[str], value: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> dict[str, Estimate]:

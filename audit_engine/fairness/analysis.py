@@ -48,6 +48,7 @@ import numpy as np
 from .calibration_interval import (boundary_lower_end, equal_error_draws, group_bins, group_calibration_draws,
                                    tiny_group_interval, world_replicates)
 from ..errors import ConfigError, InvalidValueError
+from ..params import invalid
 from ..results.fairness import (AttributeFairness, ClassFairness, FairnessCalibration, FairnessResult, GapEstimate,
                                 GroupCalibration, GroupRates, LeftOut, RateInterval, ThresholdSweep)
 from ..stats import Estimate, finite_or_none, percentile_interval
@@ -98,10 +99,8 @@ def parse_reference(spec: Any) -> tuple[str | None, dict[str, str]]:
         return None, {str(k): str(v) for k, v in spec.items()}
     items = [spec] if isinstance(spec, str) else list(spec) if isinstance(spec, (list, tuple)) else None
     if items is None:
-        raise ConfigError(
-            f"The 'reference_group' parameter must be a group name, 'attribute=group' or a table "
-            f"{{attribute = group}}; got {spec!r}."
-        )
+        raise ConfigError(invalid("reference_group", "the fairness check", "a group name, 'attribute=group' or a "
+                                  "table {attribute = group}", spec))
     every: str | None = None
     per: dict[str, str] = {}
     for item in items:
@@ -644,8 +643,8 @@ def fairness_report(
         return _regression_report(counts, reference_group=reference_group, n_boot=n_boot, confidence=confidence,
                                   rng=rng, min_group_size=min_group_size, max_order=max_order)
     if rate_interval_method not in RATE_METHODS:
-        raise ConfigError(f"The 'rate_interval' parameter must be one of {', '.join(RATE_METHODS)}; "
-                          f"got {rate_interval_method!r}.")
+        raise ConfigError(invalid("rate_interval", "fairness_report", "one of " + ", ".join(map(repr, RATE_METHODS)),
+                                  rate_interval_method))
     gc = counts
     s = len(gc.attributes)
     k = gc.n_classes

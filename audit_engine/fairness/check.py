@@ -33,27 +33,15 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..params import FairnessParams
 from ..results.fairness import FairnessResult
 from .analysis import fairness_report
 from .counts import GroupCounts, GroupSums, group_counts, group_sums
 from ..checks import CheckOutcome
 
-__all__ = ["DEFAULTS", "applies", "tally", "run", "counts_from_context", "GroupTally"]
+__all__ = ["Params", "applies", "tally", "run", "counts_from_context", "GroupTally"]
 
-DEFAULTS: dict[str, Any] = {
-    "reference_group": None,
-    "min_group_size": 30,
-    "min_class_rows": 5,
-    "rate_interval": "jeffreys",
-    "score_bins": 10,
-    "max_intersection_order": 3,
-    "ll144_min_share": 0.02,
-    "four_fifths_threshold": 0.8,
-    "judge_intersections": False,
-    "sweep": True,
-    "chunk_rows": 1_000_000,
-}
+Params = FairnessParams
 
 
 def applies(ctx: Any) -> str | None:
@@ -63,17 +51,8 @@ def applies(ctx: Any) -> str | None:
     return None
 
 
-def _params(ctx: Any) -> dict[str, Any]:
-    p = ctx.config.params("fairness", DEFAULTS)
-    for key in ("min_group_size", "min_class_rows", "score_bins", "max_intersection_order", "chunk_rows"):
-        value = p[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"The 'fairness.{key}' parameter must be an int >= 1; got {value!r}.")
-    for key in ("ll144_min_share", "four_fifths_threshold"):
-        value = p[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-            raise ConfigError(f"The 'fairness.{key}' parameter must be a number in [0, 1]; got {value!r}.")
-    return p
+def _params(ctx: Any) -> FairnessParams:
+    return ctx.config.params("fairness")  # typed, validated when the config was built
 
 
 class GroupTally:
@@ -112,7 +91,7 @@ def tally(ctx: Any) -> GroupTally | None:
     if applies(ctx) is not None:
         return None
     p = _params(ctx)
-    return GroupTally(ctx.task, ctx.positive_index, ctx.evaluator.n_outputs, p["score_bins"])
+    return GroupTally(ctx.task, ctx.positive_index, ctx.evaluator.n_outputs, p.score_bins)
 
 
 def counts_from_context(ctx: Any) -> GroupCounts | GroupSums:
@@ -129,17 +108,17 @@ def report_from_context(ctx: Any) -> FairnessResult:
         positive_index=ctx.positive_index,
         favorable_index=ctx.favorable_index,
         class_labels=ctx.classes or None,
-        reference_group=p["reference_group"],
+        reference_group=p.reference_group,
         n_boot=ctx.config.n_bootstrap,
         confidence=ctx.config.confidence,
         rng=ctx.rng("fairness", "bootstrap"),
-        min_group_size=p["min_group_size"],
-        min_class_rows=p["min_class_rows"],
-        rate_interval_method=str(p["rate_interval"]),
-        max_order=p["max_intersection_order"],
-        ll144_min_share=float(p["ll144_min_share"]),
-        four_fifths_threshold=float(p["four_fifths_threshold"]),
-        sweep=bool(p["sweep"]),
+        min_group_size=p.min_group_size,
+        min_class_rows=p.min_class_rows,
+        rate_interval_method=str(p.rate_interval),
+        max_order=p.max_intersection_order,
+        ll144_min_share=float(p.ll144_min_share),
+        four_fifths_threshold=float(p.four_fifths_threshold),
+        sweep=bool(p.sweep),
     )
 
 
@@ -148,10 +127,7 @@ _LABELLED = ("tpr", "fpr", "precision", "accuracy", "equalized_odds_difference",
 
 
 def run(ctx: Any) -> Any:
-    """The fairness check: a CheckOutcome with the ``fairness`` section and its verdicts."""
-    from ..config import Verdict
-
-    p = _params(ctx)
+    """The fairness check: a CheckOutcome with the ``fairness`` section."""
     views = {}
     for name, view in report_from_context(ctx).items():
         extra: dict[str, Any] = {}
@@ -161,18 +137,4 @@ def run(ctx: Any) -> Any:
         if view.task == "classification" and ctx.positive_index is not None:
             extra.update(positive_label=str(ctx.positive_label), threshold=ctx.config.threshold)
         views[name] = dataclasses.replace(view, **extra) if extra else view
-    section = FairnessResult(views)
-    verdicts = []
-    for name, view in section.items():
-        if len(view.attributes) > 1 and not p["judge_intersections"]:
-            continue
-        for rule in ctx.config.policy.rules_for("fairness"):
-            est = view.metrics.get(rule.metric)
-            if rule.metric == "impact_ratio" and view.impact_refused:
-                verdicts.append(Verdict("fairness", "warn", rule.metric, None, rule.threshold,
-                                        f"The rule {rule.key} for {name} is not judged: {view.impact_refused}.", name))
-                continue
-            if est is None:
-                continue
-            verdicts.append(rule.judge(est.value, ci_low=est.ci_low, ci_high=est.ci_high, subject=name))
-    return CheckOutcome(section, verdicts)
+    return CheckOutcome(FairnessResult(views))

@@ -31,6 +31,7 @@ from ..errors import (
 from .outputs import NORMALISATION, OUTPUT_KINDS
 from .proto import messages
 from .providers import create_session, describe_provider
+from ..params import validate_params
 
 if TYPE_CHECKING:
     import onnx
@@ -389,6 +390,7 @@ def _run_onnx_checker(file: Path) -> None:
         ) from exc
 
 
+@validate_params("load_model")
 def load_model(
     path: str | os.PathLike[str],
     *,

@@ -34,42 +34,24 @@ import numpy as np
 
 from ..checks import AuditContext, CheckOutcome
 from ..errors import ConfigError, SchemaMismatchError
-from ..policy import Verdict
+from ..params import OODParams
 from ..result import to_jsonable
 from ..results.ood import (DetectorSpace, OODReference, OODScore, OODResult, RocCurve, ScoreHistogram, ShiftSummary,
                            ShiftTest, UnusualRow)
-from ..stats import Estimate
 from .detector_space import detector_space
 from .detectors import DETECTORS, make_detector
 from .evaluation import flagged_fraction, histogram, reference_threshold, roc_points, separation
-from .odin import DEFAULT_EPSILONS, DEFAULT_TEMPERATURES, ODIN
+from .odin import ODIN
 from .output_scores import output_scores
 from .shift import ShiftTally
 
-__all__ = ["DEFAULTS", "ALL_SCORES", "applies", "tally", "run"]
+__all__ = ["Params", "ALL_SCORES", "applies", "tally", "run"]
 
 ALL_SCORES = ("msp", "max_logit", "energy", "odin", "mahalanobis", "knn", "iforest")
 OUTPUT_BASED = ("msp", "max_logit", "energy", "odin")
 SPACE_DETECTORS = ("mahalanobis", "knn")  # distance-based: run in the detector space
 
-DEFAULTS: dict[str, Any] = {
-    "scores": list(ALL_SCORES),
-    "energy_temperature": 1.0,
-    "odin_temperatures": list(DEFAULT_TEMPERATURES),
-    "odin_epsilons": list(DEFAULT_EPSILONS),
-    "odin_gradient": "auto",
-    "odin_samples": 16,
-    "odin_tune_rows": 200,
-    "knn_k": 5,
-    "iforest_trees": 100,
-    "covariance": "auto",
-    "threshold_quantile": 0.95,
-    "shift_alpha": 0.05,
-    "psi_bins": 10,
-    "max_shift_features": 50,
-    "top_k": 10,
-    "histogram_bins": 20,
-}
+Params = OODParams
 
 
 def applies(ctx: Any) -> str | None:
@@ -79,14 +61,11 @@ def applies(ctx: Any) -> str | None:
     return None
 
 
-def _validate(params: dict[str, Any]) -> list[str]:
-    scores = list(params["scores"])
+def _validate(params: OODParams) -> list[str]:
+    scores = list(params.scores)
     unknown = [s for s in scores if s not in ALL_SCORES]
     if unknown:
         raise ConfigError(f"Unknown ood score(s) {unknown}; use some of: {', '.join(ALL_SCORES)}.")
-    q = float(params["threshold_quantile"])
-    if not 0.5 <= q < 1.0:
-        raise ConfigError(f"The 'threshold_quantile' parameter of ood must be in [0.5, 1); got {q!r}.")
     return scores
 
 
@@ -94,14 +73,14 @@ def tally(ctx: AuditContext) -> ShiftTally | None:
     """The shift tests' tally of every audited row against ``--reference`` (None without one)."""
     if ctx.reference_rows is None:
         return None
-    params = ctx.config.params("ood", DEFAULTS)
+    params = ctx.config.params("ood")
     d = int(np.prod(ctx.reference_rows.shape[1:]))
     mask = ctx.space.categorical_mask if ctx.space.features else np.zeros(d, dtype=bool)
-    return ShiftTally(ctx.reference_rows, mask, int(params["psi_bins"]))
+    return ShiftTally(ctx.reference_rows, mask, int(params.psi_bins))
 
 
 def run(ctx: AuditContext) -> CheckOutcome:
-    params = ctx.config.params("ood", DEFAULTS)
+    params = ctx.config.params("ood")
     wanted = _validate(params)
     cfg = ctx.config
     current = ctx.rows
@@ -125,12 +104,12 @@ def run(ctx: AuditContext) -> CheckOutcome:
         parts = [current] + ([] if own_reference else [reference]) + ([] if ood is None else [ood])
         logits = ctx.evaluator.logits(np.concatenate(parts))
         split = _splitter(n_cur, None if own_reference else n_ref, None if ood is None else ood.shape[0])
-        named, skip = output_scores(logits, logit_source=logit_source, temperature=float(params["energy_temperature"]))
+        named, skip = output_scores(logits, logit_source=logit_source, temperature=float(params.energy_temperature))
         skipped.update({k: v for k, v in skip.items() if k in wanted})
         for name, values in named.items():
             if name in wanted:
                 scores[name] = split(values)
-        params_out["energy"] = {"temperature": float(params["energy_temperature"])}
+        params_out["energy"] = {"temperature": float(params.energy_temperature)}
         if "odin" in wanted and not ctx.space.has_continuous:  # ODIN's input step is a gradient step
             skipped["odin"] = ("token ids are discrete; gradients do not apply" if ctx.space.text is not None
                                else "every model input is discrete; ODIN's gradient step does not apply")
@@ -138,9 +117,9 @@ def run(ctx: AuditContext) -> CheckOutcome:
             before = ctx.evaluator.stats.copy()
             rng = ctx.rng("ood", "odin")
             fit_rows = reference[rng.permutation(n_ref)[: max(2, n_ref // 2)]]
-            odin = ODIN(ctx.evaluator, temperatures=params["odin_temperatures"], epsilons=params["odin_epsilons"],
-                        gradient=params["odin_gradient"], n_samples=int(params["odin_samples"]),
-                        tune_rows=int(params["odin_tune_rows"]), seed=rng).fit(fit_rows)
+            odin = ODIN(ctx.evaluator, temperatures=params.odin_temperatures, epsilons=params.odin_epsilons,
+                        gradient=params.odin_gradient, n_samples=int(params.odin_samples),
+                        tune_rows=int(params.odin_tune_rows), seed=rng).fit(fit_rows)
             tuned = ctx.evaluator.stats.since(before)
             all_rows = np.concatenate(parts)
             scores["odin"] = split(odin.score(all_rows, logits=logits))
@@ -174,8 +153,8 @@ def run(ctx: AuditContext) -> CheckOutcome:
         extra_scores = np.empty(extra_rows.shape[0])
         info: dict[str, Any] = {}
         for f in (0, 1):
-            det = make_detector(name, categorical_mask=mask, knn_k=int(params["knn_k"]),
-                                iforest_trees=int(params["iforest_trees"]), covariance=params["covariance"],
+            det = make_detector(name, categorical_mask=mask, knn_k=int(params.knn_k),
+                                iforest_trees=int(params.iforest_trees), covariance=params.covariance,
                                 seed=ctx.rng("ood", name, f))
             det.fit(ref_in[folds == f])
             ref_scores[folds != f] = det.score(ref_in[folds != f])
@@ -190,7 +169,7 @@ def run(ctx: AuditContext) -> CheckOutcome:
             entry["ood"] = extra_scores[-ood.shape[0]:]
         scores[name] = entry
     # ------------------------------------------------------------- evaluation per score
-    q = float(params["threshold_quantile"])
+    q = float(params.threshold_quantile)
     section_scores: dict[str, OODScore] = {}
     for name in (s for s in ALL_SCORES if s in scores):
         s = scores[name]
@@ -215,11 +194,11 @@ def run(ctx: AuditContext) -> CheckOutcome:
             auroc=None if sep is None else sep["auroc"],
             fpr_at_95_tpr=None if sep is None else sep["fpr_at_95_tpr"],
             roc=roc,
-            histogram=ScoreHistogram(**{k: tuple(v) for k, v in histogram(groups, bins=int(params["histogram_bins"])).items()}),
+            histogram=ScoreHistogram(**{k: tuple(v) for k, v in histogram(groups, bins=int(params.histogram_bins)).items()}),
             params=to_jsonable(params_out.get(name, {})),
         )
     # ------------------------------------------------------------- most out-of-distribution rows
-    most = _most_ood(ctx, scores, section_scores, int(params["top_k"]))
+    most = _most_ood(ctx, scores, section_scores, int(params.top_k))
     # ------------------------------------------------------------- shift tests
     shift: dict[str, ShiftTest] = {}
     if own_reference:
@@ -227,8 +206,8 @@ def run(ctx: AuditContext) -> CheckOutcome:
                                      reason="no --reference data; the audited data cannot drift from itself")
     else:
         # every row of the source, whatever fed it (the tally of ``tally`` below)
-        results = ctx.tallies["ood"].results(ctx.space.feature_names, alpha=float(params["shift_alpha"]))
-        shown = sorted(results, key=lambda r: (r.p_adjusted, -r.statistic))[: int(params["max_shift_features"])]
+        results = ctx.tallies["ood"].results(ctx.space.feature_names, alpha=float(params.shift_alpha))
+        shown = sorted(results, key=lambda r: (r.p_adjusted, -r.statistic))[: int(params.max_shift_features)]
         shift = {r.feature: ShiftTest(test=r.test, statistic=_finite(r.statistic), p_value=_finite(r.p_value),
                                       p_adjusted=_finite(r.p_adjusted), psi=_finite(r.psi), drifted=bool(r.drifted))
                  for r in shown}
@@ -236,7 +215,7 @@ def run(ctx: AuditContext) -> CheckOutcome:
         shift_summary = ShiftSummary(
             status="ran", tested=len(results), drifted=n_drifted,
             drifted_fraction=n_drifted / max(1, len(results)), shown=len(shown),
-            alpha=float(params["shift_alpha"]), correction="benjamini-hochberg",
+            alpha=float(params.shift_alpha), correction="benjamini-hochberg",
             tests="ks for numeric features, chi2 for categorical codes; psi on reference deciles / categories",
         )
     section = OODResult(
@@ -257,7 +236,7 @@ def run(ctx: AuditContext) -> CheckOutcome:
         shift=shift,
         shift_summary=shift_summary,
     )
-    return CheckOutcome(section, _verdicts(cfg, section_scores, shift_summary),
+    return CheckOutcome(section,
                         skipped={k: v for k, v in skipped.items() if k == "odin"})
 
 
@@ -316,22 +295,3 @@ def _most_ood(ctx: AuditContext, scores: dict[str, dict[str, np.ndarray]], secti
 def _jsonable(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
-
-def _verdicts(cfg: Any, scores: dict[str, OODScore], shift_summary: ShiftSummary) -> list[Verdict]:
-    verdicts = []
-    for rule in cfg.policy.rules_for("ood"):
-        if rule.metric in ("drifted_features", "drifted_fraction"):
-            if shift_summary.status == "ran":
-                value = shift_summary.drifted if rule.metric == "drifted_features" else shift_summary.drifted_fraction
-                verdicts.append(rule.judge(float(value)))
-            continue
-        for name, entry in scores.items():
-            value = getattr(entry, rule.metric, None) if rule.metric in _SCORE_METRICS else None
-            if isinstance(value, Estimate):
-                verdicts.append(rule.judge(value.value, ci_low=value.ci_low, ci_high=value.ci_high, subject=name))
-            elif isinstance(value, (int, float)):
-                verdicts.append(rule.judge(float(value), subject=name))
-    return verdicts
-
-
-_SCORE_METRICS = ("auroc", "fpr_at_95_tpr", "flagged_fraction", "ood_flagged_fraction", "threshold")

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, InvalidValueError, NotFittedError, SchemaMismatchError
+from ..params import invalid
 
 __all__ = ["Detector", "Mahalanobis", "KNNDistance", "IsolationForestDetector", "DETECTORS", "make_detector"]
 
@@ -107,7 +108,7 @@ class Detector:
         distance to the fitted rows themselves is biased low).
         """
         if not 0.0 < float(fpr) < 1.0:
-            raise ConfigError(f"The 'fpr' parameter of infer_threshold must be in (0, 1); got {fpr!r}.")
+            raise ConfigError(invalid("fpr", "infer_threshold", "a number in the range (0, 1)", fpr))
         self.threshold_ = float(np.quantile(self.score(rows), 1.0 - float(fpr)))
         return self.threshold_
 
@@ -143,9 +144,7 @@ class Mahalanobis(Detector):
     def __init__(self, *, covariance: str = "auto", categorical_mask: np.ndarray | None = None) -> None:
         super().__init__(categorical_mask=categorical_mask)
         if covariance not in ("auto", "empirical", "ledoit_wolf"):
-            raise ConfigError(
-                f"The 'covariance' parameter of Mahalanobis must be 'auto', 'empirical' or 'ledoit_wolf'; got {covariance!r}."
-            )
+            raise ConfigError(invalid("covariance", "Mahalanobis", "one of 'auto', 'empirical', 'ledoit_wolf'", covariance))
         self.covariance = covariance
         self.mean_: np.ndarray | None = None
         self.precision_: np.ndarray | None = None
@@ -204,7 +203,7 @@ class KNNDistance(Detector):
     def __init__(self, *, k: int = 5, categorical_mask: np.ndarray | None = None) -> None:
         super().__init__(categorical_mask=categorical_mask)
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ConfigError(f"The 'k' parameter of KNNDistance must be an int >= 1; got {k!r}.")
+            raise ConfigError(invalid("k", "KNNDistance", "an int in the range [1, inf)", k))
         self.k = int(k)
         self._nn: Any = None
 

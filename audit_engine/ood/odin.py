@@ -32,6 +32,7 @@ import numpy as np
 from scipy.special import log_softmax, softmax
 
 from ..errors import ConfigError, InvalidValueError, NotFittedError
+from ..params import invalid
 from ..explain._common import chunks
 from ..gradients import central_difference, feature_steps, stein_gradient
 from ..stats import weighted_auc
@@ -71,7 +72,7 @@ class _LogitCache:
 
 def _resolve_gradient(evaluator: Any, gradient: str) -> str:
     if gradient not in _GRADIENTS:
-        raise ConfigError(f"The 'gradient' parameter of ODIN must be one of {', '.join(_GRADIENTS)}; got {gradient!r}.")
+        raise ConfigError(invalid("gradient", "ODIN", "one of " + ", ".join(map(repr, _GRADIENTS)), gradient))
     if gradient != "auto":
         return gradient
     space = getattr(evaluator, "space", None)

@@ -12,59 +12,11 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from .. import catalog
 from .blocks import Block, Cell, Chart, MAX_TABLE_ROWS, Paragraph, STATUSES, Section, Table
 
 
-SECTION_TITLES = {
-    "performance": "Performance",
-    "fairness": "Fairness",
-    "explanations": "Explanations",
-    "ood": "Out of distribution",
-    "uncertainty": "Uncertainty",
-}
-
-
-_METRIC_NAMES = {
-    "accuracy": "Accuracy",
-    "balanced_accuracy": "Balanced accuracy",
-    "roc_auc": "ROC AUC",
-    "log_loss": "Log loss",
-    "brier_score": "Brier score",
-    "expected_calibration_error": "Expected calibration error",
-    "mae": "Mean absolute error",
-    "rmse": "Root mean squared error",
-    "r2": "R²",
-    "demographic_parity_difference": "Demographic parity difference",
-    "demographic_parity_ratio": "Demographic parity ratio",
-    "equalized_odds_difference": "Equalized odds difference",
-    "equalized_odds_ratio": "Equalized odds ratio",
-    "equal_opportunity_difference": "Equal opportunity difference",
-    "predictive_parity_difference": "Predictive parity difference",
-    "impact_ratio": "Impact ratio",
-    "squared_calibration_error": "Squared calibration error (debiased)",
-    "expected_calibration_error_plugin": "Expected calibration error (plug-in, L1)",
-    "calibration_error_plugin": "Calibration error (plug-in, L1)",
-    "selection_rate": "Selection rate",
-    "base_rate": "Base rate",
-    "tpr": "True positive rate",
-    "fpr": "False positive rate",
-    "fnr": "False negative rate",
-    "precision": "Precision",
-    "mean_score": "Mean score",
-    "auroc": "AUROC",
-    "fpr_at_95_tpr": "FPR at 95% TPR",
-    "flagged_fraction": "Fraction flagged",
-    "msp": "Max softmax probability",
-    "max_logit": "Max logit",
-    "energy": "Energy",
-    "odin": "ODIN",
-    "mahalanobis": "Mahalanobis distance",
-    "knn": "k-NN distance",
-    "iforest": "Isolation forest",
-    "predictive_entropy": "Predictive entropy",
-    "aleatoric": "Aleatoric (expected entropy)",
-    "epistemic": "Epistemic (mutual information)",
-}
+SECTION_TITLES = catalog.SECTION_TITLES  # one name per check, from the metric catalogue
 
 
 def fmt_number(value: Any, *, digits: int = 3, percent: bool = False) -> str:
@@ -100,12 +52,8 @@ def fmt_estimate(est: Any, *, percent: bool = False) -> str:
 
 
 def metric_name(key: str) -> str:
-    """A readable name for a metric key (unknown keys: underscores become spaces)."""
-    key = str(key)
-    if key in _METRIC_NAMES:
-        return _METRIC_NAMES[key]
-    text = key.replace("_", " ").strip()
-    return text[:1].upper() + text[1:]
+    """A readable name for a metric key, from the metric catalogue (unknown keys: underscores become spaces)."""
+    return catalog.label(key)
 
 
 def attribute_name(key: str) -> str:
@@ -243,20 +191,6 @@ def fmt_id(value: Any) -> str:
         return str(int(value))
     except (TypeError, ValueError):
         return str(value)
-
-
-_METRIC_NAMES.update({  # names for parts and signals the summary and the ood / uncertainty sections name (res12-core)
-    "mc_dropout": "MC dropout", "committee": "Committee", "low_confidence": "Low confidence (1 − max p)",
-    "disagreement": "Disagreement", "committee_kl": "Committee mutual information", "vote_entropy": "Vote entropy",
-    "class_order": "Class order", "drifted_features": "Drifted features", "drifted_fraction": "Drifted fraction",
-    "ood_flagged_fraction": "Fraction of OOD rows flagged",
-})
-_METRIC_NAMES.setdefault("smoothgrad", "SmoothGrad")
-_METRIC_NAMES.setdefault("lime", "LIME")
-_METRIC_NAMES.setdefault("occlusion", "Occlusion")
-_METRIC_NAMES.setdefault("permutation", "Permutation importance")
-_METRIC_NAMES.setdefault("pathwise", "Pathwise (ReLU paths)")
-_METRIC_NAMES.setdefault("attention", "Attention")
 
 
 def check_part_name(key: str) -> str:

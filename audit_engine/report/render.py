@@ -29,6 +29,7 @@ from .compliance.bias_audit import bias_audit_view
 from .compliance.model_card import model_card_view
 from .compliance.model_card_document import model_card_json
 from .sections.summary import audit_view
+from ..params import validate_params
 
 VIEW_BUILDERS: dict[str, Any] = {
     "audit": audit_view,
@@ -105,6 +106,7 @@ def render_html(result: AuditResult | dict[str, Any], *, template: str = "audit"
     return _environment().get_template(TEMPLATES[template]).render(view=view, svgs=svgs)
 
 
+@validate_params("render")
 def render(
     result: AuditResult | str | os.PathLike[str], path: str | os.PathLike[str], *, template: str = "audit"
 ) -> Path:

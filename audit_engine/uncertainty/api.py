@@ -32,6 +32,7 @@ from .committee import committee_probabilities
 from .mc_dropout import MCDropoutSampler, seed_entropy
 from .mc_error import MCError, PassSums, adaptive_passes, fixed_passes
 from .measures import decompose, pairwise_disagreement, vote_entropy
+from ..params import invalid, validate_params
 
 __all__ = ["UncertaintyResult", "uncertainty", "METHODS", "summarise", "run_mc_dropout"]
 
@@ -188,12 +189,13 @@ def run_mc_dropout(
                     "rule": "two-stage: a pilot of min_passes passes sets the number of passes, drawn afresh"}
     else:
         if isinstance(passes, bool) or not isinstance(passes, (int, np.integer)) or passes < 2:
-            raise ConfigError(f"The 'passes' parameter of MC dropout must be \"auto\" or an int >= 2; got {passes!r}.")
+            raise ConfigError(invalid("passes", "MC dropout", "'auto' or an int in the range [2, inf)", passes))
         sums, err = fixed_passes(draw, int(passes), groups=check_int("mc_groups", groups, minimum=2))
         adaptive = {"mode": "fixed", "passes_used": sums.passes}
     return from_sums(sums, err, adaptive=adaptive, **extra)
 
 
+@validate_params("uncertainty")
 def uncertainty(
     model: OnnxModel | str | os.PathLike[str],
     rows: AuditData | Any,
@@ -227,7 +229,7 @@ def uncertainty(
     UncertaintyResult with ``predictive_entropy``, ``aleatoric``, ``epistemic`` of shape (n,).
     """
     if method not in METHODS:
-        raise ConfigError(f"The 'method' parameter of uncertainty must be one of {', '.join(METHODS)}; got {method!r}.")
+        raise ConfigError(invalid("method", "uncertainty", "one of " + ", ".join(map(repr, METHODS)), method))
     if not isinstance(model, OnnxModel):
         model = load_model(model, provider=provider)
     data = load_data(rows, features=features)

@@ -27,17 +27,16 @@ import numpy as np
 
 from ..checks import AuditContext, CheckOutcome
 from ..model.dropout import count_dropout
-from ..policy import Verdict
+from ..params import UncertaintyParams
 from ..results.uncertainty import OODComparison, ReviewEntry, UncertaintyMethod, UncertaintyResult
 from .api import from_probabilities, run_mc_dropout
 from .committee import committee_probabilities
 from .mc_dropout import MCDropoutSampler
 from .review import review_queue
 
-__all__ = ["DEFAULTS", "applies", "run"]
+__all__ = ["Params", "applies", "run"]
 
-DEFAULTS: dict[str, Any] = {"passes": "auto", "mc_tolerance": 0.005, "max_passes": 1000, "min_passes": 150,
-                            "mc_groups": 50, "models": [], "max_rows": 5000, "top_k": 10, "histogram_bins": 20}
+Params = UncertaintyParams
 
 
 def _dropout_nodes(ctx: Any) -> int:
@@ -50,7 +49,7 @@ def _dropout_nodes(ctx: Any) -> int:
 def applies(ctx: Any) -> str | None:
     if ctx.task != "classification":
         return "uncertainty needs a classifier; this model is a regression"
-    models = ctx.config.params("uncertainty", DEFAULTS)["models"]
+    models = ctx.config.params("uncertainty").models
     if not models and _dropout_nodes(ctx) == 0:
         return ("the model has no Dropout node (MC dropout impossible) and no committee was configured "
                 "([uncertainty] models = [...])")
@@ -58,22 +57,22 @@ def applies(ctx: Any) -> str | None:
 
 
 def run(ctx: AuditContext) -> CheckOutcome:
-    params = ctx.config.params("uncertainty", DEFAULTS)
+    params = ctx.config.params("uncertainty")
     cfg = ctx.config
-    bins = int(params["histogram_bins"])
+    bins = int(params.histogram_bins)
     n = ctx.rows.shape[0]
     take = np.arange(n)
-    if n > int(params["max_rows"]):
-        take = np.sort(ctx.rng("uncertainty", "sample").choice(n, size=int(params["max_rows"]), replace=False))
+    if n > int(params.max_rows):
+        take = np.sort(ctx.rng("uncertainty", "sample").choice(n, size=int(params.max_rows), replace=False))
     rows = ctx.rows[take]
     methods: dict[str, UncertaintyMethod] = {}
     signals: dict[str, np.ndarray] = {}
     if _dropout_nodes(ctx):
         sampler = MCDropoutSampler(ctx.model, ctx.space, max_chunk_bytes=ctx.evaluator.max_chunk_bytes,
                                    binding=ctx.evaluator.binding)
-        passes = params["passes"]
-        budget = {"mc_tolerance": params["mc_tolerance"], "max_passes": params["max_passes"],
-                  "min_passes": params["min_passes"], "groups": params["mc_groups"]}
+        passes = params.passes
+        budget = {"mc_tolerance": params.mc_tolerance, "max_passes": params.max_passes,
+                  "min_passes": params.min_passes, "groups": params.mc_groups}
         result = run_mc_dropout(sampler, rows, seed=ctx.rng("uncertainty", "mc_dropout"), passes=passes, **budget,
                                 params={"dropout": sampler.sites_info,
                                         "masks": "one Bernoulli mask per Dropout per pass, fed as a graph input"})
@@ -96,9 +95,9 @@ def run(ctx: AuditContext) -> CheckOutcome:
         methods["mc_dropout"] = dataclasses.replace(mc, ood_comparison=comparison)
         ctx.evaluator.stats.add(sampler.evaluator.stats)
         signals["epistemic"] = result.epistemic
-    if params["models"]:
+    if params.models:
         data = ctx.data.take(take) if take.size < n else ctx.data
-        probs, names, stats = committee_probabilities([ctx.model, *params["models"]], data, features=cfg.features,
+        probs, names, stats = committee_probabilities([ctx.model, *params.models], data, features=cfg.features,
                                                       provider=cfg.provider, max_chunk_bytes=cfg.max_chunk_bytes)
         result = from_probabilities("committee", probs, params={"members": names})
         methods["committee"] = result.to_record(bins=bins, evaluations=stats)
@@ -107,7 +106,7 @@ def run(ctx: AuditContext) -> CheckOutcome:
         signals["committee_kl"] = result.epistemic
     proba = ctx.proba[take]
     signals["low_confidence"] = 1.0 - proba.max(axis=1)
-    queue = review_queue(signals, k=int(params["top_k"]), predictions=ctx.predicted_index[take],
+    queue = review_queue(signals, k=int(params.top_k), predictions=ctx.predicted_index[take],
                          confidence=proba.max(axis=1), labels=ctx.classes)
     section = UncertaintyResult(
         rows=int(take.size), sampled=bool(take.size < n), **methods,
@@ -116,23 +115,9 @@ def run(ctx: AuditContext) -> CheckOutcome:
                            for e in queue),
         review_signals=tuple(signals),
     )
-    return CheckOutcome(section, _verdicts(cfg, section))
+    return CheckOutcome(section)
 
 
 def _finite(x: float) -> float | None:
     return float(x) if np.isfinite(x) else None
 
-
-def _verdicts(cfg: Any, section: UncertaintyResult) -> list[Verdict]:
-    """Judge ``<measure>_<stat>`` rules (e.g. ``epistemic_mean``) on each method's summary."""
-    verdicts = []
-    for rule in cfg.policy.rules_for("uncertainty"):
-        for method, block in section.methods.items():
-            measure, _, stat = rule.metric.rpartition("_")
-            summary = block.summary.get(measure)
-            if summary is not None and stat in _STATS:
-                verdicts.append(rule.judge(getattr(summary, stat), subject=method))
-    return verdicts
-
-
-_STATS = ("mean", "median", "p90", "p99", "max")

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..data.space import FeatureSpace
 from ..errors import InvalidValueError
+from ..params import invalid
 from ..evaluator.binding import OutputBinding
 from ..evaluator.local import DEFAULT_CHUNK_BYTES, LocalEvaluator
 from ..model.dropout import draw_masks, mc_dropout_model
@@ -98,7 +99,7 @@ class MCDropoutSampler:
         if isinstance(passes, bool) or not isinstance(passes, (int, np.integer)) or passes < 2:
             from ..errors import ConfigError
 
-            raise ConfigError(f"The 'passes' parameter of MC dropout must be an int >= 2; got {passes!r}.")
+            raise ConfigError(invalid("passes", "MC dropout", "an int in the range [2, inf)", passes))
         return np.stack(list(self.passes(rows, passes=int(passes), seed=seed)))
 
 
