@@ -32,6 +32,7 @@ _LAZY = {
     "render": "report",
     "SCHEMA_VERSION": "result", "AuditResult": "result", "validate": "result",
     "UncertaintyResult": "uncertainty", "uncertainty": "uncertainty",
+    "mlflow": "integrations",  # the optional MLflow integration (not in __all__: `import *` must not need it)
 }
 
 if TYPE_CHECKING:  # static tools see the real names
@@ -104,3 +105,8 @@ __all__ = [
     "validate",
     *_errors_all,
 ]
+
+
+def __dir__() -> list[str]:
+    """The public API (what IPython completes after ``ae.``), not the loader's own imports."""
+    return sorted({*__all__, *_LAZY, *(k for k in globals() if k.startswith("__") and k.endswith("__"))})

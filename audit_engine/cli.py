@@ -36,7 +36,7 @@ EXIT_PASS, EXIT_POLICY_FAIL, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 EXIT_CODES = {
     EXIT_PASS: "done; the policy passes (or only warns)",
-    EXIT_POLICY_FAIL: "done; the policy fails",
+    EXIT_POLICY_FAIL: "done; the policy fails (verify: the signed audit does not hold)",
     EXIT_BAD_INPUT: "bad input or usage, --timeout passed, or a resource limit hit",
     EXIT_INTERNAL: "internal error (a bug): the log file named on stderr holds the traceback",
     EXIT_SIGINT: "interrupted (Ctrl-C)",
@@ -117,6 +117,41 @@ def _add_output_options(p: argparse.ArgumentParser, *, default: str | None, what
                    help="write into --out even if it holds files audit-engine did not write (replaces same-named files)")
 
 
+def _add_mlflow_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mlflow", action="store_true",
+                   help="also log to MLflow: metrics, verdict tags and the files (store from MLFLOW_TRACKING_URI, "
+                        "experiment from MLFLOW_EXPERIMENT_NAME; needs audit-engine[mlflow])")
+
+
+def _tracker(args: argparse.Namespace) -> Any:
+    """The MLflow integration when ``--mlflow`` is given (checked before any model is loaded), else None."""
+    if not getattr(args, "mlflow", False):
+        return None
+    import importlib
+
+    from .errors import ConfigError
+
+    try:
+        tracker = importlib.import_module(".integrations.mlflow", __package__)
+    except ImportError as exc:
+        raise ConfigError("--mlflow needs MLflow, which is not installed; install it with: "
+                          "pip install 'audit-engine[mlflow]'.") from exc
+    return tracker
+
+
+def _track(tracker: Any, log: Any, *args: Any, **kwargs: Any) -> None:
+    """Run ``log(*args)`` (a tracker.log_* function); a store that refuses is bad input (exit 2)."""
+    from .errors import ConfigError
+
+    uri = tracker.mlflow.get_tracking_uri()
+    try:
+        run_id = log(*args, **kwargs)
+    except (tracker.mlflow.exceptions.MlflowException, OSError) as exc:
+        raise ConfigError(f"Logging to MLflow at {uri} failed ({_one_line(exc)[:200]}); check MLFLOW_TRACKING_URI. "
+                          "The output files were written.") from exc
+    _ECHO.info(f"Logged to MLflow run {run_id} at {uri}.")
+
+
 def _add_common_options(p: argparse.ArgumentParser, *, top: bool) -> None:
     """``-v`` / ``-q`` / ``--no-progress``, on the top parser and on every subcommand.
 
@@ -163,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true",
                      help="print the summary (status, verdicts, written files, exit code) as JSON on stdout; "
                           "every other line goes to stderr")
+    _add_mlflow_option(run)
     _add_common_options(run, top=False)
 
     compare = sub.add_parser(
@@ -175,15 +211,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(compare, data_required=False)
     _add_output_options(compare, default="compare-out")
     _add_limit_options(compare)
+    _add_mlflow_option(compare)
     _add_common_options(compare, top=False)
 
     render = sub.add_parser("render", help="rebuild a report from audit.json alone", **_examples(
         "audit-engine render audit-out/audit.json --out report.html",
         "audit-engine render audit-out/audit.json --template model-card --out model-card.html",
         "audit-engine render audit-out/audit.json --template bias-audit --out bias-audit.html",
+        "audit-engine render audit-out/audit.json --template eu-ai-act --out eu-ai-act.html   # + eu_ai_act.json",
     ))
     render.add_argument("audit_json")
-    render.add_argument("--template", default="audit", help="audit | model-card | bias-audit")
+    render.add_argument("--template", default="audit", help="audit | model-card | bias-audit | eu-ai-act")
     _add_output_options(render, default=None, what="HTML file to write")
     _add_common_options(render, top=False)
 
@@ -210,6 +248,27 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true",
                       help="print the summary (status, verdicts, written files, exit code) as JSON on stdout")
     _add_common_options(demo, top=False)
+
+    keygen = sub.add_parser("keygen", help="make an Ed25519 key pair for signing audits (KEY and KEY.pub)", **_examples(
+        "audit-engine keygen audit-signing.key",
+    ))
+    keygen.add_argument("key", help="the private key file to create (PEM, mode 0600); KEY.pub is written beside it")
+    _add_common_options(keygen, top=False)
+
+    attest = sub.add_parser("attest", help="sign an audit folder: an in-toto statement in a DSSE envelope (Ed25519)",
+                            **_examples("audit-engine attest audit-out --key audit-signing.key"))
+    attest.add_argument("folder", help="the --out folder of audit-engine run")
+    attest.add_argument("--key", required=True, help="Ed25519 private key (PEM), e.g. from audit-engine keygen")
+    attest.add_argument("--overwrite", action="store_true", help="replace an attestation audit-engine did not write")
+    _add_common_options(attest, top=False)
+
+    verify = sub.add_parser("verify", help="check a signed audit: signature, model and every file (exit 1 if not)",
+                            **_examples("audit-engine verify audit-out --model model.onnx --pub audit-signing.key.pub"))
+    verify.add_argument("folder", help="the signed audit folder")
+    verify.add_argument("--model", required=True, help="the .onnx file that should be the audited model")
+    verify.add_argument("--pub", required=True, help="the signer's Ed25519 public key (PEM)")
+    verify.add_argument("--json", action="store_true", help="print what was verified as JSON on stdout")
+    _add_common_options(verify, top=False)
     return parser
 
 
@@ -409,6 +468,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .model import load_model
 
     config = _config(args)  # every setting and check parameter validated before anything is loaded
+    tracker = _tracker(args)
     folder = _output_folder(args, ("audit.json", "report.html"))
     model = load_model(args.model, provider=config.provider, output=config.output,
                        output_kind=config.output_kind, threads=config.threads)
@@ -417,6 +477,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
                    progress=_progress(not args.no_progress))
     _write_outputs(result, folder)
     _summary(result, folder.path)
+    if tracker is not None:
+        _track(tracker, tracker.log_audit, folder.path)
     files = {"audit": folder.path / "audit.json", "report": folder.path / "report.html"}
     if args.junit:
         from .junit import write_junit
@@ -455,6 +517,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         if not args.data:
             raise ConfigError("Comparing two models needs the data to run them on: pass --data.")
         config = _config(args)
+    tracker = _tracker(args)
     folder = _output_folder(args, ("compare.json", "compare.html"))
     out = folder.path
     if all(jsons):
@@ -467,6 +530,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         results = (pair[0], pair[1])
     write_comparison(comparison, folder.staging, results)
     folder.commit()
+    if tracker is not None:
+        _track(tracker, tracker.log_comparison, comparison, results=results)
     _ECHO.info(f"Comparison: {comparison.status}"
                + (f" ({len(comparison.regressions)} regression(s))" if comparison.regressions else ""))
     for item in comparison.regressions:
@@ -495,8 +560,10 @@ def _cmd_render(args: argparse.Namespace) -> int:
     from .result import AuditResult
 
     target = OutputFile(args.out, overwrite=args.overwrite).preflight()
-    twin = OutputFile(Path(args.out).with_name("model_card.json"), overwrite=args.overwrite).preflight() \
-        if args.template == "model-card" else None  # render writes the card's JSON twin beside it
+    from .report.render import TWINS
+
+    twin = OutputFile(Path(args.out).with_name(TWINS[args.template]), overwrite=args.overwrite).preflight() \
+        if args.template in TWINS else None  # render writes the view's JSON twin beside it
     result = AuditResult.from_json(args.audit_json)  # a damaged file fails here, in one line
     render(result, target.path, template=args.template)
     target.written()
@@ -568,6 +635,41 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return code
 
 
+def _cmd_keygen(args: argparse.Namespace) -> int:
+    from .attest import generate_key
+
+    private, public = generate_key(args.key)
+    _ECHO.info(f"Wrote {private} (keep it secret) and {public} (give it to whoever verifies).")
+    return EXIT_PASS
+
+
+def _cmd_attest(args: argparse.Namespace) -> int:
+    from .attest import attest
+
+    path = attest(args.folder, args.key, overwrite=args.overwrite)
+    _ECHO.info(f"Wrote {path}.")
+    return EXIT_PASS
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    """Exit 0 when the attestation holds, 1 (one sentence) when it does not, 2 for bad input."""
+    from .attest import VerificationError, verify
+
+    try:
+        checked = verify(args.folder, model=args.model, public_key=args.pub)
+    except VerificationError as exc:
+        if args.json:
+            print(json.dumps({"verified": False, "error": _one_line(exc)}))
+        print(f"audit-engine: verification failed: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_POLICY_FAIL
+    if args.json:
+        print(json.dumps({"verified": True, **checked.to_dict()}, indent=2))
+    else:
+        print(f"Verified: {len(checked.files)} file(s) signed by key {checked.keyid[:16]}…; model sha256 "
+              f"{checked.model_sha256[:16]}…; audit status {checked.status} (audit-engine {checked.engine_version}).")
+    return EXIT_PASS
+
+
 def _one_line(text: object) -> str:
     return " ".join(str(text).split())
 
@@ -618,9 +720,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     _ECHO.reset(quiet=args.quiet, json_mode=getattr(args, "json", False) and args.command in ("run", "demo"))
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR if args.quiet else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    commands = {"run": _cmd_run, "compare": _cmd_compare, "render": _cmd_render, "inspect": _cmd_inspect, "demo": _cmd_demo}
+    commands = {"run": _cmd_run, "compare": _cmd_compare, "render": _cmd_render, "inspect": _cmd_inspect, "demo": _cmd_demo,
+                "keygen": _cmd_keygen, "attest": _cmd_attest, "verify": _cmd_verify}
+    from .params import AUDIENCE
+
     restore = install_signal_handlers()
     _OPEN.clear()
+    speaking = AUDIENCE.set("cli")  # settings errors name audit.toml and the flags
     try:
         _apply_limits(args)
         with Watchdog(getattr(args, "timeout", None)):
@@ -648,6 +754,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(EXIT_INTERNAL, f"audit-engine: internal error: {type(exc).__name__}: {_one_line(exc)[:200]}. "
                      f"This is a bug: please report it with the log {log}.")
     finally:
+        AUDIENCE.reset(speaking)
         for folder in _OPEN:
             folder.discard()
         _OPEN.clear()

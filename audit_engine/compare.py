@@ -152,6 +152,12 @@ class Comparison:
             **self.extra,
         })
 
+    def _repr_html_(self) -> str:
+        """A compact HTML card for notebooks (:mod:`audit_engine.report.card`)."""
+        from .report.card import card  # display is the report's job; imported on first display only
+
+        return card(self)
+
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
         import json
 

@@ -33,7 +33,10 @@ from typing import TYPE_CHECKING, Any
 
 from .catalog import CHECK_NAMES
 from .errors import ConfigError
+from .params import audience
 from .policy import PathRule, Policy, PolicyError, Rule, Verdict
+from .statements import EU_AI_ACT_FIELDS, check_statements
+from .suggest import accept_keywords
 
 if TYPE_CHECKING:
     from .params import Params
@@ -79,6 +82,8 @@ class AuditConfig:
     policy: the release gate: a :class:`Policy`, or its TOML form (a table of per-check
         rules and ``rules``, or a list of path rules), parsed with :meth:`Policy.from_dict`.
     model_card: free text a person writes (intended_use, owners, limitations, ...).
+    eu_ai_act: the provider's written statements for the EU AI Act evidence view
+        (keys: :data:`audit_engine.statements.EU_AI_ACT_FIELDS`; unknown keys refused).
     """
 
     seed: int = 0
@@ -111,6 +116,7 @@ class AuditConfig:
     uncertainty: Mapping[str, Any] = field(default_factory=dict)
     policy: Policy = field(default_factory=Policy)
     model_card: Mapping[str, Any] = field(default_factory=dict)
+    eu_ai_act: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         from .params import invalid, validate_config  # one table of every setting's type, range and flag
@@ -121,6 +127,7 @@ class AuditConfig:
                                           "of path rules", self.policy) + " Fix it in audit.toml ([policy]).")
             object.__setattr__(self, "policy", Policy.from_dict(self.policy))
         object.__setattr__(self, "_params", validate_config(self))  # {check: typed Params}
+        object.__setattr__(self, "eu_ai_act", check_statements(self.eu_ai_act, name="eu_ai_act", fields=EU_AI_ACT_FIELDS))
         for name in ("sensitive", "features", "checks"):
             if isinstance(getattr(self, name), str):
                 object.__setattr__(self, name, (getattr(self, name),))
@@ -150,7 +157,8 @@ class AuditConfig:
         for name in ("sensitive", "features", "checks"):
             if isinstance(kwargs.get(name), str):
                 kwargs[name] = (kwargs[name],)
-        return cls(**kwargs)
+        with audience("file", only_from="python"):  # a bad value is fixed in the file, not in Python
+            return cls(**kwargs)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> AuditConfig:
@@ -165,7 +173,7 @@ class AuditConfig:
 
     def replace(self, **changes: Any) -> AuditConfig:
         """A copy with some fields changed; ``None`` values leave a field as it is."""
-        changes = {k: v for k, v in changes.items() if v is not None}
+        changes = {ALIASES.get(k, k): v for k, v in changes.items() if v is not None}  # __post_init__ reads a dict policy
         return dataclasses.replace(self, **changes)
 
     def params(self, check: str) -> Params:
@@ -185,8 +193,17 @@ class AuditConfig:
                 value = list(value)
             elif isinstance(value, Mapping):
                 value = _plain(value)
+            if f.name == "eu_ai_act" and not value:  # written statements are recorded only when written
+                continue
             out[f.name] = value
         return out
+
+
+# The Python API also takes the spellings people bring with them: ``favourable_label`` (the
+# reports' spelling) and ``random_state`` (the seed's name in scikit-learn and fairlearn); an
+# unknown keyword is refused with the argument it probably meant (a TypeError, as Python's).
+ALIASES = {"favourable_label": "favorable_label", "random_state": "seed"}
+AuditConfig.__init__ = accept_keywords(AuditConfig, ALIASES)  # type: ignore[method-assign]
 
 
 def _plain(value: Any) -> Any:

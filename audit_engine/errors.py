@@ -13,7 +13,7 @@ every ``AuditEngineError`` to exit code 2 without a traceback.
     │   ├── ModelSecurityError      too large, external data outside its folder, custom ops
     │   ├── OutputError             unknown output name, unusable output type
     │   └── ModelRuntimeError       onnxruntime fails on the data, NaN/inf outputs
-    ├── ProviderError               unknown provider, CUDA requested but not usable
+    ├── ProviderError               CUDA requested but not usable (an unknown name is a ConfigError)
     ├── DataError                   the data cannot be used
     │   ├── DataNotFoundError
     │   ├── ColumnError             missing / unexpected column
@@ -21,10 +21,12 @@ every ``AuditEngineError`` to exit code 2 without a traceback.
     │   └── InvalidValueError       NaN, inf, strings in numeric columns, empty data
     ├── ConfigError                 bad config file, bad flag value, bad parameter
     │   ├── PolicyError             a policy rule that cannot be checked (name, path, threshold, null)
+    │   ├── UnknownArgumentError    a keyword a Python function does not take (also a TypeError)
     │   └── OutputFolderError       --out unusable, or holding files the engine did not write
     ├── ResourceLimitError          a model, array or table over --max-model-bytes / --max-memory
     ├── AuditTimeoutError           the audit ran past --timeout
     ├── NotFittedError              a detector used before fit
+    ├── UnknownKeyError             result["auc"]: no such metric / view (also a KeyError)
     └── SchemaVersionError          an audit.json this version cannot read
 """
 
@@ -46,10 +48,12 @@ __all__ = [
     "InvalidValueError",
     "ConfigError",
     "PolicyError",
+    "UnknownArgumentError",
     "OutputFolderError",
     "ResourceLimitError",
     "AuditTimeoutError",
     "NotFittedError",
+    "UnknownKeyError",
     "SchemaVersionError",
 ]
 
@@ -132,3 +136,16 @@ class NotFittedError(AuditEngineError):
 
 class SchemaVersionError(AuditEngineError):
     """An audit.json was written by a schema version this engine cannot read."""
+
+
+class UnknownArgumentError(ConfigError, TypeError):
+    """A keyword argument a function or class does not take (a TypeError, as Python's own
+    would be), with the argument that was probably meant."""
+
+
+class UnknownKeyError(AuditEngineError, KeyError):
+    """A lookup (``result.performance["auc"]``, ``result.fairness["race x sex"]``) of a key the
+    result does not hold, with the keys that were probably meant (a KeyError, as a dict's is)."""
+
+    def __str__(self) -> str:  # KeyError's str is the repr of its argument; this one is a sentence
+        return str(self.args[0]) if self.args else ""

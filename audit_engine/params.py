@@ -37,7 +37,9 @@ import math
 import numbers
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -49,9 +51,30 @@ __all__ = [
     "SETTINGS", "CHECK_PARAMS", "CLI_SETTINGS", "API_PARAMS",
     "Params", "PerformanceParams", "FairnessParams", "ExplanationsParams", "OODParams", "UncertaintyParams", "PARAMS",
     "validate_config", "validate_params", "check_setting", "parse_bytes", "describe_value", "invalid",
+    "AUDIENCE", "audience",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: Who reads a setting's error, so that it names what that reader wrote: ``"python"`` (keyword
+#: arguments: "The 'threshold' parameter of AuditConfig ..." and nothing about files or flags), ``"file"`` (a TOML file read from
+#: Python: "Fix it in audit.toml."), ``"cli"`` (the command line: "Fix it in audit.toml or with
+#: --threshold.").
+AUDIENCE: ContextVar[str] = ContextVar("audit_engine_settings_audience", default="python")
+
+
+@contextmanager
+def audience(name: str, *, only_from: str | None = None) -> Iterator[None]:
+    """Errors raised inside speak to ``name`` (unchanged when ``only_from`` is given and the
+    current audience is another one: the command line stays the command line)."""
+    if only_from is not None and AUDIENCE.get() != only_from:
+        yield
+        return
+    token = AUDIENCE.set(name)
+    try:
+        yield
+    finally:
+        AUDIENCE.reset(token)
 
 
 # ---------------------------------------------------------------------------- constraints
@@ -253,9 +276,11 @@ class Setting:
 
     def where(self) -> str:
         places = []
+        if AUDIENCE.get() == "python" and self.config:
+            return ""  # the subject already names the argument (see check)
         if self.config:
             places.append(f"audit.toml ([{self.table}] {self.name})" if self.table else "audit.toml")
-        if self.flag:
+        if self.flag and AUDIENCE.get() != "file":
             places.append(f"with {self.flag}")
         if not places:
             return ""
@@ -336,6 +361,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     *(_s(name, Table()) for name in _CHECKS),
     _s("policy", Table(Table())),
     _s("model_card", Table()),
+    _s("eu_ai_act", Table()),
 )}
 """Top-level config keys (``AuditConfig`` fields)."""
 

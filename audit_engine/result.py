@@ -212,6 +212,18 @@ class AuditResult(Record):
     def passed(self) -> bool:
         return self.status != "fail"
 
+    def verdict_frame(self) -> Any:
+        """One row per verdict, failures first: ``check``, ``status``, ``metric``, ``subject``,
+        ``value``, ``threshold``, ``path``, ``message`` (a pandas DataFrame)."""
+        import pandas as pd
+
+        order = {"fail": 0, "warn": 1, "pass": 2}
+        rows = [{"check": v.check, "status": v.status, "metric": v.metric, "subject": v.subject,
+                 "value": math.nan if v.value is None else v.value,
+                 "threshold": math.nan if v.threshold is None else v.threshold, "path": v.path, "message": v.message}
+                for v in sorted(self.verdicts, key=lambda v: order.get(v.status, 3))]
+        return pd.DataFrame(rows, columns=["check", "status", "metric", "subject", "value", "threshold", "path", "message"])
+
     def to_dict(self) -> dict[str, Any]:
         doc = super().to_dict()
         doc["status"] = self.status

@@ -29,11 +29,48 @@ _BLOCK_ELEMENTS = 8_000_000
 
 @dataclass(frozen=True)
 class Estimate:
-    """A point estimate with a bootstrap confidence interval (NaN bounds when undefined)."""
+    """A point estimate with its confidence interval (NaN bounds when undefined).
+
+    The interval's method depends on the figure (closed form, Wilson, bootstrap, ...; see
+    the check that made it). In arithmetic-free uses an Estimate stands for its point
+    value: ``float(e)`` is ``e.value``; ``f"{e:.3f}"`` formats ``e.value`` (an empty format
+    spec gives the repr, interval included); ``e > 0.7``, ``e <= other`` compare point
+    values (an interval does not decide them: use ``ci_low`` / ``ci_high`` for that).
+    ``==`` compares all three numbers, as it always has.
+    """
 
     value: float
     ci_low: float
     ci_high: float
+
+    def __float__(self) -> float:
+        return float(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(float(self.value), spec) if spec else str(self)
+
+    def _point(self, other: object) -> float | None:
+        if isinstance(other, Estimate):
+            return float(other.value)
+        if isinstance(other, (int, float, np.integer, np.floating)) and not isinstance(other, bool):
+            return float(other)
+        return None
+
+    def __lt__(self, other: object) -> bool:
+        x = self._point(other)
+        return NotImplemented if x is None else float(self.value) < x
+
+    def __le__(self, other: object) -> bool:
+        x = self._point(other)
+        return NotImplemented if x is None else float(self.value) <= x
+
+    def __gt__(self, other: object) -> bool:
+        x = self._point(other)
+        return NotImplemented if x is None else float(self.value) > x
+
+    def __ge__(self, other: object) -> bool:
+        x = self._point(other)
+        return NotImplemented if x is None else float(self.value) >= x
 
     def to_dict(self) -> dict[str, Any]:
         return {"value": finite_or_none(self.value), "ci_low": finite_or_none(self.ci_low), "ci_high": finite_or_none(self.ci_high)}

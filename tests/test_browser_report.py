@@ -94,7 +94,7 @@ def test_view_in_chromium(browser_context, pages, template):
             assert SCRIPT in text
         charts = page.locator("figure.chart svg")
         count = charts.count()
-        assert count > 0 or template == "model-card"
+        assert count > 0 or template in ("model-card", "eu-ai-act")  # views of tables and words
         for i in range(count):
             chart = charts.nth(i)
             chart.scroll_into_view_if_needed()

@@ -191,7 +191,9 @@ def test_cuda_requested_without_gpu_is_a_clear_error(logistic_path):
 
 
 def test_unknown_provider(logistic_path):
-    with pytest.raises(ae.ProviderError, match="Unknown provider 'tpu'"):
+    # a value no provider has is a bad parameter (the one wording); ProviderError is for a real provider that fails
+    with pytest.raises(ae.ConfigError, match="The 'provider' parameter of load_model must be one of 'auto', 'cpu', "
+                                             "'cuda'. Got 'tpu'"):
         ae.load_model(logistic_path, provider="tpu")
 
 

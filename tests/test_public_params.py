@@ -17,6 +17,8 @@ import re
 
 import pytest
 
+import audit_engine.params as audit_engine_params
+
 import audit_engine as ae
 from audit_engine import params
 from audit_engine.params import API_PARAMS, PARAMS, Interval
@@ -104,7 +106,12 @@ def test_a_bad_value_of_any_check_param_gets_the_one_sentence(check, name, value
     assert type(info.value) is ae.ConfigError
     message = str(info.value)
     assert re.match(_shape(name, f"the {check} check"), message), message
-    assert message.endswith(f"Fix it in audit.toml ([{check}] {name}).") or "--" in message
+    assert message.endswith("instead.")  # from Python: no TOML key and no flag (issue 28)
+    toml_from = audit_engine_params.audience("file")
+    with toml_from, pytest.raises(ae.ConfigError) as from_file:  # the same value written in audit.toml
+        ae.AuditConfig(**{check: {name: value}})
+    assert str(from_file.value).startswith(message)
+    assert str(from_file.value).endswith(f"Fix it in audit.toml ([{check}] {name}).") or "--" in str(from_file.value)
     with pytest.raises(ae.ConfigError) as again:  # the typed Params itself refuses it, in the same words
         PARAMS[check](**{name: value})
     assert str(again.value) == message

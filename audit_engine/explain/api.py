@@ -187,9 +187,10 @@ def explain_rows(
         labels = None
     attr = explainer.explain(evaluator, Rows.select(x_all, row_ids, background=background, labels=labels),
                              targets=targets, seed=seed, params=params, confidence=confidence)
-    return attr.replace(params=dataclasses.replace(attr.params, backend=backend),
-                        alternatives=tuple(a.replace(params=dataclasses.replace(a.params, backend=backend))
-                                           for a in attr.alternatives))
+    classes = None if evaluator.classes is None else tuple(evaluator.classes)
+    return attr.replace(params=dataclasses.replace(attr.params, backend=backend), classes=classes,
+                        alternatives=tuple(a.replace(params=dataclasses.replace(a.params, backend=backend),
+                                                     classes=classes) for a in attr.alternatives))
 
 
 @validate_params("explain_pathwise")

@@ -48,6 +48,8 @@ class Attribution:
         :class:`~.pathwise.PathwiseExplanation`; attention: ``AttentionExplanation``).
     wrapped: what wrappers added, by wrapper name (``restarts``: the values of every
         restart ``(k, n_rows, ...)``; ``sanity``: the randomisation cascade's result).
+    classes: the model's class labels in output-column order (``classes[targets[i]]`` is the
+        class row i was explained for), None for regression or when unknown.
     """
 
     values: np.ndarray
@@ -62,6 +64,7 @@ class Attribution:
     settings: Any = None
     detail: Any = None
     wrapped: Mapping[str, Any] = field(default_factory=dict)
+    classes: tuple[Any, ...] | None = None
 
     @property
     def significant(self) -> np.ndarray:
@@ -83,6 +86,43 @@ class Attribution:
     def replace(self, **changes: Any) -> Attribution:
         """A copy with some fields changed (the Attribution is frozen)."""
         return dataclasses.replace(self, **changes)
+
+    def _repr_html_(self) -> str:
+        """A compact HTML card for notebooks (:mod:`audit_engine.report.card`)."""
+        from ..report.card import card  # display is the report's job; imported on first display only
+
+        return card(self)
+
+    def to_frame(self) -> Any:
+        """One row per (explained row, feature): ``row`` (index in the data; -1 for permutation
+        importance, which is global), ``target`` (class index explained, -1 for regression),
+        ``class`` (its label, None when unknown), ``feature``, ``value``, ``ci_low``,
+        ``ci_high``, ``significant`` (the interval excludes 0). Images: one row per pixel,
+        ``feature`` the flat pixel index."""
+        import pandas as pd
+
+        flat = self.flat()
+        n, d = flat.shape
+        names = list(self.feature_names) if len(self.feature_names) == d else [str(i) for i in range(d)]
+        rows = np.asarray(self.rows).ravel()
+        rows = rows if rows.size == n else np.full(n, -1)
+        targets = np.asarray(self.targets).ravel()
+        targets = targets if targets.size == n else np.full(n, -1)
+        labels = [self.classes[t] if self.classes is not None and 0 <= t < len(self.classes) else None
+                  for t in targets.tolist()]
+        return pd.DataFrame({
+            "row": np.repeat(rows, d), "target": np.repeat(targets, d),
+            "class": pd.Series(np.repeat(np.asarray(labels, dtype=object), d), dtype=object),
+            "feature": np.tile(np.asarray(names, dtype=object), n), "value": flat.ravel(),
+            "ci_low": self.ci_low.reshape(n, d).ravel(), "ci_high": self.ci_high.reshape(n, d).ravel(),
+            "significant": self.significant.reshape(n, d).ravel(),
+        })
+
+    def plot(self, row: int | None = None, *, top: int | None = 10, ax: Any = None) -> Any:
+        """A bar chart with matplotlib (:func:`audit_engine.report.plots.plot_attribution`); returns the Axes."""
+        from ..report.plots import plot_attribution  # matplotlib: imported when a chart is asked for
+
+        return plot_attribution(self, row=row, top=top, ax=ax)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict (NaN becomes null)."""

@@ -4,7 +4,7 @@ The walk: audit.json dict → view model (:mod:`.sections` and :mod:`.compliance
 SVG charts (:mod:`.charts`) → Jinja template. Jinja runs with autoescaping on for every
 template and ``StrictUndefined``; the only unescaped values are the SVG drawings, whose
 text matplotlib escapes. A report can be rebuilt from audit.json alone
-(``audit-engine render audit.json --template audit|model-card|bias-audit --out FILE``).
+(``audit-engine render audit.json --template audit|model-card|bias-audit|eu-ai-act --out FILE``).
 
 Older files: any audit.json of this engine's schema MAJOR version renders (sections a
 newer minor added are shown as not recorded; keys this version does not know are ignored);
@@ -26,6 +26,7 @@ from ..result import AuditResult, atomic_write_text
 from . import charts
 from .blocks import Chart, Figures
 from .compliance.bias_audit import bias_audit_view
+from .compliance.eu_ai_act import eu_ai_act_json, eu_ai_act_view
 from .compliance.model_card import model_card_view
 from .compliance.model_card_document import model_card_json
 from .sections.summary import audit_view
@@ -35,9 +36,10 @@ VIEW_BUILDERS: dict[str, Any] = {
     "audit": audit_view,
     "model-card": model_card_view,
     "bias-audit": bias_audit_view,
+    "eu-ai-act": eu_ai_act_view,
 }
 
-__all__ = ["TEMPLATES", "render", "render_html", "build_view"]
+__all__ = ["TEMPLATES", "TWINS", "render", "render_html", "build_view"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +47,10 @@ TEMPLATES = {
     "audit": "audit.html.j2",
     "model-card": "model-card.html.j2",
     "bias-audit": "bias-audit.html.j2",
+    "eu-ai-act": "eu-ai-act.html.j2",
 }
+TWINS = {"model-card": "model_card.json", "eu-ai-act": "eu_ai_act.json"}
+"""The machine-readable twin each view writes beside its HTML file."""
 
 
 def _environment() -> jinja2.Environment:
@@ -116,5 +121,7 @@ def render(
     html = render_html(result, template=template)
     atomic_write_text(path, html)
     if template == "model-card":  # its machine-readable twin, model_card.json, beside it
-        atomic_write_text(Path(path).with_name("model_card.json"), model_card_json(_result(result)))
+        atomic_write_text(Path(path).with_name(TWINS[template]), model_card_json(_result(result)))
+    elif template == "eu-ai-act":  # eu_ai_act.json: the document the HTML view was written from
+        atomic_write_text(Path(path).with_name(TWINS[template]), eu_ai_act_json(_result(result)))
     return Path(path)

@@ -524,6 +524,19 @@ class ExplanationsResult(RecordMap[MethodExplanation]):
         columns = ["method", "feature", "value", "ci_low", "ci_high", "significant"]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
+    def local_frame(self) -> Any:
+        """Every method's :meth:`MethodExplanation.local_frame` stacked, with ``method`` first:
+        one row per (method, explained row, feature)."""
+        import pandas as pd
+
+        frames = []
+        for method, entry in self.items():
+            frame = entry.local_frame()
+            frame.insert(0, "method", method)
+            frames.append(frame)
+        columns = ["method", "row", "prediction", "feature", "value", "significant"]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
 
 def _float(v: Any) -> float:
     return float("nan") if v is None else float(v)

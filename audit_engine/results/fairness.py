@@ -308,7 +308,16 @@ class FairnessResult(RecordMap[AttributeFairness]):
     item = AttributeFairness
 
     def to_frame(self) -> Any:
+        """The views' gap tables stacked: the first column is ``attribute`` (the view: ``race``,
+        ``race*sex``), then the columns of :meth:`AttributeFairness.to_frame`."""
         return super().to_frame().rename(columns={"name": "attribute"})
+
+    def plot(self, view: str | None = None, *, rate: str = "selection_rate", ax: Any = None) -> Any:
+        """Per-group ``rate`` of ``view`` with intervals, with matplotlib
+        (:func:`audit_engine.report.plots.plot_fairness`); returns the Axes."""
+        from ..report.plots import plot_fairness  # matplotlib: imported when a chart is asked for
+
+        return plot_fairness(self, view, rate=rate, ax=ax)
 
     def estimate(self, view: str, metric: str) -> Estimate | None:
         entry = self.get(view)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..stats import Estimate
+from ..suggest import unknown_key
 from .record import Record, record
 
 __all__ = ["Calibration", "ConfusionMatrix", "PerformanceResult", "Streaming", "StreamingAUC", "MIN_BIN_ROWS"]
@@ -94,6 +95,14 @@ class PerformanceResult(Record):
             rows += [{"metric": k, "class": label, "value": e.value, "ci_low": e.ci_low, "ci_high": e.ci_high}
                      for k, e in metrics.items()]
         return pd.DataFrame(rows, columns=["metric", "class", "value", "ci_low", "ci_high"])
+
+    def __getitem__(self, metric: str) -> Estimate:
+        """``performance["roc_auc"]`` is ``performance.metrics["roc_auc"]``; an unknown name raises
+        :class:`~audit_engine.errors.UnknownKeyError` (a KeyError) with the names it probably meant."""
+        try:
+            return self.metrics[metric]
+        except KeyError:
+            raise unknown_key(metric, self.metrics, "performance.metrics") from None
 
     def value(self, metric: str) -> float:
         """The point value of ``metric`` (NaN when absent)."""

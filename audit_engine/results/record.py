@@ -36,6 +36,8 @@ from typing import Any, ClassVar, TypeVar, Union
 
 import numpy as np
 
+from ..suggest import unknown_key
+
 __all__ = ["Record", "RecordMap", "record", "json_key", "encode", "decode"]
 
 T = TypeVar("T")
@@ -110,6 +112,12 @@ class Record:
 
         return pd.DataFrame(list(_leaves(self.to_dict())), columns=["path", "value", "ci_low", "ci_high"])
 
+    def _repr_html_(self) -> str:
+        """A compact HTML card for notebooks (:mod:`audit_engine.report.card`)."""
+        from ..report.card import card  # display is the report's job; imported on first display only
+
+        return card(self)
+
     def unknown_keys(self, prefix: str = "") -> list[str]:
         """Paths of keys held in ``extra`` (not defined by this engine's types), recursively."""
         found = [f"{prefix}{k}" for k in self.extra]
@@ -130,7 +138,10 @@ class RecordMap(Mapping[str, T]):
         self._items: dict[str, T] = dict(items or {})
 
     def __getitem__(self, key: str) -> T:
-        return self._items[key]
+        try:
+            return self._items[key]
+        except KeyError:
+            raise unknown_key(key, self._items, type(self).__name__) from None
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._items)
@@ -146,6 +157,12 @@ class RecordMap(Mapping[str, T]):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._items!r})"
+
+    def _repr_html_(self) -> str:
+        """A compact HTML card for notebooks (:mod:`audit_engine.report.card`)."""
+        from ..report.card import card  # display is the report's job; imported on first display only
+
+        return card(self)
 
     def to_dict(self) -> dict[str, Any]:
         return {str(k): encode(v) for k, v in self._items.items()}

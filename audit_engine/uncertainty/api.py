@@ -74,6 +74,33 @@ class UncertaintyResult:
     mc_error: MCError | None = None
     adaptive: dict[str, Any] | None = None
 
+    def _repr_html_(self) -> str:
+        """A compact HTML card for notebooks (:mod:`audit_engine.report.card`)."""
+        from ..report.card import card  # display is the report's job; imported on first display only
+
+        return card(self)
+
+    def to_frame(self) -> Any:
+        """One row per row: ``row`` (position), ``prediction`` (the class label when ``classes`` is
+        known, else the column index), ``confidence`` (max of ``mean_proba``),
+        ``predictive_entropy``, ``aleatoric``, ``epistemic`` (nats; higher = more uncertain), and
+        for a committee ``vote_entropy`` and ``disagreement``."""
+        import pandas as pd
+
+        pred = np.asarray(self.prediction)
+        labels = ([self.classes[i] for i in pred.tolist()] if self.classes is not None and pred.size
+                  and int(pred.max()) < len(self.classes) else pred)
+        frame = pd.DataFrame({
+            "row": np.arange(pred.size), "prediction": labels,
+            "confidence": np.asarray(self.mean_proba).max(axis=1) if np.size(self.mean_proba) else np.zeros(0),
+            "predictive_entropy": self.predictive_entropy, "aleatoric": self.aleatoric, "epistemic": self.epistemic,
+        })
+        if self.vote_entropy is not None:
+            frame["vote_entropy"] = self.vote_entropy
+        if self.disagreement is not None:
+            frame["disagreement"] = self.disagreement
+        return frame
+
     def to_dict(self, *, bins: int = 20) -> dict[str, Any]:
         """A JSON summary (means, quantiles, histograms; never every row)."""
         return self.to_record(bins=bins).to_dict()
