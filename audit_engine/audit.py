@@ -1,10 +1,14 @@
 """Run the configured checks on one model and one dataset and apply the policy.
 
 Each check is a module with ``Params`` (its typed parameters), ``applies(ctx) -> str | None``
-(None when it can run, else the reason it is skipped) and ``run(ctx) -> CheckOutcome``.
-Checks only read the :class:`AuditContext`; every model call goes through
-``ctx.evaluator``. Each check draws randomness from ``ctx.rng(<its name>, ...)``, a stream
-that does not depend on which other checks ran.
+(None when it can run, else the reason it is skipped), optionally ``tally(ctx) -> Tally |
+None`` (an additive summary of every row) and ``run(ctx) -> CheckOutcome``. :func:`prepare`
+binds the model to the data (:func:`audit_engine.bind.bind`), reads the source
+(:mod:`audit_engine.sources`: in memory, streamed Parquet or Ray) chunk by chunk into the
+tallies, and returns the :class:`~audit_engine.context.AuditContext`; checks only read it,
+never the source. Every model call goes through ``ctx.evaluator``. Each check draws
+randomness from ``ctx.rng(<its name>, ...)``, a stream that does not depend on which other
+checks ran, nor on the source.
 """
 
 from __future__ import annotations
@@ -17,31 +21,32 @@ import logging
 import os
 import time
 import traceback
-from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ._version import __version__
-from .checks import CheckOutcome
+from .bind import bind, check_target
 from .catalog import CHECK_NAMES
+from .checks import CheckOutcome
 from .config import AuditConfig
-from .data.loader import AuditData, load_data
+from .context import AuditContext, Chunk
 from .data.labels import class_indices
-from .data.labels import label_key as _label
-from .data.space import FeatureSpace
-from .errors import AuditEngineError, ConfigError, InvalidValueError, ModelRuntimeError
-from .evaluator.local import LocalEvaluator
+from .data.loader import AuditData, load_data
+from .data.parquet import ParquetSource
+from .errors import AuditEngineError
 from .evaluator.base import Progress
-from .evaluator.guards import check_float32_range
-from .model.loader import OnnxModel, load_model
+from .model.loader import OnnxModel
+from .params import validate_params
 from .result import AuditResult, CheckError, CheckRecord, DataInfo, EngineInfo, Evaluations, ModelInfo, to_jsonable
 from .results.record import Record, RecordMap
+from .sources import (ChunkSource, InMemorySource, ParquetChunks, RayChunks, SourceChunk, StreamSummary, needed_columns,
+                      should_stream)
 from .stats import child_rng
-from .params import validate_params
+from .stream.sample import HashedSample
 
-__all__ = ["AuditContext", "CheckOutcome", "audit", "prepare", "run_checks", "CHECK_MODULES"]
+__all__ = ["AuditContext", "CheckOutcome", "audit", "prepare", "run_checks", "CHECK_MODULES", "class_indices"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,106 +57,6 @@ CHECK_MODULES = {
     "ood": "audit_engine.ood.check",
     "uncertainty": "audit_engine.uncertainty.check",
 }
-
-
-@dataclass
-class AuditContext:
-    """Everything a check may read. Arrays are in feature space / class-index space.
-
-    Attributes
-    ----------
-    rows: the audited data in feature space, (n, *row_shape) float64.
-    proba: model probabilities on ``rows``, (n, n_classes); (n, 1) values for regression.
-    y: raw target values (n,) or None; y_index: (n,) class indices (classification).
-    positive_index: column of the positive class (binary), else None.
-    predicted_index: (n,) predicted class index (binary: p(positive) >= threshold).
-    reference / reference_rows, ood_data / ood_rows: optional extra datasets.
-    """
-
-    model: OnnxModel
-    data: AuditData
-    space: FeatureSpace
-    evaluator: LocalEvaluator
-    config: AuditConfig
-    rows: np.ndarray
-    proba: np.ndarray
-    reference: AuditData | None = None
-    reference_rows: np.ndarray | None = None
-    ood_data: AuditData | None = None
-    ood_rows: np.ndarray | None = None
-    progress: Progress | None = None
-    stream: Any = None  # StreamSummary when the data was streamed (stream/run.py); rows etc. are then a sample
-
-    def rng(self, *keys: str | int) -> np.random.Generator:
-        """A reproducible random stream for ``keys`` (e.g. ``ctx.rng("fairness", "bootstrap")``)."""
-        return child_rng(self.config.seed, *keys)
-
-    @property
-    def task(self) -> str:
-        return self.evaluator.task
-
-    @property
-    def classes(self) -> list[Any]:
-        return list(self.evaluator.classes or [])
-
-    @property
-    def y(self) -> np.ndarray | None:
-        return self.data.y
-
-    @cached_property
-    def y_index(self) -> np.ndarray | None:
-        if self.data.y is None or self.task != "classification":
-            return None
-        return class_indices(self.data.y, self.classes, self.data.target)
-
-    @cached_property
-    def positive_index(self) -> int | None:
-        if self.task != "classification" or len(self.classes) != 2:
-            return None
-        wanted = self.config.positive_label
-        names = [str(c) for c in self.classes]
-        if wanted is None:
-            try:
-                return int(np.argmax(np.asarray(self.classes, dtype=float)))
-            except (TypeError, ValueError):
-                return names.index(max(names))
-        if str(wanted) not in names:
-            raise ConfigError(
-                f"The positive label {wanted!r} is not one of the model's classes ({', '.join(names)}); "
-                "pass one of them with --positive-label."
-            )
-        return names.index(str(wanted))
-
-    @cached_property
-    def favorable_index(self) -> int | None:
-        """Column of the declared favourable outcome (``config.favorable_label``); None when not declared."""
-        wanted = self.config.favorable_label
-        if wanted is None or self.task != "classification":
-            return None
-        names = [str(c) for c in self.classes]
-        if _label(wanted) not in names and str(wanted) not in names:
-            raise ConfigError(
-                f"The favourable label {wanted!r} is not one of the model's classes ({', '.join(names)}); "
-                "pass one of them with --favorable-label or favorable_label in audit.toml."
-            )
-        return names.index(_label(wanted) if _label(wanted) in names else str(wanted))
-
-    @property
-    def favorable_label(self) -> Any:
-        return None if self.favorable_index is None else self.classes[self.favorable_index]
-
-    @property
-    def positive_label(self) -> Any:
-        return None if self.positive_index is None else self.classes[self.positive_index]
-
-    @cached_property
-    def predicted_index(self) -> np.ndarray | None:
-        if self.task != "classification":
-            return None
-        if self.positive_index is not None:
-            hit = self.proba[:, self.positive_index] >= self.config.threshold
-            return np.where(hit, self.positive_index, 1 - self.positive_index)
-        return self.proba.argmax(axis=1)
 
 
 def _module(name: str) -> Any:
@@ -168,6 +73,16 @@ def _prechecks(data: AuditData, config: AuditConfig) -> None:
 
 
 @validate_params("prepare")
+def _before_model_call(data: AuditData, config: AuditConfig, streamed: bool) -> None:
+    """What is refused before any model call: policy subjects that are not sensitive attributes,
+    and (data in memory) what a check would refuse about the data. A streamed source is bound
+    on its first rows only, which may hold fewer groups than the whole data: its groups are
+    judged by the checks once every row was counted."""
+    config.policy.check_subjects(data.sensitive_names)
+    if not streamed:
+        _prechecks(data, config)
+
+
 def prepare(
     model: OnnxModel | str | os.PathLike[str],
     data: AuditData | Any,
@@ -177,89 +92,131 @@ def prepare(
     ood_data: AuditData | Any | None = None,
     progress: Progress | None = None,
 ) -> AuditContext:
-    """Load and bind everything, score the data once, and return the context checks read."""
-    config = config or AuditConfig()
-    from .stream.run import prepare_stream, should_stream
+    """Bind the model to the data, feed every row through the checks' tallies, and return the context.
 
-    if not isinstance(data, AuditData) and should_stream(data, config):  # Parquet beyond memory, or --stream / ray
-        return prepare_stream(model, data, config=config, reference=reference, ood_data=ood_data, progress=progress)
-    if not isinstance(model, OnnxModel):
-        model = load_model(model, provider=config.provider, output=config.output,
-                           output_kind=config.output_kind, threads=config.threads)
-    data = load_data(data, target=config.target, sensitive=config.sensitive, features=config.features)
+    One path whatever the source (:mod:`audit_engine.sources`): data in memory is bound whole
+    and scored once; a Parquet source beyond memory (or ``stream`` / ``backend = "ray"``) is
+    bound on its first rows and scored chunk by chunk, locally or by Ray actors. Either way
+    the scored chunks (aligned to global row indices, ``fairness.chunk_rows`` rows) are
+    labelled once and added to the tally of every wanted check that declares one
+    (``tally(ctx)``); a streamed source also keeps a seeded hashed sample of
+    ``sample_rows`` rows for the checks that need rows.
+    """
+    config = config or AuditConfig()
+    started = time.perf_counter()
+    streamed = not isinstance(data, AuditData) and should_stream(data, config)
+    chunk_rows = _chunk_rows(config)
+    settings = dict(features=config.features, target=config.target, sensitive=config.sensitive,
+                    extras={"reference data": reference, "OOD data": ood_data}, provider=config.provider,
+                    output=config.output, output_kind=config.output_kind, threads=config.threads,
+                    tokenizer=config.tokenizer, text_column=config.text_column, max_length=config.max_length,
+                    classes=config.classes, max_chunk_bytes=config.max_chunk_bytes,
+                    before_model_call=lambda d: _before_model_call(d, config, streamed))
+    parquet = None
+    if streamed:
+        parquet = ParquetSource.open(data)
+        bound = bind(model, parquet.head(min(_HEAD_ROWS, parquet.n_rows)), target_check=False, **settings)
+        bound.data.path = parquet.path
+    else:
+        bound = bind(model, data, progress=progress, **settings)
     # Record what the audit really used, whether it came from the config or the AuditData.
-    config = dataclasses.replace(config, target=data.target, sensitive=tuple(data.sensitive_names))
-    reference = None if reference is None else load_data(reference, features=config.features)
-    ood_data = None if ood_data is None else load_data(ood_data, features=config.features)
-    extras = [d for d in (reference, ood_data) if d is not None]
-    config.policy.check_subjects(data.sensitive_names)  # before any model call
-    _prechecks(data, config)
-    space = FeatureSpace.bind(model, data, features=config.features, also=extras, tokenizer=config.tokenizer,
-                              text_column=config.text_column, max_length=config.max_length)
-    rows = space.encode(data)
-    check_float32_range(rows, space, "the data")
-    if data.y is not None:
-        _check_target(data)
-    missing = np.isnan(rows).reshape(rows.shape[0], -1).any(axis=1)
-    evaluator = LocalEvaluator(model, space, max_chunk_bytes=config.max_chunk_bytes, progress=progress,
-                               probe_rows=rows[~missing] if (~missing).any() else rows, y=data.y,
-                               classes=config.classes)
-    for name, part in (("data", rows), ("reference data", reference), ("OOD data", ood_data)):
-        if part is not None:
-            check_missing(evaluator, part if isinstance(part, np.ndarray) else space.encode(part), space, name)
-    proba = evaluator.predict(rows)
-    ctx = AuditContext(
-        model, data, space, evaluator, config, rows, proba,
-        reference=reference,
-        reference_rows=None if reference is None else space.encode(reference),
-        ood_data=ood_data,
-        ood_rows=None if ood_data is None else space.encode(ood_data),
-        progress=progress,
-    )
-    for name, extra in (("the reference data", ctx.reference_rows), ("the OOD data", ctx.ood_rows)):
-        if extra is not None:
-            check_float32_range(extra, space, name)
-    if data.y is not None and ctx.task == "classification":
-        _ = ctx.y_index, ctx.positive_index  # validate labels up front, before any file is written
-    _ = ctx.favorable_index  # favorable_label must be one of the model's classes
+    config = dataclasses.replace(config, target=bound.data.target, sensitive=tuple(bound.data.sensitive_names))
+    proba = bound.evaluator.predict(bound.rows)
+    head = AuditContext(bound.model, bound.data, bound.space, bound.evaluator, config, bound.rows, proba,
+                        reference=bound.extras.get("reference data"),
+                        reference_rows=bound.extra_rows.get("reference data"),
+                        ood_data=bound.extras.get("OOD data"), ood_rows=bound.extra_rows.get("OOD data"),
+                        progress=progress)
+    if bound.data.y is not None and head.task == "classification":
+        _ = head.y_index, head.positive_index  # validate labels up front, before any file is written
+    _ = head.favorable_index  # favorable_label must be one of the model's classes
+    wanted = config.checks if config.checks is not None else CHECK_NAMES
+    tallies = {}
+    for name in wanted:
+        factory = getattr(_module(name), "tally", None)
+        made = None if factory is None else factory(head)
+        if made is not None:
+            tallies[name] = made
+    needs_rows = any(getattr(t, "needs_rows", False) for t in tallies.values())
+    if parquet is None:
+        source: ChunkSource = InMemorySource(bound, proba)
+        _feed(source, head, tallies, chunk_rows)
+        head.tallies = tallies
+        return head
+    bound.evaluator.stats = type(bound.evaluator.stats)()  # the head is set-up; every row is scored again below
+    if config.backend == "ray":
+        source = RayChunks(parquet, bound, config, with_features=needs_rows)
+    else:
+        source = ParquetChunks(parquet, bound)
+    sample = HashedSample(int(config.sample_rows), _seed_word(config.seed))
+    n = _feed(source, head, tallies, chunk_rows, sample=sample, progress=progress)
+    if n != parquet.n_rows:
+        raise RuntimeError(f"streamed {n} rows, the Parquet metadata declares {parquet.n_rows}")
+    index, frame, sample_proba = sample.result()
+    columns = needed_columns(parquet, bound.data)
+    absent = [c for c in columns if c not in frame.columns]
+    if absent:  # the Ray actors send back outputs, target and groups only: read the sample's features here
+        frame = pd.concat([frame, parquet.take(index, absent)], axis=1)[columns]
+    sample_data = load_data(frame, target=config.target, sensitive=config.sensitive, features=config.features)
+    sample_data.path = parquet.path
+    if sample_data.y is not None:
+        check_target(sample_data)
+    summary = StreamSummary(parquet, n, chunk_rows, int(config.sample_rows), config.backend, parquet.sha256(),
+                            time.perf_counter() - started, shift="ood" in tallies)
+    ctx = AuditContext(bound.model, sample_data, bound.space, bound.evaluator, config,
+                       bound.space.encode(sample_data), sample_proba, reference=head.reference,
+                       reference_rows=head.reference_rows, ood_data=head.ood_data, ood_rows=head.ood_rows,
+                       progress=progress, tallies=tallies, stream=summary)
+    if sample_data.y is not None and ctx.task == "classification":
+        _ = ctx.y_index, ctx.positive_index
     return ctx
 
 
-def check_missing(evaluator: LocalEvaluator, rows: np.ndarray, space: FeatureSpace, what: str = "data") -> None:
-    """Accept missing values (NaN) only if the model does: run it on the rows that have
-    them; finite outputs mean it handles them (an imputer in the graph, trees with a
-    missing-value branch), else raise ``InvalidValueError``. Evaluations not counted."""
-    flat = rows.reshape(rows.shape[0], -1)
-    where = np.isnan(flat)
-    holed = where.any(axis=1)
-    if not holed.any():
-        return
-    before = evaluator.stats.copy()
-    try:
-        out = evaluator.raw(rows[holed])
-    except ModelRuntimeError:  # NaN/inf outputs (or a failure) on those rows: not handled
-        out = np.array([np.nan])
-    finally:
-        evaluator.stats = before
-    if np.all(np.isfinite(out)):
-        logger.info("The %s has %d rows with missing values; the model returns finite outputs on them.", what, int(holed.sum()))
-        return
-    j = int(np.flatnonzero(where.any(axis=0))[0])
-    row = int(np.flatnonzero(where[:, j])[0])
-    name = space.feature_names[j]
-    raise InvalidValueError(
-        f"Column {name!r} of the {what} holds {int(where[:, j].sum())} missing (NaN) values (first at row {row}) and the "
-        "model returns NaN on rows with missing values, so it does not handle them; fill or drop them before auditing."
-    )
+_HEAD_ROWS = 4096
+"""A streamed source is bound (features, output kind, classes) on its first rows."""
 
 
-def _check_target(data: AuditData) -> None:
-    values = np.unique(np.asarray(data.y).astype(str))
-    if len(values) < 2:
-        raise InvalidValueError(
-            f"The target {data.target!r} has a single value ({values[0]!r}) in all {data.n_rows} rows; "
-            "performance and fairness need rows of at least two classes."
-        )
+def _chunk_rows(config: AuditConfig) -> int:
+    """Rows per chunk, every source alike (``fairness.chunk_rows``; validated when the config was built)."""
+    return int(config.params("fairness").chunk_rows)
+
+
+def _feed(source: ChunkSource, ctx: AuditContext, tallies: dict[str, Any], chunk_rows: int, *,
+          sample: HashedSample | None = None, progress: Progress | None = None) -> int:
+    """Label every chunk of ``source`` once and add it to each tally (and the sample); the rows fed."""
+    n = 0
+    for part in source.chunks(chunk_rows):
+        if part.start != n:
+            raise RuntimeError(f"chunk starting at row {part.start} arrived after {n} rows; chunks must come in order")
+        chunk = label_chunk(ctx, part)
+        for tally in tallies.values():
+            tally.add(chunk)
+        if sample is not None:
+            sample.offer(part.start, part.frame, part.proba)
+        n += len(chunk)
+        if sample is not None and progress is not None:
+            progress(n, source.n_rows)
+    return n
+
+
+def label_chunk(ctx: AuditContext, part: SourceChunk) -> Chunk:
+    """The :class:`~audit_engine.context.Chunk` of a source's chunk: class indices mapped once per
+    distinct label, decisions at ``config.threshold`` (binary) or the argmax."""
+    y_index = predicted = None
+    if ctx.task == "classification":
+        if part.y is not None:
+            codes, uniques = pd.factorize(np.asarray(part.y))
+            y_index = class_indices(np.asarray(uniques), ctx.classes, ctx.data.target)[codes]
+        if ctx.positive_index is not None:
+            hit = part.proba[:, ctx.positive_index] >= ctx.config.threshold
+            predicted = np.where(hit, ctx.positive_index, 1 - ctx.positive_index)
+        else:
+            predicted = part.proba.argmax(axis=1)
+    return Chunk(part.start, part.proba, part.y, y_index, predicted, part.groups, part.rows)
+
+
+def _seed_word(seed: Any) -> int:
+    return int(child_rng(seed, "stream", "sample").integers(0, 2**63 - 1))
 
 
 @validate_params("audit")

@@ -1,21 +1,20 @@
 """What a check returns, in a module of its own so that every check imports it at the top.
 
-A check is a module with ``Params``, ``applies(ctx) -> str | None`` and
-``run(ctx) -> CheckOutcome`` (see :mod:`audit_engine.audit`, which runs them). This module
-imports nothing of the engine at run time, so no check import can form a cycle through
-:mod:`audit_engine.audit`; :class:`~audit_engine.audit.AuditContext` is named for type
-checkers only.
+A check is a module with ``Params``, ``applies(ctx) -> str | None``, optionally
+``tally(ctx) -> Tally | None`` (an additive summary of every row, fed chunk by chunk by
+:func:`audit_engine.audit.prepare` whatever the source) and ``run(ctx) -> CheckOutcome``
+(see :mod:`audit_engine.audit`, which runs them). The context types come from
+:mod:`audit_engine.context`, which imports no check, so no check import forms a cycle.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .audit import AuditContext
+from .context import AuditContext, Chunk, Tally
 
-__all__ = ["AuditContext", "CheckOutcome"]
+__all__ = ["AuditContext", "CheckOutcome", "Chunk", "Tally"]
 
 
 @dataclass
@@ -27,11 +26,3 @@ class CheckOutcome:
 
     section: Any
     skipped: dict[str, str] = field(default_factory=dict)
-
-
-def __getattr__(name: str) -> Any:  # ``from audit_engine.checks import AuditContext`` at run time
-    if name == "AuditContext":
-        from .audit import AuditContext
-
-        return AuditContext
-    raise AttributeError(name)

@@ -677,7 +677,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     # onnx_checker=False: inspect does not import onnx (> 1 s); onnxruntime validates the model instead.
     model = load_model(args.model, provider=args.provider or "auto", output=args.output, output_kind=args.output_kind,
                        onnx_checker=False)
-    from .model.probe import probe
+    from .probe import probe
 
     found = probe(model, getattr(args, "data", None))
     info = model.to_dict()

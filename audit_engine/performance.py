@@ -18,16 +18,18 @@ calibration on 15 equal-width bins of the top-label confidence:
   weighted |accuracy − confidence|; biased upward (above 0 for a calibrated model). Multiclass adds per-class precision,
 recall, F1 and one-vs-rest AUC. Regression: MAE, RMSE, R².
 
-Every metric is written as a weighted statistic of per-row terms, so the point value
-(unit weights) and the Poisson-bootstrap replicates (Poisson(1) weights) come from the
-same vectorised code. Intervals (the check, :func:`run`): accuracy, balanced accuracy, log
-loss and Brier score get closed forms from counts and power sums
-(:mod:`.performance_intervals`: Wilson, Price–Bonett, Hall's skewness-corrected t; they
-covered 94.5–95.4% where the 200-replicate percentile bootstrap covered 93.5–94.6%), the
-binary ROC AUC DeLong's interval on the logit scale, the calibration errors the
-debiased-world bootstrap, the multiclass AUC, per-class metrics and regression metrics the
-Poisson-bootstrap percentile interval. Scores: higher is better for accuracy/AUC/R², lower is better for
-log loss, Brier, ECE, MAE and RMSE.
+The check (:func:`tally`, :func:`run`) computes every figure from the additive tally of
+:mod:`.performance_tally`, fed chunk by chunk by :func:`audit_engine.audit.prepare` whatever
+the source (in memory, streamed Parquet, Ray), so the figures do not depend on the source;
+the intervals are listed there (closed forms with measured coverage: Wilson, Price–Bonett,
+Hall's skewness-corrected t, DeLong; the debiased-world bootstrap for the calibration
+errors; the cell bootstrap for per-class precision, recall and F1).
+
+The row-level functions below write every metric as a weighted statistic of per-row terms,
+so the point value (unit weights) and Poisson-bootstrap replicates (Poisson(1) weights) come
+from the same vectorised code; :func:`audit_engine.compare.compare_models` uses them for
+paired intervals on shared rows. Scores: higher is better for accuracy/AUC/R², lower is
+better for log loss, Brier, ECE, MAE and RMSE.
 """
 
 from __future__ import annotations
@@ -38,38 +40,15 @@ from typing import Any
 import numpy as np
 
 from .checks import CheckOutcome
-from .params import PerformanceParams
-from .fairness.calibration_interval import top_label_estimates
 from .fairness.metrics import debiased_squared_ce
-from .performance_intervals import auc_estimate, closed_form_estimates, level_counts, power_sums
-from .results.performance import Calibration, ConfusionMatrix, PerformanceResult
-from .stats import Estimate, percentile_interval, poisson_weight_blocks
+from .params import PerformanceParams
+from .performance_tally import ECE_BINS, ClassificationTally, RegressionTally
+from .stats import Estimate, percentile_interval, poisson_weight_blocks, weighted_auc
 
-__all__ = ["classification_metrics", "regression_metrics", "weighted_auc", "ECE_BINS", "run"]
-
-ECE_BINS = 15
+__all__ = ["Params", "classification_metrics", "regression_metrics", "weighted_auc", "ECE_BINS", "tally", "run"]
 _EPS = 1e-15
 
 Statistic = Callable[[np.ndarray], np.ndarray]
-
-
-def weighted_auc(scores: np.ndarray, positive: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """ROC AUC for each weight row: ``(b, n)`` weights → ``(b,)`` AUCs (NaN if one class).
-
-    Ties count one half (Mann–Whitney), so unit weights equal scikit-learn's roc_auc_score.
-    """
-    order = np.argsort(scores, kind="mergesort")
-    s = scores[order]
-    pos = positive[order].astype(np.float64)
-    w = weights[:, order]
-    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
-    wp = np.add.reduceat(w * pos, starts, axis=1)
-    wn = np.add.reduceat(w * (1.0 - pos), starts, axis=1)
-    neg_before = np.cumsum(wn, axis=1) - wn
-    total_p = wp.sum(axis=1)
-    total_n = wn.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (wp * (neg_before + 0.5 * wn)).sum(axis=1) / (total_p * total_n)
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -172,32 +151,6 @@ def classification_metrics(
     return out
 
 
-def per_class_metrics(proba: np.ndarray, y_index: np.ndarray) -> dict[int, dict[str, Statistic]]:
-    """Per-class precision, recall, F1 and one-vs-rest AUC (multiclass)."""
-    k = proba.shape[1]
-    pred = proba.argmax(axis=1)
-    out: dict[int, dict[str, Statistic]] = {}
-    for c in range(k):
-        is_c = (y_index == c).astype(np.float64)
-        pred_c = (pred == c).astype(np.float64)
-        tp = is_c * pred_c
-
-        def precision(w: np.ndarray, tp: np.ndarray = tp, pred_c: np.ndarray = pred_c) -> np.ndarray:
-            return _ratio(w @ tp, w @ pred_c)
-
-        def recall(w: np.ndarray, tp: np.ndarray = tp, is_c: np.ndarray = is_c) -> np.ndarray:
-            return _ratio(w @ tp, w @ is_c)
-
-        def f1(w: np.ndarray, tp: np.ndarray = tp, is_c: np.ndarray = is_c, pred_c: np.ndarray = pred_c) -> np.ndarray:
-            return _ratio(2 * (w @ tp), w @ is_c + w @ pred_c)
-
-        stats: dict[str, Statistic] = {"precision": precision, "recall": recall, "f1": f1}
-        if is_c.any() and (1 - is_c).any():
-            stats["roc_auc"] = lambda w, c=c, is_c=is_c: weighted_auc(proba[:, c], is_c, w)
-        out[c] = stats
-    return out
-
-
 def regression_metrics(pred: np.ndarray, y: np.ndarray) -> dict[str, Statistic]:
     """Weighted MAE, RMSE and R² (lower is better for MAE/RMSE; higher for R²)."""
     err = pred - y
@@ -238,28 +191,6 @@ def estimate_all(
     return out
 
 
-def calibration_curve(proba: np.ndarray, y_index: np.ndarray, positive_index: int | None, n_bins: int = 10) -> Calibration:
-    """Reliability diagram data: per equal-width bin, mean predicted vs observed frequency.
-
-    Binary: on p(positive) vs the positive rate. Multiclass: top-label confidence vs accuracy.
-    """
-    if positive_index is not None and proba.shape[1] == 2:
-        p = proba[:, positive_index]
-        hit = (y_index == positive_index).astype(float)
-        what = "p(positive) vs observed positive rate"
-    else:
-        p = proba.max(axis=1)
-        hit = (proba.argmax(axis=1) == y_index).astype(float)
-        what = "top-label confidence vs accuracy"
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
-    idx = np.minimum((p * n_bins).astype(int), n_bins - 1)
-    count = np.bincount(idx, minlength=n_bins)
-    mean_pred = _ratio(np.bincount(idx, weights=p, minlength=n_bins), count)
-    observed = _ratio(np.bincount(idx, weights=hit, minlength=n_bins), count)
-    return Calibration(what=what, bins=tuple(float(e) for e in edges), mean_predicted=tuple(float(v) for v in mean_pred),
-                       observed=tuple(float(v) for v in observed), count=tuple(int(c) for c in count))
-
-
 Params = PerformanceParams
 
 
@@ -270,64 +201,25 @@ def applies(ctx: Any) -> str | None:
     return None
 
 
-def run(ctx: Any) -> Any:
-    """The performance check: needs a target; returns a CheckOutcome."""
-
-    if getattr(ctx, "stream", None) is not None:  # streamed data: tallies over every row (stream/check.py)
-        from .stream.check import performance_outcome
-
-        return performance_outcome(ctx)
-    params = ctx.config.params("performance")
-    rng = ctx.rng("performance")
-    cfg = ctx.config
-    n = len(ctx.y)
+def tally(ctx: Any) -> ClassificationTally | RegressionTally | None:
+    """The performance tally of the audited rows (None without a target): fed every chunk by ``prepare``."""
+    if ctx.y is None:
+        return None
     if ctx.task == "regression":
-        stats = regression_metrics(ctx.proba[:, 0], ctx.y.astype(np.float64))
-        report = PerformanceResult(
-            task="regression", n=n, positive_label=None, threshold=None, n_bootstrap=cfg.n_bootstrap,
-            confidence=cfg.confidence,
-            metrics=estimate_all(stats, n, n_boot=cfg.n_bootstrap, rng=rng, confidence=cfg.confidence),
-        )
+        return RegressionTally(shift=float(np.asarray(ctx.y, dtype=np.float64)[0]))
+    calibration_bins = int(ctx.config.params("performance").calibration_bins)
+    return ClassificationTally(ctx.evaluator.n_outputs, ctx.positive_index, calibration_bins)
+
+
+def run(ctx: Any) -> Any:
+    """The performance check: the section from the tally of every row (:mod:`.performance_tally`)."""
+    cfg = ctx.config
+    tally = ctx.tallies["performance"]
+    if ctx.task == "regression":
+        report = tally.report(n_boot=cfg.n_bootstrap, confidence=cfg.confidence)
     else:
-        stats = classification_metrics(ctx.proba, ctx.y_index, positive_index=ctx.positive_index, threshold=cfg.threshold)
-        ones = np.ones((1, n))
-        points = {name: float(stat(ones)[0]) for name, stat in stats.items()}
-        # Proportions, mean losses and the binary AUC: closed-form intervals (performance_intervals.py);
-        # only the multiclass AUC needs the row bootstrap.
-        metrics = {name: Estimate(points[name], float("nan"), float("nan")) for name in stats}
-        if ctx.positive_index is not None and ctx.proba.shape[1] == 2 and "roc_auc" in points:
-            metrics["roc_auc"] = auc_estimate(points["roc_auc"], *level_counts(
-                ctx.proba[:, ctx.positive_index], ctx.y_index == ctx.positive_index), cfg.confidence)
-        else:  # the macro one-vs-rest AUC of a multiclass model: row bootstrap
-            metrics.update(estimate_all({k: v for k, v in stats.items() if k == "roc_auc"}, n,
-                                        n_boot=cfg.n_bootstrap, rng=rng, confidence=cfg.confidence))
-        terms = row_terms(ctx.proba, ctx.y_index, positive_index=ctx.positive_index, threshold=cfg.threshold)
-        metrics.update(closed_form_estimates(
-            points, n=n, correct=terms["correct"].sum(), confidence=cfg.confidence,
-            class_hits=np.array([h.sum() for h in terms["class_hits"]]),
-            class_rows=np.array([m.sum() for m in terms["class_masks"]]),
-            loss_sums={"log_loss": power_sums(terms["log_loss"]), "brier_score": power_sums(terms["brier"])}))
-        # Debiased calibration error: debiased-world bootstrap (fairness/calibration_interval.py).
-        # The plug-in ECE is biased upward; it is kept for comparison without an interval.
-        metrics.update(top_label_estimates(ctx.proba, ctx.y_index, bins=ECE_BINS, n_boot=cfg.n_bootstrap,
-                                           rng=ctx.rng("performance", "calibration"), confidence=cfg.confidence))
-        per_class = None
-        if ctx.proba.shape[1] > 2:
-            per_class = {}
-            for c, class_stats in per_class_metrics(ctx.proba, ctx.y_index).items():
-                per_class[str(ctx.classes[c])] = estimate_all(
-                    class_stats, n, n_boot=cfg.n_bootstrap, rng=ctx.rng("performance", "class", c), confidence=cfg.confidence
-                )
-        pred = ctx.predicted_index
-        k = ctx.proba.shape[1]
-        cm = np.zeros((k, k), dtype=int)
-        np.add.at(cm, (ctx.y_index, pred), 1)
-        report = PerformanceResult(
-            task="classification", n=n, positive_label=ctx.positive_label,
-            threshold=cfg.threshold if ctx.positive_index is not None else None,
-            n_bootstrap=cfg.n_bootstrap, confidence=cfg.confidence, metrics=metrics, per_class=per_class,
-            calibration=calibration_curve(ctx.proba, ctx.y_index, ctx.positive_index, params.calibration_bins),
-            confusion_matrix=ConfusionMatrix(labels=tuple(str(c) for c in ctx.classes),
-                                             rows_true_columns_predicted=tuple(tuple(int(x) for x in r) for r in cm)),
-        )
+        report = tally.report(classes=ctx.classes, positive_label=ctx.positive_label,
+                              threshold=cfg.threshold if ctx.positive_index is not None else None,
+                              n_boot=cfg.n_bootstrap, confidence=cfg.confidence, rng=ctx.rng("performance"),
+                              calibration_rng=ctx.rng("performance", "calibration"))
     return CheckOutcome(report)

@@ -1,4 +1,6 @@
-"""Shared statistics: point estimates with intervals, and the Poisson bootstrap.
+"""Shared statistics: point estimates with intervals, the Poisson bootstrap, the weighted ROC AUC.
+
+This module imports only numpy and scipy (and the standard library): no domain module of the engine.
 
 The Poisson bootstrap (Hanley & MacGibbon 2006; Chamandy et al. 2012) weights each row
 by an independent Poisson(1) draw per replicate instead of resampling indices. Weighted
@@ -8,13 +10,19 @@ sums stay additive over chunks and workers, which is what streaming needs.
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy import stats as sps
 
-__all__ = ["Estimate", "finite_or_none", "poisson_weight_blocks", "percentile_interval", "bootstrap_estimates", "child_rng"]
+__all__ = ["Estimate", "finite_or_none", "poisson_weight_blocks", "percentile_interval", "bootstrap_estimates", "child_rng",
+           "weighted_auc", "rate_interval", "RATE_METHODS"]
+
+RATE_METHODS = ("jeffreys", "wilson")
+"""Binomial interval methods of :func:`rate_interval`."""
 
 _BLOCK_ELEMENTS = 8_000_000
 
@@ -89,8 +97,6 @@ def child_rng(seed: int | np.random.Generator | None, *keys: str | int) -> np.ra
     ``child_rng(0, "performance")`` is the same whatever ran before it, so results do not
     depend on which checks ran or in which order.
     """
-    import zlib
-
     if isinstance(seed, np.random.Generator):
         base = int(seed.integers(0, 2**63 - 1))
     else:
@@ -143,3 +149,58 @@ def bootstrap_estimates(
     reps = np.concatenate([np.asarray(statistic(w), dtype=np.float64) for w in poisson_weight_blocks(rng, n_rows, n_boot)])
     low, high = percentile_interval(reps, confidence)
     return value, low, high
+
+
+def weighted_auc(scores: np.ndarray, positive: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """ROC AUC for each weight row: ``(b, n)`` weights → ``(b,)`` AUCs (NaN if one class).
+
+    Ties count one half (Mann–Whitney), so unit weights equal scikit-learn's roc_auc_score.
+    """
+    order = np.argsort(scores, kind="mergesort")
+    s = scores[order]
+    pos = positive[order].astype(np.float64)
+    w = weights[:, order]
+    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
+    wp = np.add.reduceat(w * pos, starts, axis=1)
+    wn = np.add.reduceat(w * (1.0 - pos), starts, axis=1)
+    neg_before = np.cumsum(wn, axis=1) - wn
+    total_p = wp.sum(axis=1)
+    total_n = wn.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (wp * (neg_before + 0.5 * wn)).sum(axis=1) / (total_p * total_n)
+
+
+def rate_interval(successes: np.ndarray, trials: np.ndarray, confidence: float = 0.95,
+                  method: str = "jeffreys") -> tuple[np.ndarray, np.ndarray]:
+    """Binomial interval for ``successes / trials`` (elementwise; NaN where trials == 0).
+
+    Parameters
+    ----------
+    successes, trials: arrays of the same shape; unweighted row counts, ``0 <= k <= m``.
+    method: ``"jeffreys"`` (Beta(k + ½, m − k + ½) quantiles; 0 / 1 at k = 0 / k = m) or
+        ``"wilson"`` (score interval). Both equal ``statsmodels.stats.proportion.proportion_confint``
+        away from the boundaries; both contain k / m and have positive width when m > 0.
+    """
+    k = np.asarray(successes, dtype=np.float64)
+    m = np.asarray(trials, dtype=np.float64)
+    ok = m > 0
+    alpha = 1.0 - confidence
+    ms = np.where(ok, m, 1.0)
+    ks = np.clip(np.where(ok, k, 0.0), 0.0, ms)
+    if method == "jeffreys":
+        low = sps.beta.ppf(alpha / 2, ks + 0.5, ms - ks + 0.5)
+        high = sps.beta.ppf(1 - alpha / 2, ks + 0.5, ms - ks + 0.5)
+        low = np.where(ks <= 0, 0.0, low)
+        high = np.where(ks >= ms, 1.0, high)
+    elif method == "wilson":
+        z = sps.norm.ppf(1 - alpha / 2)
+        p = ks / ms
+        den = 1 + z**2 / ms
+        centre = (p + z**2 / (2 * ms)) / den
+        half = z * np.sqrt(p * (1 - p) / ms + z**2 / (4 * ms**2)) / den
+        low, high = np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+    else:
+        raise ValueError(f"unknown rate interval method {method!r}; use one of {RATE_METHODS}")
+    point = ks / ms
+    low, high = np.minimum(low, point), np.maximum(high, point)
+    return np.where(ok, low, np.nan), np.where(ok, high, np.nan)

@@ -17,7 +17,8 @@ import argparse
 import numpy as np
 
 from audit_engine.paired import paired_fairness
-from audit_engine.performance import estimate_all, weighted_auc
+from audit_engine.performance import estimate_all
+from audit_engine.stats import weighted_auc
 
 
 def population(rng: np.random.Generator, size: int, scenario: str):

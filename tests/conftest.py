@@ -15,6 +15,17 @@ MODELS = FIXTURES / "models"
 DATA = FIXTURES / "data"
 
 
+@pytest.fixture(scope="session")
+def ray_local():
+    """Ray in local mode on 2 CPUs (tests/test_ray.py, tests/test_sources.py)."""
+    ray = pytest.importorskip("ray")
+    pytest.importorskip("ray.data")
+    ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    yield ray
+    ray.shutdown()
+
+
 def model_path(name: str) -> Path:
     return MODELS / name
 

@@ -209,7 +209,7 @@ def test_external_data_is_read_at_its_offset(tmp_path):
 def test_probe_binds_synthetic_rows_as_bind_would(name):
     """Oracle: FeatureSpace.bind on the same rows loaded as array data (the probe's old path)."""
     from audit_engine.data import FeatureSpace, load_data
-    from audit_engine.model.probe import synthetic_rows
+    from audit_engine.probe import synthetic_rows
 
     model = ae.load_model(model_path(name), provider="cpu", onnx_checker=False)
     rows = synthetic_rows(model)

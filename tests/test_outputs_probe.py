@@ -14,7 +14,7 @@ from audit_engine.cli import main
 from audit_engine.config import AuditConfig
 from audit_engine.errors import OutputError
 from audit_engine.model.loader import load_model
-from audit_engine.model.probe import probe
+from audit_engine.probe import probe
 
 from .conftest import _model, model_path, save
 

@@ -97,10 +97,9 @@ def test_binary_metrics_equal_sklearn(binary_ctx):
 
 
 def test_threshold_and_positive_label(binary_ctx):
-    import dataclasses
-
-    ctx = binary_ctx
-    other = dataclasses.replace(ctx, config=ctx.config.replace(threshold=0.3, positive_label=0))
+    ctx = binary_ctx  # the tallies are taken at prepare time, with the config's threshold and positive label
+    other = ae.prepare(model_path("compas_logreg.onnx"), data_path("compas.csv"),
+                       config=ctx.config.replace(threshold=0.3, positive_label=0))
     m = performance.run(other).section.to_dict()["metrics"]
     y0 = (ctx.data.y == 0).astype(int)
     p0 = ctx.proba[:, 0]

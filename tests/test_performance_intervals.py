@@ -17,7 +17,7 @@ from audit_engine.performance_intervals import (
     proportion_interval,
     skewed_mean_interval,
 )
-from audit_engine.stream.performance import ClassificationTally
+from audit_engine.performance_tally import ClassificationTally
 
 from .conftest import data_path, model_path
 
@@ -107,7 +107,7 @@ def test_streamed_tally_gives_the_same_closed_form_intervals():
     for lo in range(0, 3000, 700):
         sl = slice(lo, lo + 700)
         tally.update(proba[sl], y[sl], (p[sl] >= 0.5).astype(int))
-    report, _ = tally.report(classes=[0, 1], positive_label=1, threshold=0.5, n_boot=20, confidence=0.95,
+    report = tally.report(classes=[0, 1], positive_label=1, threshold=0.5, n_boot=20, confidence=0.95,
                              rng=np.random.default_rng(0), calibration_rng=np.random.default_rng(1))
     ll = -np.log(np.where(y == 1, p, 1 - p))
     expect = skewed_mean_interval(power_sums(ll), 0.95)

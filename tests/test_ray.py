@@ -17,16 +17,6 @@ COMPAS_NUMERIC = ("age", "juv_fel_count", "juv_misd_count", "juv_other_count", "
 _VOLATILE = ("created", "evaluations", "checks")
 
 
-@pytest.fixture(scope="session")
-def ray_local():
-    ray = pytest.importorskip("ray")
-    pytest.importorskip("ray.data")
-    ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
-    ray.data.DataContext.get_current().enable_progress_bars = False
-    yield ray
-    ray.shutdown()
-
-
 @pytest.fixture(scope="module")
 def compas_folder(tmp_path_factory):
     df = pd.read_csv(data_path("compas.csv"))

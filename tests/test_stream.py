@@ -11,9 +11,9 @@ from sklearn.metrics import roc_auc_score
 
 import audit_engine as ae
 from audit_engine.cli import main
-from audit_engine.stream.performance import ClassificationTally, histogram_auc
+from audit_engine.performance_tally import ClassificationTally, histogram_auc
 from audit_engine.stream.sample import HashedSample
-from audit_engine.stream.source import ParquetSource, rebatch
+from audit_engine.data.parquet import ParquetSource, rebatch
 
 from .conftest import data_path, model_path
 
@@ -47,6 +47,22 @@ def _same_figures(a, b, *, rel=1e-12):
     assert json.dumps(a["fairness"], sort_keys=True) == json.dumps(b["fairness"], sort_keys=True)
 
 
+def _close(a, b, path="performance"):
+    """``a == b`` with floats compared to 1e-9 relative (sums over different chunkings)."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), path
+        for key in a:
+            _close(a[key], b[key], f"{path}.{key}")
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _close(x, y, f"{path}[{i}]")
+    elif isinstance(a, float) and isinstance(b, float):
+        assert a == pytest.approx(b, rel=1e-9, abs=1e-12), path
+    else:
+        assert a == b, path
+
+
 def test_stream_equals_in_memory(compas_folder):
     memory = ae.audit(model_path("compas_logreg.onnx"), str(compas_folder), config=_config()).to_dict()
     streamed = ae.audit(model_path("compas_logreg.onnx"), str(compas_folder),
@@ -57,15 +73,10 @@ def test_stream_equals_in_memory(compas_folder):
     assert streamed["data"]["sha256"] == memory["data"]["sha256"]
     _same_figures(memory, streamed)
     assert streamed["performance"]["streaming"]["auc"] == {"method": "exact", "bins": None, "error_bound": 0.0}
-    # the calibration errors: the in-memory construction from the same per-bin tallies and stream
-    for name in ("expected_calibration_error", "squared_calibration_error"):
-        m, s = memory["performance"]["metrics"][name], streamed["performance"]["metrics"][name]
-        assert (s["ci_low"], s["ci_high"]) == pytest.approx((m["ci_low"], m["ci_high"]), rel=1e-9, abs=1e-12), name
-    # the rest: closed forms (equal) or a cell bootstrap instead of the row bootstrap (close)
-    for name in ("accuracy", "balanced_accuracy", "roc_auc", "log_loss"):
-        m, s = memory["performance"]["metrics"][name], streamed["performance"]["metrics"][name]
-        width = m["ci_high"] - m["ci_low"]
-        assert abs(s["ci_low"] - m["ci_low"]) < 0.35 * width and abs(s["ci_high"] - m["ci_high"]) < 0.35 * width, name
+    # one implementation: the whole section is equal, intervals included, up to the float rounding of
+    # sums taken over other chunks (1M rows in memory, 777 streamed); with equal chunks it is identical
+    # (tests/test_sources.py)
+    _close(streamed["performance"], memory["performance"])
 
 
 def test_stream_independent_of_chunk_size_and_deterministic(compas_folder):
@@ -136,8 +147,8 @@ def test_multiclass_and_regression_stream_like_memory(tmp_path):
     ae.validate(streamed)
     for name, est in memory["performance"]["metrics"].items():
         assert streamed["performance"]["metrics"][name]["value"] == pytest.approx(est["value"], rel=1e-10), name
-    mae_m, mae_s = memory["performance"]["metrics"]["mae"], streamed["performance"]["metrics"]["mae"]
-    assert mae_s["ci_low"] == pytest.approx(mae_m["ci_low"], rel=0.05) and mae_s["ci_high"] == pytest.approx(mae_m["ci_high"], rel=0.05)
+    _close(streamed["performance"], memory["performance"])  # MAE, RMSE and R² intervals too
+    assert streamed["performance"]["metrics"]["r2"]["ci_low"] is not None
     assert json.dumps(memory["fairness"], sort_keys=True) == json.dumps(streamed["fairness"], sort_keys=True)
 
 
@@ -177,9 +188,9 @@ def test_row_checks_run_on_the_sample(compas_folder):
 
 
 def test_auto_streams_large_parquet(compas_folder, monkeypatch):
-    from audit_engine.stream import run as stream_run
+    from audit_engine import sources
 
-    monkeypatch.setattr(stream_run, "AUTO_STREAM_BYTES", 1000)
+    monkeypatch.setattr(sources, "AUTO_STREAM_BYTES", 1000)
     doc = ae.audit(model_path("compas_logreg.onnx"), str(compas_folder), config=_config()).to_dict()
     assert doc["data"]["stream"]["backend"] == "local"
     doc = ae.audit(model_path("compas_logreg.onnx"), str(compas_folder), config=_config(stream=False)).to_dict()
@@ -230,7 +241,7 @@ def test_streamed_shift_tests_equal_scipy(compas_folder):
 def test_shift_tally_large_samples_and_categories():
     from scipy import stats
 
-    from audit_engine.stream.shift import ShiftTally
+    from audit_engine.ood.shift import ShiftTally
 
     rng = np.random.default_rng(3)
     ref = np.c_[rng.normal(size=12_000), rng.integers(0, 4, 12_000)]

@@ -20,6 +20,7 @@ import numpy as np
 from ..errors import ColumnError, DataError, DataNotFoundError, InvalidValueError
 from ..limits import check_data_file, not_a_file
 from ..params import validate_params
+from .parquet import ParquetSource
 
 if TYPE_CHECKING:  # pandas is imported where data is read (0.4 s): inspect and `import audit_engine` skip it
     import pandas as pd
@@ -195,8 +196,7 @@ def load_data(
             arrays["y"] = np.asarray(y)
     else:
         file = Path(source)
-        if file.is_dir():  # a folder of Parquet files, read whole (stream/ reads it in chunks)
-            from ..stream.source import ParquetSource
+        if file.is_dir():  # a folder of Parquet files, read whole (the streamed source reads it in chunks)
 
             check_data_file(file)  # every footer: the files' schemas agree, the total fits the memory budget
             part = ParquetSource.open(file)

@@ -19,12 +19,12 @@ from typing import Any
 
 import numpy as np
 
+from ..bind import bind
 from ..data.labels import class_indices
 from ..data.loader import AuditData, load_data
-from ..data.space import FeatureSpace
 from ..errors import ConfigError
 from ..evaluator.local import DEFAULT_CHUNK_BYTES, LocalEvaluator
-from ..model.loader import OnnxModel, load_model
+from ..model.loader import OnnxModel
 from ..model.relu import MAX_DENSE_ENTRIES
 from ..params import validate_params
 from .attribution import Attribution
@@ -138,14 +138,8 @@ def explain(
     ``n_samples < 1`` or a ``target`` out of range.
     """
     get_explainer(method, backend)  # an unknown method or backend fails before the model loads
-    # -- the join of model and data --
-    if not isinstance(model, OnnxModel):
-        model = load_model(model)
-    audit_data = load_data(data, features=features)
-    space = FeatureSpace.bind(model, audit_data, features=features, tokenizer=tokenizer)
-    x_all = space.encode(audit_data)
-    evaluator = LocalEvaluator(model, space, max_chunk_bytes=max_chunk_bytes, probe_rows=x_all, y=audit_data.y)
-    # --
+    bound = bind(model, data, features=features, tokenizer=tokenizer, max_chunk_bytes=max_chunk_bytes)
+    audit_data, space, x_all, evaluator = bound.data, bound.space, bound.rows, bound.evaluator
     return explain_rows(evaluator, x_all, method=method, rows=rows, target=target, runner_up=runner_up, seed=seed,
                         backend=backend,
                         background=None if background is None else space.encode(load_data(background, features=features)),

@@ -7,8 +7,9 @@ precision, ...) are then absent. Binary classifiers are judged at ``config.thres
 on p(positive); multiclass models one-vs-rest per class on the argmax; regressors by the
 group means of prediction and error.
 
-The counts are taken chunk by chunk (``chunk_rows``) and merged, the same path a
-streaming or distributed run takes, so the check's memory does not grow with the rows.
+The counts are a tally (:class:`GroupTally`): :func:`audit_engine.audit.prepare` feeds it
+every chunk of ``chunk_rows`` rows whatever the source (in memory, streamed, Ray), so the
+check's memory does not grow with the rows and the figures do not depend on the source.
 
 The favourable outcome (``favorable_label`` / ``--favorable-label``; COMPAS: 0, not
 flagged high risk) sets what a *selection* is: selection rates, impact ratios, the
@@ -38,7 +39,7 @@ from .analysis import check_groups, fairness_report
 from .counts import GroupCounts, GroupSums, group_counts, group_sums
 from ..checks import CheckOutcome
 
-__all__ = ["Params", "applies", "run", "counts_from_context"]
+__all__ = ["Params", "applies", "tally", "run", "counts_from_context", "GroupTally"]
 
 Params = FairnessParams
 
@@ -63,34 +64,54 @@ def _params(ctx: Any) -> FairnessParams:
     return ctx.config.params("fairness")  # typed, validated when the config was built
 
 
-def counts_from_context(ctx: Any, *, chunk_rows: int = 1_000_000, score_bins: int = 10) -> GroupCounts | GroupSums:
-    """Per-group counts of the audited predictions, taken in chunks of ``chunk_rows`` and merged."""
-    if getattr(ctx, "stream", None) is not None and ctx.stream.fairness_counts is not None:
-        return ctx.stream.fairness_counts  # streamed data: the same chunks, counted as they were read
-    sensitive = ctx.data.sensitive
-    n = len(sensitive)
-    parts: list[Any] = []
-    for start in range(0, n, chunk_rows):
-        sl = slice(start, min(n, start + chunk_rows))
-        groups = sensitive.iloc[sl]
-        if ctx.task == "regression":
-            y = None if ctx.y is None else np.asarray(ctx.y, dtype=np.float64)[sl]
-            parts.append(group_sums(y, ctx.proba[sl, 0], groups))
-            continue
-        y_true = None if ctx.y_index is None else ctx.y_index[sl]
-        scores = ctx.proba[sl, ctx.positive_index] if ctx.positive_index is not None else None
-        parts.append(group_counts(y_true, ctx.predicted_index[sl], groups, scores=scores,
-                                  n_classes=ctx.proba.shape[1], score_bins=score_bins))
-    total = parts[0]
-    for part in parts[1:]:
-        total = total.merge(part)
-    return total
+class GroupTally:
+    """The fairness tally: per-group counts (classification) or sums (regression) of every row,
+    merged chunk by chunk in row order (:func:`~.counts.group_counts` / :func:`~.counts.group_sums`)."""
+
+    def __init__(self, task: str, positive_index: int | None, n_classes: int, score_bins: int) -> None:
+        self.task = task
+        self.positive_index = positive_index
+        self.n_classes = n_classes
+        self.score_bins = score_bins
+        self.counts: GroupCounts | GroupSums | None = None
+
+    def add(self, chunk: Any) -> None:
+        """Add one :class:`~audit_engine.context.Chunk` (its groups, decisions, scores and truth)."""
+        if chunk.groups is None:
+            return
+        if self.task == "regression":
+            y = None if chunk.y is None else np.asarray(chunk.y, dtype=np.float64)
+            part = group_sums(y, chunk.proba[:, 0], chunk.groups)
+        else:
+            scores = chunk.proba[:, self.positive_index] if self.positive_index is not None else None
+            part = group_counts(chunk.y_index, chunk.predicted, chunk.groups, scores=scores,
+                                n_classes=self.n_classes, score_bins=self.score_bins)
+        self.counts = part if self.counts is None else self.counts.merge(part)
+
+    def merge(self, other: GroupTally) -> GroupTally:
+        """Add the tally of the rows that follow; returns ``self``."""
+        if other.counts is not None:
+            self.counts = other.counts if self.counts is None else self.counts.merge(other.counts)
+        return self
+
+
+def tally(ctx: Any) -> GroupTally | None:
+    """The group tally of the audited rows (None without sensitive attributes): fed every chunk by ``prepare``."""
+    if applies(ctx) is not None:
+        return None
+    p = _params(ctx)
+    return GroupTally(ctx.task, ctx.positive_index, ctx.evaluator.n_outputs, p.score_bins)
+
+
+def counts_from_context(ctx: Any) -> GroupCounts | GroupSums:
+    """Per-group counts of the audited predictions: the fairness tally over every row."""
+    return ctx.tallies["fairness"].counts
 
 
 def report_from_context(ctx: Any) -> FairnessResult:
     """The :class:`~audit_engine.results.fairness.FairnessResult` of the audited data (no verdicts)."""
     p = _params(ctx)
-    counts = counts_from_context(ctx, chunk_rows=p.chunk_rows, score_bins=p.score_bins)
+    counts = counts_from_context(ctx)
     return fairness_report(
         counts,
         positive_index=ctx.positive_index,

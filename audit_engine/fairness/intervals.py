@@ -36,49 +36,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
-from scipy import stats as sps
+
+from ..stats import RATE_METHODS, rate_interval
 
 __all__ = ["rate_interval", "gamma_cell_draws", "include_point", "max_gap_interval", "PRIOR", "RATE_METHODS"]
 
 PRIOR = 0.5  # Dirichlet concentration per confusion cell (Jeffreys for one-vs-rest rates)
-RATE_METHODS = ("jeffreys", "wilson")
 _BLOCK = 4_000_000
-
-
-def rate_interval(successes: np.ndarray, trials: np.ndarray, confidence: float = 0.95,
-                  method: str = "jeffreys") -> tuple[np.ndarray, np.ndarray]:
-    """Binomial interval for ``successes / trials`` (elementwise; NaN where trials == 0).
-
-    Parameters
-    ----------
-    successes, trials: arrays of the same shape; unweighted row counts, ``0 <= k <= m``.
-    method: ``"jeffreys"`` (Beta(k + ½, m − k + ½) quantiles; 0 / 1 at k = 0 / k = m) or
-        ``"wilson"`` (score interval). Both equal ``statsmodels.stats.proportion.proportion_confint``
-        away from the boundaries; both contain k / m and have positive width when m > 0.
-    """
-    k = np.asarray(successes, dtype=np.float64)
-    m = np.asarray(trials, dtype=np.float64)
-    ok = m > 0
-    alpha = 1.0 - confidence
-    ms = np.where(ok, m, 1.0)
-    ks = np.clip(np.where(ok, k, 0.0), 0.0, ms)
-    if method == "jeffreys":
-        low = sps.beta.ppf(alpha / 2, ks + 0.5, ms - ks + 0.5)
-        high = sps.beta.ppf(1 - alpha / 2, ks + 0.5, ms - ks + 0.5)
-        low = np.where(ks <= 0, 0.0, low)
-        high = np.where(ks >= ms, 1.0, high)
-    elif method == "wilson":
-        z = sps.norm.ppf(1 - alpha / 2)
-        p = ks / ms
-        den = 1 + z**2 / ms
-        centre = (p + z**2 / (2 * ms)) / den
-        half = z * np.sqrt(p * (1 - p) / ms + z**2 / (4 * ms**2)) / den
-        low, high = np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
-    else:
-        raise ValueError(f"unknown rate interval method {method!r}; use one of {RATE_METHODS}")
-    point = ks / ms
-    low, high = np.minimum(low, point), np.maximum(high, point)
-    return np.where(ok, low, np.nan), np.where(ok, high, np.nan)
 
 
 def gamma_cell_draws(rows: np.ndarray, counts: np.ndarray, score_sums: np.ndarray | None, n_draws: int,

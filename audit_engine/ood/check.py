@@ -14,7 +14,8 @@ What it computes (every score: higher = more out of distribution):
 - the detectors run on the feature columns (tabular), else on the model's tapped
   penultimate features or a PCA of the input (:mod:`.detector_space`; ``detector_space``
   in the section says which);
-- per-feature shift tests of the audited data against ``--reference`` (:mod:`.shift`).
+- per-feature shift tests of every audited row against ``--reference`` (:mod:`.shift`), from the
+  check's :class:`~.shift.ShiftTally`, fed chunk by chunk whatever the source.
 
 The reference (in-distribution) rows are ``--reference`` when given, else the audited
 data itself (``reference.source`` says which; shift tests are then skipped — a dataset
@@ -42,9 +43,9 @@ from .detectors import DETECTORS, make_detector
 from .evaluation import flagged_fraction, histogram, reference_threshold, roc_points, separation
 from .odin import ODIN
 from .output_scores import output_scores
-from .shift import shift_tests
+from .shift import ShiftTally
 
-__all__ = ["Params", "ALL_SCORES", "applies", "run"]
+__all__ = ["Params", "ALL_SCORES", "applies", "tally", "run"]
 
 ALL_SCORES = ("msp", "max_logit", "energy", "odin", "mahalanobis", "knn", "iforest")
 OUTPUT_BASED = ("msp", "max_logit", "energy", "odin")
@@ -66,6 +67,16 @@ def _validate(params: OODParams) -> list[str]:
     if unknown:
         raise ConfigError(f"Unknown ood score(s) {unknown}; use some of: {', '.join(ALL_SCORES)}.")
     return scores
+
+
+def tally(ctx: AuditContext) -> ShiftTally | None:
+    """The shift tests' tally of every audited row against ``--reference`` (None without one)."""
+    if ctx.reference_rows is None:
+        return None
+    params = ctx.config.params("ood")
+    d = int(np.prod(ctx.reference_rows.shape[1:]))
+    mask = ctx.space.categorical_mask if ctx.space.features else np.zeros(d, dtype=bool)
+    return ShiftTally(ctx.reference_rows, mask, int(params.psi_bins))
 
 
 def run(ctx: AuditContext) -> CheckOutcome:
@@ -194,12 +205,8 @@ def run(ctx: AuditContext) -> CheckOutcome:
         shift_summary = ShiftSummary(status="skipped",
                                      reason="no --reference data; the audited data cannot drift from itself")
     else:
-        streamed = getattr(getattr(ctx, "stream", None), "shift", None)  # every streamed row (stream/shift.py)
-        if streamed is not None:
-            results = streamed.results(ctx.space.feature_names, alpha=float(params.shift_alpha))
-        else:
-            results = shift_tests(reference, current, feature_names=ctx.space.feature_names, categorical_mask=mask,
-                                  alpha=float(params.shift_alpha), bins=int(params.psi_bins))
+        # every row of the source, whatever fed it (the tally of ``tally`` below)
+        results = ctx.tallies["ood"].results(ctx.space.feature_names, alpha=float(params.shift_alpha))
         shown = sorted(results, key=lambda r: (r.p_adjusted, -r.statistic))[: int(params.max_shift_features)]
         shift = {r.feature: ShiftTest(test=r.test, statistic=_finite(r.statistic), p_value=_finite(r.p_value),
                                       p_adjusted=_finite(r.p_adjusted), psi=_finite(r.psi), drifted=bool(r.drifted))

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..performance import weighted_auc
+from ..stats import weighted_auc
 from ..stats import Estimate, percentile_interval, poisson_weight_blocks
 
 __all__ = ["separation", "reference_threshold", "flagged_fraction", "fpr_at_tpr", "histogram"]

@@ -35,7 +35,7 @@ from ..errors import ConfigError, InvalidValueError, NotFittedError
 from ..params import invalid
 from ..explain._common import chunks
 from ..gradients import central_difference, feature_steps, stein_gradient
-from ..performance import weighted_auc
+from ..stats import weighted_auc
 
 __all__ = ["ODIN", "odin_gradient", "odin_perturb", "DEFAULT_TEMPERATURES", "DEFAULT_EPSILONS"]
 

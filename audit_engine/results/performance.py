@@ -58,7 +58,7 @@ class StreamingAUC(Record):
 
 @record
 class Streaming(Record):
-    """Present when the data was streamed: how the intervals were drawn and how the AUC was computed."""
+    """How the intervals were drawn and how the AUC was computed (every source; the name is historical)."""
 
     intervals: str
     auc: StreamingAUC | None = None

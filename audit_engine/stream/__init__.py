@@ -1,12 +1,10 @@
-"""Streaming audits: Parquet data of any size read in fixed chunks of rows.
+"""Streaming audits: the pieces only a streamed source needs.
 
-Additive checks (performance, fairness) are computed from per-chunk tallies that merge
-exactly; checks that need rows (explanations, detectors, uncertainty, shift tests) run on
-a seeded hashed sample of ``sample_rows`` rows (:mod:`.sample`). Chunks are aligned to
-global row indices (rows ``[k*R, (k+1)*R)``), so the figures do not depend on how the
-files are split into row groups, nor on the backend (local or Ray) that scored them.
+- :mod:`.sample`: the seeded hashed sample of ``sample_rows`` rows the row-needing checks
+  (explanations, detectors, uncertainty) run on;
+- :mod:`.ray_backend`: Ray Data reading and Ray actors scoring with the driver's binding.
+
+The streamed source itself (:class:`audit_engine.sources.ParquetChunks`, on
+:class:`audit_engine.data.parquet.ParquetSource`) feeds the same :func:`audit_engine.audit.prepare`
+and the same tallies as data in memory; no check knows which source fed it.
 """
-
-from .source import ParquetSource, is_parquet_source
-
-__all__ = ["ParquetSource", "is_parquet_source"]

@@ -3,16 +3,17 @@
 Each actor (a callable class under ``map_batches``) holds one onnxruntime session made
 from the model bytes, which are put in the object store once (``ray.put``); it scores
 its batches through a :class:`~audit_engine.evaluator.local.LocalEvaluator` over the
-driver's :class:`~audit_engine.data.space.FeatureSpace`, with the output kind and
-classes the driver resolved, and returns only the model outputs with the target and
+driver's :class:`~audit_engine.data.space.FeatureSpace` and the driver's
+:class:`~audit_engine.evaluator.binding.OutputBinding` (:func:`audit_engine.bind.bind_rows`:
+the output is read exactly as on the driver), and returns only the model outputs with the target and
 sensitive columns (features too never travel back). One actor per GPU (``num_gpus=1``)
 when the cluster has GPUs and the provider is not ``cpu``; else one per CPU slot but one
 (left to the readers), each with one onnxruntime thread.
 
 Order, not worker timing, decides every figure: the dataset keeps its row order
 (``preserve_order``) and the driver takes the scored rows in chunks of exactly
-``chunk_rows`` rows (``iter_batches``), then counts them with the same
-:class:`~.run.ChunkScorer` as the local backend, so the same seed gives the same
+``chunk_rows`` rows (``iter_batches``), then labels and tallies them exactly as the local
+source's chunks (:func:`audit_engine.audit.prepare`), so the same seed gives the same
 audit.json on ``local`` and ``ray`` apart from timings and call counts. A dead actor is
 restarted and its batch retried by Ray (``max_restarts`` / ``max_task_retries``).
 """
@@ -31,7 +32,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..bind import bind_rows
+from ..data.loader import AuditData
+from ..data.parquet import rebatch
 from ..errors import ConfigError
+from ..model.loader import load_model
 
 __all__ = ["require_ray", "scored_chunks", "FAULT_ENV"]
 
@@ -71,11 +76,8 @@ def _guard_fsspec_http() -> None:
 class _Scorer:
     """One onnxruntime session per actor; ``__call__`` scores a pandas batch."""
 
-    def __init__(self, model_bytes: bytes, provider: str, output: str, output_kind: str, classes: list[Any] | None,
+    def __init__(self, model_bytes: bytes, provider: str, output: str, output_kind: str | None, binding: Any,
                  space: Any, max_chunk_bytes: int, keep: list[str], fault: str | None) -> None:
-        from ..evaluator.local import LocalEvaluator
-        from ..model.loader import load_model
-
         if not isinstance(model_bytes, (bytes, bytearray, memoryview)):  # the object-store reference
             import ray
 
@@ -85,13 +87,13 @@ class _Scorer:
             path.write_bytes(model_bytes)
             model = load_model(path, provider=provider, output=output, output_kind=output_kind, threads=1)
         self.space = space
-        self.evaluator = LocalEvaluator(model, space, max_chunk_bytes=max_chunk_bytes, classes=classes)
+        # The driver's output binding (kind, classes), not one resolved again here without rows: a ZipMap
+        # output whose shape the graph leaves unknown would read as one column (issue 21).
+        self.evaluator = bind_rows(model, space, None, binding=binding, max_chunk_bytes=max_chunk_bytes)
         self.keep = keep
         self.fault = fault
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
-        from ..data.loader import AuditData
-
         if self.fault and os.path.exists(self.fault):
             os.remove(self.fault)
             os._exit(1)  # a dead actor, once: Ray restarts it and retries the batch
@@ -110,11 +112,9 @@ def _init(ray: Any, address: str | None) -> None:
 
 
 def scored_chunks(source: Any, model: Any, evaluator: Any, head: Any, columns: list[str], *, chunk_rows: int,
-                  config: Any, with_features: bool = False) -> Iterator[tuple[int, pd.DataFrame, np.ndarray, None]]:
-    """Yield ``(start_row, frame, proba (m, k), None)`` in row order; the frame holds the target and
+                  config: Any, with_features: bool = False) -> Iterator[tuple[int, pd.DataFrame, np.ndarray]]:
+    """Yield ``(start_row, frame, proba (m, k))`` in row order; the frame holds the target and
     sensitive columns (and the features when ``with_features``: the shift tests count them)."""
-    from .source import rebatch
-
     ray = require_ray()
     _init(ray, config.ray_address)
     context = ray.data.DataContext.get_current()
@@ -141,7 +141,7 @@ def scored_chunks(source: Any, model: Any, evaluator: Any, head: Any, columns: l
         evaluator.stats.rows_evaluated += len(frame)
         evaluator.stats.model_calls += 1
         evaluator.stats.seconds = time.perf_counter() - started
-        yield start, frame[keep], proba, None
+        yield start, frame[keep], proba
 
 
 def _map(ds: Any, model_ref: Any, model: Any, evaluator: Any, keep: list[str], use_gpu: bool, actors: int,
@@ -155,7 +155,7 @@ def _map(ds: Any, model_ref: Any, model: Any, evaluator: Any, keep: list[str], u
         batch_size=max(1, min(chunk_rows, evaluator.rows_per_chunk)),
         fn_constructor_kwargs={
             "model_bytes": model_ref, "provider": "cuda" if use_gpu else "cpu", "output": model.output,
-            "output_kind": evaluator.output_kind, "classes": evaluator.classes if evaluator.task == "classification" else None,
+            "output_kind": model.output_kind, "binding": evaluator.binding,
             "space": evaluator.space, "max_chunk_bytes": evaluator.max_chunk_bytes, "keep": keep,
             "fault": os.environ.get(FAULT_ENV),
         },

@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
+from ..bind import bind
 from ..data.loader import AuditData, load_data
-from ..data.space import FeatureSpace
 from ..errors import ConfigError
-from ..evaluator.local import DEFAULT_CHUNK_BYTES, LocalEvaluator
+from ..evaluator.local import DEFAULT_CHUNK_BYTES
 from ..model.loader import OnnxModel, load_model
 from ..result import to_jsonable
 from ..results.uncertainty import MCErrorInfo, MeasureHistogram, MeasureSummary, ModelCalls, UncertaintyMethod
@@ -266,9 +266,8 @@ def uncertainty(
         probs, names, stats = committee_probabilities([model, *models], data, features=features, provider=provider,
                                                       max_chunk_bytes=max_chunk_bytes)
         return from_probabilities("committee", probs, params={"members": names}, evaluations=stats.to_dict())
-    space = FeatureSpace.bind(model, data, features=features)
-    x = space.encode(data)
-    plain = LocalEvaluator(model, space, max_chunk_bytes=max_chunk_bytes, probe_rows=x, y=data.y)
+    bound = bind(model, data, features=features, max_chunk_bytes=max_chunk_bytes)
+    space, x, plain = bound.space, bound.rows, bound.evaluator
     if plain.task != "classification":
         raise ConfigError("MC-dropout uncertainty needs a classifier; this model's output is a regression.")
     sampler = MCDropoutSampler(model, space, binding=plain.binding, max_chunk_bytes=max_chunk_bytes)

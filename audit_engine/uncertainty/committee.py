@@ -1,7 +1,7 @@
 """Committee of model versions on the same rows (query by committee; Seung, Opper & Sompolinsky 1992).
 
-Every member is bound to the same data with its own FeatureSpace and scored through its
-own LocalEvaluator (so each call is counted). Members must be classifiers with the same
+Every member is bound to the same data by :func:`audit_engine.bind.bind` (its own
+FeatureSpace, the same guards) and scored through its own LocalEvaluator (so each call is counted). Members must be classifiers with the same
 number of classes, in the same order.
 """
 
@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from ..bind import bind
 from ..data.loader import AuditData
-from ..data.space import FeatureSpace
 from ..errors import ConfigError, SchemaMismatchError
 from ..evaluator.base import EvaluationStats
-from ..evaluator.local import DEFAULT_CHUNK_BYTES, LocalEvaluator
-from ..model.loader import OnnxModel, load_model
+from ..evaluator.local import DEFAULT_CHUNK_BYTES
+from ..model.loader import OnnxModel
 
 __all__ = ["committee_probabilities"]
 
@@ -38,10 +38,8 @@ def committee_probabilities(
     stats = EvaluationStats()
     classes: list[Any] | None = None
     for member in members:
-        model = member if isinstance(member, OnnxModel) else load_model(member, provider=provider)
-        space = FeatureSpace.bind(model, data, features=features)
-        rows = space.encode(data)
-        evaluator = LocalEvaluator(model, space, max_chunk_bytes=max_chunk_bytes, probe_rows=rows, y=data.y)
+        bound = bind(member, data, features=features, provider=provider, max_chunk_bytes=max_chunk_bytes)
+        model, rows, evaluator = bound.model, bound.rows, bound.evaluator
         if evaluator.task != "classification":
             raise ConfigError(f"Committee member {model.path!r} is a regression model; a committee needs classifiers.")
         p = evaluator.predict(rows)

@@ -1,9 +1,11 @@
 """What the Evaluator makes of a model's output, found by running it on a few rows.
 
 ``inspect`` used to print the graph's view only ("classification" for every model whose
-output kind the graph does not state). :func:`probe` binds a few rows — the user's, or
-synthetic ones drawn from the input signature — and resolves the task, output kind and
-classes exactly as an audit's LocalEvaluator would.
+output kind the graph does not state). :func:`probe` binds the user's data through
+:func:`audit_engine.bind.bind` (the audit's door), or synthetic rows drawn from the input
+signature through :func:`~audit_engine.bind.bind_rows`, and resolves the task, output kind
+and classes exactly as an audit does. It lives outside :mod:`audit_engine.model` because it
+binds data (``model`` imports neither ``data`` nor ``evaluator``).
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import AuditEngineError, AuditTimeoutError
-from .loader import OnnxModel
+from .bind import bind, bind_rows
+from .data.space import FeatureSpace
+from .errors import AuditEngineError, AuditTimeoutError
+from .model.loader import OnnxModel
 
 __all__ = ["Probe", "probe", "synthetic_rows"]
 
@@ -49,19 +53,13 @@ def synthetic_rows(model: OnnxModel, n: int = 8, seed: int = 0) -> np.ndarray | 
 
 
 def probe(model: OnnxModel, data: Any = None, *, n: int = 8, features: Any = None) -> Probe:
-    """Resolve the output the way an audit would, on ``n`` rows of ``data`` or synthetic rows."""
-    from ..data.space import FeatureSpace
-    from ..evaluator.local import LocalEvaluator
-
+    """Resolve the output the way an audit would: on ``data`` through :func:`~audit_engine.bind.bind`,
+    else on ``n`` synthetic rows."""
     try:
         if data is not None:
-            from ..data.loader import load_data  # pandas: only for the user's data
-
-            audit_data = load_data(data, features=features)
-            what = f"{min(n, audit_data.n_rows)} rows of the given data"
-            space = FeatureSpace.bind(model, audit_data, features=features)
-            x = space.encode(audit_data)[:n]
-            y = None if audit_data.y is None else audit_data.y[:n]
+            bound = bind(model, data, features=features)  # the audit's door: same guards, same output resolution
+            ev = bound.evaluator
+            what = f"the given data ({bound.data.n_rows} rows; the output resolved as an audit resolves it)"
         else:
             rows = synthetic_rows(model, n)
             if rows is None:
@@ -70,9 +68,7 @@ def probe(model: OnnxModel, data: Any = None, *, n: int = 8, features: Any = Non
                              "the inputs cannot be synthesised (strings, integers or several inputs); pass --data")
             what = f"{n} synthetic uniform [0, 1) rows"
             # The space FeatureSpace.bind makes for this array data, bound without loading it.
-            space = FeatureSpace.for_float_rows(model, rows.shape[1:])
-            x, y = rows, None
-        ev = LocalEvaluator(model, space, probe_rows=x, y=y)
+            ev = bind_rows(model, FeatureSpace.for_float_rows(model, rows.shape[1:]), rows)
         return Probe(ev.task, ev.output_kind, None if ev.classes is None else list(ev.classes), ev.classes_source, what)
     except AuditTimeoutError:
         raise  # inspect's --timeout: a model that never returns is an error, not an unresolved kind

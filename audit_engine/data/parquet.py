@@ -4,7 +4,10 @@ Files are taken in sorted path order (a folder is searched recursively for ``*.p
 / ``*.pq``); rows keep their order within a file. ``chunks`` re-batches pyarrow's record
 batches so chunk k holds the global rows ``[k*R, (k+1)*R)``, whatever the row groups:
 memory is bounded by the chunk size, and every chunk-wise sum is the same whichever
-reader (pyarrow here, Ray Data in :mod:`.ray_backend`) produced the rows.
+reader (pyarrow here, Ray Data in :mod:`audit_engine.stream.ray_backend`) produced the rows.
+
+It lives in ``data/`` because :func:`~audit_engine.data.loader.load_data` reads a folder of
+Parquet files whole through it, and the streamed sources read it in chunks.
 """
 
 from __future__ import annotations
@@ -15,10 +18,15 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from ..errors import ColumnError, DataError, DataNotFoundError, InvalidValueError
+from ..limits import check_parquet_schemas
+
+if TYPE_CHECKING:  # pandas is imported where rows are read (0.4 s): `import audit_engine` and inspect skip it
+    import pandas as pd
 
 __all__ = ["ParquetSource", "is_parquet_source", "rebatch"]
 
@@ -82,6 +90,7 @@ class ParquetSource:
                                 "every file of the dataset needs the same columns.")
         if rows == 0:
             raise InvalidValueError(f"The data in {str(root)!r} has no rows; an audit needs at least one.")
+        check_parquet_schemas(files)  # streamed too: files that disagree on a type would fail midway
         return cls(str(root), tuple(str(f) for f in files), rows, columns or ())
 
     def check_columns(self, names: Iterable[str]) -> None:
@@ -91,9 +100,15 @@ class ParquetSource:
                 raise ColumnError(f"The column {name!r} is not in the Parquet data (columns: {shown}).")
 
     def sha256(self) -> str:
-        """Digest of the files' bytes (and their names relative to ``path``), in order."""
+        """Digest of the files' bytes (and their names relative to ``path``), in order; a single
+        file's digest is that of its bytes, as :func:`~audit_engine.data.loader.load_data` gives it."""
         digest = hashlib.sha256()
         root = Path(self.path)
+        if root.is_file():
+            with open(root, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 22), b""):
+                    digest.update(block)
+            return digest.hexdigest()
         for file in self.files:
             rel = Path(file).relative_to(root).as_posix() if root.is_dir() else Path(file).name
             digest.update(rel.encode() + b"\x00")
@@ -127,6 +142,7 @@ class ParquetSource:
 
 def rebatch(frames: Iterable[pd.DataFrame], chunk_rows: int) -> Iterator[tuple[int, pd.DataFrame]]:
     """Re-cut a stream of frames into ``(start_row, frame)`` chunks of exactly ``chunk_rows`` rows."""
+    import pandas as pd  # start-up time: see the module's imports
     pending: list[pd.DataFrame] = []
     held = 0
     start = 0
