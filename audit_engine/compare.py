@@ -51,24 +51,45 @@ __all__ = ["Comparison", "compare_results", "compare_models", "compare", "HIGHER
 
 HIGHER_IS_BETTER = {
     "accuracy", "balanced_accuracy", "roc_auc", "r2", "demographic_parity_ratio", "equalized_odds_ratio",
-    "auroc", "precision", "recall", "f1", "impact_ratio",
+    "auroc", "precision", "recall", "f1", "impact_ratio", "tpr", "tnr", "average_precision",
 }
+# No better direction: a property of the data (base rate) or a level, not a quality.
+NO_DIRECTION = {"base_rate", "mean_score", "mean_prediction", "mean_target", "mean_error"}
 _Z95 = 1.959963984540054
 
 
-def _direction(metric: str) -> str:
+def better_when(metric: str, *, favorable: bool = False) -> str | None:
+    """``"higher"`` / ``"lower"``: which change of ``metric`` is an improvement; None: neither.
+
+    The one place compare reads metric directions (the metric catalogue can replace the
+    sets above). A group's ``selection_rate`` counts predictions of the favourable outcome
+    when one is declared (``favorable``), so higher is better for the group; without a
+    declared favourable outcome a selection has no direction.
+    """
+    if metric == "selection_rate":
+        return "higher" if favorable else None
+    if metric in NO_DIRECTION:
+        return None
     if metric in HIGHER_IS_BETTER or metric.endswith("_ratio"):
         return "higher"
     return "lower"
 
 
-def _judge(metric: str, low: float | None, high: float | None) -> str:
+def _direction(metric: str, favorable: bool = False) -> str:
+    """``better_when`` as the JSON word: ``"higher"``, ``"lower"`` or ``"neither"``."""
+    return better_when(metric, favorable=favorable) or "neither"
+
+
+def _judge(metric: str, low: float | None, high: float | None, *, favorable: bool = False) -> str:
     if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
         return "unknown"
     if low <= 0 <= high:
         return "no clear change"
+    direction = better_when(metric, favorable=favorable)
+    if direction is None:
+        return "changed"
     up = low > 0
-    return "better" if up == (_direction(metric) == "higher") else "worse"
+    return "better" if up == (direction == "higher") else "worse"
 
 
 def _f(x: Any) -> float | None:
@@ -170,9 +191,15 @@ def _summary(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _entry(metric: str, a: dict[str, Any], b: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
-    return {"a": a, "b": b, "delta": delta, "better_when": _direction(metric),
-            "change": _judge(metric, delta.get("ci_low"), delta.get("ci_high"))}
+def _entry(metric: str, a: dict[str, Any], b: dict[str, Any], delta: dict[str, Any], *,
+           favorable: bool = False) -> dict[str, Any]:
+    return {"a": a, "b": b, "delta": delta, "better_when": _direction(metric, favorable),
+            "change": _judge(metric, delta.get("ci_low"), delta.get("ci_high"), favorable=favorable)}
+
+
+def _favorable_declared(*results: AuditResult) -> bool:
+    """True when the audits' fairness sections count selections of a declared favourable outcome."""
+    return any(v.favorable_label is not None for r in results for v in (r.fairness or {}).values())
 
 
 def _verdict_changes(da: dict[str, Any], db: dict[str, Any]) -> list[dict[str, Any]]:
@@ -202,6 +229,7 @@ def compare_results(
     ra, rb = (_typed(x) for x in (a, b))
     da, db = ra.to_dict(), rb.to_dict()
     confidence = float(db.get("config", {}).get("confidence", 0.95))
+    favorable = _favorable_declared(ra, rb)
     performance = {}
     pa = {k: e.to_dict() for k, e in ra.performance.metrics.items()} if ra.performance is not None else {}
     pb = {k: e.to_dict() for k, e in rb.performance.metrics.items()} if rb.performance is not None else {}
@@ -214,7 +242,7 @@ def compare_results(
         block = {}
         for name in sorted(set(ma) & set(mb)):
             ea, eb = ma[name].to_dict(), mb[name].to_dict()
-            block[name] = _entry(name, ea, eb, _independent_delta(ea, eb, confidence))
+            block[name] = _entry(name, ea, eb, _independent_delta(ea, eb, confidence), favorable=favorable)
         if block:
             fairness[attr] = block
     ood = {}
@@ -349,7 +377,7 @@ def compare_models(
                                  "flipped_rows": int((~same[mask]).sum())}
             agreement["by_group"][attr] = block
         comparison.extra["mcnemar"] = _mcnemar(ctx_a, ctx_b)
-        group_changes = _paired_fairness(ctx_a, ctx_b, comparison, config)
+        group_changes = _paired_fairness(ctx_a, ctx_b, comparison, config, (result_a, result_b))
     comparison.agreement = agreement
     comparison.extra["importance"] = importance_change(result_a.to_dict().get("explanations"),
                                                        result_b.to_dict().get("explanations"))
@@ -387,10 +415,16 @@ def _mcnemar(ctx_a: Any, ctx_b: Any) -> dict[str, Any]:
     return out
 
 
-def _paired_fairness(ctx_a: Any, ctx_b: Any, comparison: Comparison, config: AuditConfig) -> dict[str, Any]:
-    """Replace the fairness deltas by paired ones; return the per-group rate changes by view."""
+def _paired_fairness(ctx_a: Any, ctx_b: Any, comparison: Comparison, config: AuditConfig,
+                     results: tuple[AuditResult, AuditResult]) -> dict[str, Any]:
+    """Replace the fairness deltas by paired ones; return the per-group rate changes by view.
+
+    Each model's gaps are taken over the groups its audit headlines (``left_out`` groups
+    stay out, as in the audit), so A, B and the change B − A describe the same groups.
+    """
     if ctx_a.positive_index is None:
         return {}
+    favorable = _favorable_declared(*results)
     views = list((comparison.fairness or {}).keys()) or list(ctx_a.data.sensitive_names)
     out: dict[str, Any] = {}
     for view in views:
@@ -399,8 +433,9 @@ def _paired_fairness(ctx_a: Any, ctx_b: Any, comparison: Comparison, config: Aud
             continue
         paired = paired_fairness(ctx_a.predicted_index, ctx_b.predicted_index, ctx_a.y_index, labels,
                                  n_classes=len(ctx_a.classes), positive_index=ctx_a.positive_index,
-                                 favorable_index=ctx_a.favorable_index, n_boot=config.n_bootstrap, rng=ctx_a.rng("compare", "paired", "fairness", view),
-                                 confidence=config.confidence)
+                                 favorable_index=ctx_a.favorable_index, n_boot=config.n_bootstrap,
+                                 rng=ctx_a.rng("compare", "paired", "fairness", view), confidence=config.confidence,
+                                 left_out=tuple(_left_out(r, view) for r in results))
         block = comparison.fairness.setdefault(view, {})
         for entry in block.values():  # gaps that need scores (calibration_gap, ...) stay unpaired
             entry["paired"] = False
@@ -408,10 +443,17 @@ def _paired_fairness(ctx_a: Any, ctx_b: Any, comparison: Comparison, config: Aud
             old = block.get(name)
             a = old["a"] if old else {"value": entry["a"]}
             b = old["b"] if old else {"value": entry["b"]}
-            block[name] = {**_entry(name, a, b, entry["delta"]), "paired": True}
-        out[view] = {g: {name: _entry(name, {"value": e["a"]}, {"value": e["b"]}, e["delta"]) for name, e in rates.items()}
+            block[name] = {**_entry(name, a, b, entry["delta"], favorable=favorable), "paired": True}
+        out[view] = {g: {name: _entry(name, {"value": e["a"]}, {"value": e["b"]}, e["delta"], favorable=favorable)
+                         for name, e in rates.items()}
                      for g, rates in paired["groups"].items()}
     return out
+
+
+def _left_out(result: AuditResult, view: str) -> dict[str, tuple[str, ...]]:
+    """group -> the rates the audit left it out of headline gaps for (``fairness.<view>.left_out``)."""
+    fair = (result.fairness or {}).get(view)
+    return {str(g): tuple(lo.rates) for g, lo in ((fair.left_out or {}) if fair is not None else {}).items()}
 
 
 def _fidelity(ctx_a: Any, ctx_b: Any, comparison: Comparison) -> dict[str, Any]:

@@ -13,13 +13,15 @@ another MAJOR is refused with :class:`~audit_engine.errors.SchemaVersionError`.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from ..errors import ConfigError
 from ..result import AuditResult, atomic_write_text
@@ -88,21 +90,44 @@ def _charts(view: Any) -> list[Chart]:
     return found
 
 
+_SVG_ID = re.compile(r'\bid="([^"]+)"')
+_SVG_REF = re.compile(r'(href="#|url\(#)([^")]+)')
+_SVG_OPEN = re.compile(r"<svg\b")
+# Chart kinds whose plotted numbers are small enough to carry as data-values (the numbers audit reads them).
+_DATA_KINDS = ("sweep", "bars", "interval_bars")
+
+
 def _svg(chart: Chart) -> Markup:
+    """The chart's SVG: ids prefixed by the chart id (unique in the page), ``role="img"`` and an ``aria-label``."""
     try:
         svg = charts.draw(chart.chart, chart.title, chart.data)
     except (ValueError, TypeError, KeyError, IndexError, ZeroDivisionError) as exc:
         logger.warning("Chart %r could not be drawn (%s); the report shows its caption only.", chart.title, exc)
         return Markup('<p class="muted">(chart not drawn: its data is incomplete)</p>')
-    # Safe: matplotlib's SVG writer escapes every text node and attribute it writes.
+    prefix = chart.id or "chart"
+    svg = _SVG_ID.sub(lambda m: f'id="{prefix}-{m.group(1)}"', svg)
+    svg = _SVG_REF.sub(lambda m: f"{m.group(1)}{prefix}-{m.group(2)}", svg)
+    label = escape(f"{chart.title}. {chart.alt}")
+    svg = _SVG_OPEN.sub(f'<svg role="img" aria-label="{label}"', svg, count=1)
+    # Safe: matplotlib's SVG writer escapes every text node and attribute it writes; the label is escaped above.
     return Markup(svg)
+
+
+def chart_values(chart: Chart) -> str:
+    """The plotted numbers of a line or bar chart as JSON (``data-values``), else ""."""
+    if chart.chart not in _DATA_KINDS:
+        return ""
+    keep = {k: v for k, v in chart.data.items() if k in ("x", "series", "labels", "values", "low", "high")}
+    return json.dumps(keep, allow_nan=False, default=str, separators=(",", ":")) if keep else ""
 
 
 def render_html(result: AuditResult | dict[str, Any], *, template: str = "audit") -> str:
     """The HTML text of view ``template`` (audit | model-card | bias-audit) of ``result``."""
     view = build_view(result, template=template)
-    svgs = {c.id: _svg(c) for c in _charts(view)}
-    return _environment().get_template(TEMPLATES[template]).render(view=view, svgs=svgs)
+    found = _charts(view)
+    svgs = {c.id: _svg(c) for c in found}
+    values = {c.id: chart_values(c) for c in found}
+    return _environment().get_template(TEMPLATES[template]).render(view=view, svgs=svgs, values=values)
 
 
 def render(

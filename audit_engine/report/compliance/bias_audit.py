@@ -53,6 +53,7 @@ def _category_section(attr: str, view: AttributeFairness, index: int, ids: _Ids,
     four = view.four_fifths.threshold if view.four_fifths is not None else 0.8
     share_text = fmt_number(ll.min_share, percent=True, digits=2)
     rows, bars_l, bars_v = [], [], []
+    left = view.left_out or {}
     for name, c in list(ll.categories.items())[:MAX_TABLE_ROWS]:
         label = attribute_name(name) if "*" in attr else str(name)
         ratio = c.impact_ratio
@@ -68,7 +69,7 @@ def _category_section(attr: str, view: AttributeFairness, index: int, ids: _Ids,
         else:
             ratio_cell = Cell(fmt_number(ratio), "num" + (" fail" if passes is False else ""))
         rows.append([Cell(label), Cell(fmt_number(c.n), "num"), Cell(fmt_number(c.share, percent=True), "num"),
-                     selection, ratio_cell,
+                     selection, ratio_cell, _report_ratio_cell(view, name, left),
                      Cell("—" if passes is None else "meets 4/5" if passes else "below 4/5",
                           "" if passes is None else "pass" if passes else "fail")])
         if passes is not None and ratio is not None:
@@ -79,10 +80,13 @@ def _category_section(attr: str, view: AttributeFairness, index: int, ids: _Ids,
         blocks.append(Paragraph(f"Most selected category: {attribute_name(ll.most_selected_group)}."))
     more = len(ll.categories) - len(rows)
     blocks.append(Table(
-        ["Category", "Number of applicants", "Share of data", "Selection rate", "Impact ratio (point value)",
-         "Four-fifths rule"], rows,
-        note=("Impact ratios are the point values the Local Law 144 tables report (categories under "
-              f"{share_text} of the data excluded); the audit report gives each group's impact ratio with its interval."
+        ["Category", "Rows", "Share of data", "Selection rate", "Impact ratio (this view)",
+         "Impact ratio (audit report)", "Four-fifths rule"], rows,
+        note=(f"This view excludes categories under {share_text} of the rows and divides by the most selected "
+              f"remaining category ({ll.most_selected_group or '—'}). The audit report leaves out groups with fewer "
+              f"than {fmt_number(view.min_group_size)} rows instead and divides by its most selected group "
+              f"({_report_most_selected(view) or '—'}); its figure is shown beside this one"
+              + (" and differs for some categories." if _differs(view) else " and agrees here.")
               + (f" {more} more categories are in audit.json." if more > 0 else ""))))
     blocks.append(Paragraph(f"Rows whose category is unknown (not in any category above): {fmt_number(ll.unknown)}."))
     if bars_v:
@@ -92,6 +96,35 @@ def _category_section(attr: str, view: AttributeFairness, index: int, ids: _Ids,
                                 {"labels": bars_l[:MAX_BARS], "values": bars_v[:MAX_BARS], "xlabel": "impact ratio",
                                  "line": four}))
     return Section(f"attr-{index}", title, blocks=blocks)
+
+
+def _report_ratio_cell(view: AttributeFairness, name: str, left: dict) -> Cell:
+    """The audit report's impact ratio of a category (its own rule: ``min_group_size``)."""
+    if name in left and "selection_rate" in left[name].rates:
+        return Cell("left out", "num muted", f"under {fmt_number(view.min_group_size)} rows")
+    ratio = (view.impact_ratios or {}).get(name)
+    return Cell(fmt_number(ratio), "num") if ratio is not None else Cell("—", "num muted")
+
+
+def _report_most_selected(view: AttributeFairness) -> str | None:
+    return view.four_fifths.most_selected_group if view.four_fifths is not None else None
+
+
+def _differs(view: AttributeFairness) -> bool:
+    """True when the audit report's impact ratio differs from this view's for some category."""
+    ll, left = view.ll144, view.left_out or {}
+    if ll is None:
+        return False
+    for name, c in ll.categories.items():
+        out_there = name in left and "selection_rate" in left[name].rates
+        if c.excluded != out_there:
+            return True
+        mine, theirs = c.impact_ratio, (view.impact_ratios or {}).get(name)
+        if not c.excluded and (mine is None) != (theirs is None):
+            return True
+        if not c.excluded and mine is not None and theirs is not None and abs(mine - theirs) > 1e-9:
+            return True
+    return False
 
 
 def bias_audit_view(result: AuditResult) -> BiasAuditView:
@@ -136,7 +169,9 @@ def bias_audit_view(result: AuditResult) -> BiasAuditView:
         f"Selection rate: the share of a category that the model selects ({selects}{at}), with its interval. Impact "
         "ratio: a category's selection rate divided by the selection rate of the most selected category. Categories "
         f"under {fmt_number(share, percent=True, digits=2)} of the data are marked and excluded from the four-fifths "
-        "outcome. This view follows the tables required for bias audits of automated employment decision tools under "
+        "outcome (the Local Law 144 rule). The audit report follows another rule: it leaves out groups under its "
+        "minimum group size and divides by its own most selected group, so its impact ratios and failing groups can "
+        "differ; each table shows the audit report's figure beside this view's. This view follows the tables required for bias audits of automated employment decision tools under "
         "New York City Local Law 144 (rules at 6 RCNY § 5-300 et seq.); whether the law applies to this model is for "
         "the employer to decide.")])
     return BiasAuditView(title=f"Bias audit: {result.model.path}", status=_status(result.status),
