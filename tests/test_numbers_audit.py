@@ -181,15 +181,19 @@ def _cancer_frame() -> pd.DataFrame:
 _EXPLAIN = {"n_rows": 3, "lime_samples": 200, "stability_seeds": 0}
 
 
-def _run(tmp: Path, name: str, model: Path, data: Any, **kw: Any) -> dict[str, Any]:
+def _audit(model: Path, data: Any, **kw: Any) -> ae.AuditResult:
     reference, ood = kw.pop("reference", None), kw.pop("ood_data", None)
     config = ae.AuditConfig(seed=0, n_bootstrap=100, **kw)
-    result = ae.audit(model, data, config=config, reference=reference, ood_data=ood)
+    return ae.audit(model, data, config=config, reference=reference, ood_data=ood)
+
+
+def _run(tmp: Path, name: str, model: Path, data: Any, **kw: Any) -> dict[str, Any]:
+    result = _audit(model, data, **dict(kw))
     folder = tmp / name
     folder.mkdir()
     result.to_json(folder / "audit.json")
     pages = {view: render_html(result, template=view) for view in VIEWS}
-    return {"doc": json.loads((folder / "audit.json").read_text()), "html": pages,
+    return {"doc": json.loads((folder / "audit.json").read_text()), "html": pages, "args": (model, data, kw),
             "pages": {view: Page(html) for view, html in pages.items()}}
 
 
@@ -233,6 +237,30 @@ def _views(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def _view_name(key: str) -> str:
     return " × ".join(key.split("*"))
+
+
+# ------------------------------------------------------------------------------ defect 6: determinism
+_CLOCK = ("created", "seconds", "timings", "wall_seconds")
+
+
+def _without_clock(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _without_clock(v) for k, v in x.items() if k not in _CLOCK and not k.endswith("_seconds")}
+    if isinstance(x, list):
+        return [_without_clock(v) for v in x]
+    return x
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_two_runs_with_one_seed_give_the_same_audit_json(audits, name, tmp_path):
+    """Same seed, same inputs ⇒ the same audit.json, dropout model included (its kNN / Mahalanobis features)."""
+    model, data, kw = audits[name]["args"]
+    again = _audit(model, data, **dict(kw))
+    again.to_json(tmp_path / "audit.json")
+    first, second = (_without_clock(d) for d in (audits[name]["doc"], json.loads((tmp_path / "audit.json").read_text())))
+    differ = [k for k in first if first[k] != second.get(k)]
+    assert not differ, f"{name}: sections {differ} differ between two runs with seed 0"
+    assert first == second
 
 
 # ------------------------------------------------------------------------------ defect 2 and 3: sweeps
@@ -338,16 +366,16 @@ def test_bias_audit_and_report_state_their_rules_and_show_each_others_figures(au
         if not ll:
             continue
         left = view.get("left_out") or {}
-        tables = [t for t in bias.tables if "Impact ratio (this view)" in t["header"]]
+        tables = [t for t in bias.tables if "Impact ratio, this view (point value)" in t["header"]]
         rows = {r["Category"]["main"]: r for t in tables for r in _by_header(t)}
         for g, c in ll["categories"].items():
             row = rows[_view_name(g) if "*" in key else g]
             assert agrees(row["Selection rate"]["main"], c["selection_rate"])
             if c["excluded"]:
-                assert row["Impact ratio (this view)"]["main"] == "excluded"
+                assert row["Impact ratio, this view (point value)"]["main"] == "excluded"
             else:
-                assert agrees(row["Impact ratio (this view)"]["main"], c["impact_ratio"])
-            theirs = row["Impact ratio (audit report)"]["main"]
+                assert agrees(row["Impact ratio, this view (point value)"]["main"], c["impact_ratio"])
+            theirs = row["Impact ratio, audit report (point value)"]["main"]
             if g in left and "selection_rate" in left[g]["rates"]:
                 assert theirs == "left out"
             else:
@@ -453,3 +481,82 @@ def test_every_table_number_is_in_the_record(audits, name, view):
                     if not _traced(value, half, leaves):
                         stray.append(f"{t['heading']} / {t['caption'] or t['header'][:2]}: {cell['text']!r}")
     assert not stray, f"{len(stray)} numbers of {view} are not in audit.json: " + "; ".join(stray[:8])
+
+
+# ------------------------------------------------------------------------------ defect 7: no zero-width interval
+_SAME_ENDS = re.compile(r"(?<![\w.])(-?\d[\d,.]*%?) to \1(?![\w.%])")
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("view", tuple(VIEWS))
+def test_no_zero_width_interval_is_shown(audits, name, view):
+    text = audits[name]["pages"][view].visible()
+    found = _SAME_ENDS.findall(text)
+    assert not found, f"{view} of {name} shows zero-width intervals: {found[:5]}"
+
+
+# ------------------------------------------------------------------------------ defect 10: the first screen
+def _first_screen(page: Page) -> str:
+    html_text = page.visible()
+    return html_text[: html_text.find("Verdicts")] if "Verdicts" in html_text else html_text
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_first_screen_names_the_model_and_never_a_local_path(audits, name):
+    doc = audits[name]["doc"]
+    first = _first_screen(audits[name]["pages"]["audit"])
+    assert doc["model"]["sha256"] in first
+    assert Path(doc["model"]["path"]).name in first
+    folder = str(Path(doc["model"]["path"]).parent)
+    assert folder not in first, "the first screen shows the local path of the model"
+    for view in VIEWS:  # titles name the model, not where it lies on the auditor's disk
+        html = audits[name]["html"][view]
+        assert folder not in html[html.find("<title>"): html.find("</h1>")], f"the title of {view} is a local path"
+    perf = doc.get("performance")
+    if perf:
+        assert "Performance:" in first and " CI " in first or "no interval" in first
+
+
+def test_first_screen_names_the_least_favoured_group(audits):
+    doc = audits["compas"]["doc"]
+    first = _first_screen(audits["compas"]["pages"]["audit"])
+    # The oracle: the lowest impact ratio over the groups each view headlines.
+    worst = min(((r, key, g) for key, v in doc["fairness"].items() for g, r in v["impact_ratios"].items()
+                 if r is not None and not (g in (v.get("left_out") or {})
+                                           and "selection_rate" in v["left_out"][g]["rates"])))
+    r, key, g = worst
+    assert f"least favoured group is {_view_name(g)} ({_view_name(key)}" in first
+    assert agrees(first.split(f"({_view_name(key)}")[1].split("impact ratio ")[1], r)
+
+
+def test_first_screen_summarises_ood_and_uncertainty(audits):
+    doc = audits["digits04"]["doc"]
+    first = _first_screen(audits["digits04"]["pages"]["audit"])
+    best = max(doc["ood"]["scores"].items(), key=lambda kv: kv[1]["auroc"]["value"])
+    assert "Out of distribution: the best detector" in first
+    assert agrees(first.split("AUROC ")[1], best[1]["auroc"]["value"])
+    assert "Uncertainty: MC dropout" in first
+
+
+def test_a_detector_worse_than_chance_is_flagged(audits):
+    """An AUROC interval below 0.5 is flagged on the first screen and in the OOD table (oracle: the interval)."""
+    doc = json.loads(json.dumps(audits["digits04"]["doc"]))
+    doc["ood"]["scores"]["knn"]["auroc"] = {"value": 0.3, "ci_low": 0.25, "ci_high": 0.35}
+    page = Page(render_html(doc, template="audit"))
+    first = _first_screen(page)
+    assert "Worse than chance: k-NN distance (AUROC 0.3" in first
+    assert "worse than chance" in page.visible().split("Scores", 1)[1]
+    assert "Worse than chance" not in _first_screen(audits["digits04"]["pages"]["audit"]) or any(
+        s["auroc"]["ci_high"] < 0.5 for s in audits["digits04"]["doc"]["ood"]["scores"].values())
+
+
+# ------------------------------------------------------------------------------ defect 13: ids and accessible charts
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("view", tuple(VIEWS))
+def test_ids_are_unique_and_charts_are_labelled(audits, name, view):
+    html = audits[name]["html"][view]
+    ids = re.findall(r'\bid="([^"]+)"', html)
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    assert not dupes, f"duplicate ids: {dupes[:5]}"
+    for svg in re.findall(r"<svg\b[^>]*>", html):
+        assert 'role="img"' in svg and 'aria-label="' in svg

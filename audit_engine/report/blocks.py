@@ -156,6 +156,7 @@ class AuditView:
     notices: list[str]
     template: str = "audit"
     not_tested: list[tuple[str, str]] = field(default_factory=list)  # (what, why): shown beside the status
+    key_facts: list[Finding] = field(default_factory=list)  # model identity, headlines, flagged warnings (first screen)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

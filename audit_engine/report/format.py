@@ -95,7 +95,7 @@ def fmt_estimate(est: Any, *, percent: bool = False) -> str:
     value, low, high = _estimate(est)
     text = fmt_number(value, percent=percent)
     if low is not None and high is not None:
-        text += f" ({fmt_number(low, percent=percent)} to {fmt_number(high, percent=percent)})"
+        text += f" ({_interval_text(est, percent=percent)})"
     return text
 
 
@@ -179,11 +179,29 @@ def _ci(est: Any) -> str:
     return "" if text == "—" else text
 
 
+def interval_ends(low: float, high: float, *, percent: bool = False) -> tuple[str, str] | None:
+    """The two ends as text, with as many significant digits (3 to 6) as it takes for them to differ.
+
+    None when they are equal (a degenerate resampling interval: every replicate gave one
+    value), so no view ever prints a zero-width interval such as "1 to 1" (issue 22, defect 7).
+    """
+    if low == high:
+        return None
+    for digits in range(3, 7):
+        a, b = fmt_number(low, digits=digits, percent=percent), fmt_number(high, digits=digits, percent=percent)
+        if a != b:
+            return a, b
+    return None
+
+
 def _interval_text(est: Any, *, percent: bool = False) -> str:
     _, low, high = _estimate(est)
     if low is None or high is None:
         return "—"
-    return f"{fmt_number(low, percent=percent)} to {fmt_number(high, percent=percent)}"
+    ends = interval_ends(low, high, percent=percent)
+    if ends is None:
+        return f"no interval (every resample gave {fmt_number(low, percent=percent)})"
+    return f"{ends[0]} to {ends[1]}"
 
 
 def _cell_text(v: Any) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 from pathlib import Path
@@ -118,7 +119,18 @@ def chart_values(chart: Chart) -> str:
     if chart.chart not in _DATA_KINDS:
         return ""
     keep = {k: v for k, v in chart.data.items() if k in ("x", "series", "labels", "values", "low", "high")}
-    return json.dumps(keep, allow_nan=False, default=str, separators=(",", ":")) if keep else ""
+    return json.dumps(_finite(keep), allow_nan=False, default=str, separators=(",", ":")) if keep else ""
+
+
+def _finite(x: Any) -> Any:
+    """NaN and infinities as null (JSON has no NaN)."""
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
 
 
 def render_html(result: AuditResult | dict[str, Any], *, template: str = "audit") -> str:

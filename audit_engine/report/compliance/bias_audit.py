@@ -13,6 +13,7 @@ from ...results.fairness import AttributeFairness
 from ..blocks import MAX_BARS, MAX_TABLE_ROWS, BiasAuditView, Block, Cell, Finding, Paragraph, Section, Table
 from ..format import _Ids, _status, attribute_name, fmt_number
 from ..sections.performance import estimate_cell
+from ..sections.first_screen import model_identity
 from ..sections.summary import _notices, _subtitle
 
 if TYPE_CHECKING:
@@ -80,8 +81,8 @@ def _category_section(attr: str, view: AttributeFairness, index: int, ids: _Ids,
         blocks.append(Paragraph(f"Most selected category: {attribute_name(ll.most_selected_group)}."))
     more = len(ll.categories) - len(rows)
     blocks.append(Table(
-        ["Category", "Rows", "Share of data", "Selection rate", "Impact ratio (this view)",
-         "Impact ratio (audit report)", "Four-fifths rule"], rows,
+        ["Category", "Rows", "Share of data", "Selection rate", "Impact ratio, this view (point value)",
+         "Impact ratio, audit report (point value)", "Four-fifths rule"], rows,
         note=(f"This view excludes categories under {share_text} of the rows and divides by the most selected "
               f"remaining category ({ll.most_selected_group or '—'}). The audit report leaves out groups with fewer "
               f"than {fmt_number(view.min_group_size)} rows instead and divides by its most selected group "
@@ -174,6 +175,6 @@ def bias_audit_view(result: AuditResult) -> BiasAuditView:
         "differ; each table shows the audit report's figure beside this view's. This view follows the tables required for bias audits of automated employment decision tools under "
         "New York City Local Law 144 (rules at 6 RCNY § 5-300 et seq.); whether the law applies to this model is for "
         "the employer to decide.")])
-    return BiasAuditView(title=f"Bias audit: {result.model.path}", status=_status(result.status),
+    return BiasAuditView(title=f"Bias audit: {model_identity(result).name}", status=_status(result.status),
                          subtitle=_subtitle(result.to_dict()), outcome=outcome, sections=[method] + sections,
                          notices=_notices(result.to_dict()))

@@ -15,6 +15,7 @@ from ..blocks import MAX_TABLE_ROWS, Block, Cell, Heading, KeyValues, ModelCardV
 from ..format import _Ids, _status, attribute_name, fmt_number, metric_name
 from ..sections.fairness import group_label
 from ..sections.performance import calibration_blocks, estimate_cell, level_text
+from ..sections.first_screen import model_identity
 from ..sections.summary import _notices, _subtitle
 from .bias_audit import not_run_section
 from .model_card_document import DISAGGREGATED_METRICS, card_text, disaggregated, written_card
@@ -145,7 +146,7 @@ def model_card_view(result: AuditResult) -> ModelCardView:
         Section("ethics", "Ethical considerations", blocks=[_written(card, "ethical_considerations")]),
         _caveats(result, card),
     ]
-    name = card_text(card, "name") or result.model.path
+    name = card_text(card, "name") or model_identity(result).file
     doc = result.to_dict()  # the subtitle and notices helpers (summary.py) read the JSON form
     return ModelCardView(title=f"Model card: {name}", status=_status(result.status), subtitle=_subtitle(doc),
                          sections=sections, notices=_notices(doc))

@@ -17,7 +17,7 @@ import numpy as np
 from ...results.explanations import MethodExplanation, Quality, Sanity
 from ...stats import Estimate
 from ..blocks import MAX_BARS, Block, Cell, Heading, Paragraph, Table
-from ..format import _Ids, fmt_estimate, fmt_number
+from ..format import _Ids, fmt_estimate, fmt_number, interval_ends
 from .explanations_local import METHOD_NAMES, grid_2d, heatmap_spec, local_blocks, method_unit
 from .pathwise import attention_blocks, pathwise_blocks
 
@@ -198,7 +198,10 @@ def _direction(est: Estimate | None) -> str:
 
 
 def _interval(e: Estimate) -> str:
-    return f"{fmt_number(e.ci_low)} to {fmt_number(e.ci_high)}"
+    ends = interval_ends(e.ci_low, e.ci_high)
+    if ends is None:
+        return f"no interval (every resample gave {fmt_number(e.ci_low)})"
+    return f"{ends[0]} to {ends[1]}"
 
 
 def _sanity_blocks(name: str, sanity: Sanity) -> list[Block]:

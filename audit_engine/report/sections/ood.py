@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..blocks import Block, Cell, Figures, Heading, MAX_QUEUE_ROWS, MAX_SHIFT_ROWS, Paragraph, Table
 from ..format import _Ids, _cell_text, fmt_id, fmt_number, humane, metric_name
+from .performance import estimate_cell
 
 if TYPE_CHECKING:
     from ...result import AuditResult
@@ -22,7 +23,10 @@ if TYPE_CHECKING:
 def _est(e: Estimate | None) -> Cell:
     if e is None:
         return Cell("—", "num")
-    return Cell(fmt_number(e.value), "num", f"{fmt_number(e.ci_low)} to {fmt_number(e.ci_high)}")
+    cell = estimate_cell(e)
+    if e.ci_high < 0.5:  # an AUROC whose whole interval is below chance (issue 22, defect 6)
+        return Cell(cell.text, "num fail", cell.sub + " — worse than chance")
+    return cell
 
 
 def _intro(o: OODResult) -> list[Block]:
