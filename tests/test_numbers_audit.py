@@ -560,3 +560,48 @@ def test_ids_are_unique_and_charts_are_labelled(audits, name, view):
     assert not dupes, f"duplicate ids: {dupes[:5]}"
     for svg in re.findall(r"<svg\b[^>]*>", html):
         assert 'role="img"' in svg and 'aria-label="' in svg
+
+
+# ------------------------------------------------------------------------------ defects 8 and 11: the compare page in words
+def test_compare_headline_is_not_green_when_a_paired_test_found_a_shift(comparison):
+    """The oracle: compare.json's own paired tests (McNemar per group, moved metrics) at 1 − confidence."""
+    doc, page = comparison["doc"], comparison["page"]
+    alpha = 1 - doc["confidence"]
+    significant = [(a, g) for a, block in doc["fidelity"]["selection_tests"].items() for g, t in block.items()
+                   if t["p_value"] < alpha]
+    assert significant and doc["fidelity"]["moved_beyond_interval"], "the fixture should shift some decisions"
+    html = (comparison["page"].visible())
+    assert "no regression" not in html.split("Result:")[1][:40] or "significant shift" in html.split("Result:")[1][:120]
+    for attr, group in significant:
+        assert f"{_view_name(group)} ({_view_name(attr)}): decisions flipped" in html
+    assert f"{len(doc['fidelity']['moved_beyond_interval'])} metrics moved beyond their paired interval" in html
+    # The same document marked as passing the gate must still not be green.
+    ok = dict(doc, status="ok", regressions=[])
+    from audit_engine.report.compare import build_compare_view
+
+    view = build_compare_view(ok)
+    assert view.status_class == "warn" and "significant shift" in view.status_text
+
+
+def test_compare_page_has_no_raw_keys(comparison):
+    text = comparison["page"].visible()
+    snake = re.findall(r"\b[a-z]+_[a-z_]+\b(?!\.onnx)", text)  # file names are spelt as on disk
+    assert not snake, f"snake_case on the compare page: {sorted(set(snake))[:10]}"
+    assert "fairness.race" not in text and "performance.metrics" not in text
+    assert "-0.000" not in text and "None." not in text
+    assert not re.search(r"p = \d\.\d+e-\d+", text), "p-values are written as p < 0.001"
+
+
+# ------------------------------------------------------------------------------ defect 14: refused, nothing written
+def test_render_bias_audit_without_a_favourable_outcome_exits_2_and_writes_nothing(audits, tmp_path, capsys):
+    from audit_engine.cli import main
+
+    doc = audits["cancer"]["doc"]  # audited without favorable_label
+    src = tmp_path / "audit.json"
+    src.write_text(json.dumps(doc))
+    out = tmp_path / "bias.html"
+    code = main(["render", str(src), "--template", "bias-audit", "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and not out.exists()
+    assert any("favorable-label" in line for line in err)
+    assert main(["render", str(src), "--template", "audit", "--out", str(tmp_path / "r.html")]) == 0

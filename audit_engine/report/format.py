@@ -49,6 +49,7 @@ _METRIC_NAMES = {
     "tpr": "True positive rate",
     "fpr": "False positive rate",
     "fnr": "False negative rate",
+    "tnr": "True negative rate",
     "precision": "Precision",
     "mean_score": "Mean score",
     "auroc": "AUROC",
@@ -111,6 +112,36 @@ def metric_name(key: str) -> str:
 def attribute_name(key: str) -> str:
     """``race*sex`` → ``race × sex``."""
     return " × ".join(str(key).split("*"))
+
+
+def fmt_p(p: Any) -> str:
+    """A p-value for people: ``p < 0.001`` below a thousandth, else ``p = 0.032`` (two significant digits)."""
+    if p is None or not isinstance(p, (int, float)) or not math.isfinite(float(p)):
+        return "no p-value"
+    if p < 0.001:
+        return "p < 0.001"
+    return f"p = {float(p):.2g}" if p < 0.1 else f"p = {float(p):.2f}"
+
+
+def path_name(path: str) -> str:
+    """An audit.json / compare.json path in words.
+
+    ``fairness.race.groups.Asian.selection_rate`` → ``Selection rate of Asian (race)``;
+    ``fairness.race*sex.metrics.impact_ratio`` → ``Impact ratio (race × sex)``;
+    ``performance.metrics.roc_auc`` → ``ROC AUC``; ``ood.scores.knn.auroc`` → ``k-NN distance: AUROC``.
+    """
+    parts = str(path).split(".")
+    if parts[:2] == ["performance", "metrics"] and len(parts) == 3:
+        return metric_name(parts[2])
+    if parts[0] == "fairness" and len(parts) >= 4:
+        if parts[2] == "groups" and len(parts) >= 5:
+            group = ".".join(parts[3:-1])
+            return f"{metric_name(parts[-1])} of {attribute_name(group)} ({attribute_name(parts[1])})"
+        if parts[2] == "metrics":
+            return f"{metric_name(parts[3])} ({attribute_name(parts[1])})"
+    if parts[:2] == ["ood", "scores"] and len(parts) == 4:
+        return f"{metric_name(parts[2])}: {metric_name(parts[3])}"
+    return metric_name(parts[-1]) + (f" ({' '.join(parts[:-1])})" if len(parts) > 1 else "")
 
 
 def _is_number(v: Any) -> bool:

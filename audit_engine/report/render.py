@@ -28,7 +28,7 @@ from ..errors import ConfigError
 from ..result import AuditResult, atomic_write_text
 from . import charts
 from .blocks import Chart, Figures
-from .compliance.bias_audit import bias_audit_view
+from .compliance.bias_audit import bias_audit_refusal, bias_audit_view
 from .compliance.model_card import model_card_view
 from .compliance.model_card_document import model_card_json
 from .sections.summary import audit_view
@@ -145,9 +145,19 @@ def render_html(result: AuditResult | dict[str, Any], *, template: str = "audit"
 def render(
     result: AuditResult | str | os.PathLike[str], path: str | os.PathLike[str], *, template: str = "audit"
 ) -> Path:
-    """Write the HTML view ``template`` of ``result`` (an AuditResult, a dict or an audit.json path) to ``path``."""
+    """Write the HTML view ``template`` of ``result`` (an AuditResult, a dict or an audit.json path) to ``path``.
+
+    Raises
+    ------
+    ConfigError: ``template`` is "bias-audit" and the audit has no fairness section or
+        declares no favourable outcome (nothing is written).
+    """
     if isinstance(result, (str, os.PathLike)):
         result = AuditResult.from_json(result)
+    if template == "bias-audit":
+        refused = bias_audit_refusal(_result(result))
+        if refused is not None:
+            raise ConfigError(refused)
     html = render_html(result, template=template)
     atomic_write_text(path, html)
     if template == "model-card":  # its machine-readable twin, model_card.json, beside it

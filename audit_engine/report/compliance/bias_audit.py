@@ -19,7 +19,23 @@ from ..sections.summary import _notices, _subtitle
 if TYPE_CHECKING:
     from ...result import AuditResult
 
-__all__ = ["bias_audit_view", "not_run_section"]
+__all__ = ["bias_audit_view", "not_run_section", "bias_audit_refusal"]
+
+
+def bias_audit_refusal(result: AuditResult) -> str | None:
+    """Why no bias audit can be written for ``result`` (one sentence with the fix), or None.
+
+    The command line refuses to write the document then (exit 2, nothing written), as for
+    every other bad input (issue 22, defect 14).
+    """
+    fair = result.fairness or {}
+    if not fair:
+        return ("The audit has no fairness section, so there is no bias audit to write; rerun the audit with "
+                "--sensitive COL and --favorable-label V.")
+    if any(v.impact_refused is not None for v in fair.values()) or all(v.ll144 is None for v in fair.values()):
+        return ("The audit declares no favourable outcome, so selection rates have no direction and no bias audit "
+                "can be written; rerun the audit with --favorable-label V (or favorable_label in audit.toml).")
+    return None
 
 
 def not_run_section(result: AuditResult, check: str, key: str, title: str) -> Section:
