@@ -123,7 +123,16 @@ class TokenText:
     kind: str = "tokens"
 
 
-Block = Heading | Paragraph | Table | KeyValues | Preformatted | Chart | Figures | TokenText
+@dataclass(frozen=True)
+class Details:
+    """Blocks shown collapsed under a one-line summary (results the audit says not to trust)."""
+
+    summary: str
+    blocks: list[Any]
+    kind: str = "details"
+
+
+Block = Heading | Paragraph | Table | KeyValues | Preformatted | Chart | Figures | TokenText | Details
 
 
 @dataclass

@@ -27,7 +27,7 @@ from markupsafe import Markup, escape
 from ..errors import ConfigError
 from ..result import AuditResult, atomic_write_text
 from . import charts
-from .blocks import Chart, Figures
+from .blocks import Chart, Details, Figures
 from .compliance.bias_audit import bias_audit_refusal, bias_audit_view
 from .compliance.model_card import model_card_view
 from .compliance.model_card_document import model_card_json
@@ -82,12 +82,17 @@ def _charts(view: Any) -> list[Chart]:
     sections = list(getattr(view, "sections", []))
     if hasattr(view, "reproducibility"):
         sections.append(view.reproducibility)
-    for section in sections:
-        for block in section.blocks:
+    def walk(blocks: Any) -> None:
+        for block in blocks:
             if isinstance(block, Chart):
                 found.append(block)
             elif isinstance(block, Figures):
                 found.extend(block.charts)
+            elif isinstance(block, Details):
+                walk(block.blocks)
+
+    for section in sections:
+        walk(section.blocks)
     return found
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from ...results.explanations import MethodExplanation, Quality, Sanity
 from ...stats import Estimate
-from ..blocks import MAX_BARS, Block, Cell, Heading, Paragraph, Table
+from ..blocks import MAX_BARS, Block, Cell, Details, Heading, Paragraph, Table
 from ..format import _Ids, fmt_estimate, fmt_number, interval_ends
 from .explanations_local import METHOD_NAMES, grid_2d, heatmap_spec, local_blocks, method_unit
 from .pathwise import attention_blocks, pathwise_blocks
@@ -93,7 +93,7 @@ def _method_blocks(method: str, entry: MethodExplanation, ids: _Ids) -> list[Blo
         blocks.extend(pathwise_blocks(entry, ids))
     if entry.attention is not None:
         blocks.extend(attention_blocks(entry, ids))
-    if entry.sanity is not None:
+    if entry.sanity is not None and not entry.sanity.flagged:
         blocks.extend(_sanity_blocks(name, entry.sanity))
     if entry.saturated_rows:
         blocks.append(Paragraph(f"{len(entry.saturated_rows)} explained row(s) are saturated: the model's output did not "
@@ -104,6 +104,12 @@ def _method_blocks(method: str, entry: MethodExplanation, ids: _Ids) -> list[Blo
             f"Rank stability across {stab.extra_seeds} further seed(s): Spearman correlation of each row's "
             f"attributions {fmt_estimate(stab.spearman)}; overlap of the top {stab.k} features "
             f"{fmt_estimate(stab.top_k_overlap, percent=True)} (means over rows, with intervals)."))
+    if entry.sanity is not None and entry.sanity.flagged:  # issue 22, defect 9: collapsed and flagged
+        return [blocks[0], Paragraph(f"{name} failed the randomisation sanity check: its attributions hardly change "
+                                     "when the model's weights are randomised, so they should not be read as this "
+                                     "model's reasons. They are collapsed below.", "fail"),
+                *_sanity_blocks(name, entry.sanity),
+                Details(f"Show the {name} attributions anyway", blocks[1:])]
     return blocks
 
 
