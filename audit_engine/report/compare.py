@@ -12,7 +12,7 @@ from typing import Any
 
 import jinja2
 
-from .format import attribute_name, fmt_number, fmt_p, interval_ends, metric_name, path_name
+from .format import attribute_name, css_text, fmt_number, fmt_p, interval_ends, metric_name, path_name
 
 __all__ = ["CompareView", "build_compare_view", "render_comparison"]
 
@@ -32,8 +32,11 @@ def _interval(est: dict[str, Any] | None, *, signed: bool = False) -> str:
         return ""
     low, high = float(est["ci_low"]), float(est["ci_high"])
     if signed:
-        if _signed(low) == _signed(high):
+        if low == high:
             return "(no interval: every resample gave this change)"
+        if _signed(low) == _signed(high):
+            ends = interval_ends(low, high)
+            return f"[{ends[0]}, {ends[1]}]" if ends else "(no interval: every resample gave this change)"
         return f"[{_signed(low)}, {_signed(high)}]"
     if _num(low) != _num(high):
         return f"[{_num(low)}, {_num(high)}]"
@@ -45,7 +48,10 @@ def _signed(x: Any) -> str:
     """``+0.012`` / ``−0.012``; a change that rounds to zero is ``0.000`` (never ``-0.000``)."""
     if x is None:
         return "—"
-    text = f"{float(x):+.3f}"
+    v = float(x)
+    if v != 0 and abs(v) < 0.0005:  # keep its digits rather than print ±0.000
+        return ("+" if v > 0 else "−") + fmt_number(abs(v))
+    text = f"{v:+.3f}"
     return "0.000" if text in ("+0.000", "-0.000") else text.replace("-", "−")
 
 
@@ -131,7 +137,7 @@ def _shifts(doc: dict[str, Any]) -> list[str]:
     if moved:
         names = [path_name(p) for p in moved]
         out.append(f"{len(moved)} metric{'s' if len(moved) != 1 else ''} moved beyond {'their' if len(moved) != 1 else 'its'} "
-                   "paired interval: " + "; ".join(names[:20]) + (" …" if len(names) > 20 else "") + ".")
+                   "paired interval: " + "; ".join(names[:20]) + ("; … (all in compare.json)" if len(names) > 20 else "."))
     return out
 
 
@@ -169,7 +175,7 @@ def build_compare_view(doc: dict[str, Any]) -> CompareView:
     if doc["status"] == "ok" and shifts:
         status_text = "no regression by the gate, but a paired test found a significant shift"
     return CompareView(
-        title="Model comparison",
+        title=f"Model comparison: {_file(a['model_path'])} → {_file(b['model_path'])}",
         subtitle=f"A: {_file(a['model_path'])}  →  B: {_file(b['model_path'])}",
         notices=notices,
         status=doc["status"],
@@ -203,4 +209,5 @@ def _file(path: Any) -> str:
 def render_comparison(doc: dict[str, Any]) -> str:
     env = jinja2.Environment(loader=jinja2.PackageLoader("audit_engine", "templates"), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["css_text"] = css_text
     return env.get_template("compare.html.j2").render(view=build_compare_view(doc))

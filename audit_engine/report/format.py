@@ -268,6 +268,28 @@ def humane(text: str, keep: Iterable[str] = ()) -> str:
     return out[:1].upper() + out[1:]
 
 
+# Command-line flags as words, for the first screen (a document a regulator reads; the
+# sections below keep the flags for whoever reruns the audit).
+_FLAG_WORDS = (
+    (re.compile(r"\s*\(pass --sensitive COL \.\.\.\)"), ""),
+    (re.compile(r"\bno --reference data\b", re.I), "no reference data (such as the training data)"),
+    (re.compile(r"\bno --ood-data of known out-of-distribution rows\b"), "no known out-of-distribution rows were given"),
+    (re.compile(r"--reference\b"), "reference data"),
+    (re.compile(r"--ood-data\b"), "known out-of-distribution data"),
+    (re.compile(r"\(--target\)"), ""),
+    (re.compile(r"\(?\[uncertainty\] models = \[\.\.\.\]\)?"), "in the audit settings"),
+    (re.compile(r"--favorable-label\b"), "the favourable outcome setting"),
+)
+
+
+def plain(text: str) -> str:
+    """``text`` without command-line flags or config syntax (the first screen of a report)."""
+    out = str(text)
+    for pattern, words in _FLAG_WORDS:
+        out = pattern.sub(words, out)
+    return " ".join(out.split())
+
+
 def fmt_datetime(stamp: Any) -> str:
     """``2026-12-01T14:03:00+00:00`` → ``1 December 2026, 14:03 UTC`` (other offsets kept as ``UTC+02:00``)."""
     import datetime as _dt
@@ -313,3 +335,13 @@ def check_part_name(key: str) -> str:
     check, _, part = str(key).partition(".")
     title = SECTION_TITLES.get(check, metric_name(check))
     return f"{title} — {metric_name(part)}" if part else title
+
+
+_CSS_UNSAFE = re.compile(r"[^\w .,:;()×→–-]", re.UNICODE)
+
+
+def css_text(value: Any) -> str:
+    """Text safe inside a CSS string in a <style> element (the printed page footer): letters, digits,
+    spaces and a little punctuation only, at most 90 characters; nothing can close the string or the element."""
+    text = _CSS_UNSAFE.sub("", str(value))
+    return text[:89] + "…" if len(text) > 90 else text

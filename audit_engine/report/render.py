@@ -28,6 +28,7 @@ from ..errors import ConfigError
 from ..result import AuditResult, atomic_write_text
 from . import charts
 from .blocks import Chart, Details, Figures
+from .format import css_text
 from .compliance.bias_audit import bias_audit_refusal, bias_audit_view
 from .compliance.model_card import model_card_view
 from .compliance.model_card_document import model_card_json
@@ -51,7 +52,7 @@ TEMPLATES = {
 
 
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("audit_engine", "templates"),
         autoescape=True,  # every template, whatever its file name
         undefined=jinja2.StrictUndefined,
@@ -59,6 +60,8 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.filters["css_text"] = css_text
+    return env
 
 
 def _result(result: AuditResult | dict[str, Any]) -> AuditResult:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from ..blocks import AuditView, Block, Cell, Finding, Paragraph, STATUSES, Section, Table
 from ..format import (SECTION_TITLES, _Ids, _status, check_part_name, fmt_datetime, fmt_number, humane,
-                      metric_name)
+                      metric_name, plain)
 from . import explanations, fairness, ood, performance, uncertainty
 from .first_screen import key_facts, model_identity
 from .reproducibility import _reproducibility
@@ -191,6 +191,6 @@ def audit_view(result: AuditResult) -> AuditView:
         sections=check_sections(result, ids),
         reproducibility=_reproducibility(result),
         notices=_notices(result),
-        not_tested=not_tested(result),
+        not_tested=[(what, plain(why)) for what, why in not_tested(result)],
         key_facts=key_facts(result),
     )
