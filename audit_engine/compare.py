@@ -33,6 +33,7 @@ The release gate on top (issue 13; statistics in :mod:`audit_engine.paired`):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from dataclasses import dataclass, field
@@ -47,7 +48,7 @@ from .paired import fidelity, importance_change, mcnemar, paired_fairness, view_
 from .policy import Policy
 from .result import AuditResult, atomic_write_text, to_jsonable
 
-__all__ = ["Comparison", "compare_results", "compare_models", "compare", "HIGHER_IS_BETTER"]
+__all__ = ["Comparison", "Change", "compare_results", "compare_models", "compare", "better_when", "HIGHER_IS_BETTER"]
 
 HIGHER_IS_BETTER = {
     "accuracy", "balanced_accuracy", "roc_auc", "r2", "demographic_parity_ratio", "equalized_odds_ratio",
@@ -111,9 +112,44 @@ def _independent_delta(a: dict[str, Any], b: dict[str, Any], confidence: float) 
     return {"value": vb - va, "ci_low": vb - va - z * se, "ci_high": vb - va + z * se}
 
 
-@dataclass
+@dataclass(frozen=True)
+class Change:
+    """One measured change B − A, keyed by its audit.json ``path``.
+
+    ``a`` / ``b``: the two audits' values (``{value, ci_low?, ci_high?}``); ``delta``: the
+    change with its interval (paired bootstrap when ``paired``, else the independent normal
+    approximation); ``better_when``: ``"higher"`` / ``"lower"`` / ``"neither"``
+    (:func:`better_when`); ``change``: ``better`` / ``worse`` only when the interval
+    excludes zero, else ``no clear change`` (or ``changed`` without a direction, ``unknown``
+    without an interval).
+    """
+
+    path: str
+    a: dict[str, Any]
+    b: dict[str, Any]
+    delta: dict[str, Any]
+    better_when: str
+    change: str
+    paired: bool
+
+    @property
+    def metric(self) -> str:
+        return self.path.rsplit(".", 1)[-1]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The compare.json entry: ``{a, b, delta{value, ci_low, ci_high}, better_when, change, paired}``."""
+        return {"a": self.a, "b": self.b, "delta": self.delta, "better_when": self.better_when,
+                "change": self.change, "paired": self.paired}
+
+
+@dataclass(frozen=True)
 class Comparison:
-    """The change from model A to model B; ``to_dict()`` is compare.json."""
+    """The change from model A to model B; ``to_dict()`` is compare.json, ``to_frame()`` one row per change.
+
+    Frozen: the steps of :func:`compare_models` return new records (``dataclasses.replace``).
+    The blocks (``performance``, ``fairness``, ``ood``) hold the JSON entries; ``records``
+    gives them typed, as :class:`Change`.
+    """
 
     a: dict[str, Any]
     b: dict[str, Any]
@@ -128,6 +164,32 @@ class Comparison:
     extra: dict[str, Any] = field(default_factory=dict)
     changes: dict[str, Any] = field(default_factory=dict)  # nested like audit.json; to_dict flattens by path
     verdicts: list[dict[str, Any]] = field(default_factory=list)  # compare-only path rules (max_drop / max_rise)
+
+    @property
+    def records(self) -> tuple[Change, ...]:
+        """Every change, typed, in compare.json's ``changes`` order."""
+        return tuple(Change(path=path, a=e.get("a") or {}, b=e.get("b") or {}, delta=e.get("delta") or {},
+                            better_when=e.get("better_when", "neither"), change=e.get("change", "unknown"),
+                            paired=bool(e.get("paired")))
+                     for path, e in flatten_changes(self.changes).items())
+
+    def to_frame(self) -> Any:
+        """A pandas DataFrame, one row per change: path, section, view, group, metric, a, b, delta,
+        ci_low, ci_high, better_when, change, paired (``view`` / ``group`` None where not a fairness path)."""
+        import pandas as pd  # the frame is optional; compare itself does not need pandas
+
+        rows = []
+        for c in self.records:
+            parts = c.path.split(".")
+            section = parts[0]
+            view = parts[1] if section == "fairness" else None
+            group = ".".join(parts[3:-1]) if section == "fairness" and len(parts) > 4 and parts[2] == "groups" else None
+            rows.append({"path": c.path, "section": section, "view": view, "group": group, "metric": c.metric,
+                         "a": c.a.get("value"), "b": c.b.get("value"), "delta": c.delta.get("value"),
+                         "ci_low": c.delta.get("ci_low"), "ci_high": c.delta.get("ci_high"),
+                         "better_when": c.better_when, "change": c.change, "paired": c.paired})
+        return pd.DataFrame(rows, columns=["path", "section", "view", "group", "metric", "a", "b", "delta", "ci_low",
+                                           "ci_high", "better_when", "change", "paired"])
 
     @property
     def regressions(self) -> list[str]:
@@ -251,24 +313,25 @@ def compare_results(
         ea, eb = oa[name].get("auroc"), ob[name].get("auroc")
         if isinstance(ea, dict) and isinstance(eb, dict):
             ood[f"{name}.auroc"] = _entry("auroc", ea, eb, _independent_delta(ea, eb, confidence))
-    comparison = Comparison(
-        a=_summary(da), b=_summary(db), method="independent audits (normal approximation from the two intervals)",
-        same_data=da["data"]["sha256"] == db["data"]["sha256"], performance=performance, fairness=fairness,
-        ood=ood, verdict_changes=_verdict_changes(da, db), confidence=confidence,
-    )
+    extra: dict[str, Any] = {}
     for name in sorted(set(oa) & set(ob)):
         fa_, fb_ = _f(oa[name].get("flagged_fraction")), _f(ob[name].get("flagged_fraction"))
         if fa_ is not None and fb_ is not None:
-            comparison.extra.setdefault("ood_flagged", {})[name] = _entry(
+            extra.setdefault("ood_flagged", {})[name] = _entry(
                 "flagged_fraction", {"value": fa_}, {"value": fb_}, {"value": fb_ - fa_, "ci_low": None, "ci_high": None})
-    rebuild_changes(comparison, paired=False)
+    comparison = Comparison(
+        a=_summary(da), b=_summary(db), method="independent audits (normal approximation from the two intervals)",
+        same_data=da["data"]["sha256"] == db["data"]["sha256"], performance=performance, fairness=fairness,
+        ood=ood, verdict_changes=_verdict_changes(da, db), confidence=confidence, extra=extra,
+    )
+    comparison = rebuild_changes(comparison, paired=False)
     if policy is not None:
-        judge_gate(comparison, policy)
+        comparison = judge_gate(comparison, policy)
     return comparison
 
 
-def rebuild_changes(comparison: Comparison, *, paired: bool, groups: dict[str, Any] | None = None) -> None:
-    """Fill ``comparison.changes`` (nested like audit.json) from its blocks."""
+def rebuild_changes(comparison: Comparison, *, paired: bool, groups: dict[str, Any] | None = None) -> Comparison:
+    """``comparison`` with ``changes`` (nested like audit.json) rebuilt from its blocks."""
     tree: dict[str, Any] = {}
     for name, entry in comparison.performance.items():
         tree.setdefault("performance", {}).setdefault("metrics", {})[name] = {"paired": paired, **entry}
@@ -284,7 +347,7 @@ def rebuild_changes(comparison: Comparison, *, paired: bool, groups: dict[str, A
     for score, entry in comparison.extra.get("ood_flagged", {}).items():
         tree.setdefault("ood", {}).setdefault("scores", {}).setdefault(score, {})["flagged_fraction"] = {
             **entry, "paired": False}
-    comparison.changes = tree
+    return dataclasses.replace(comparison, changes=tree)
 
 
 def flatten_changes(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -299,9 +362,9 @@ def flatten_changes(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def judge_gate(comparison: Comparison, policy: Policy) -> None:
-    """Judge the compare-only rules on ``comparison.changes`` into ``comparison.verdicts``."""
-    comparison.verdicts = [v.to_dict() for v in policy.judge_changes(comparison.changes)]
+def judge_gate(comparison: Comparison, policy: Policy) -> Comparison:
+    """``comparison`` with the compare-only rules judged on its ``changes`` (into ``verdicts``)."""
+    return dataclasses.replace(comparison, verdicts=[v.to_dict() for v in policy.judge_changes(comparison.changes)])
 
 
 def _typed(x: AuditResult | dict[str, Any] | str | os.PathLike[str]) -> AuditResult:
@@ -343,8 +406,9 @@ def compare_models(
     # Each total counts its own preparation only, not the other model's work in between.
     result_a = run_checks(ctx_a, started=started_a + prepare_b_seconds)
     result_b = run_checks(ctx_b, started=time.perf_counter() - prepare_b_seconds)
-    comparison = compare_results(result_a, result_b)
-    comparison.method = "paired bootstrap on the same rows (performance, fairness); independent audits (OOD)"
+    comparison = dataclasses.replace(
+        compare_results(result_a, result_b),
+        method="paired bootstrap on the same rows (performance, fairness); independent audits (OOD)")
     n = ctx_a.data.n_rows
     agreement = None
     if ctx_a.data.y is not None:
@@ -378,14 +442,14 @@ def compare_models(
             agreement["by_group"][attr] = block
         comparison.extra["mcnemar"] = _mcnemar(ctx_a, ctx_b)
         group_changes = _paired_fairness(ctx_a, ctx_b, comparison, config, (result_a, result_b))
-    comparison.agreement = agreement
     comparison.extra["importance"] = importance_change(result_a.to_dict().get("explanations"),
                                                        result_b.to_dict().get("explanations"))
-    rebuild_changes(comparison, paired=True, groups=group_changes)
+    comparison = rebuild_changes(dataclasses.replace(comparison, agreement=agreement), paired=True, groups=group_changes)
     if shares_io(ctx_a.model, ctx_b.model):
         comparison.extra["fidelity"] = _fidelity(ctx_a, ctx_b, comparison)
-        comparison.method = "fidelity check (the models share inputs and outputs); " + comparison.method
-    judge_gate(comparison, config.policy)
+        comparison = dataclasses.replace(
+            comparison, method="fidelity check (the models share inputs and outputs); " + comparison.method)
+    comparison = judge_gate(comparison, config.policy)
     return comparison, result_a, result_b
 
 
