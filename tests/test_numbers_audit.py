@@ -605,3 +605,12 @@ def test_render_bias_audit_without_a_favourable_outcome_exits_2_and_writes_nothi
     assert code == 2 and not out.exists()
     assert any("favorable-label" in line for line in err)
     assert main(["render", str(src), "--template", "audit", "--out", str(tmp_path / "r.html")]) == 0
+
+
+def test_bias_audit_summary_items_come_from_the_config(audits):
+    doc = json.loads(json.dumps(audits["compas"]["doc"]))
+    doc["config"]["model_card"] = {"bias_audit_auditor": "Example Audits LLC", "bias_audit_data_source": "test data"}
+    text = Page(render_html(doc, template="bias-audit")).visible()
+    assert "Independent auditor Example Audits LLC" in text and "Source of the data test data" in text
+    assert "Not provided: Date of the bias audit; Distribution date of the tool" in text
+    assert "applicant" not in text.lower()  # the data are rows, whatever they describe

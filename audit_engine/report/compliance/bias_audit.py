@@ -10,7 +10,7 @@ import re
 from typing import TYPE_CHECKING
 
 from ...results.fairness import AttributeFairness
-from ..blocks import MAX_BARS, MAX_TABLE_ROWS, BiasAuditView, Block, Cell, Finding, Paragraph, Section, Table
+from ..blocks import MAX_BARS, MAX_TABLE_ROWS, BiasAuditView, Block, Cell, Finding, KeyValues, Paragraph, Section, Table
 from ..format import _Ids, _status, attribute_name, fmt_number
 from ..sections.performance import estimate_cell
 from ..sections.first_screen import model_identity
@@ -144,6 +144,37 @@ def _differs(view: AttributeFairness) -> bool:
     return False
 
 
+# The summary items a published Local Law 144 bias audit carries (6 RCNY § 5-304), written by a
+# person in the config's free-text [model_card] table under these keys; absent ones are said to be.
+SUMMARY_ITEMS = (
+    ("bias_audit_auditor", "Independent auditor"),
+    ("bias_audit_date", "Date of the bias audit"),
+    ("bias_audit_distribution_date", "Distribution date of the tool"),
+    ("bias_audit_data_source", "Source of the data"),
+    ("bias_audit_data_explanation", "Explanation of the data (historical or test data, and why)"),
+    ("bias_audit_scoring_rate", "Scoring rate (for tools that output a score)"),
+)
+
+
+def _summary_section(result: AuditResult, threshold: float | None) -> Section:
+    card = (result.config or {}).get("model_card") or {}
+    items = []
+    for key, label in SUMMARY_ITEMS:
+        value = card.get(key)
+        if key == "bias_audit_scoring_rate" and not value:
+            value = ("not applicable: this view uses the selection rate, because the model's output is turned into a "
+                     f"decision at the threshold {fmt_number(threshold)}" if threshold is not None else None)
+        items.append((label, str(value) if value not in (None, "") else "not provided"))
+    data = result.data
+    items.append(("Rows audited", fmt_number(data.rows)))
+    missing = [label for (key, label), (_, v) in zip(SUMMARY_ITEMS, items, strict=False) if v == "not provided"]
+    blocks: list[Block] = [KeyValues(items)]
+    if missing:
+        blocks.append(Paragraph("Not provided: " + "; ".join(missing) + ". Write them in the audit config's "
+                                "[model_card] table (keys " + ", ".join(k for k, _ in SUMMARY_ITEMS) + ").", "muted"))
+    return Section("bias-audit-summary", "Summary of the bias audit", blocks=blocks)
+
+
 def bias_audit_view(result: AuditResult) -> BiasAuditView:
     """Impact-ratio tables in the form of a NYC Local Law 144 bias audit, with the four-fifths rule outcome.
 
@@ -192,5 +223,7 @@ def bias_audit_view(result: AuditResult) -> BiasAuditView:
         "New York City Local Law 144 (rules at 6 RCNY § 5-300 et seq.); whether the law applies to this model is for "
         "the employer to decide.")])
     return BiasAuditView(title=f"Bias audit: {model_identity(result).name}", status=_status(result.status),
-                         subtitle=_subtitle(result.to_dict()), outcome=outcome, sections=[method] + sections,
+                         subtitle=_subtitle(result.to_dict()), outcome=outcome,
+                         sections=([] if refused is not None or not views else [_summary_section(result, threshold)])
+                         + [method] + sections,
                          notices=_notices(result.to_dict()))
