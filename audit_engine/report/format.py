@@ -290,6 +290,18 @@ def plain(text: str) -> str:
     return " ".join(out.split())
 
 
+def shape_text(shape: Any) -> str:
+    """A tensor shape for people: ``[None, 5]`` → ``rows × 5``; ``['batch', 1, 8, 8]`` → ``rows × 1 × 8 × 8``."""
+    if shape is None:
+        return "any shape"
+    dims = list(shape)
+    if not dims:
+        return "one value"
+    words = ["rows" if i == 0 and not isinstance(d, int) else ("any" if not isinstance(d, int) else f"{d:,}")
+             for i, d in enumerate(dims)]
+    return " × ".join(words)
+
+
 def fmt_datetime(stamp: Any) -> str:
     """``2026-12-01T14:03:00+00:00`` → ``1 December 2026, 14:03 UTC`` (other offsets kept as ``UTC+02:00``)."""
     import datetime as _dt

@@ -100,9 +100,9 @@ def _category_section(attr: str, view: AttributeFairness, index: int, ids: _Ids,
         ["Category", "Rows", "Share of data", "Selection rate", "Impact ratio, this view (point value)",
          "Impact ratio, audit report (point value)", "Four-fifths rule"], rows,
         note=(f"This view excludes categories under {share_text} of the rows and divides by the most selected "
-              f"remaining category ({ll.most_selected_group or '—'}). The audit report leaves out groups with fewer "
-              f"than {fmt_number(view.min_group_size)} rows instead and divides by its most selected group "
-              f"({_report_most_selected(view) or '—'}); its figure is shown beside this one"
+              f"remaining category ({attribute_name(ll.most_selected_group or '—')}). The audit report leaves out groups "
+              f"with fewer than {fmt_number(view.min_group_size)} rows instead and divides by its most selected group "
+              f"({attribute_name(_report_most_selected(view) or '—')}); its figure is shown beside this one"
               + (" and differs for some categories." if _differs(view) else " and agrees here.")
               + (f" {more} more categories are in audit.json." if more > 0 else ""))))
     blocks.append(Paragraph(f"Rows whose category is unknown (not in any category above): {fmt_number(ll.unknown)}."))

@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..blocks import MAX_TABLE_ROWS, Block, Cell, Heading, KeyValues, ModelCardView, Paragraph, Section, Table
-from ..format import _Ids, _status, attribute_name, fmt_number, metric_name
+from ..format import _Ids, _status, attribute_name, fmt_number, metric_name, shape_text
 from ..sections.fairness import group_label
-from ..sections.performance import calibration_blocks, estimate_cell, level_text
+from ..sections.performance import _interval_methods, calibration_blocks, estimate_cell, level_text
 from ..sections.first_screen import model_identity
 from ..sections.summary import _notices, _subtitle
 from .bias_audit import not_run_section
@@ -45,13 +45,12 @@ def _details(result: AuditResult, card: dict) -> Section:
     model = result.model
     items = [(label, card_text(card, key) or "not provided") for key, label in _CARD_FIELDS]
     items += [
-        ("Model file", model.path),
+        ("Model file", model_identity(result).file),
         ("sha256", model.sha256),
         ("Format", f"ONNX opset {model.opset}, produced by {model.producer}"),
         ("Task", model.task),
         ("Classes", ", ".join(str(c) for c in (model.classes or ())) or "—"),
-        ("Inputs", "; ".join(f"{t.name} {t.dtype} {list(t.shape) if t.shape is not None else '(any shape)'}"
-                             for t in model.inputs)),
+        ("Inputs", "; ".join(f"{t.name}: {shape_text(t.shape)} of {t.dtype}" for t in model.inputs)),
         ("Outputs audited", f"{model.output or '—'} ({(model.output_kind or '—').replace('_', ' ')})"),
     ]
     blocks: list[Block] = [KeyValues(items)]
@@ -68,8 +67,8 @@ def _metrics(result: AuditResult, ids: _Ids) -> Section:
     rows = [[Cell(metric_name(k)), estimate_cell(e, reason="no interval: a biased plug-in estimate"
                                                   if k.endswith("_plugin") else "")] for k, e in perf.metrics.items()]
     blocks: list[Block] = [
-        Paragraph(f"Measured by the audit on the {fmt_number(perf.n)} rows of the evaluation data below, with {level} "
-                  "bootstrap intervals under each value."),
+        Paragraph(f"Measured by the audit on the {fmt_number(perf.n)} rows of the evaluation data below, with the "
+                  f"interval under each value. {_interval_methods(perf, level)}"),
         Table(["Metric", "Value"], rows)]
     if perf.calibration is not None:
         blocks += calibration_blocks(perf.calibration, ids, title="Calibration")

@@ -9,6 +9,7 @@ ordering, capping and summing image channels for display.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -161,6 +162,12 @@ def _global_blocks(method: str, entry: MethodExplanation, ids: _Ids) -> list[Blo
     unit = method_unit(method, entry, scaled=scaled)
     items = sorted(((k, e) for k, e in shown.items() if math.isfinite(e.value)), key=lambda kv: -abs(kv[1].value))
     top = items[:MAX_BARS]
+    # A mean absolute attribution cannot be negative: its interval is cut at 0 (issue 22, defect 13);
+    # a permutation importance (a loss increase, no signed twin) can be, and is left as it is.
+    absolute = entry.global_signed is not None
+    if absolute:
+        top = [(k, dataclasses.replace(e, ci_low=max(e.ci_low, 0.0)) if math.isfinite(e.ci_low) else e)
+               for k, e in top]
     signed = entry.global_signed or {}
     sig = entry.significant_features()
     blocks: list[Block] = []
@@ -193,7 +200,9 @@ def _global_blocks(method: str, entry: MethodExplanation, ids: _Ids) -> list[Blo
     more = len(items) - len(top)
     blocks.append(Table(columns + ["Consistent direction"], rows,
                         caption=f"{name}: global importance ({unit})",
-                        note=f"{more} more features are in audit.json." if more > 0 else ""))
+                        note=" ".join(x for x in (
+                            "Importance intervals are cut at 0, the smallest mean absolute value." if absolute else "",
+                            f"{more} more features are in audit.json." if more > 0 else "") if x)))
     return blocks
 
 

@@ -145,7 +145,7 @@ def _four_fifths_paragraph(view: AttributeFairness) -> Paragraph | None:
     if ff is None or ff.passes is None:
         return None
     text = (f"Four-fifths rule (impact ratio at least {fmt_number(ff.threshold)} against the most selected group, "
-            f"{ff.most_selected_group or '—'}): ")
+            f"{attribute_name(ff.most_selected_group or '—')}): ")
     if ff.passes:
         return Paragraph(text + "met by every group.")
     below = list(ff.below)

@@ -79,6 +79,11 @@ def _scores(o: OODResult, ids: _Ids) -> list[Block]:
     note = ("Thresholds and flagged shares are counted exactly on these rows, so they carry no interval"
             + ("; AUROC and FPR carry 95% bootstrap intervals." if with_auroc else
                "; AUROC is not defined without known out-of-distribution rows (--ood-data)."))
+    negated = [metric_name(n) for n in ("msp", "max_logit", "odin") if n in o.scores]
+    if negated:  # issue 22, defect 11: a negative threshold is explained, not left to puzzle the reader
+        note += (f" {', '.join(negated)} {'are' if len(negated) > 1 else 'is'} negated so that higher means more "
+                 "unusual, as for every score: a threshold of −0.98 on the max softmax probability means a top "
+                 "class probability of 0.98.")
     blocks.append(Table(columns, rows, note=note))
     if o.skipped:
         blocks.append(Paragraph("Not computed: " + "; ".join(f"{metric_name(k)}: {humane(v)}" for k, v in o.skipped.items())
