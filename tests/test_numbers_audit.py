@@ -614,3 +614,11 @@ def test_bias_audit_summary_items_come_from_the_config(audits):
     assert "Independent auditor Example Audits LLC" in text and "Source of the data test data" in text
     assert "Not provided: Date of the bias audit; Distribution date of the tool" in text
     assert "applicant" not in text.lower()  # the data are rows, whatever they describe
+
+
+def test_a_misspelt_model_card_field_is_shown_with_a_suggestion(audits):
+    doc = json.loads(json.dumps(audits["compas"]["doc"]))
+    doc["config"]["model_card"] = {"name": "Risk score", "intended_usage": "demo"}
+    text = Page(render_html(doc, template="model-card")).visible()
+    assert "'intended_usage' (did you mean 'intended_use'?)" in text
+    assert "Model card: Risk score" in text

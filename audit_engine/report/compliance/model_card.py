@@ -18,7 +18,7 @@ from ..sections.performance import _interval_methods, calibration_blocks, estima
 from ..sections.first_screen import model_identity
 from ..sections.summary import _notices, _subtitle
 from .bias_audit import not_run_section
-from .model_card_document import DISAGGREGATED_METRICS, card_text, disaggregated, written_card
+from .model_card_document import DISAGGREGATED_METRICS, card_text, disaggregated, unknown_card_keys, written_card
 
 if TYPE_CHECKING:
     from ...result import AuditResult
@@ -147,5 +147,8 @@ def model_card_view(result: AuditResult) -> ModelCardView:
     ]
     name = card_text(card, "name") or model_identity(result).file
     doc = result.to_dict()  # the subtitle and notices helpers (summary.py) read the JSON form
+    unknown = unknown_card_keys(card)
+    notices = _notices(doc) + ([f"The config's [model_card] table has fields this model card does not know, so they "
+                                f"are not shown: {', '.join(unknown)}."] if unknown else [])
     return ModelCardView(title=f"Model card: {name}", status=_status(result.status), subtitle=_subtitle(doc),
-                         sections=sections, notices=_notices(doc))
+                         sections=sections, notices=notices)
