@@ -622,3 +622,12 @@ def test_a_misspelt_model_card_field_is_shown_with_a_suggestion(audits):
     text = Page(render_html(doc, template="model-card")).visible()
     assert "'intended_usage' (did you mean 'intended_use'?)" in text
     assert "Model card: Risk score" in text
+
+
+def test_a_histogram_is_never_cut_to_a_handful_of_bins():
+    """The axis cut (one far outlier) keeps at least six bins; else the whole range is drawn (defect 13)."""
+    from audit_engine.report.charts import MIN_SHOWN_BINS, _clip_at
+
+    assert _clip_at([500.0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]) is None
+    spread = [50.0] * 7 + [0.0] * 12 + [1.0]
+    assert _clip_at(spread) == 7 >= MIN_SHOWN_BINS

@@ -68,6 +68,7 @@ _MAX_LABEL = 32
 LOG_RATIO = 30.0  # positive bars: max / median above this go on a log axis
 SMALL_BIN = 10  # calibration bins with fewer rows are drawn hollow
 CLIP_MASS = 0.98  # histograms: the share of rows the clipped axis keeps
+MIN_SHOWN_BINS = 6  # histograms: the axis is cut only where it still shows at least this many bins
 _BLUE, _RED, _GREY = "#1f5fa8", "#c0392b", "#777777"
 
 
@@ -249,7 +250,8 @@ def _clip_at(totals: Sequence[float]) -> int | None:
         run += v
         if run >= CLIP_MASS * total:
             cut = i + 1
-            return cut if cut < 0.4 * len(totals) and cut < len(totals) else None
+            # Never cut to a handful of bins: a 2-4-bar histogram says less than the whole range (issue 22, 13).
+            return cut if MIN_SHOWN_BINS <= cut < 0.4 * len(totals) and cut < len(totals) else None
     return None
 
 

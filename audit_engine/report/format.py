@@ -279,6 +279,7 @@ _FLAG_WORDS = (
     (re.compile(r"\(--target\)"), ""),
     (re.compile(r"\(?\[uncertainty\] models = \[\.\.\.\]\)?"), "in the audit settings"),
     (re.compile(r"--favorable-label\b"), "the favourable outcome setting"),
+    (re.compile(r"\s*\([^()]*logsumexp\([^()]*\)[^()]*\)"), ""),  # a formula, not a reason
 )
 
 
