@@ -148,3 +148,27 @@ def test_layout_fits_phone_and_desktop(browser_context, pages, template, width):
             assert pdf.startswith(b"%PDF") and len(pdf) > 1000
     finally:
         page.close()
+
+
+@pytest.mark.parametrize("width", [390, 1366])
+def test_compare_page_fits_with_whole_hashes(browser_context, tmp_path, width):
+    """The compare page at phone and desktop width: no sideways document, every sha256 shown whole."""
+    from audit_engine.compare import compare_results
+    from audit_engine.report.compare import render_comparison
+
+    reference = Path(__file__).parent / "reference" / "report" / "compas.audit.json"
+    path = tmp_path / "compare.html"
+    path.write_text(render_comparison(compare_results(reference, reference).to_dict()), encoding="utf-8")
+    page = browser_context.new_page()
+    try:
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(path.as_uri(), wait_until="load")
+        got = page.evaluate(_LAYOUT)
+        assert got["width"] <= got["vw"] and got["dupes"] == 0
+        hashes = page.evaluate("() => [...document.querySelectorAll('td.hash')].map(c => {"
+                               " const r = c.getBoundingClientRect(); return [c.innerText, r.right]; })")
+        assert all(right <= width + 1 for _, right in hashes)
+        shas = [text.replace("\n", "") for text, _ in hashes if len(text.replace("\n", "")) == 64]
+        assert len(shas) == 4  # model and data sha256 of A and B, each whole (wrapped, never cut)
+    finally:
+        page.close()
