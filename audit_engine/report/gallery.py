@@ -47,6 +47,9 @@ _COMPAS_CARD = {
     "ethical_considerations": "Recidivism scores affect liberty; the fixture reproduces the COMPAS pattern on purpose "
                               "so the audit has something to find.",
     "caveats": "Synthetic data: the numbers describe the fixture, not any real population.",
+    "bias_audit_data_source": "fixtures/data/compas.csv, written by fixtures/build.py.",
+    "bias_audit_data_explanation": "Test data: synthetic COMPAS-like rows made for the fixture, not historical data "
+                                   "of the tool's use.",
 }
 
 
