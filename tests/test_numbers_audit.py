@@ -631,3 +631,15 @@ def test_a_histogram_is_never_cut_to_a_handful_of_bins():
     assert _clip_at([500.0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]) is None
     spread = [50.0] * 7 + [0.0] * 12 + [1.0]
     assert _clip_at(spread) == 7 >= MIN_SHOWN_BINS
+
+
+def test_sanity_failed_explanations_are_flagged_and_collapsed_and_attention_is_listed(audits):
+    """Oracle: the record's own sanity flags and skipped parts (text fixture, two-input transformer)."""
+    doc, html = audits["text"]["doc"], audits["text"]["html"]["audit"]
+    failed = [m for m, e in doc["explanations"].items() if (e.get("sanity") or {}).get("flagged")]
+    first = _first_screen(audits["text"]["pages"]["audit"])
+    assert failed, "the text fixture's LIME and occlusion fail the randomisation check (issue 22, defect 9)"
+    assert "Explanations not to be trusted" in first
+    assert html.count('<details class="collapsed">') == len(failed)
+    assert doc["checks"]["explanations.attention"]["status"] == "skipped"
+    assert "Explanations — Attention" in first
