@@ -145,7 +145,7 @@ CATALOG: tuple[MetricSpec, ...] = (
     _rate("tpr", UNIT_INTERVAL, "higher", "True positive rate"),
     _rate("fnr", UNIT_INTERVAL, "lower", "False negative rate"),
     _rate("fpr", UNIT_INTERVAL, "lower", "False positive rate"),
-    _rate("tnr", UNIT_INTERVAL, "higher"),
+    _rate("tnr", UNIT_INTERVAL, "higher", "True negative rate"),
     _rate("precision", UNIT_INTERVAL, "higher", "Precision"),
     _rate("accuracy", UNIT_INTERVAL, "higher", "Accuracy"),
     _rate("mean_score", UNIT_INTERVAL, None, "Mean score"),

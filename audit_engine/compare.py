@@ -34,6 +34,7 @@ The release gate on top (issue 13; statistics in :mod:`audit_engine.paired`):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from dataclasses import dataclass, field
@@ -49,25 +50,40 @@ from .paired import fidelity, importance_change, mcnemar, paired_fairness, view_
 from .policy import Policy
 from .result import AuditResult, atomic_write_text, to_jsonable
 
-__all__ = ["Comparison", "compare_results", "compare_models", "compare", "HIGHER_IS_BETTER"]
+__all__ = ["Comparison", "Change", "compare_results", "compare_models", "compare", "better_when", "HIGHER_IS_BETTER"]
 
 HIGHER_IS_BETTER = frozenset(s.name for s in catalog.CATALOG if s.better == "higher")
 _Z95 = 1.959963984540054
 
 
-def _direction(metric: str) -> str:
-    """The catalogue's better direction; a metric with none (a group's selection rate) reads as ``lower``,
-    as compare.json has always written it."""
-    return catalog.better(metric) or "lower"
+def better_when(metric: str, *, favorable: bool = False) -> str | None:
+    """``"higher"`` / ``"lower"``: which change of ``metric`` is an improvement; None: neither.
+
+    The catalogue's direction (:func:`audit_engine.catalog.better`), except for a group's
+    ``selection_rate``: it counts predictions of the favourable outcome when one is declared
+    (``favorable``), so higher is better for the group; without a declared favourable outcome
+    a selection has no direction.
+    """
+    if metric == "selection_rate":
+        return "higher" if favorable else None
+    return catalog.better(metric)
 
 
-def _judge(metric: str, low: float | None, high: float | None) -> str:
+def _direction(metric: str, favorable: bool = False) -> str:
+    """``better_when`` as the JSON word: ``"higher"``, ``"lower"`` or ``"neither"``."""
+    return better_when(metric, favorable=favorable) or "neither"
+
+
+def _judge(metric: str, low: float | None, high: float | None, *, favorable: bool = False) -> str:
     if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
         return "unknown"
     if low <= 0 <= high:
         return "no clear change"
+    direction = better_when(metric, favorable=favorable)
+    if direction is None:
+        return "changed"
     up = low > 0
-    return "better" if up == (_direction(metric) == "higher") else "worse"
+    return "better" if up == (direction == "higher") else "worse"
 
 
 def _f(x: Any) -> float | None:
@@ -89,9 +105,44 @@ def _independent_delta(a: dict[str, Any], b: dict[str, Any], confidence: float) 
     return {"value": vb - va, "ci_low": vb - va - z * se, "ci_high": vb - va + z * se}
 
 
-@dataclass
+@dataclass(frozen=True)
+class Change:
+    """One measured change B − A, keyed by its audit.json ``path``.
+
+    ``a`` / ``b``: the two audits' values (``{value, ci_low?, ci_high?}``); ``delta``: the
+    change with its interval (paired bootstrap when ``paired``, else the independent normal
+    approximation); ``better_when``: ``"higher"`` / ``"lower"`` / ``"neither"``
+    (:func:`better_when`); ``change``: ``better`` / ``worse`` only when the interval
+    excludes zero, else ``no clear change`` (or ``changed`` without a direction, ``unknown``
+    without an interval).
+    """
+
+    path: str
+    a: dict[str, Any]
+    b: dict[str, Any]
+    delta: dict[str, Any]
+    better_when: str
+    change: str
+    paired: bool
+
+    @property
+    def metric(self) -> str:
+        return self.path.rsplit(".", 1)[-1]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The compare.json entry: ``{a, b, delta{value, ci_low, ci_high}, better_when, change, paired}``."""
+        return {"a": self.a, "b": self.b, "delta": self.delta, "better_when": self.better_when,
+                "change": self.change, "paired": self.paired}
+
+
+@dataclass(frozen=True)
 class Comparison:
-    """The change from model A to model B; ``to_dict()`` is compare.json."""
+    """The change from model A to model B; ``to_dict()`` is compare.json, ``to_frame()`` one row per change.
+
+    Frozen: the steps of :func:`compare_models` return new records (``dataclasses.replace``).
+    The blocks (``performance``, ``fairness``, ``ood``) hold the JSON entries; ``records``
+    gives them typed, as :class:`Change`.
+    """
 
     a: dict[str, Any]
     b: dict[str, Any]
@@ -106,6 +157,32 @@ class Comparison:
     extra: dict[str, Any] = field(default_factory=dict)
     changes: dict[str, Any] = field(default_factory=dict)  # nested like audit.json; to_dict flattens by path
     verdicts: list[dict[str, Any]] = field(default_factory=list)  # compare-only path rules (max_drop / max_rise)
+
+    @property
+    def records(self) -> tuple[Change, ...]:
+        """Every change, typed, in compare.json's ``changes`` order."""
+        return tuple(Change(path=path, a=e.get("a") or {}, b=e.get("b") or {}, delta=e.get("delta") or {},
+                            better_when=e.get("better_when", "neither"), change=e.get("change", "unknown"),
+                            paired=bool(e.get("paired")))
+                     for path, e in flatten_changes(self.changes).items())
+
+    def to_frame(self) -> Any:
+        """A pandas DataFrame, one row per change: path, section, view, group, metric, a, b, delta,
+        ci_low, ci_high, better_when, change, paired (``view`` / ``group`` None where not a fairness path)."""
+        import pandas as pd  # the frame is optional; compare itself does not need pandas
+
+        rows = []
+        for c in self.records:
+            parts = c.path.split(".")
+            section = parts[0]
+            view = parts[1] if section == "fairness" else None
+            group = ".".join(parts[3:-1]) if section == "fairness" and len(parts) > 4 and parts[2] == "groups" else None
+            rows.append({"path": c.path, "section": section, "view": view, "group": group, "metric": c.metric,
+                         "a": c.a.get("value"), "b": c.b.get("value"), "delta": c.delta.get("value"),
+                         "ci_low": c.delta.get("ci_low"), "ci_high": c.delta.get("ci_high"),
+                         "better_when": c.better_when, "change": c.change, "paired": c.paired})
+        return pd.DataFrame(rows, columns=["path", "section", "view", "group", "metric", "a", "b", "delta", "ci_low",
+                                           "ci_high", "better_when", "change", "paired"])
 
     @property
     def regressions(self) -> list[str]:
@@ -175,9 +252,15 @@ def _summary(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _entry(metric: str, a: dict[str, Any], b: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
-    return {"a": a, "b": b, "delta": delta, "better_when": _direction(metric),
-            "change": _judge(metric, delta.get("ci_low"), delta.get("ci_high"))}
+def _entry(metric: str, a: dict[str, Any], b: dict[str, Any], delta: dict[str, Any], *,
+           favorable: bool = False) -> dict[str, Any]:
+    return {"a": a, "b": b, "delta": delta, "better_when": _direction(metric, favorable),
+            "change": _judge(metric, delta.get("ci_low"), delta.get("ci_high"), favorable=favorable)}
+
+
+def _favorable_declared(*results: AuditResult) -> bool:
+    """True when the audits' fairness sections count selections of a declared favourable outcome."""
+    return any(v.favorable_label is not None for r in results for v in (r.fairness or {}).values())
 
 
 def _verdict_changes(da: dict[str, Any], db: dict[str, Any]) -> list[dict[str, Any]]:
@@ -207,6 +290,7 @@ def compare_results(
     ra, rb = (_typed(x) for x in (a, b))
     da, db = ra.to_dict(), rb.to_dict()
     confidence = float(db.get("config", {}).get("confidence", 0.95))
+    favorable = _favorable_declared(ra, rb)
     performance = {}
     pa = {k: e.to_dict() for k, e in ra.performance.metrics.items()} if ra.performance is not None else {}
     pb = {k: e.to_dict() for k, e in rb.performance.metrics.items()} if rb.performance is not None else {}
@@ -219,7 +303,7 @@ def compare_results(
         block = {}
         for name in sorted(set(ma) & set(mb)):
             ea, eb = ma[name].to_dict(), mb[name].to_dict()
-            block[name] = _entry(name, ea, eb, _independent_delta(ea, eb, confidence))
+            block[name] = _entry(name, ea, eb, _independent_delta(ea, eb, confidence), favorable=favorable)
         if block:
             fairness[attr] = block
     ood = {}
@@ -228,24 +312,25 @@ def compare_results(
         ea, eb = oa[name].get("auroc"), ob[name].get("auroc")
         if isinstance(ea, dict) and isinstance(eb, dict):
             ood[f"{name}.auroc"] = _entry("auroc", ea, eb, _independent_delta(ea, eb, confidence))
-    comparison = Comparison(
-        a=_summary(da), b=_summary(db), method="independent audits (normal approximation from the two intervals)",
-        same_data=da["data"]["sha256"] == db["data"]["sha256"], performance=performance, fairness=fairness,
-        ood=ood, verdict_changes=_verdict_changes(da, db), confidence=confidence,
-    )
+    extra: dict[str, Any] = {}
     for name in sorted(set(oa) & set(ob)):
         fa_, fb_ = _f(oa[name].get("flagged_fraction")), _f(ob[name].get("flagged_fraction"))
         if fa_ is not None and fb_ is not None:
-            comparison.extra.setdefault("ood_flagged", {})[name] = _entry(
+            extra.setdefault("ood_flagged", {})[name] = _entry(
                 "flagged_fraction", {"value": fa_}, {"value": fb_}, {"value": fb_ - fa_, "ci_low": None, "ci_high": None})
-    rebuild_changes(comparison, paired=False)
+    comparison = Comparison(
+        a=_summary(da), b=_summary(db), method="independent audits (normal approximation from the two intervals)",
+        same_data=da["data"]["sha256"] == db["data"]["sha256"], performance=performance, fairness=fairness,
+        ood=ood, verdict_changes=_verdict_changes(da, db), confidence=confidence, extra=extra,
+    )
+    comparison = rebuild_changes(comparison, paired=False)
     if policy is not None:
-        judge_gate(comparison, policy)
+        comparison = judge_gate(comparison, policy)
     return comparison
 
 
-def rebuild_changes(comparison: Comparison, *, paired: bool, groups: dict[str, Any] | None = None) -> None:
-    """Fill ``comparison.changes`` (nested like audit.json) from its blocks."""
+def rebuild_changes(comparison: Comparison, *, paired: bool, groups: dict[str, Any] | None = None) -> Comparison:
+    """``comparison`` with ``changes`` (nested like audit.json) rebuilt from its blocks."""
     tree: dict[str, Any] = {}
     for name, entry in comparison.performance.items():
         tree.setdefault("performance", {}).setdefault("metrics", {})[name] = {"paired": paired, **entry}
@@ -261,7 +346,7 @@ def rebuild_changes(comparison: Comparison, *, paired: bool, groups: dict[str, A
     for score, entry in comparison.extra.get("ood_flagged", {}).items():
         tree.setdefault("ood", {}).setdefault("scores", {}).setdefault(score, {})["flagged_fraction"] = {
             **entry, "paired": False}
-    comparison.changes = tree
+    return dataclasses.replace(comparison, changes=tree)
 
 
 def flatten_changes(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -276,10 +361,10 @@ def flatten_changes(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def judge_gate(comparison: Comparison, policy: Policy) -> None:
-    """Judge the compare-only rules on ``comparison.changes`` into ``comparison.verdicts``."""
-    comparison.verdicts = [v.to_dict() for v in policy.judge_changes(comparison.changes,
-                                                                       confidence=comparison.confidence)]
+def judge_gate(comparison: Comparison, policy: Policy) -> Comparison:
+    """``comparison`` with the compare-only rules judged on its ``changes`` (into ``verdicts``)."""
+    return dataclasses.replace(comparison, verdicts=[v.to_dict() for v in policy.judge_changes(
+        comparison.changes, confidence=comparison.confidence)])
 
 
 def _typed(x: AuditResult | dict[str, Any] | str | os.PathLike[str]) -> AuditResult:
@@ -321,8 +406,9 @@ def compare_models(
     # Each total counts its own preparation only, not the other model's work in between.
     result_a = run_checks(ctx_a, started=started_a + prepare_b_seconds)
     result_b = run_checks(ctx_b, started=time.perf_counter() - prepare_b_seconds)
-    comparison = compare_results(result_a, result_b)
-    comparison.method = "paired bootstrap on the same rows (performance, fairness); independent audits (OOD)"
+    comparison = dataclasses.replace(
+        compare_results(result_a, result_b),
+        method="paired bootstrap on the same rows (performance, fairness); independent audits (OOD)")
     n = ctx_a.data.n_rows
     agreement = None
     if ctx_a.data.y is not None:
@@ -355,15 +441,15 @@ def compare_models(
                                  "flipped_rows": int((~same[mask]).sum())}
             agreement["by_group"][attr] = block
         comparison.extra["mcnemar"] = _mcnemar(ctx_a, ctx_b)
-        group_changes = _paired_fairness(ctx_a, ctx_b, comparison, config)
-    comparison.agreement = agreement
+        group_changes = _paired_fairness(ctx_a, ctx_b, comparison, config, (result_a, result_b))
     comparison.extra["importance"] = importance_change(result_a.to_dict().get("explanations"),
                                                        result_b.to_dict().get("explanations"))
-    rebuild_changes(comparison, paired=True, groups=group_changes)
+    comparison = rebuild_changes(dataclasses.replace(comparison, agreement=agreement), paired=True, groups=group_changes)
     if shares_io(ctx_a.model, ctx_b.model):
         comparison.extra["fidelity"] = _fidelity(ctx_a, ctx_b, comparison)
-        comparison.method = "fidelity check (the models share inputs and outputs); " + comparison.method
-    judge_gate(comparison, config.policy)
+        comparison = dataclasses.replace(
+            comparison, method="fidelity check (the models share inputs and outputs); " + comparison.method)
+    comparison = judge_gate(comparison, config.policy)
     return comparison, result_a, result_b
 
 
@@ -393,10 +479,16 @@ def _mcnemar(ctx_a: Any, ctx_b: Any) -> dict[str, Any]:
     return out
 
 
-def _paired_fairness(ctx_a: Any, ctx_b: Any, comparison: Comparison, config: AuditConfig) -> dict[str, Any]:
-    """Replace the fairness deltas by paired ones; return the per-group rate changes by view."""
+def _paired_fairness(ctx_a: Any, ctx_b: Any, comparison: Comparison, config: AuditConfig,
+                     results: tuple[AuditResult, AuditResult]) -> dict[str, Any]:
+    """Replace the fairness deltas by paired ones; return the per-group rate changes by view.
+
+    Each model's gaps are taken over the groups its audit headlines (``left_out`` groups
+    stay out, as in the audit), so A, B and the change B − A describe the same groups.
+    """
     if ctx_a.positive_index is None:
         return {}
+    favorable = _favorable_declared(*results)
     views = list((comparison.fairness or {}).keys()) or list(ctx_a.data.sensitive_names)
     out: dict[str, Any] = {}
     for view in views:
@@ -405,8 +497,9 @@ def _paired_fairness(ctx_a: Any, ctx_b: Any, comparison: Comparison, config: Aud
             continue
         paired = paired_fairness(ctx_a.predicted_index, ctx_b.predicted_index, ctx_a.y_index, labels,
                                  n_classes=len(ctx_a.classes), positive_index=ctx_a.positive_index,
-                                 favorable_index=ctx_a.favorable_index, n_boot=config.n_bootstrap, rng=ctx_a.rng("compare", "paired", "fairness", view),
-                                 confidence=config.confidence)
+                                 favorable_index=ctx_a.favorable_index, n_boot=config.n_bootstrap,
+                                 rng=ctx_a.rng("compare", "paired", "fairness", view), confidence=config.confidence,
+                                 left_out=tuple(_left_out(r, view) for r in results))
         block = comparison.fairness.setdefault(view, {})
         for entry in block.values():  # gaps that need scores (calibration_gap, ...) stay unpaired
             entry["paired"] = False
@@ -414,10 +507,17 @@ def _paired_fairness(ctx_a: Any, ctx_b: Any, comparison: Comparison, config: Aud
             old = block.get(name)
             a = old["a"] if old else {"value": entry["a"]}
             b = old["b"] if old else {"value": entry["b"]}
-            block[name] = {**_entry(name, a, b, entry["delta"]), "paired": True}
-        out[view] = {g: {name: _entry(name, {"value": e["a"]}, {"value": e["b"]}, e["delta"]) for name, e in rates.items()}
+            block[name] = {**_entry(name, a, b, entry["delta"], favorable=favorable), "paired": True}
+        out[view] = {g: {name: _entry(name, {"value": e["a"]}, {"value": e["b"]}, e["delta"], favorable=favorable)
+                         for name, e in rates.items()}
                      for g, rates in paired["groups"].items()}
     return out
+
+
+def _left_out(result: AuditResult, view: str) -> dict[str, tuple[str, ...]]:
+    """group -> the rates the audit left it out of headline gaps for (``fairness.<view>.left_out``)."""
+    fair = (result.fairness or {}).get(view)
+    return {str(g): tuple(lo.rates) for g, lo in ((fair.left_out or {}) if fair is not None else {}).items()}
 
 
 def _fidelity(ctx_a: Any, ctx_b: Any, comparison: Comparison) -> dict[str, Any]:

@@ -86,6 +86,7 @@ def paired_fairness(
     pred_a: np.ndarray, pred_b: np.ndarray, y_index: np.ndarray | None, groups: np.ndarray, *,
     n_classes: int, positive_index: int, n_boot: int, rng: np.random.Generator, confidence: float,
     favorable_index: int | None = None,
+    left_out: Sequence[Mapping[str, Sequence[str]] | None] = (None, None),
 ) -> dict[str, dict[str, Any]]:
     """Group rates and gaps of both models, and the paired interval of each change.
 
@@ -97,6 +98,11 @@ def paired_fairness(
     positive_index: the class whose true-positive / false-positive rates are measured.
     favorable_index: the favourable outcome; selection rates count predictions of it, as
         the audit's fairness section does (default: of ``positive_index``).
+    left_out: for A and for B, the audit's ``left_out`` (group -> the rates it stays out
+        of headline gaps for, under ``min_group_size`` / ``min_class_rows``). The gaps are
+        taken over the remaining groups, so each model's gap equals its audit's and the
+        change is B − A over the same groups (issue 22, defect 1). Group rates are kept
+        for every group.
 
     Returns
     -------
@@ -122,13 +128,19 @@ def paired_fairness(
         return out
 
     ha, hb = onehot(np.asarray(pred_a)), onehot(np.asarray(pred_b))
+    # (g,) bool per rate: False where the audit left the group out of that rate's headline gaps.
+    out_of = [{rate: np.array([rate in (lo or {}).get(g, ()) for g in labels], dtype=bool)
+               for rate in {r for rates in (lo or {}).values() for r in rates}} for lo in left_out]
+
+    def headline(rates: dict[str, np.ndarray], drop: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {name: (np.where(drop[name], np.nan, x) if name in drop else x) for name, x in rates.items()}
 
     def stats_of(w: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         out = []
-        for h in (ha, hb):
+        for h, drop in zip((ha, hb), out_of, strict=True):
             m = (w @ h).reshape(w.shape[0], len(labels), k, k)
             rates = binary_rates(m, positive_index, labelled=labelled, favorable=favorable_index)
-            out.append((rates, gap_metrics(rates)))
+            out.append((rates, gap_metrics(headline(rates, drop))))
         (ra, ga), (rb, gb) = out
         return ({f"{name}": np.stack([ra[name], rb[name]]) for name in ra},
                 {name: np.stack([ga[name], gb[name]]) for name in ga})

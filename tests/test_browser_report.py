@@ -108,3 +108,67 @@ def test_view_in_chromium(browser_context, pages, template):
             "none", "block")
     finally:
         page.close()
+
+
+_LAYOUT = """() => {
+  const vw = document.documentElement.clientWidth;
+  const ids = [...document.querySelectorAll('[id]')].map(e => e.id);
+  let minText = 99;
+  for (const t of document.querySelectorAll('figure svg text')) {
+    const box = t.getBoundingClientRect();
+    if (box.height === 0) continue;
+    const svg = t.closest('svg');
+    const scale = svg.getBoundingClientRect().width / (svg.viewBox.baseVal.width || svg.getBoundingClientRect().width);
+    minText = Math.min(minText, parseFloat(getComputedStyle(t).fontSize) * scale);
+  }
+  const clipped = [...document.querySelectorAll('td, th, dd')].filter(
+    c => c.scrollWidth > c.clientWidth + 1 && getComputedStyle(c).overflow === 'hidden').length;
+  return {width: document.documentElement.scrollWidth, vw, dupes: ids.length - new Set(ids).size, minText, clipped};
+}"""
+
+
+@pytest.mark.parametrize("width", [390, 1366])
+@pytest.mark.parametrize("template", list(TEMPLATES))
+def test_layout_fits_phone_and_desktop(browser_context, pages, template, width):
+    """Document width equals the viewport (nothing but tables and charts scroll, inside their boxes), chart
+    text is at least 9 px, no element id repeats, and printing gives page numbers (issue 22, defects 12 and 13)."""
+    page = browser_context.new_page()
+    try:
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(pages[template].as_uri(), wait_until="load")
+        got = page.evaluate(_LAYOUT)
+        assert got["width"] <= got["vw"], f"the document is {got['width']} px wide at {width} px"
+        assert got["dupes"] == 0
+        assert got["minText"] >= 9, f"chart text {got['minText']:.1f} px at {width} px"
+        assert got["clipped"] == 0
+        OUTPUT.mkdir(exist_ok=True)
+        page.screenshot(path=str(OUTPUT / f"report-{template}-{width}.png"))
+        if width == 1366:
+            pdf = page.pdf(format="A4")
+            assert pdf.startswith(b"%PDF") and len(pdf) > 1000
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("width", [390, 1366])
+def test_compare_page_fits_with_whole_hashes(browser_context, tmp_path, width):
+    """The compare page at phone and desktop width: no sideways document, every sha256 shown whole."""
+    from audit_engine.compare import compare_results
+    from audit_engine.report.compare import render_comparison
+
+    reference = Path(__file__).parent / "reference" / "report" / "compas.audit.json"
+    path = tmp_path / "compare.html"
+    path.write_text(render_comparison(compare_results(reference, reference).to_dict()), encoding="utf-8")
+    page = browser_context.new_page()
+    try:
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(path.as_uri(), wait_until="load")
+        got = page.evaluate(_LAYOUT)
+        assert got["width"] <= got["vw"] and got["dupes"] == 0
+        hashes = page.evaluate("() => [...document.querySelectorAll('td.hash')].map(c => {"
+                               " const r = c.getBoundingClientRect(); return [c.innerText, r.right]; })")
+        assert all(right <= width + 1 for _, right in hashes)
+        shas = [text.replace("\n", "") for text, _ in hashes if len(text.replace("\n", "")) == 64]
+        assert len(shas) == 4  # model and data sha256 of A and B, each whole (wrapped, never cut)
+    finally:
+        page.close()

@@ -73,3 +73,31 @@ def test_compare_bad_usage(tmp_path, capsys):
                  "--out", str(tmp_path / "x")])
     assert code == 2 and "pass --data" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_comparison_records_are_typed_and_frozen():
+    """compare.json's ``changes`` as typed Change records and a frame (oracle: the JSON itself and B − A)."""
+    import dataclasses
+
+    import pytest
+
+    from audit_engine.compare import Change, Comparison
+
+    comparison, ra, rb = compare_models(model_path("compas_logreg.onnx"), model_path("compas_mlp.onnx"),
+                                        data_path("compas.csv"), config=CONFIG)
+    assert isinstance(comparison, Comparison)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        comparison.method = "x"  # type: ignore[misc]
+    doc = comparison.to_dict()
+    records = comparison.records
+    assert all(isinstance(c, Change) for c in records)
+    assert [c.path for c in records] == list(doc["changes"])
+    for c in records:
+        assert c.to_dict() == doc["changes"][c.path]
+        assert set(c.to_dict()) == {"a", "b", "delta", "better_when", "change", "paired"}
+    frame = comparison.to_frame()
+    assert len(frame) == len(records)
+    roc = frame.set_index("path").loc["performance.metrics.roc_auc"]
+    want = rb.performance.metrics["roc_auc"].value - ra.performance.metrics["roc_auc"].value
+    assert_allclose(roc["delta"], want, atol=1e-12)
+    assert roc["section"] == "performance" and roc["better_when"] == "higher" and bool(roc["paired"])

@@ -306,6 +306,11 @@ def test_render_writes_every_view_from_audit_json(tmp_path):
     path = tmp_path / "audit.json"
     path.write_text(json.dumps(_minimal_doc("1.0")))
     for template in TEMPLATES:
+        if template == "bias-audit":  # no fairness section: refused, nothing written (issue 22, defect 14)
+            with pytest.raises(ConfigError, match="no fairness section"):
+                render(path, tmp_path / f"{template}.html", template=template)
+            assert not (tmp_path / f"{template}.html").exists()
+            continue
         out = render(path, tmp_path / f"{template}.html", template=template)
         assert out.read_text(encoding="utf-8").startswith("<!doctype html>")
 

@@ -138,13 +138,17 @@ def run(ctx: Any) -> Any:
     p = ctx.config.params("explanations")
     methods = p.methods
     auto = methods == "auto"
+    not_run: dict[str, str] = {}
     if methods == "auto":  # per-pixel permutation says little about an image model
         methods = (["lime", "occlusion", "smoothgrad"] if ctx.space.is_image or ctx.space.text
                    else [m for m in METHODS if m not in ("pathwise", "attention")])
         if pathwise_reason(ctx.evaluator) is None:  # only where the graph is a ReLU network it reads
             methods.append("pathwise")
-        if attention_reason(ctx.evaluator) is None:  # only for transformers over token ids
+        why_not = attention_reason(ctx.evaluator)
+        if why_not is None:  # only for transformers over token ids
             methods.append("attention")
+        elif ctx.space.text:  # a text model whose attention cannot be read: said, not silent (issue 22, defect 9)
+            not_run["attention"] = why_not
     if isinstance(methods, str):
         methods = [methods]
     for m in methods:
@@ -168,7 +172,7 @@ def run(ctx: Any) -> Any:
         targets = pred[:, None]
     base = np.zeros(space.row_shape) if image else tabular_baseline(background, space.categorical_mask, "mean")
     section: dict[str, MethodExplanation] = {}
-    skipped: dict[str, str] = {}
+    skipped: dict[str, str] = dict(not_run)
     sanity_on = _sanity_wanted(ctx, p.sanity_check)
     for method in methods:
         if (why := not_applicable(method, space)) is not None:

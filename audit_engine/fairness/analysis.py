@@ -757,7 +757,8 @@ def fairness_report(
             if gc.labelled:
                 section["calibration"] = _calibration(v.labels, cnts, sums, positive_index, edges)
             if sweep and gc.score_bins > 1:
-                section["sweep"] = _sweep(v.labels, cnts, positive_index, edges, labelled=gc.labelled)
+                section["sweep"] = _sweep(v.labels, cnts, positive_index, edges, labelled=gc.labelled,
+                                          favorable=favorable_index, eligible=stats[positive_index].eligible)
         out[v.name] = AttributeFairness(**section)
     return FairnessResult(out)
 
@@ -828,21 +829,34 @@ def _calibration(labels: list[str], cells: np.ndarray, sums: np.ndarray, c: int,
     )
 
 
-def _sweep(labels: list[str], cells: np.ndarray, c: int, edges: np.ndarray, *, labelled: bool) -> ThresholdSweep:
-    """Rates and gaps at every inner bin edge as the threshold (exact: bins align with them)."""
+def _sweep(labels: list[str], cells: np.ndarray, c: int, edges: np.ndarray, *, labelled: bool,
+           favorable: int | None = None, eligible: dict[str, np.ndarray] | None = None) -> ThresholdSweep:
+    """Rates and gaps at every inner bin edge as the threshold (exact: bins align with them).
+
+    The threshold applies to the score of class ``c`` (a row is predicted ``c`` when its
+    score is at or above it). ``selection_rate`` follows the favourable outcome, as the
+    group table does: with ``favorable`` another class than ``c`` it is the share of rows
+    *below* the threshold, so at the operating threshold it equals ``groups.*.selection_rate``.
+    ``tpr`` / ``fpr`` stay those of class ``c``. The gaps are taken over the headline group
+    set (``eligible``: per rate, the groups with enough rows), so at the operating threshold
+    they equal the view's ``metrics``.
+    """
     by_truth = cells.sum(axis=2)  # (g, K_true, B)
     tail = np.flip(np.cumsum(np.flip(by_truth, axis=-1), axis=-1), axis=-1)[..., 1:]  # rows with bin >= j, j=1..B-1
     n = by_truth.sum(axis=(1, 2))[:, None]
     selected = tail.sum(axis=1)
-    rates = {"selection_rate": np.divide(selected, n, out=np.full(selected.shape, np.nan), where=n > 0)}
+    chosen = selected if favorable is None or favorable == c else n - selected
+    rates = {"selection_rate": np.divide(chosen, n, out=np.full(selected.shape, np.nan), where=n > 0)}
     if labelled:
         actual = by_truth[:, c].sum(axis=-1)[:, None]
         negatives = n - actual
         tp = tail[:, c]
         rates["tpr"] = np.divide(tp, actual, out=np.full(tp.shape, np.nan), where=actual > 0)
         rates["fpr"] = np.divide(selected - tp, negatives, out=np.full(tp.shape, np.nan), where=negatives > 0)
+    headline = {k: (np.where(eligible[k][:, None], x, np.nan) if eligible is not None and k in eligible else x)
+                for k, x in rates.items()}
     # gap_metrics wants (r, g): use thresholds as the replicate axis.
-    gaps = gap_metrics({k: x.T for k, x in rates.items()})
+    gaps = gap_metrics({k: x.T for k, x in headline.items()})
     wanted = ("demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference",
               "equal_opportunity_difference", "false_positive_rate_difference")
     return ThresholdSweep(

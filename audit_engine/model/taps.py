@@ -53,8 +53,31 @@ def _weights(graph: onnx.GraphProto) -> set[str]:
     return names
 
 
+# Nodes that are the identity at inference but may be random when run (Dropout exported in
+# training mode for MC dropout): the tap reads their input, so features are deterministic.
+_PASS_THROUGH = ("Dropout", "Identity")
+
+
+def _before_pass_through(graph: onnx.GraphProto, tensor: str) -> str:
+    """The tensor feeding a chain of Dropout / Identity nodes that produce ``tensor`` (else ``tensor``)."""
+    producer = {o: n for n in graph.node for o in n.output}
+    seen = set()
+    while tensor in producer and producer[tensor].op_type in _PASS_THROUGH and tensor not in seen:
+        seen.add(tensor)
+        node = producer[tensor]
+        if tensor != node.output[0] or not node.input:
+            break  # a Dropout's mask output is not a feature
+        tensor = node.input[0]
+    return tensor
+
+
 def penultimate_tensor(proto: onnx.ModelProto) -> tuple[str, str] | None:
-    """``(tensor name, consumer description)`` of the default tap, or None when none fits."""
+    """``(tensor name, consumer description)`` of the default tap, or None when none fits.
+
+    A Dropout (or Identity) in front of the head is looked through: its input is tapped,
+    since an active Dropout (a graph exported in training mode) would make the features,
+    and every kNN / Mahalanobis score on them, change from run to run.
+    """
     graph = proto.graph
     weights = _weights(graph)
     inputs = {i.name for i in graph.input}
@@ -65,8 +88,12 @@ def penultimate_tensor(proto: onnx.ModelProto) -> tuple[str, str] | None:
         data = a if b in weights and a not in weights else (b if a in weights and b not in weights else None)
         if data is None:
             continue
-        if data in inputs:
+        source = _before_pass_through(graph, data)
+        if source in inputs:
             return None  # a linear model on the raw input: no learnt features to tap
+        if source != data:
+            return source, (f"input of the last {node.op_type} node {node.name or '(unnamed)'!r}, "
+                            "read before its Dropout so the features do not depend on a random mask")
         return data, f"input of the last {node.op_type} node {node.name or '(unnamed)'!r}"
     return None
 

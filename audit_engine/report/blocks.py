@@ -123,7 +123,16 @@ class TokenText:
     kind: str = "tokens"
 
 
-Block = Heading | Paragraph | Table | KeyValues | Preformatted | Chart | Figures | TokenText
+@dataclass(frozen=True)
+class Details:
+    """Blocks shown collapsed under a one-line summary (results the audit says not to trust)."""
+
+    summary: str
+    blocks: list[Any]
+    kind: str = "details"
+
+
+Block = Heading | Paragraph | Table | KeyValues | Preformatted | Chart | Figures | TokenText | Details
 
 
 @dataclass
@@ -156,6 +165,7 @@ class AuditView:
     notices: list[str]
     template: str = "audit"
     not_tested: list[tuple[str, str]] = field(default_factory=list)  # (what, why): shown beside the status
+    key_facts: list[Finding] = field(default_factory=list)  # model identity, headlines, flagged warnings (first screen)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

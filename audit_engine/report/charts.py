@@ -68,6 +68,7 @@ _MAX_LABEL = 32
 LOG_RATIO = 30.0  # positive bars: max / median above this go on a log axis
 SMALL_BIN = 10  # calibration bins with fewer rows are drawn hollow
 CLIP_MASS = 0.98  # histograms: the share of rows the clipped axis keeps
+MIN_SHOWN_BINS = 6  # histograms: the axis is cut only where it still shows at least this many bins
 _BLUE, _RED, _GREY = "#1f5fa8", "#c0392b", "#777777"
 
 
@@ -106,7 +107,7 @@ def _calibration(ax: Any, data: dict[str, Any]) -> None:
         if len(counts) <= 20:
             for x, y, c in zip(mp, obs, counts, strict=True):
                 if not (math.isnan(x) or math.isnan(y)):
-                    ax.annotate(f"{c}", (x, y), textcoords="offset points", xytext=(4, -9), fontsize=6, color=_GREY)
+                    ax.annotate(f"{c}", (x, y), textcoords="offset points", xytext=(4, -9), fontsize=7, color=_GREY)
     else:
         ax.scatter(mp, obs, s=20, color=_BLUE, zorder=3, label="bins")
     ax.set_xlim(0, 1)
@@ -173,9 +174,15 @@ def _needs_log(values: Sequence[float]) -> bool:
     return finite[-1] / median > LOG_RATIO
 
 
+_DASHES = ("-", "--", ":", "-.")
+
+
 def _lines(ax: Any, x: Sequence[float], series: dict[str, Sequence[Any]], xlabel: str, ylabel: str = "") -> None:
-    for name, ys in series.items():
-        ax.plot(x, [_f(v) for v in ys], linewidth=1.4, label=_label(name))
+    # One dash pattern and marker per series, so a line lying on another (equalized odds on equal
+    # opportunity) stays visible.
+    for i, (name, ys) in enumerate(series.items()):
+        ax.plot(x, [_f(v) for v in ys], linewidth=1.6 - 0.2 * (i % 4), linestyle=_DASHES[i % 4],
+                marker="os^D"[i % 4], markersize=2.5, label=_label(name))
     ax.set_xlabel(xlabel)
     if ylabel:
         ax.set_ylabel(ylabel)
@@ -191,14 +198,15 @@ def _group_calibration(ax: Any, data: dict[str, Any]) -> None:
     ax.plot([0, 1], [0, 1], color=_GREY, linestyle="--", linewidth=0.8)
     for name, s in data["series"].items():
         counts = s.get("count") if isinstance(s, dict) else None
-        label = _label(name) if not counts else _label(f"{name} (n = {sum(int(c or 0) for c in counts):,})")
+        label = _label(name) if not counts or "(n = " in str(name) else _label(
+            f"{name} (n = {sum(int(c or 0) for c in counts):,})")  # never "(n = …) (n = …)"
         ax.plot([_f(v) for v in s["mean_predicted"]], [_f(v) for v in s["observed"]], marker="o", markersize=2.5,
                 linewidth=1.1, label=label)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_xlabel("mean predicted probability")
     ax.set_ylabel("observed rate")
-    _legend_below(ax, fontsize=6.5)
+    _legend_below(ax)
 
 
 def _curves(ax: Any, data: dict[str, Any]) -> None:
@@ -242,7 +250,8 @@ def _clip_at(totals: Sequence[float]) -> int | None:
         run += v
         if run >= CLIP_MASS * total:
             cut = i + 1
-            return cut if cut < 0.4 * len(totals) and cut < len(totals) else None
+            # Never cut to a handful of bins: a 2-4-bar histogram says less than the whole range (issue 22, 13).
+            return cut if MIN_SHOWN_BINS <= cut < 0.4 * len(totals) and cut < len(totals) else None
     return None
 
 
@@ -299,10 +308,10 @@ def _heatmap(ax: Any, data: dict[str, Any]) -> None:
         if image:
             bar.solids.set_alpha(0.6)  # the colours as they appear over the image
     bar.ax.set_yticklabels([f"{t:.2g}" for t in bar.get_ticks()])
-    bar.ax.tick_params(labelsize=6)
+    bar.ax.tick_params(labelsize=7)
     bar.outline.set_visible(False)
     if data.get("unit"):
-        bar.set_label(_label(data["unit"]), fontsize=6)
+        bar.set_label(_label(data["unit"]), fontsize=7)
 
 
 def _first(data: dict[str, Any], *keys: str, default: Any) -> Any:

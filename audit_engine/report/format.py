@@ -47,7 +47,7 @@ def fmt_estimate(est: Any, *, percent: bool = False) -> str:
     value, low, high = _estimate(est)
     text = fmt_number(value, percent=percent)
     if low is not None and high is not None:
-        text += f" ({fmt_number(low, percent=percent)} to {fmt_number(high, percent=percent)})"
+        text += f" ({_interval_text(est, percent=percent)})"
     return text
 
 
@@ -59,6 +59,36 @@ def metric_name(key: str) -> str:
 def attribute_name(key: str) -> str:
     """``race*sex`` → ``race × sex``."""
     return " × ".join(str(key).split("*"))
+
+
+def fmt_p(p: Any) -> str:
+    """A p-value for people: ``p < 0.001`` below a thousandth, else ``p = 0.032`` (two significant digits)."""
+    if p is None or not isinstance(p, (int, float)) or not math.isfinite(float(p)):
+        return "no p-value"
+    if p < 0.001:
+        return "p < 0.001"
+    return f"p = {float(p):.2g}" if p < 0.1 else f"p = {float(p):.2f}"
+
+
+def path_name(path: str) -> str:
+    """An audit.json / compare.json path in words.
+
+    ``fairness.race.groups.Asian.selection_rate`` → ``Selection rate of Asian (race)``;
+    ``fairness.race*sex.metrics.impact_ratio`` → ``Impact ratio (race × sex)``;
+    ``performance.metrics.roc_auc`` → ``ROC AUC``; ``ood.scores.knn.auroc`` → ``k-NN distance: AUROC``.
+    """
+    parts = str(path).split(".")
+    if parts[:2] == ["performance", "metrics"] and len(parts) == 3:
+        return metric_name(parts[2])
+    if parts[0] == "fairness" and len(parts) >= 4:
+        if parts[2] == "groups" and len(parts) >= 5:
+            group = ".".join(parts[3:-1])
+            return f"{metric_name(parts[-1])} of {attribute_name(group)} ({attribute_name(parts[1])})"
+        if parts[2] == "metrics":
+            return f"{metric_name(parts[3])} ({attribute_name(parts[1])})"
+    if parts[:2] == ["ood", "scores"] and len(parts) == 4:
+        return f"{metric_name(parts[2])}: {metric_name(parts[3])}"
+    return metric_name(parts[-1]) + (f" ({' '.join(parts[:-1])})" if len(parts) > 1 else "")
 
 
 def _is_number(v: Any) -> bool:
@@ -127,11 +157,29 @@ def _ci(est: Any) -> str:
     return "" if text == "—" else text
 
 
+def interval_ends(low: float, high: float, *, percent: bool = False) -> tuple[str, str] | None:
+    """The two ends as text, with as many significant digits (3 to 6) as it takes for them to differ.
+
+    None when they are equal (a degenerate resampling interval: every replicate gave one
+    value), so no view ever prints a zero-width interval such as "1 to 1" (issue 22, defect 7).
+    """
+    if low == high:
+        return None
+    for digits in range(3, 7):
+        a, b = fmt_number(low, digits=digits, percent=percent), fmt_number(high, digits=digits, percent=percent)
+        if a != b:
+            return a, b
+    return None
+
+
 def _interval_text(est: Any, *, percent: bool = False) -> str:
     _, low, high = _estimate(est)
     if low is None or high is None:
         return "—"
-    return f"{fmt_number(low, percent=percent)} to {fmt_number(high, percent=percent)}"
+    ends = interval_ends(low, high, percent=percent)
+    if ends is None:
+        return f"no interval (every resample gave {fmt_number(low, percent=percent)})"
+    return f"{ends[0]} to {ends[1]}"
 
 
 def _cell_text(v: Any) -> str:
@@ -167,6 +215,41 @@ def humane(text: str, keep: Iterable[str] = ()) -> str:
     return out[:1].upper() + out[1:]
 
 
+# Command-line flags as words, for the first screen (a document a regulator reads; the
+# sections below keep the flags for whoever reruns the audit).
+_FLAG_WORDS = (
+    (re.compile(r"\s*\(pass --sensitive COL \.\.\.\)"), ""),
+    (re.compile(r"\bno --reference data\b", re.I), "no reference data (such as the training data)"),
+    (re.compile(r"\bno --ood-data of known out-of-distribution rows\b"), "no known out-of-distribution rows were given"),
+    (re.compile(r"--reference\b"), "reference data"),
+    (re.compile(r"--ood-data\b"), "known out-of-distribution data"),
+    (re.compile(r"\(--target\)"), ""),
+    (re.compile(r"\(?\[uncertainty\] models = \[\.\.\.\]\)?"), "in the audit settings"),
+    (re.compile(r"--favorable-label\b"), "the favourable outcome setting"),
+    (re.compile(r"\s*\([^()]*logsumexp\([^()]*\)[^()]*\)"), ""),  # a formula, not a reason
+)
+
+
+def plain(text: str) -> str:
+    """``text`` without command-line flags or config syntax (the first screen of a report)."""
+    out = str(text)
+    for pattern, words in _FLAG_WORDS:
+        out = pattern.sub(words, out)
+    return " ".join(out.split())
+
+
+def shape_text(shape: Any) -> str:
+    """A tensor shape for people: ``[None, 5]`` → ``rows × 5``; ``['batch', 1, 8, 8]`` → ``rows × 1 × 8 × 8``."""
+    if shape is None:
+        return "any shape"
+    dims = list(shape)
+    if not dims:
+        return "one value"
+    words = ["rows" if i == 0 and not isinstance(d, int) else ("any" if not isinstance(d, int) else f"{d:,}")
+             for i, d in enumerate(dims)]
+    return " × ".join(words)
+
+
 def fmt_datetime(stamp: Any) -> str:
     """``2026-12-01T14:03:00+00:00`` → ``1 December 2026, 14:03 UTC`` (other offsets kept as ``UTC+02:00``)."""
     import datetime as _dt
@@ -198,3 +281,13 @@ def check_part_name(key: str) -> str:
     check, _, part = str(key).partition(".")
     title = SECTION_TITLES.get(check, metric_name(check))
     return f"{title} — {metric_name(part)}" if part else title
+
+
+_CSS_UNSAFE = re.compile(r"[^\w .,:;()×→–-]", re.UNICODE)
+
+
+def css_text(value: Any) -> str:
+    """Text safe inside a CSS string in a <style> element (the printed page footer): letters, digits,
+    spaces and a little punctuation only, at most 90 characters; nothing can close the string or the element."""
+    text = _CSS_UNSAFE.sub("", str(value))
+    return text[:89] + "…" if len(text) > 90 else text

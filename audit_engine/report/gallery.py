@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..result import atomic_write_text
+from .compliance.bias_audit import bias_audit_refusal
 from .render import TEMPLATES, render_html
 
 __all__ = ["GALLERY", "build_gallery", "main"]
@@ -46,6 +47,9 @@ _COMPAS_CARD = {
     "ethical_considerations": "Recidivism scores affect liberty; the fixture reproduces the COMPAS pattern on purpose "
                               "so the audit has something to find.",
     "caveats": "Synthetic data: the numbers describe the fixture, not any real population.",
+    "bias_audit_data_source": "fixtures/data/compas.csv, written by fixtures/build.py.",
+    "bias_audit_data_explanation": "Test data: synthetic COMPAS-like rows made for the fixture, not historical data "
+                                   "of the tool's use.",
 }
 
 
@@ -104,13 +108,16 @@ def build_gallery(out: str | os.PathLike[str], *, root: str | os.PathLike[str] =
         typed.to_json(target)
         written.append(target)
         for template in TEMPLATES:
+            if template == "bias-audit" and bias_audit_refusal(typed) is not None:
+                (folder / _VIEW_FILES[template]).unlink(missing_ok=True)  # a stale copy from an older gallery
+                continue  # refused, as the command line refuses it (no fairness, or no favourable outcome)
             path = folder / _VIEW_FILES[template]
             atomic_write_text(path, render_html(typed, template=template))
             written.append(path)
         card = folder / "model_card.json"  # the model card's machine-readable twin
         atomic_write_text(card, model_card_json(typed))
         written.append(card)
-        entries.append((ex, doc["status"]))
+        entries.append((ex, doc["status"], [(t, f) for t, f in _VIEW_FILES.items() if (folder / f).exists()]))
         logger.info("gallery: %s written (%s)", ex.name, doc["status"])
     index = out_dir / "index.html"
     atomic_write_text(index, _index_html(entries))
@@ -118,7 +125,7 @@ def build_gallery(out: str | os.PathLike[str], *, root: str | os.PathLike[str] =
     return written
 
 
-def _index_html(entries: list[tuple[Example, str]]) -> str:
+def _index_html(entries: list[tuple[Example, str, list[tuple[str, str]]]]) -> str:
     import jinja2
 
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
@@ -129,11 +136,11 @@ def _index_html(entries: list[tuple[Example, str]]) -> str:
         "margin:2rem auto;line-height:1.5} .pass{color:#1a7f37}.warn{color:#9a6700}.fail{color:#cf222e}</style>"
         "</head><body><h1>audit-engine example reports</h1><p>Generated from the fixtures by "
         "<code>python -m audit_engine.report.gallery --out reports</code>.</p><ul>"
-        "{% for ex, status in entries %}<li><strong>{{ ex.title }}</strong> (<span class=\"{{ status }}\">{{ status }}</span>): "
+        "{% for ex, status, files in entries %}<li><strong>{{ ex.title }}</strong> (<span class=\"{{ status }}\">{{ status }}</span>): "
         "{% for t, f in files %}<a href=\"{{ ex.name }}/{{ f }}\">{{ t }}</a> · {% endfor %}"
         "<a href=\"{{ ex.name }}/audit.json\">audit.json</a></li>{% endfor %}</ul></body></html>\n"
     )
-    return page.render(entries=entries, files=list(_VIEW_FILES.items()))
+    return page.render(entries=entries)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -186,7 +186,13 @@ class FairnessCalibration(Record):
 
 @record
 class ThresholdSweep(Record):
-    """Point values at each threshold (the inner score-bin edges): gaps, and per group rates."""
+    """Point values at each threshold (the inner score-bin edges): gaps, and per group rates.
+
+    The threshold applies to the positive class's score. ``groups[g]["selection_rate"]``
+    counts the favourable outcome when one is declared (as the view's group table does);
+    the gaps are over the groups the view headlines (``left_out`` groups excluded), so at
+    the operating threshold both equal the view's ``groups`` and ``metrics``.
+    """
 
     thresholds: tuple[float, ...]
     demographic_parity_difference: tuple[float, ...]

@@ -12,12 +12,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..blocks import MAX_TABLE_ROWS, Block, Cell, Heading, KeyValues, ModelCardView, Paragraph, Section, Table
-from ..format import _Ids, _status, attribute_name, fmt_number, metric_name
+from ..format import _Ids, _status, attribute_name, fmt_number, metric_name, shape_text
 from ..sections.fairness import group_label
-from ..sections.performance import calibration_blocks, estimate_cell, level_text
+from ..sections.performance import _interval_methods, calibration_blocks, estimate_cell, level_text
+from ..sections.first_screen import model_identity
 from ..sections.summary import _notices, _subtitle
 from .bias_audit import not_run_section
-from .model_card_document import DISAGGREGATED_METRICS, card_text, disaggregated, written_card
+from .model_card_document import DISAGGREGATED_METRICS, card_text, disaggregated, unknown_card_keys, written_card
 
 if TYPE_CHECKING:
     from ...result import AuditResult
@@ -44,13 +45,12 @@ def _details(result: AuditResult, card: dict) -> Section:
     model = result.model
     items = [(label, card_text(card, key) or "not provided") for key, label in _CARD_FIELDS]
     items += [
-        ("Model file", model.path),
+        ("Model file", model_identity(result).file),
         ("sha256", model.sha256),
         ("Format", f"ONNX opset {model.opset}, produced by {model.producer}"),
         ("Task", model.task),
         ("Classes", ", ".join(str(c) for c in (model.classes or ())) or "—"),
-        ("Inputs", "; ".join(f"{t.name} {t.dtype} {list(t.shape) if t.shape is not None else '(any shape)'}"
-                             for t in model.inputs)),
+        ("Inputs", "; ".join(f"{t.name}: {shape_text(t.shape)} of {t.dtype}" for t in model.inputs)),
         ("Outputs audited", f"{model.output or '—'} ({(model.output_kind or '—').replace('_', ' ')})"),
     ]
     blocks: list[Block] = [KeyValues(items)]
@@ -67,8 +67,8 @@ def _metrics(result: AuditResult, ids: _Ids) -> Section:
     rows = [[Cell(metric_name(k)), estimate_cell(e, reason="no interval: a biased plug-in estimate"
                                                   if k.endswith("_plugin") else "")] for k, e in perf.metrics.items()]
     blocks: list[Block] = [
-        Paragraph(f"Measured by the audit on the {fmt_number(perf.n)} rows of the evaluation data below, with {level} "
-                  "bootstrap intervals under each value."),
+        Paragraph(f"Measured by the audit on the {fmt_number(perf.n)} rows of the evaluation data below, with the "
+                  f"interval under each value. {_interval_methods(perf, level)}"),
         Table(["Metric", "Value"], rows)]
     if perf.calibration is not None:
         blocks += calibration_blocks(perf.calibration, ids, title="Calibration")
@@ -145,7 +145,10 @@ def model_card_view(result: AuditResult) -> ModelCardView:
         Section("ethics", "Ethical considerations", blocks=[_written(card, "ethical_considerations")]),
         _caveats(result, card),
     ]
-    name = card_text(card, "name") or result.model.path
+    name = card_text(card, "name") or model_identity(result).file
     doc = result.to_dict()  # the subtitle and notices helpers (summary.py) read the JSON form
+    unknown = unknown_card_keys(card)
+    notices = _notices(doc) + ([f"The config's [model_card] table has fields this model card does not know, so they "
+                                f"are not shown: {', '.join(unknown)}."] if unknown else [])
     return ModelCardView(title=f"Model card: {name}", status=_status(result.status), subtitle=_subtitle(doc),
-                         sections=sections, notices=_notices(doc))
+                         sections=sections, notices=notices)

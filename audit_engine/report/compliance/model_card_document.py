@@ -14,6 +14,7 @@ of Google's Model Card Toolkit (``type``, ``value``, ``confidence_interval``, ``
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 from collections.abc import Mapping
@@ -34,6 +35,23 @@ DISAGGREGATED_METRICS = {
     "regression": ("mean_absolute_error", "mean_error", "mean_prediction"),
 }
 _DETAILS = ("name", "version", "owners", "date", "license", "contact", "citation", "description")
+
+
+# Every [model_card] key a view reads (the written fields, and the bias audit's summary items).
+KNOWN_CARD_KEYS = (*_DETAILS, "intended_use", "intended_users", "out_of_scope_uses", "factors", "evaluation_data",
+                   "training_data", "ethical_considerations", "caveats", "limitations",
+                   "bias_audit_auditor", "bias_audit_date", "bias_audit_distribution_date", "bias_audit_data_source",
+                   "bias_audit_data_explanation", "bias_audit_scoring_rate")
+
+
+def unknown_card_keys(card: Mapping[str, Any]) -> list[str]:
+    """A sentence per [model_card] key no view reads (a misspelling is shown, never silently dropped)."""
+    out = []
+    for key in card:
+        if key not in KNOWN_CARD_KEYS:
+            close = difflib.get_close_matches(str(key), KNOWN_CARD_KEYS, n=1)
+            out.append(f"'{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+    return out
 
 
 def card_text(card: Mapping[str, Any], key: str) -> str | None:

@@ -9,6 +9,7 @@ ordering, capping and summing image channels for display.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -16,8 +17,8 @@ import numpy as np
 
 from ...results.explanations import MethodExplanation, Quality, Sanity
 from ...stats import Estimate
-from ..blocks import MAX_BARS, Block, Cell, Heading, Paragraph, Table
-from ..format import _Ids, fmt_estimate, fmt_number
+from ..blocks import MAX_BARS, Block, Cell, Details, Heading, Paragraph, Table
+from ..format import _Ids, fmt_estimate, fmt_number, interval_ends
 from .explanations_local import METHOD_NAMES, grid_2d, heatmap_spec, local_blocks, method_unit
 from .pathwise import attention_blocks, pathwise_blocks
 
@@ -93,7 +94,7 @@ def _method_blocks(method: str, entry: MethodExplanation, ids: _Ids) -> list[Blo
         blocks.extend(pathwise_blocks(entry, ids))
     if entry.attention is not None:
         blocks.extend(attention_blocks(entry, ids))
-    if entry.sanity is not None:
+    if entry.sanity is not None and not entry.sanity.flagged:
         blocks.extend(_sanity_blocks(name, entry.sanity))
     if entry.saturated_rows:
         blocks.append(Paragraph(f"{len(entry.saturated_rows)} explained row(s) are saturated: the model's output did not "
@@ -104,6 +105,12 @@ def _method_blocks(method: str, entry: MethodExplanation, ids: _Ids) -> list[Blo
             f"Rank stability across {stab.extra_seeds} further seed(s): Spearman correlation of each row's "
             f"attributions {fmt_estimate(stab.spearman)}; overlap of the top {stab.k} features "
             f"{fmt_estimate(stab.top_k_overlap, percent=True)} (means over rows, with intervals)."))
+    if entry.sanity is not None and entry.sanity.flagged:  # issue 22, defect 9: collapsed and flagged
+        return [blocks[0], Paragraph(f"{name} failed the randomisation sanity check: its attributions hardly change "
+                                     "when the model's weights are randomised, so they should not be read as this "
+                                     "model's reasons. They are collapsed below.", "fail"),
+                *_sanity_blocks(name, entry.sanity),
+                Details(f"Show the {name} attributions anyway", blocks[1:])]
     return blocks
 
 
@@ -155,6 +162,12 @@ def _global_blocks(method: str, entry: MethodExplanation, ids: _Ids) -> list[Blo
     unit = method_unit(method, entry, scaled=scaled)
     items = sorted(((k, e) for k, e in shown.items() if math.isfinite(e.value)), key=lambda kv: -abs(kv[1].value))
     top = items[:MAX_BARS]
+    # A mean absolute attribution cannot be negative: its interval is cut at 0 (issue 22, defect 13);
+    # a permutation importance (a loss increase, no signed twin) can be, and is left as it is.
+    absolute = entry.global_signed is not None
+    if absolute:
+        top = [(k, dataclasses.replace(e, ci_low=max(e.ci_low, 0.0)) if math.isfinite(e.ci_low) else e)
+               for k, e in top]
     signed = entry.global_signed or {}
     sig = entry.significant_features()
     blocks: list[Block] = []
@@ -187,7 +200,9 @@ def _global_blocks(method: str, entry: MethodExplanation, ids: _Ids) -> list[Blo
     more = len(items) - len(top)
     blocks.append(Table(columns + ["Consistent direction"], rows,
                         caption=f"{name}: global importance ({unit})",
-                        note=f"{more} more features are in audit.json." if more > 0 else ""))
+                        note=" ".join(x for x in (
+                            "Importance intervals are cut at 0, the smallest mean absolute value." if absolute else "",
+                            f"{more} more features are in audit.json." if more > 0 else "") if x)))
     return blocks
 
 
@@ -198,7 +213,10 @@ def _direction(est: Estimate | None) -> str:
 
 
 def _interval(e: Estimate) -> str:
-    return f"{fmt_number(e.ci_low)} to {fmt_number(e.ci_high)}"
+    ends = interval_ends(e.ci_low, e.ci_high)
+    if ends is None:
+        return f"no interval (every resample gave {fmt_number(e.ci_low)})"
+    return f"{ends[0]} to {ends[1]}"
 
 
 def _sanity_blocks(name: str, sanity: Sanity) -> list[Block]:

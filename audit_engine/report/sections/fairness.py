@@ -145,12 +145,41 @@ def _four_fifths_paragraph(view: AttributeFairness) -> Paragraph | None:
     if ff is None or ff.passes is None:
         return None
     text = (f"Four-fifths rule (impact ratio at least {fmt_number(ff.threshold)} against the most selected group, "
-            f"{ff.most_selected_group or '—'}): ")
+            f"{attribute_name(ff.most_selected_group or '—')}): ")
     if ff.passes:
         return Paragraph(text + "met by every group.")
     below = list(ff.below)
     return Paragraph(text + f"not met by {len(below)} group{'s' if len(below) != 1 else ''}: "
                      + ", ".join(attribute_name(b) for b in below[:12]) + ("…" if len(below) > 12 else "") + ".", "fail")
+
+
+def _ll144_paragraph(view: AttributeFairness) -> Paragraph | None:
+    """The bias-audit view's impact ratios beside this report's, with the two rules (issue 22, defect 4)."""
+    ll = view.ll144
+    if ll is None or not view.impact_ratios:
+        return None
+    left = view.left_out or {}
+    mine = [g for g in view.impact_ratios if not (g in left and "selection_rate" in left[g].rates)]
+    parts = []
+    differs = False
+    for g, c in ll.categories.items():
+        label = attribute_name(g)
+        ours = view.impact_ratios.get(g)
+        in_ours = g in mine
+        if c.excluded:
+            parts.append(f"{label} excluded")
+            differs |= in_ours
+        else:
+            parts.append(f"{label} {fmt_number(c.impact_ratio)}")
+            differs |= (not in_ours) or ours is None or c.impact_ratio is None or abs(ours - c.impact_ratio) > 1e-9
+    rule = (f"Impact ratios above: groups with at least {fmt_number(view.min_group_size)} rows, divided by the most "
+            f"selected of them ({attribute_name(view.four_fifths.most_selected_group or '—') if view.four_fifths else '—'}). "
+            f"The bias-audit view follows the Local Law 144 rule instead (categories under "
+            f"{fmt_number(ll.min_share, percent=True, digits=2)} of the rows excluded, divided by the most selected "
+            f"remaining category, {attribute_name(ll.most_selected_group or '—')})")
+    verdict = ", so its figures differ: " if differs else "; its figures agree: "
+    more = "…" if len(parts) > 12 else ""
+    return Paragraph(rule + verdict + "; ".join(parts[:12]) + more + ".", "muted")
 
 
 def _largest(view: AttributeFairness, names: Any) -> list[str]:
@@ -231,6 +260,9 @@ def _view_blocks(view: AttributeFairness, key: str, ids: _Ids) -> list[Block]:
     four = _four_fifths_paragraph(view)
     if four is not None:
         blocks.append(four)
+    other = _ll144_paragraph(view)
+    if other is not None:
+        blocks.append(other)
     gaps = _shown_gaps(view)
     if gaps:
         blocks.append(_gaps_table(view, gaps))

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..blocks import Block, Cell, Figures, Heading, MAX_QUEUE_ROWS, MAX_SHIFT_ROWS, Paragraph, Table
 from ..format import _Ids, _cell_text, fmt_id, fmt_number, humane, metric_name
+from .performance import estimate_cell
 
 if TYPE_CHECKING:
     from ...result import AuditResult
@@ -22,7 +23,10 @@ if TYPE_CHECKING:
 def _est(e: Estimate | None) -> Cell:
     if e is None:
         return Cell("—", "num")
-    return Cell(fmt_number(e.value), "num", f"{fmt_number(e.ci_low)} to {fmt_number(e.ci_high)}")
+    cell = estimate_cell(e)
+    if e.ci_high < 0.5:  # an AUROC whose whole interval is below chance (issue 22, defect 6)
+        return Cell(cell.text, "num fail", cell.sub + " — worse than chance")
+    return cell
 
 
 def _intro(o: OODResult) -> list[Block]:
@@ -75,6 +79,11 @@ def _scores(o: OODResult, ids: _Ids) -> list[Block]:
     note = ("Thresholds and flagged shares are counted exactly on these rows, so they carry no interval"
             + ("; AUROC and FPR carry 95% bootstrap intervals." if with_auroc else
                "; AUROC is not defined without known out-of-distribution rows (--ood-data)."))
+    negated = [metric_name(n) for n in ("msp", "max_logit", "odin") if n in o.scores]
+    if negated:  # issue 22, defect 11: a negative threshold is explained, not left to puzzle the reader
+        note += (f" {', '.join(negated)} {'are' if len(negated) > 1 else 'is'} negated so that higher means more "
+                 "unusual, as for every score: a threshold of −0.98 on the max softmax probability means a top "
+                 "class probability of 0.98.")
     blocks.append(Table(columns, rows, note=note))
     if o.skipped:
         blocks.append(Paragraph("Not computed: " + "; ".join(f"{metric_name(k)}: {humane(v)}" for k, v in o.skipped.items())

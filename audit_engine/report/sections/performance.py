@@ -14,12 +14,25 @@ from typing import TYPE_CHECKING
 from ...results.performance import MIN_BIN_ROWS, Calibration, ConfusionMatrix, PerformanceResult
 from ...stats import Estimate
 from ..blocks import MAX_TABLE_ROWS, Block, Cell, Paragraph, Table
-from ..format import _Ids, fmt_number, metric_name
+from ..format import _Ids, fmt_number, interval_ends, metric_name
 
 if TYPE_CHECKING:
     from ...result import AuditResult
 
-__all__ = ["section_blocks", "estimate_cell", "level_text", "calibration_blocks"]
+__all__ = ["section_blocks", "estimate_cell", "level_text", "calibration_blocks", "boundary", "BOUNDARY_TEXT"]
+
+# A sampled quantity whose resampling interval has zero width (every replicate gave the same
+# value, e.g. an AUC of 1 or a recall of 1 on a few hundred rows) is not known exactly: the
+# views say so instead of printing "1 (1 to 1)" (issue 22, defect 7). A one-sided,
+# boundary-aware interval belongs to the computation (performance code); until it exists
+# the report never shows a zero-width interval.
+BOUNDARY_TEXT = "every resample gave {value}, so no interval is shown; the uncertainty is not zero"
+
+
+def boundary(est: Estimate | None) -> bool:
+    """True when ``est`` has a finite interval of zero width (a degenerate resampling interval)."""
+    return (est is not None and math.isfinite(est.value) and math.isfinite(est.ci_low) and math.isfinite(est.ci_high)
+            and interval_ends(est.ci_low, est.ci_high) is None)
 
 # Why a metric carries no interval (shown in its place).
 _NO_INTERVAL = {
@@ -39,8 +52,11 @@ def estimate_cell(est: Estimate | None, *, reason: str = "", percent: bool = Fal
     if not math.isfinite(est.value):
         return Cell("undefined", "num muted", reason or "a zero denominator")
     text = fmt_number(est.value, percent=percent)
+    if boundary(est):
+        return Cell(text, "num", BOUNDARY_TEXT.format(value=fmt_number(est.value, percent=percent)))
     if math.isfinite(est.ci_low) and math.isfinite(est.ci_high):
-        return Cell(text, "num", f"{fmt_number(est.ci_low, percent=percent)} to {fmt_number(est.ci_high, percent=percent)}")
+        low, high = interval_ends(est.ci_low, est.ci_high, percent=percent) or ("", "")
+        return Cell(text, "num", f"{low} to {high}")
     return Cell(text, "num", reason or "no interval: no bootstrap replicates were drawn")
 
 
@@ -48,7 +64,7 @@ def _metrics_table(perf: PerformanceResult, level: str) -> Table:
     rows = []
     for key, est in perf.metrics.items():
         cell = estimate_cell(est, reason=_NO_INTERVAL.get(key, ""))
-        has_interval = math.isfinite(est.ci_low) and math.isfinite(est.ci_high)
+        has_interval = math.isfinite(est.ci_low) and math.isfinite(est.ci_high) and not boundary(est)
         rows.append([Cell(metric_name(key)), Cell(cell.text, cell.cls), Cell(cell.sub, "num" if has_interval else "muted")])
     return Table(["Metric", "Value", f"{level} interval"], rows)
 

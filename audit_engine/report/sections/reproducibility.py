@@ -16,6 +16,16 @@ if TYPE_CHECKING:
     from ...result import AuditResult
 
 
+def _set(x: object) -> object:
+    """The configuration without unset (null) or empty entries: what was actually chosen."""
+    if isinstance(x, dict):
+        kept = {k: _set(v) for k, v in x.items() if v is not None}
+        return {k: v for k, v in kept.items() if v not in ({}, [])}
+    if isinstance(x, list):
+        return [_set(v) for v in x]
+    return x
+
+
 def _reproducibility(result: AuditResult) -> Section:
     model, data, engine, ev = result.model, result.data, result.engine, result.evaluations
     items = [
@@ -40,8 +50,9 @@ def _reproducibility(result: AuditResult) -> Section:
     if engine.packages:
         blocks.append(Table(["Package", "Version"], [[Cell(k), Cell(v)] for k, v in engine.packages.items()],
                             caption="Package versions"))
-    blocks.append(Preformatted(json.dumps(dict(result.config), indent=2, ensure_ascii=False, sort_keys=True),
-                               caption="Configuration"))
+    settings = _set(dict(result.config))
+    blocks.append(Preformatted(json.dumps(settings, indent=2, ensure_ascii=False, sort_keys=True),
+                               caption="Configuration (the settings given; unset ones are left out, all are in audit.json)"))
     blocks.append(Paragraph("Rebuild this report from audit.json alone with "
                             "audit-engine render audit.json --template audit --out report.html.", "muted"))
     return Section("reproducibility", "Reproducibility", blocks=blocks)

@@ -11,12 +11,14 @@ snake_case metric keys in them are written as names here (:func:`~..format.human
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import PurePath
 from typing import TYPE_CHECKING
 
 from ..blocks import AuditView, Block, Cell, Finding, Paragraph, STATUSES, Section, Table
 from ..format import (SECTION_TITLES, _Ids, _status, check_part_name, fmt_datetime, fmt_number, humane,
-                      metric_name)
+                      metric_name, plain)
 from . import explanations, fairness, ood, performance, uncertainty
+from .first_screen import key_facts, model_identity
 from .reproducibility import _reproducibility
 
 if TYPE_CHECKING:
@@ -170,7 +172,8 @@ def _notices(result: AuditResult) -> list[str]:
 
 def _subtitle(result: AuditResult) -> str:
     result = _typed(result)
-    return (f"Model {result.model.path} audited on {result.data.path or 'in-memory data'} "
+    data = PurePath(str(result.data.path).replace("\\", "/")).name if result.data.path else "in-memory data"
+    return (f"Model {model_identity(result).file} audited on {data} "
             f"({fmt_number(result.data.rows)} rows), {fmt_datetime(result.created)}.")
 
 
@@ -179,7 +182,7 @@ def audit_view(result: AuditResult) -> AuditView:
     ids = _Ids()
     counts = [(s, sum(1 for v in result.verdicts if v.status == s)) for s in STATUSES]
     return AuditView(
-        title=f"Audit of {result.model.path}",
+        title=f"Audit of {model_identity(result).name}",
         status=_status(result.status),
         subtitle=_subtitle(result),
         findings=findings(result),
@@ -188,5 +191,6 @@ def audit_view(result: AuditResult) -> AuditView:
         sections=check_sections(result, ids),
         reproducibility=_reproducibility(result),
         notices=_notices(result),
-        not_tested=not_tested(result),
+        not_tested=[(what, plain(why)) for what, why in not_tested(result)],
+        key_facts=key_facts(result),
     )
