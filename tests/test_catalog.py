@@ -76,7 +76,7 @@ def test_readers_answer_from_the_catalogue():
     for spec in catalog.CATALOG:
         assert policy.metric_range(spec.name) == catalog.spec(spec.name).range
         assert policy.METRIC_RANGES[spec.name] == catalog.spec(spec.name).range
-        assert compare._direction(spec.name) == (catalog.better(spec.name) or "lower")
+        assert compare._direction(spec.name) == (catalog.better(spec.name) or "neither")
         assert fmt.metric_name(spec.name) == catalog.label(spec.name)
         if spec.better == "higher":
             assert spec.name in compare.HIGHER_IS_BETTER
