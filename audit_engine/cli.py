@@ -598,7 +598,8 @@ def _summary(result: Any, out: Path) -> None:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from .compare import compare_models, compare_results, write_comparison
+    from .compare import compare_models, compare_results
+    from .report.compare import write_comparison
     from .errors import ConfigError
 
     jsons = [str(x).endswith(".json") for x in (args.a, args.b)]

@@ -557,15 +557,3 @@ def compare(a: Any, b: Any, data: Any = None, **kwargs: Any) -> Comparison:
     if data is None:
         return compare_results(a, b)
     return compare_models(a, b, data, **kwargs)[0]
-
-
-def write_comparison(comparison: Comparison, out: Path, results: tuple[AuditResult, AuditResult] | None = None) -> None:
-    """compare.json and compare.html (and both audits when given) into ``out``, atomically per file."""
-    from .report.compare import render_comparison
-
-    out.mkdir(parents=True, exist_ok=True)
-    if results is not None:
-        results[0].to_json(out / "audit_a.json")
-        results[1].to_json(out / "audit_b.json")
-    comparison.to_json(out / "compare.json")
-    atomic_write_text(out / "compare.html", render_comparison(comparison.to_dict()))

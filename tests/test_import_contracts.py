@@ -8,6 +8,10 @@ import of the submodule ``x``, not of its package.
 from __future__ import annotations
 
 import ast
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import audit_engine as ae
@@ -93,12 +97,36 @@ def _under(name: str, prefixes: tuple[str, ...]) -> bool:
 
 
 def test_no_import_cycles():
-    graph = _graph()
-    # The report layer is imported inside functions for display only (``Record._repr_html_`` →
-    # report.card); every other module sits in no cycle, imports inside functions included.
-    engine = {m: {t for t in out if not _under(t, ("audit_engine.report",))}
-              for m, out in graph.items() if not _under(m, ("audit_engine.report",))}
-    assert _cycles(engine) == []
+    """No cycle anywhere, imports inside functions included (the report layer too: the result
+    types call it from their display hooks, and it names them for type checkers only)."""
+    assert _cycles(_graph()) == []
+
+
+DISPLAY_HOOKS = {"_repr_html_", "plot"}
+"""Notebook display hooks: the only functions of a computing module that may import the report layer."""
+
+
+def _imports_outside_hooks(path: Path, package: str) -> set[str]:
+    modules = _modules()
+    tree = ast.parse(path.read_text())
+    hooked = {id(n) for node in ast.walk(tree) if isinstance(node, ast.FunctionDef) and node.name in DISPLAY_HOOKS
+              for n in ast.walk(node)}
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and id(node) not in hooked:
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(parts + ([node.module] if node.module else []))
+            out |= {f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names}
+    return out
+
+
+def test_compare_never_imports_the_report():
+    """compare computes (compare.json); the report layer renders it (report/compare.py), never the other way."""
+    found = _imports_outside_hooks(ROOT / "compare.py", "audit_engine")
+    assert not {t for t in found if _under(t, ("audit_engine.report",))}
+    assert _under("audit_engine.report.card", ("audit_engine.report",))  # the check can see a report import
 
 
 def test_the_cycle_finder_finds_a_cycle():
@@ -125,3 +153,25 @@ def test_checks_import_neither_sources_nor_backends_nor_the_audit():
     bad = {m: sorted(t for t in graph[m] if _under(t, forbidden)) for m in graph if _under(m, CHECK_PACKAGES)}
     assert {m: t for m, t in bad.items() if t} == {}
 
+
+
+def _lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).with_name("lint-imports")
+    return subprocess.run([str(exe), "--config", str(root / ".importlinter"), "--no-cache"], cwd=root,
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+
+
+def test_import_linter_contracts_hold(tmp_path: Path) -> None:
+    """The same contracts as import-linter checks them (.importlinter); a planted violation is caught."""
+    repo = ROOT.parent
+    kept = _lint_imports(repo)
+    assert kept.returncode == 0, kept.stdout[-3000:] + kept.stderr[-2000:]
+    assert "0 broken" in kept.stdout
+    copy = tmp_path / "repo"
+    shutil.copytree(ROOT, copy / "audit_engine", ignore=shutil.ignore_patterns("__pycache__", "demo", "templates"))
+    shutil.copy(repo / ".importlinter", copy / ".importlinter")
+    loader = copy / "audit_engine" / "model" / "loader.py"
+    loader.write_text(loader.read_text() + "\nfrom ..evaluator import local as _planted  # noqa: E402\n")
+    broken = _lint_imports(copy)
+    assert broken.returncode != 0 and "model imports neither evaluator nor data" in broken.stdout

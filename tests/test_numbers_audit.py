@@ -25,7 +25,8 @@ import pandas as pd
 import pytest
 
 import audit_engine as ae
-from audit_engine.compare import compare_models, write_comparison
+from audit_engine.compare import compare_models
+from audit_engine.report.compare import write_comparison
 from audit_engine.report.render import render_html
 
 from .conftest import data_path, model_path

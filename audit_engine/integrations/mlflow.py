@@ -298,7 +298,7 @@ def log_comparison(
     ``results``: the two audits, when the models were run (logged as audit_a.json /
     audit_b.json). Names: see the module docstring.
     """
-    from ..compare import write_comparison  # the same files `audit-engine compare` writes
+    from ..report.compare import write_comparison  # the same files `audit-engine compare` writes
 
     tags = {"compare.status": comparison.status, "compare.a.model_sha256": str(comparison.a.get("model_sha256")),
             "compare.b.model_sha256": str(comparison.b.get("model_sha256"))}

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..results.record import Record, RecordMap
 from ..stats import Estimate
 
 if TYPE_CHECKING:  # the result types call card() from their _repr_html_: named here for type checkers only
@@ -29,6 +28,7 @@ if TYPE_CHECKING:  # the result types call card() from their _repr_html_: named 
     from ..results.explanations import ExplanationsResult, MethodExplanation
     from ..results.fairness import AttributeFairness, FairnessResult
     from ..results.ood import OODResult
+    from ..results.record import Record, RecordMap
     from ..results.performance import PerformanceResult
     from ..results.uncertainty import UncertaintyResult as UncertaintySection
     from ..uncertainty.api import UncertaintyResult

@@ -7,14 +7,18 @@ autoescaping is on and undefined names are errors.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import PurePath
-from typing import Any
+from pathlib import Path, PurePath
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 
 from .format import attribute_name, css_text, fmt_number, fmt_p, interval_ends, metric_name, path_name
 
-__all__ = ["CompareView", "build_compare_view", "render_comparison"]
+if TYPE_CHECKING:
+    from ..compare import Comparison
+    from ..result import AuditResult
+
+__all__ = ["CompareView", "build_compare_view", "render_comparison", "write_comparison"]
 
 
 def _num(x: Any, digits: int = 3) -> str:
@@ -211,3 +215,18 @@ def render_comparison(doc: dict[str, Any]) -> str:
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["css_text"] = css_text
     return env.get_template("compare.html.j2").render(view=build_compare_view(doc))
+
+
+def write_comparison(comparison: Comparison, out: Path, results: tuple[AuditResult, AuditResult] | None = None) -> None:
+    """compare.json and compare.html (and both audits when given) into ``out``, atomically per file.
+
+    Lives in the report layer so that :mod:`audit_engine.compare` computes and never renders.
+    """
+    from ..result import atomic_write_text
+
+    out.mkdir(parents=True, exist_ok=True)
+    if results is not None:
+        results[0].to_json(out / "audit_a.json")
+        results[1].to_json(out / "audit_b.json")
+    comparison.to_json(out / "compare.json")
+    atomic_write_text(out / "compare.html", render_comparison(comparison.to_dict()))
