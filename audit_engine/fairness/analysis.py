@@ -9,12 +9,16 @@ Intervals (coverage measured by ``benchmarks/coverage.py``; see BENCHMARKS.md):
 
 - per-group rates that are proportions: Jeffreys (or Wilson) intervals from the
   unweighted rows (:mod:`.intervals`);
-- impact ratios, mean scores, signed differences to the reference group, and the ratio
-  gaps: percentile intervals of posterior draws of the view's cells
-  (:func:`~.intervals.gamma_cell_draws`), extended to hold the point value;
+- impact ratios, mean scores and signed differences to the reference group: percentile
+  intervals of posterior draws of the view's cells (:func:`~.intervals.gamma_cell_draws`),
+  extended to hold the point value;
 - difference gaps (max − min of a rate, equalized odds, the largest gap to the
   reference): the maximum over pairs of groups of the pairs' own posterior intervals
-  (:func:`~.intervals.max_gap_interval`), since the posterior of a maximum sits too high;
+  (:func:`~.intervals.max_gap_interval`), since the posterior of a maximum sits too high,
+  with simultaneous lower ends over the pairs that could hold the maximum (near ties);
+- ratio gaps (min / max, the equalized-odds ratio, the lowest impact ratio, to the
+  reference): the same construction on log rates (:func:`~.intervals.ratio_gap_interval`),
+  since the posterior of a minimum ratio sits too low;
 - per-group calibration errors: replicates of the debiased-world parametric bootstrap
   (:mod:`.calibration_interval`) in place of the posterior draws; groups under
   ``min_group_size`` rows get :func:`~.calibration_interval.tiny_group_interval`, the
@@ -56,7 +60,8 @@ from ..stats import Estimate, finite_or_none, percentile_interval
 from .counts import GroupCounts, GroupSums, score_bin_edges
 from .disparity import chi_square, p_value, permuted_successes, permuted_tables
 from .impact import four_fifths, impact_ratios_to, ll144_view
-from .intervals import RATE_METHODS, gamma_cell_draws, include_point, max_gap_interval, rate_interval
+from .intervals import (RATE_METHODS, gamma_cell_draws, include_point, max_gap_interval, rate_interval,
+                        ratio_gap_interval)
 from .metrics import (GAP_METRICS, RATE_REASONS, binary_rates, calibration_terms, debiased_squared_ce, gap_metrics,
                       gap_reason)
 from .multiplicity import METHOD as MULTIPLICITY_METHOD, adjust
@@ -536,13 +541,17 @@ def _boundary_calibration(lo: np.ndarray, world: tuple[np.ndarray, ...], counts:
 
 def _max_gap_intervals(got: dict[tuple, np.ndarray], eligible: dict[str, np.ndarray], confidence: float, *,
                        ref: int | None) -> dict[str, tuple[float, float]]:
-    """Difference gaps (max − min, equalized odds) → :func:`~.intervals.max_gap_interval` of their rates' draws."""
+    """Difference gaps (max − min, equalized odds) → :func:`~.intervals.max_gap_interval` of their rates' draws;
+    ratio gaps (min / max, equalized-odds ratio, the lowest impact ratio) → :func:`~.intervals.ratio_gap_interval`."""
     out: dict[str, tuple[float, float]] = {}
     for name, (how, needs) in GAP_METRICS.items():
-        if how not in ("diff", "max_diff") or not all(("rate", r) in got for r in needs):
+        if not all(("rate", r) in got for r in needs):
             continue
         draws = [np.where(eligible[r], got[("rate", r)], np.nan) if r in eligible else got[("rate", r)] for r in needs]
-        out[name] = max_gap_interval(draws, confidence, ref=ref)
+        if how in ("diff", "max_diff"):
+            out[name] = max_gap_interval(draws, confidence, ref=ref)
+        else:
+            out[name] = ratio_gap_interval(draws, confidence, ref=ref)
     return out
 
 
