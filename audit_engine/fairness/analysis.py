@@ -9,7 +9,9 @@ Intervals (coverage measured by ``benchmarks/coverage.py``; see BENCHMARKS.md):
 
 - per-group rates that are proportions: Jeffreys (or Wilson) intervals from the
   unweighted rows (:mod:`.intervals`);
-- impact ratios, mean scores and signed differences to the reference group: percentile
+- impact ratios: the interval of a maximum of log-ratio terms
+  (:func:`~.intervals.impact_ratio_intervals`), as for the gaps below;
+- mean scores and signed differences to the reference group: percentile
   intervals of posterior draws of the view's cells (:func:`~.intervals.gamma_cell_draws`),
   extended to hold the point value;
 - difference gaps (max − min of a rate, equalized odds, the largest gap to the
@@ -60,8 +62,8 @@ from ..stats import Estimate, finite_or_none, percentile_interval
 from .counts import GroupCounts, GroupSums, score_bin_edges
 from .disparity import chi_square, p_value, permuted_successes, permuted_tables
 from .impact import four_fifths, impact_ratios_to, ll144_view
-from .intervals import (RATE_METHODS, gamma_cell_draws, include_point, max_gap_interval, rate_interval,
-                        ratio_gap_interval)
+from .intervals import (RATE_METHODS, gamma_cell_draws, impact_ratio_intervals, include_point, max_gap_interval,
+                        rate_interval, ratio_gap_interval)
 from .metrics import (GAP_METRICS, RATE_REASONS, binary_rates, calibration_terms, debiased_squared_ce, gap_metrics,
                       gap_reason)
 from .multiplicity import METHOD as MULTIPLICITY_METHOD, adjust
@@ -459,6 +461,8 @@ def _class_stats(v: _View, rows: np.ndarray, counts: np.ndarray, sums: np.ndarra
             lo = hi = np.full(len(v.labels), np.nan)
         elif k in props and n_draws > 0:
             lo, hi = rate_interval(*props[k], confidence, rate_method)
+        elif k == "impact_ratio" and ("rate", "selection_rate") in got:
+            lo, hi = impact_ratio_intervals(got[("rate", "selection_rate")], eligible["selection_rate"], confidence)
         elif ("rate", k) in got:
             q = got[("rate", k)]
             lo, hi = np.full(len(v.labels), np.nan), np.full(len(v.labels), np.nan)

@@ -39,7 +39,7 @@ import numpy as np
 from scipy import stats as sps
 
 __all__ = ["rate_interval", "gamma_cell_draws", "include_point", "max_gap_interval", "ratio_gap_interval",
-           "simultaneous_critical_value", "PRIOR", "RATE_METHODS"]
+           "simultaneous_critical_value", "impact_ratio_intervals", "PRIOR", "RATE_METHODS"]
 
 PRIOR = 0.5  # Dirichlet concentration per confusion cell (Jeffreys for one-vs-rest rates)
 RATE_METHODS = ("jeffreys", "wilson")
@@ -232,3 +232,42 @@ def ratio_gap_interval(rate_draws: list[np.ndarray], confidence: float = 0.95, *
     if not (np.isfinite(low) and np.isfinite(high)):
         return float("nan"), float("nan")
     return float(np.exp(-high)), float(np.exp(-low))
+
+
+def impact_ratio_intervals(selection_draws: np.ndarray, eligible: np.ndarray, confidence: float = 0.95, *,
+                           simultaneous: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Intervals ``(g,)``, ``(g,)`` of each group's impact ratio ``x_g / max_h x_h`` (h over the eligible groups).
+
+    selection_draws: ``(r, g)`` posterior draws of the selection rates; eligible: ``(g,)``.
+    The ratio is ``exp(−max_h (log x_h − log x_g))``, the maximum taken over the eligible
+    groups (the group itself among them gives the term 0, so an eligible group's ratio is
+    at most 1). A percentile interval of the draws of the ratio divides by the draws'
+    maximum, which sits above the true maximum with near ties, and left the truth above
+    the interval in 12–22% of samples (ten and six unbalanced groups; issue 23). Here the
+    interval of the maximum is built from its terms as in :func:`max_gap_interval`, with
+    signed terms: upper end ``max_h u_h``, lower end the largest of the simultaneous lower
+    ends ``mean_h − c · sd_h`` (:func:`simultaneous_critical_value`). NaN where a group's
+    rate or every candidate is undefined.
+    """
+    alpha = 1.0 - confidence
+    x = np.log(np.maximum(np.asarray(selection_draws, dtype=np.float64), np.finfo(np.float64).tiny))
+    ok = np.isfinite(x).all(axis=0)
+    cand = np.flatnonzero(ok & np.asarray(eligible, dtype=bool))
+    g = x.shape[1]
+    low, high = np.full(g, np.nan), np.full(g, np.nan)
+    for i in np.flatnonzero(ok):
+        others = cand[cand != i]
+        if others.size == 0:
+            if i in cand:  # the only candidate: its ratio is 1 by construction
+                low[i] = high[i] = 1.0
+            continue
+        d = x[:, others] - x[:, [i]]  # (r, m) log x_h − log x_i
+        lo, hi = np.quantile(d, [alpha / 2, 1 - alpha / 2], axis=0)
+        top_low, top_high = float(lo.max()), float(hi.max())
+        if simultaneous and d.shape[1] > 1:
+            c = simultaneous_critical_value(d, alpha / 2, np.ones(d.shape[1], dtype=bool))
+            top_low = float(np.minimum(d.mean(axis=0) - c * d.std(axis=0, ddof=1), lo).max())
+        if i in cand:  # the group itself: a term 0 in the maximum
+            top_low, top_high = max(top_low, 0.0), max(top_high, 0.0)
+        low[i], high[i] = np.exp(-top_high), np.exp(-top_low)
+    return low, high
