@@ -777,7 +777,7 @@ def _null_key(name: str, *, headline_of_classes: bool) -> str:
     if name == "impact_ratio":
         return "impact_ratio" if headline_of_classes else "selection_rate"
     needs = GAP_METRICS[name][1] if name in GAP_METRICS else (name,)
-    return "+".join(needs)
+    return "+".join(_STRATUM.get(r, r) for r in needs)  # FNR shares TPR's test, TNR FPR's
 
 
 def _family_adjusted(views: dict[str, AttributeFairness], level: float) -> dict[str, AttributeFairness]:
@@ -808,7 +808,7 @@ def _family_adjusted(views: dict[str, AttributeFairness], level: float) -> dict[
     if not family:
         return views
     adjusted = adjust(family)
-    record = Multiplicity(method=MULTIPLICITY_METHOD, family_size=len(family), level=float(level))
+    record = Multiplicity(method=MULTIPLICITY_METHOD, family_size=len(family), level=round(float(level), 12))
 
     def fixed(view: str, scope: str | None, gaps: Mapping[str, Any] | None, headline: bool) -> dict[str, Any] | None:
         if gaps is None:
