@@ -38,7 +38,7 @@ __all__ = [
     "ModelInfo", "TensorInfo", "validate", "atomic_write_text", "to_jsonable",
 ]
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"  # 1.3: fairness p_adjusted + multiplicity, attention agreement not_measurable (issue 23)
 SECTIONS = ("performance", "fairness", "explanations", "ood", "uncertainty")
 
 
