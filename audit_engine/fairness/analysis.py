@@ -17,12 +17,13 @@ Intervals (coverage measured by ``benchmarks/coverage.py``; see BENCHMARKS.md):
 - difference gaps (max − min of a rate, equalized odds, the largest gap to the
   reference): the maximum over pairs of groups of the pairs' own posterior intervals
   (:func:`~.intervals.max_gap_interval`), since the posterior of a maximum sits too high,
-  with simultaneous lower ends over the pairs that could hold the maximum (near ties);
+  with simultaneous (max-T) lower ends over the pairs, so near ties do not push it past the truth;
 - ratio gaps (min / max, the equalized-odds ratio, the lowest impact ratio, to the
   reference): the same construction on log rates (:func:`~.intervals.ratio_gap_interval`),
   since the posterior of a minimum ratio sits too low;
-- per-group calibration errors: replicates of the debiased-world parametric bootstrap
-  (:mod:`.calibration_interval`) in place of the posterior draws; groups under
+- per-group calibration errors: replicates of a parametric bootstrap of the group's
+  global-shrink world (:func:`~.calibration_interval.group_bins`) in place of the
+  posterior draws; groups under
   ``min_group_size`` rows get :func:`~.calibration_interval.tiny_group_interval`, the
   others a boundary-aware lower end (:func:`~.calibration_interval.boundary_lower_end`,
   0 is excluded when the group's test against its calibrated world rejects);
