@@ -21,6 +21,7 @@ import logging
 import os
 import time
 import traceback
+import types
 from typing import Any
 
 import numpy as np
@@ -41,7 +42,8 @@ from .model.loader import OnnxModel
 from .params import validate_params
 from .result import AuditResult, CheckError, CheckRecord, DataInfo, EngineInfo, Evaluations, ModelInfo, to_jsonable
 from .results.record import Record, RecordMap
-from .sources import (ChunkSource, InMemorySource, ParquetChunks, RayChunks, SourceChunk, StreamSummary, needed_columns,
+from .sources import (ChunkSource, InMemorySource, ParquetChunks, RayChunks, SourceChunk, StreamSummary, group_columns,
+                      needed_columns,
                       should_stream)
 from .stats import child_rng
 from .stream.sample import HashedSample
@@ -82,6 +84,26 @@ def _before_model_call(data: AuditData, config: AuditConfig, streamed: bool) -> 
         _prechecks(data, config)
 
 
+def _streamed_prechecks(parquet: ParquetSource, config: AuditConfig, chunk_rows: int) -> None:
+    """What a check would refuse about the groups of a streamed source, from every row, before
+    any model call: one pass over the sensitive columns alone, keeping each distinct group
+    combination with its count (memory: the number of combinations, not of rows)."""
+    names = list(config.sensitive or ())
+    wanted = config.checks if config.checks is not None else CHECK_NAMES
+    hook = getattr(_module("fairness"), "precheck", None) if "fairness" in wanted else None
+    if not names or hook is None:
+        return
+    parquet.check_columns(names)
+    counts = None
+    for _, frame in parquet.chunks(chunk_rows, columns=names):
+        part = group_columns(frame, names).astype(object).value_counts(dropna=False)
+        counts = part if counts is None else counts.add(part, fill_value=0)
+    assert counts is not None  # ParquetSource.open refuses a source without rows
+    combos = counts.index.to_frame(index=False)
+    combos.columns = names
+    hook(types.SimpleNamespace(sensitive=combos), config, weights=counts.to_numpy(dtype=np.float64))
+
+
 @validate_params("prepare")
 def prepare(
     model: OnnxModel | str | os.PathLike[str],
@@ -115,6 +137,7 @@ def prepare(
     parquet = None
     if streamed:
         parquet = ParquetSource.open(data)
+        _streamed_prechecks(parquet, config, chunk_rows)  # every row's groups, before any model call
         bound = bind(model, parquet.head(min(_HEAD_ROWS, parquet.n_rows)), target_check=False, **settings)
         bound.data.path = parquet.path
     else:

@@ -35,7 +35,7 @@ from .catalog import CHECK_NAMES
 from .errors import ConfigError
 from .params import audience
 from .policy import PathRule, Policy, PolicyError, Rule, Verdict
-from .statements import EU_AI_ACT_FIELDS, check_statements
+from .statements import EU_AI_ACT_FIELDS, MODEL_CARD_FIELDS, check_keys, check_statements
 from .suggest import accept_keywords
 
 if TYPE_CHECKING:
@@ -128,6 +128,7 @@ class AuditConfig:
             object.__setattr__(self, "policy", Policy.from_dict(self.policy))
         object.__setattr__(self, "_params", validate_config(self))  # {check: typed Params}
         object.__setattr__(self, "eu_ai_act", check_statements(self.eu_ai_act, name="eu_ai_act", fields=EU_AI_ACT_FIELDS))
+        check_keys(self.model_card, name="model_card", fields=MODEL_CARD_FIELDS)  # a misspelt field is never dropped
         for name in ("sensitive", "features", "checks"):
             if isinstance(getattr(self, name), str):
                 object.__setattr__(self, name, (getattr(self, name),))

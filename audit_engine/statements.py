@@ -17,7 +17,25 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["EU_AI_ACT_FIELDS", "check_statements"]
+__all__ = ["EU_AI_ACT_FIELDS", "MODEL_CARD_FIELDS", "check_keys", "check_statements"]
+
+MODEL_CARD_FIELDS: dict[str, str] = {
+    # model details (Mitchell et al. 2019, section 4.1)
+    "name": "the model's name", "version": "the model's version", "owners": "who owns the model",
+    "date": "the model's date", "license": "its licence", "contact": "whom to contact",
+    "citation": "how to cite it", "description": "a short description",
+    # written sections of the card
+    "intended_use": "primary intended uses", "intended_users": "primary intended users",
+    "out_of_scope_uses": "out-of-scope uses", "factors": "relevant factors", "evaluation_data": "the evaluation data",
+    "training_data": "the training data", "ethical_considerations": "ethical considerations", "caveats": "caveats",
+    "limitations": "known limitations",
+    # the bias audit's summary items (NYC Local Law 144 style)
+    "bias_audit_auditor": "the independent auditor", "bias_audit_date": "the date of the bias audit",
+    "bias_audit_distribution_date": "the distribution date of the tool",
+    "bias_audit_data_source": "the source of the data", "bias_audit_data_explanation": "an explanation of the data",
+    "bias_audit_scoring_rate": "the scoring-rate variant for score outputs",
+}
+"""Every ``[model_card]`` key a view reads."""
 
 EU_AI_ACT_FIELDS: dict[str, str] = {
     "provider": "the provider's name and contact (Art. 13(3)(a), Annex IV 1(a))",
@@ -36,6 +54,19 @@ EU_AI_ACT_FIELDS: dict[str, str] = {
     "contact": "whom to contact about this documentation",
     "date": "the date of this documentation",
 }
+
+
+def check_keys(table: Any, *, name: str, fields: Mapping[str, str]) -> None:
+    """Refuse a key of ``table`` that is not in ``fields``, naming the nearest known key (values are not checked)."""
+    if table is None:
+        return
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"The '{name}' config entry must be a table; got {type(table).__name__}.")
+    for key in table:
+        if key not in fields:
+            near = difflib.get_close_matches(str(key), list(fields), n=1)
+            hint = f"did you mean {near[0]!r}? " if near else ""
+            raise ConfigError(f"Unknown key {str(key)[:80]!r} in [{name}]; {hint}known keys: {', '.join(fields)}.")
 
 
 def check_statements(table: Any, *, name: str, fields: Mapping[str, str]) -> dict[str, Any]:

@@ -674,15 +674,22 @@ def test_junit_never_replaces_the_models_external_data_even_with_overwrite(work,
     ("single group", [], "has a single group ('p')"),
     ("unknown reference group", ["--reference-group", "zzz"], "The reference group 'zzz' is not a group"),
 ])
-def test_bad_groups_are_refused_before_any_model_call(case, extra, phrase, work, capsys):
-    """The model never returns (a Loop of 10^12 trips): the refusal must come before the first call."""
+@pytest.mark.parametrize("source", ["csv", "parquet-streamed"])
+def test_bad_groups_are_refused_before_any_model_call(case, extra, phrase, source, work, capsys):
+    """The model never returns (a Loop of 10^12 trips): the refusal must come before the first call,
+    for data in memory and for a streamed source (its groups counted over every row first)."""
     from .test_bad_input import _slow_model
 
     frame = pd.read_csv(work / "d.csv")
     if case == "single group":
         frame["g"] = "p"
-    frame.to_csv(work / "g.csv", index=False)
+    if source == "csv":
+        frame.to_csv(work / "g.csv", index=False)
+        data, stream = work / "g.csv", []
+    else:
+        frame.to_parquet(work / "g.parquet", index=False)
+        data, stream = work / "g.parquet", ["--stream"]
     model = save(_slow_model(), work / "slow.onnx")
-    _refused(["run", str(model), "--data", str(work / "g.csv"), "--target", "y", "--sensitive", "g", "--features",
-              "a", "b", "c", "--no-progress", "--timeout", "60", *extra, "--out", str(work / "out")], work, capsys,
-             phrase)
+    _refused(["run", str(model), "--data", str(data), "--target", "y", "--sensitive", "g", "--features",
+              "a", "b", "c", "--no-progress", "--timeout", "60", *stream, *extra, "--out", str(work / "out")], work,
+             capsys, phrase)

@@ -644,3 +644,19 @@ def test_sanity_failed_explanations_are_flagged_and_collapsed_and_attention_is_l
     assert html.count('<details class="collapsed">') == len(failed)
     assert doc["checks"]["explanations.attention"]["status"] == "skipped"
     assert "Explanations — Attention" in first
+
+
+def test_a_misspelt_model_card_field_in_the_config_is_refused_with_a_suggestion(tmp_path, capsys):
+    """Defect 11: written for a regulator, a card must not silently lose a field; a file written
+    before the check (the test above) still renders with the notice."""
+    with pytest.raises(ae.ConfigError, match="Unknown key 'intended_usage' in \\[model_card\\]; did you mean 'intended_use'"):
+        ae.AuditConfig(model_card={"intended_usage": "demo"})
+    config = tmp_path / "card.toml"
+    config.write_text('[model_card]\nowner = "me"\n')
+    from audit_engine.cli import main
+
+    out = tmp_path / "out"
+    assert main(["run", str(model_path("compas_logreg.onnx")), "--data", str(data_path("compas.csv")),
+                 "--config", str(config), "--out", str(out)]) == 2
+    assert "did you mean 'owners'" in capsys.readouterr().err and not out.exists()
+    assert ae.AuditConfig(model_card={"name": "x", "bias_audit_auditor": "y"}).model_card["name"] == "x"

@@ -211,7 +211,8 @@ def _make_views(attributes: Sequence[str], levels: Sequence[Sequence[str]], rows
 
 
 # ---------------------------------------------------------------------------- estimates
-def check_groups(sensitive: Any, *, reference_group: Any = None, max_order: int = 3) -> None:
+def check_groups(sensitive: Any, *, reference_group: Any = None, max_order: int = 3,
+                 weights: np.ndarray | None = None) -> None:
     """Refuse, before any model call, what :func:`fairness_report` refuses once the counts are
     in: a sensitive attribute missing in every row or holding a single group, and a reference
     group that is no group. The same view builder runs on the group sizes alone, so the
@@ -221,6 +222,8 @@ def check_groups(sensitive: Any, *, reference_group: Any = None, max_order: int 
     ----------
     sensitive: DataFrame (n, s) of the sensitive attributes (as ``AuditData.sensitive``).
     reference_group, max_order: as for :func:`fairness_report`.
+    weights: (n,) rows each line of ``sensitive`` stands for (None: one each); a streamed source
+        passes its distinct group combinations with their counts.
 
     Raises
     ------
@@ -237,8 +240,8 @@ def check_groups(sensitive: Any, *, reference_group: Any = None, max_order: int 
         combo = combo * (len(lv) + 1) + codes
         levels.append(tuple(lv))
     shape = tuple(len(lv) + 1 for lv in levels)
-    rows_by_combo = np.bincount(combo, minlength=int(np.prod(shape))).reshape(shape)
-    _make_views(names, levels, rows_by_combo, max_order=max_order, reference=reference_group)
+    rows_by_combo = np.bincount(combo, weights=weights, minlength=int(np.prod(shape))).reshape(shape)
+    _make_views(names, levels, np.rint(rows_by_combo).astype(np.int64), max_order=max_order, reference=reference_group)
 
 
 def _percentile(draws: np.ndarray | None, confidence: float) -> tuple[float, float]:

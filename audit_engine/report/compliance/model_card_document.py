@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ...results.fairness import AttributeFairness
+from ...statements import MODEL_CARD_FIELDS
 from ...stats import Estimate, finite_or_none
 
 if TYPE_CHECKING:
@@ -37,11 +38,9 @@ DISAGGREGATED_METRICS = {
 _DETAILS = ("name", "version", "owners", "date", "license", "contact", "citation", "description")
 
 
-# Every [model_card] key a view reads (the written fields, and the bias audit's summary items).
-KNOWN_CARD_KEYS = (*_DETAILS, "intended_use", "intended_users", "out_of_scope_uses", "factors", "evaluation_data",
-                   "training_data", "ethical_considerations", "caveats", "limitations",
-                   "bias_audit_auditor", "bias_audit_date", "bias_audit_distribution_date", "bias_audit_data_source",
-                   "bias_audit_data_explanation", "bias_audit_scoring_rate")
+# Every [model_card] key a view reads (the written fields, and the bias audit's summary items); the
+# config refuses any other key (audit_engine.statements), so an unknown one comes from an older file.
+KNOWN_CARD_KEYS = tuple(MODEL_CARD_FIELDS)
 
 
 def unknown_card_keys(card: Mapping[str, Any]) -> list[str]:
