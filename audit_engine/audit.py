@@ -74,7 +74,6 @@ def _prechecks(data: AuditData, config: AuditConfig) -> None:
             hook(data, config)
 
 
-@validate_params("prepare")
 def _before_model_call(data: AuditData, config: AuditConfig, streamed: bool) -> None:
     """What is refused before any model call: policy subjects that are not sensitive attributes,
     and (data in memory) what a check would refuse about the data. A streamed source is bound
@@ -85,6 +84,7 @@ def _before_model_call(data: AuditData, config: AuditConfig, streamed: bool) -> 
         _prechecks(data, config)
 
 
+@validate_params("prepare")
 def prepare(
     model: OnnxModel | str | os.PathLike[str],
     data: AuditData | Any,
