@@ -45,10 +45,14 @@ def files() -> tuple[Path, Path]:
 
 
 def config() -> Any:
-    """The demo's :class:`~audit_engine.config.AuditConfig` (seed 0, favourable outcome 0)."""
+    """The demo's :class:`~audit_engine.config.AuditConfig` (seed 0, favourable outcome 0).
+
+    It runs every check, the opt-in ``robustness`` and ``slices`` too, so the demo shows them.
+    """
+    from ..catalog import CHECK_NAMES
     from ..config import AuditConfig
 
     # The favourable outcome of a recidivism score is *not* being flagged high risk.
-    return AuditConfig(target=TARGET, sensitive=SENSITIVE, seed=0, favorable_label=0,
+    return AuditConfig(target=TARGET, sensitive=SENSITIVE, seed=0, favorable_label=0, checks=CHECK_NAMES,
                        model_card={"intended_use": "Demonstration of audit-engine on synthetic COMPAS-like data.",
                                    "owners": "audit-engine developers"})

@@ -7,7 +7,7 @@ What it does (the figures and their intervals: :mod:`.perturb`):
 - kinds (``kinds = "auto"``): tabular ``jitter``, ``category_swap`` (when a feature is
   categorical, from ``ctx.space.categorical_mask``) and ``missing`` (only when the model
   returns finite outputs on missing values: probed on a few rows through the Evaluator
-  first); images ``noise``, ``blur``, ``brightness``, ``contrast``, ``quantise``. Spreads,
+  first; only features that can hold NaN, so not the string-fed categorical inputs); images ``noise``, ``blur``, ``brightness``, ``contrast``, ``quantise``. Spreads,
   categories and pixel ranges come from every audited row (``ctx.rows``);
 - every perturbed row is scored through ``ctx.evaluator.predict`` (the one door) and decided
   as the audit decides (``p(positive) ≥ config.threshold`` for a binary classifier, the
@@ -37,7 +37,8 @@ from ..results.robustness import FlipRate, FragileRow, GroupDisparity, MaxFlipRa
 from ..stats import Estimate
 from .perturb import IMAGE, TABULAR, robustness
 
-__all__ = ["Params", "applies", "run", "modality", "sample_index", "decider", "missing_supported", "DEFAULT_ROWS"]
+__all__ = ["Params", "applies", "run", "modality", "sample_index", "decider", "missable_mask", "missing_supported",
+           "DEFAULT_ROWS"]
 
 Params = RobustnessParams
 
@@ -95,20 +96,30 @@ def decider(ctx: Any) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
             "the most probable class; the score shift is the total-variation distance ½ Σ|Δp|")
 
 
-def missing_supported(ctx: Any, rows: np.ndarray) -> bool:
-    """Whether the model returns finite outputs when cells are missing (NaN).
+def missable_mask(ctx: Any) -> np.ndarray:
+    """(d,) bool: the features that can hold a missing value (NaN). A column fed as strings
+    (a categorical input of the ``columns`` layout) cannot; every float input can."""
+    if ctx.space.layout == "columns":
+        return ~ctx.space.categorical_mask
+    return np.ones(int(np.prod(ctx.space.row_shape)), dtype=bool)
 
-    Probed through the Evaluator on a few rows: the first row with each single column missing,
-    the first row with every column missing, and rows with every other cell missing.
+
+def missing_supported(ctx: Any, rows: np.ndarray, missable: np.ndarray) -> bool:
+    """Whether the model returns finite outputs when cells of ``missable`` features are missing (NaN).
+
+    Probed through the Evaluator on a few rows: the first row with each single missable
+    feature missing, the first row with all of them missing, and rows with every other one missing.
     """
     flat = rows.reshape(rows.shape[0], -1)
-    d = flat.shape[1]
-    single = np.repeat(flat[:1], min(d, _PROBE_ROWS - 4), axis=0)
-    single[np.arange(single.shape[0]), np.arange(single.shape[0])] = np.nan
+    cols = np.flatnonzero(missable.reshape(-1))
+    single = np.repeat(flat[:1], min(cols.size, _PROBE_ROWS - 4), axis=0)
+    single[np.arange(single.shape[0]), cols[: single.shape[0]]] = np.nan
+    every = flat[:1].copy()
+    every[:, cols] = np.nan
     alternate = flat[: min(3, flat.shape[0])].copy()
     for i in range(alternate.shape[0]):
-        alternate[i, (np.arange(d) + i) % 2 == 0] = np.nan
-    probe = np.concatenate([single, np.full((1, d), np.nan), alternate]).reshape(-1, *rows.shape[1:])
+        alternate[i, cols[(np.arange(cols.size) + i) % 2 == 0]] = np.nan
+    probe = np.concatenate([single, every, alternate]).reshape(-1, *rows.shape[1:])
     try:
         out = ctx.evaluator.predict(probe)
     except ModelRuntimeError:  # the Evaluator refuses NaN/inf outputs in one sentence
@@ -117,7 +128,7 @@ def missing_supported(ctx: Any, rows: np.ndarray) -> bool:
 
 
 def _kinds(ctx: AuditContext, params: RobustnessParams, kind_of_rows: str, rows: np.ndarray,
-           categorical: np.ndarray) -> tuple[list[str], dict[str, str]]:
+           categorical: np.ndarray, missable: np.ndarray) -> tuple[list[str], dict[str, str]]:
     allowed = TABULAR if kind_of_rows == "tabular" else IMAGE
     asked = allowed if params.kinds == "auto" else tuple(params.kinds)
     unknown = [k for k in asked if k not in allowed]
@@ -129,7 +140,9 @@ def _kinds(ctx: AuditContext, params: RobustnessParams, kind_of_rows: str, rows:
     for kind in asked:
         if kind == "category_swap" and not categorical.any():
             skipped[kind] = "no feature is categorical, so there is no category to swap"
-        elif kind == "missing" and not missing_supported(ctx, rows):
+        elif kind == "missing" and not missable.any():
+            skipped[kind] = "every model input is fed as strings, which cannot hold a missing value"
+        elif kind == "missing" and not missing_supported(ctx, rows, missable):
             skipped[kind] = ("the model does not return finite outputs when values are missing (NaN), "
                              "so missing values cannot be injected")
         else:
@@ -154,7 +167,8 @@ def run(ctx: AuditContext) -> CheckOutcome:
     rows = ctx.rows[take]
     categorical = (ctx.space.categorical_mask if kind_of_rows == "tabular"
                    else np.zeros(int(np.prod(ctx.space.row_shape)), dtype=bool))
-    kinds, skipped = _kinds(ctx, params, kind_of_rows, rows, categorical)
+    missable = missable_mask(ctx)
+    kinds, skipped = _kinds(ctx, params, kind_of_rows, rows, categorical, missable)
     decide, decision = decider(ctx)
     groups = {str(name): ctx.data.sensitive[name].iloc[take].to_numpy()
               for name in ctx.data.sensitive.columns} if ctx.data.sensitive is not None else {}
@@ -163,7 +177,8 @@ def run(ctx: AuditContext) -> CheckOutcome:
                       categorical=categorical, reference=ctx.rows,
                       spatial_axes=_spatial_axes(ctx) if kind_of_rows == "image" else (),
                       groups=groups, positive_index=ctx.positive_index, confidence=float(ctx.config.confidence),
-                      policy_level=int(params.policy_level), top_rows=int(params.top_k), row_ids=take)
+                      policy_level=int(params.policy_level), top_rows=int(params.top_k), row_ids=take,
+                      missable=missable)
     at_level = [r for r in core.results if r.level == core.policy_level]
     worst = max(at_level, key=lambda r: r.flip_rate.value, default=None)
     top = (MaxFlipRate(value=0.0, ci_low=float("nan"), ci_high=float("nan"), kind=None, level=core.policy_level)
