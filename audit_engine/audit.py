@@ -28,7 +28,7 @@ import pandas as pd
 
 from ._version import __version__
 from .bind import bind, check_target
-from .catalog import DEFAULT_CHECKS
+from .catalog import DEFAULT_CHECKS, OPT_IN_CHECKS
 from .checks import CheckOutcome
 from .config import AuditConfig
 from .context import AuditContext, Chunk
@@ -164,7 +164,8 @@ def prepare(
     if sample_data.y is not None:
         check_target(sample_data)
     summary = StreamSummary(parquet, n, chunk_rows, int(config.sample_rows), config.backend, parquet.sha256(),
-                            time.perf_counter() - started, shift="ood" in tallies)
+                            time.perf_counter() - started, shift="ood" in tallies,
+                            sampled_opt_in=tuple(c for c in wanted if c in OPT_IN_CHECKS))
     ctx = AuditContext(bound.model, sample_data, bound.space, bound.evaluator, config,
                        bound.space.encode(sample_data), sample_proba, reference=head.reference,
                        reference_rows=head.reference_rows, ood_data=head.ood_data, ood_rows=head.ood_rows,

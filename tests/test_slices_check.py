@@ -186,4 +186,5 @@ def test_streamed_data_runs_on_the_hashed_sample(tmp_path):
     result = ae.audit(model_path("compas_logreg.onnx"), path, config=cfg)
     s = result.slices
     assert s.sampled and s.rows == 2000 and any("hashed sample" in n for n in s.notes)
+    assert "slices" in result.to_dict()["data"]["stream"]["sampled_checks"]
     ae.validate(result.to_dict())
