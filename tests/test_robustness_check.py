@@ -216,3 +216,10 @@ def test_unknown_kind_is_refused_in_one_sentence():
     cfg = _compas_config(robustness={"kinds": ["blur"]})
     with pytest.raises(ae.errors.ConfigError, match="Unknown robustness kind"):
         ae.audit(model_path("compas_logreg.onnx"), data_path("compas.csv"), config=cfg)
+
+
+def test_notebook_cards_show_the_flip_rates(compas):
+    level = compas.robustness.policy_level
+    jitter = next(x for x in compas.robustness.results if x.kind == "jitter" and x.level == level)
+    for html in (compas._repr_html_(), compas.robustness._repr_html_()):
+        assert "Robustness" in html and f"{jitter.flip_rate.value:.3f}" in html

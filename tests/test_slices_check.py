@@ -188,3 +188,9 @@ def test_streamed_data_runs_on_the_hashed_sample(tmp_path):
     assert s.sampled and s.rows == 2000 and any("hashed sample" in n for n in s.notes)
     assert "slices" in result.to_dict()["data"]["stream"]["sampled_checks"]
     ae.validate(result.to_dict())
+
+
+def test_notebook_cards_show_the_slices(compas):
+    first = " AND ".join(compas.slices.slices[0].predicates)
+    for html in (compas._repr_html_(), compas.slices._repr_html_()):
+        assert "slices discovered" in html and first.replace("&", "&amp;") in html
