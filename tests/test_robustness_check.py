@@ -56,6 +56,10 @@ def test_opt_in_only():
 def test_compas_audit_validates_and_matches_onnxruntime(compas):
     doc = json.loads(compas.to_json())
     ae.validate(doc)
+    bad = json.loads(compas.to_json())
+    bad["robustness"]["results"][0]["flip_rate"]["value"] = 1.5  # a share above 1: the schema refuses it
+    with pytest.raises(Exception, match="1.5"):
+        ae.validate(bad)
     r = compas.robustness
     assert doc["checks"]["robustness"]["status"] == "ran"
     assert r.modality == "tabular" and r.rows == 1000 and r.sampled

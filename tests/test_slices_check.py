@@ -75,9 +75,17 @@ def test_compas_slices_validate_and_agree_with_scipy(compas):
         table = [[errors[mask].sum(), (1 - errors[mask]).sum()], [errors[~mask].sum(), (1 - errors[~mask]).sum()]]
         assert w.p_value == pytest.approx(stats.fisher_exact(table, alternative="greater")[1], rel=1e-6)
         assert w.p_adjusted <= s.fdr and w.p_adjusted >= w.p_value
-    # the gap the policy reads: the largest reported effect, with its interval
-    top = max(s.slices, key=lambda w: w.effect.value)
-    assert s.max_slice_error_gap == top.effect
+    # the gap the policy reads: at least the largest reported effect (it looks at every discovered slice)
+    assert s.max_slice_error_gap.value >= max(w.effect.value for w in s.slices)
+    assert s.largest.effect == s.max_slice_error_gap
+    mask = np.logical_and.reduce([_mask(frame, p) for p in s.largest.predicates])
+    assert s.largest.size == int(mask.sum()) and s.largest.loss == pytest.approx(errors[mask].mean())
+    # the schema checks the section: a negative size or a p-value above 1 is refused
+    for broken in ({"size": -1}, {"p_adjusted": 1.5}):
+        bad = json.loads(compas.to_json())
+        bad["slices"]["largest"].update(broken)
+        with pytest.raises(Exception, match="slices|largest|size|p_adjusted|-1|1.5"):
+            ae.validate(bad)
 
 
 def test_the_check_equals_the_core_on_an_independent_frame(compas):
@@ -92,6 +100,12 @@ def test_the_check_equals_the_core_on_an_independent_frame(compas):
     assert [w.predicates for w in compas.slices.slices] == [x.predicates for x in want.slices]
     assert [w.p_adjusted for w in compas.slices.slices] == pytest.approx([x.p_adjusted for x in want.slices])
     assert compas.slices.interval_level == pytest.approx(want.interval_level)
+    # max_slice_error_gap: the largest effect among EVERY discovered slice (all reported when top_k is huge)
+    every = search(preds, errors, top_k=10**6)
+    assert len(every.slices) == every.discovered > len(compas.slices.slices)
+    big = max(every.slices, key=lambda x: x.effect)
+    gap = compas.slices.max_slice_error_gap
+    assert (gap.value, gap.ci_low, gap.ci_high) == pytest.approx((big.effect, big.ci_low, big.ci_high))
 
 
 def test_bh_adjustment_agrees_with_statsmodels():

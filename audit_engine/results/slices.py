@@ -40,7 +40,10 @@ class WeakSlice(Record):
 
 @record
 class SlicesResult(Record):
-    """``slices``: the search's family and findings on ``rows`` rows (the hashed sample when ``sampled``)."""
+    """``slices``: the search's family and findings on ``rows`` rows (the hashed sample when ``sampled``).
+
+    ``slices``: the top ``top_k`` discovered slices by SliceLine's score; ``largest``: the discovered
+    slice of largest effect (ranked or not), whose effect is ``max_slice_error_gap``."""
 
     loss: str
     loss_kind: str
@@ -59,6 +62,7 @@ class SlicesResult(Record):
     correction: str
     max_slice_error_gap: Estimate
     slices: tuple[WeakSlice, ...]
+    largest: WeakSlice | None = None
     truncated_at_level: int | None = None
     notes: tuple[str, ...] = ()
 

@@ -12,8 +12,9 @@ What it does (the search and its statistics: :mod:`.search`):
   (``min_size``, default max(30, 1% of the rows)); every slice reached is tested, the
   p-values BH-adjusted over that family at ``fdr``, the reported slices' effects with
   Benjamini–Yekutieli false-coverage-rate intervals;
-- the policy's ``max_slice_error_gap``: the largest effect (slice loss − rest loss) among the
-  reported discovered slices with its interval, 0 when nothing was discovered.
+- the policy's ``max_slice_error_gap``: the largest effect (slice loss − rest loss) among every
+  discovered slice (reported in the top ``top_k`` or not) with its FCR interval, 0 when nothing
+  was discovered.
 
 Needs a target and tabular data with its columns. On streamed data it runs on the hashed
 sample (``ctx.rows`` / ``ctx.data`` are the sample) and the section says so (``sampled``).
@@ -31,7 +32,7 @@ from ..params import SlicesParams
 from ..performance import row_terms
 from ..results.slices import SlicesResult, WeakSlice
 from ..stats import Estimate
-from .search import SliceSearch, predicates, search
+from .search import Slice, SliceSearch, predicates, search
 
 __all__ = ["Params", "applies", "run", "slice_frame", "row_loss"]
 
@@ -91,16 +92,20 @@ def run(ctx: AuditContext) -> CheckOutcome:
 def to_record(found: SliceSearch, loss_name: str, *, columns: tuple[str, ...], n_predicates: int, sampled: bool,
               notes: tuple[str, ...]) -> SlicesResult:
     """The typed section of one search."""
-    slices = tuple(WeakSlice(predicates=s.predicates, size=s.size, loss=s.loss, rest_loss=s.rest_loss,
-                             effect=Estimate(s.effect, s.ci_low, s.ci_high), p_value=s.p_value,
-                             p_adjusted=s.p_adjusted, score=s.score) for s in found.slices)
-    worst = max(slices, key=lambda s: s.effect.value, default=None)
-    gap = Estimate(0.0, float("nan"), float("nan")) if worst is None else worst.effect
+    slices = tuple(_weak(s) for s in found.slices)
+    big = None if found.largest is None else _weak(found.largest)  # among every discovered slice, not only the top_k
+    gap = Estimate(0.0, float("nan"), float("nan")) if big is None else big.effect
     return SlicesResult(
         loss=loss_name, loss_kind=found.loss_kind, rows=found.n, sampled=sampled, columns=columns,
         predicates=n_predicates, mean_loss=found.mean_loss, min_size=found.min_size, max_level=found.max_level,
         fdr=found.fdr, tested=found.tested, tested_per_level=found.tested_per_level, discovered=found.discovered,
         interval_level=found.interval_level,
         correction="benjamini-hochberg p-values over every slice tested; benjamini-yekutieli FCR intervals",
-        max_slice_error_gap=gap, slices=slices, truncated_at_level=found.truncated, notes=notes,
+        max_slice_error_gap=gap, slices=slices, largest=big, truncated_at_level=found.truncated, notes=notes,
     )
+
+
+def _weak(s: Slice) -> WeakSlice:
+    return WeakSlice(predicates=s.predicates, size=s.size, loss=s.loss, rest_loss=s.rest_loss,
+                     effect=Estimate(s.effect, s.ci_low, s.ci_high), p_value=s.p_value, p_adjusted=s.p_adjusted,
+                     score=s.score)

@@ -36,6 +36,16 @@ def section_blocks(result: AuditResult, ids: _Ids) -> list[Block]:
         f"The p-values are Benjamini–Hochberg adjusted over the {fmt_number(s.tested)} slices tested (false-discovery "
         f"rate {s.fdr:g}); {fmt_number(s.discovered)} slices were discovered, and the intervals of the effects are "
         f"false-coverage-rate adjusted (Benjamini–Yekutieli, {100 * s.interval_level:.4g}% level).")]
+    if s.discovered:
+        g = s.max_slice_error_gap
+        blocks.append(Paragraph(
+            f"Largest gap among the {fmt_number(s.discovered)} discovered slices (the policy's "
+            f"max_slice_error_gap): {fmt_number(g.value, percent=percent)}"
+            + (f" in {' AND '.join(s.largest.predicates)} ({fmt_number(s.largest.size)} rows)"
+               if s.largest is not None else "")
+            + (";" if g.ci_low == g.ci_low and g.ci_high == g.ci_high else "")
+            + (f" interval {fmt_number(g.ci_low, percent=percent)} to {fmt_number(g.ci_high, percent=percent)}."
+               if g.ci_low == g.ci_low and g.ci_high == g.ci_high else ".")))
     if s.slices:
         rows = [[Cell(" AND ".join(w.predicates)), Cell(fmt_number(w.size), "num"),
                  Cell(fmt_number(w.loss, percent=percent), "num"), Cell(fmt_number(w.rest_loss, percent=percent), "num"),
