@@ -41,7 +41,7 @@ __all__ = [
     "ModelInfo", "TensorInfo", "validate", "atomic_write_text", "to_jsonable",
 ]
 
-SCHEMA_VERSION = "1.3"
+SCHEMA_VERSION = "1.3"  # 1.3: verdict codes (op, reason, ci, confidence, ...); fairness p_adjusted + multiplicity; attention agreement not_measurable
 SECTIONS = CHECK_NAMES
 
 

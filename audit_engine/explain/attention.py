@@ -12,7 +12,9 @@ with token occlusion — a measured, per-model answer to "is attention an explan
   replaced by ``mask_id`` (every row and position in one Evaluator call).
 - Rank agreement: per row, Spearman's correlation between attention (last layer, and
   rollout) and occlusion over the T positions; in [−1, 1], higher = attention ranks the
-  tokens as occlusion does.
+  tokens as occlusion does. Occlusion drops within float32 rounding
+  (:func:`above_resolution`) rank as ties; with none above it in any row the agreement is
+  reported as not measurable.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from ..errors import ConfigError
 from ..stats import finite_or_none
 from ..model.attention_taps import AttentionSite, NoAttentionError, attention_model
 
-__all__ = ["AttentionExplanation", "attention_explain", "rollout", "row_spearman", "unsupported_reason"]
+__all__ = ["AttentionExplanation", "attention_explain", "above_resolution", "rollout", "row_spearman",
+           "unsupported_reason"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,22 @@ def row_spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     rb -= rb.mean(axis=1, keepdims=True)
     den = np.sqrt((ra**2).sum(axis=1) * (rb**2).sum(axis=1))
     return np.where(den > 0, (ra * rb).sum(axis=1) / np.where(den > 0, den, 1.0), np.nan)
+
+
+def above_resolution(drop: np.ndarray, base: np.ndarray, occluded: np.ndarray, *, ulps: float = 4.0) -> np.ndarray:
+    """``(n, T)`` True where an occlusion drop exceeds what float32 rounding alone can make.
+
+    The model computes in float32, so a probability p is known to about one unit in the
+    last place, ``spacing(p)`` (≈ 6e-8 near 1); a drop ``base − occluded`` within
+    ``ulps`` spacings of the row's largest probability is rounding, and its sign and rank
+    are noise. On a saturated model every drop is of that size and a Spearman correlation
+    of noise ranks came with an interval that excluded 0 (issue 23). Such drops are ranked
+    as ties (0), so a row with no drop above resolution has no correlation (NaN).
+    base: ``(n,)``; drop, occluded: ``(n, T)``.
+    """
+    top = np.maximum(np.abs(base), np.abs(occluded).max(axis=1))
+    tol = ulps * np.spacing(top.astype(np.float32)).astype(np.float64)
+    return np.abs(drop) > tol[:, None]
 
 
 _TAPPED: weakref.WeakKeyDictionary[Any, tuple[Any, list[AttentionSite]]] = weakref.WeakKeyDictionary()
@@ -144,11 +163,13 @@ def attention_explain(
     masked[:, np.arange(T), np.arange(T)] = mask_id
     scores = evaluator.predict(np.concatenate([x, masked.reshape(n * T, T)]))
     base = scores[np.arange(n), targets]
-    occ = base[:, None] - scores[n:].reshape(n, T, -1)[np.arange(n), :, targets]
+    occluded = scores[n:].reshape(n, T, -1)[np.arange(n), :, targets]
+    occ = base[:, None] - occluded
+    ranked = np.where(above_resolution(occ, base, occluded), occ, 0.0)
     return AttentionExplanation(
         rows=np.arange(n) if rows is None else np.asarray(rows), targets=targets, attention=att,
         rollout_matrix=roll, last=last, rollout=per_token, occlusion=occ,
-        spearman_last=row_spearman(last, occ), spearman_rollout=row_spearman(per_token, occ),
+        spearman_last=row_spearman(last, ranked), spearman_rollout=row_spearman(per_token, ranked),
         layers=[s.name for s in sites], params={"query": query, "mask_id": int(mask_id), "layers": len(sites)},
     )
 
@@ -175,9 +196,14 @@ def attention_section(ctx: Any, row_ids: np.ndarray, targets: np.ndarray, query:
                                  spearman_attention=finite_or_none(ae_.spearman_last[i]),
                                  spearman_rollout=finite_or_none(ae_.spearman_rollout[i]))
                   for i, r in enumerate(ae_.rows.tolist()))
+    measurable = bool(np.isfinite(ae_.spearman_last).any() or np.isfinite(ae_.spearman_rollout).any())
+    reason = None if measurable else (
+        "not measurable: occluding a token changes the model's probability by less than float32 resolution in "
+        "every explained row (a saturated model), so there is no ranking to agree with")
     return Attention(layers=tuple(ae_.layers), query=query, mask_id=int(mask_id),
                      agreement=AttentionAgreement(attention_vs_occlusion=agree(ae_.spearman_last),
-                                                  rollout_vs_occlusion=agree(ae_.spearman_rollout)),
+                                                  rollout_vs_occlusion=agree(ae_.spearman_rollout),
+                                                  not_measurable=reason),
                      local=local)
 
 

@@ -9,14 +9,21 @@ Intervals (coverage measured by ``benchmarks/coverage.py``; see BENCHMARKS.md):
 
 - per-group rates that are proportions: Jeffreys (or Wilson) intervals from the
   unweighted rows (:mod:`.intervals`);
-- impact ratios, mean scores, signed differences to the reference group, and the ratio
-  gaps: percentile intervals of posterior draws of the view's cells
-  (:func:`~.intervals.gamma_cell_draws`), extended to hold the point value;
+- impact ratios: the interval of a maximum of log-ratio terms
+  (:func:`~.intervals.impact_ratio_intervals`), as for the gaps below;
+- mean scores and signed differences to the reference group: percentile
+  intervals of posterior draws of the view's cells (:func:`~.intervals.gamma_cell_draws`),
+  extended to hold the point value;
 - difference gaps (max − min of a rate, equalized odds, the largest gap to the
   reference): the maximum over pairs of groups of the pairs' own posterior intervals
-  (:func:`~.intervals.max_gap_interval`), since the posterior of a maximum sits too high;
-- per-group calibration errors: replicates of the debiased-world parametric bootstrap
-  (:mod:`.calibration_interval`) in place of the posterior draws; groups under
+  (:func:`~.intervals.max_gap_interval`), since the posterior of a maximum sits too high,
+  with simultaneous (max-T) lower ends over the pairs, so near ties do not push it past the truth;
+- ratio gaps (min / max, the equalized-odds ratio, the lowest impact ratio, to the
+  reference): the same construction on log rates (:func:`~.intervals.ratio_gap_interval`),
+  since the posterior of a minimum ratio sits too low;
+- per-group calibration errors: replicates of a parametric bootstrap of the group's
+  global-shrink world (:func:`~.calibration_interval.group_bins`) in place of the
+  posterior draws; groups under
   ``min_group_size`` rows get :func:`~.calibration_interval.tiny_group_interval`, the
   others a boundary-aware lower end (:func:`~.calibration_interval.boundary_lower_end`,
   0 is excluded when the group's test against its calibrated world rejects);
@@ -28,7 +35,9 @@ Intervals (coverage measured by ``benchmarks/coverage.py``; see BENCHMARKS.md):
   ratio), except the calibration gap: its test's null (the same positive rate in every
   group within each score bin) does not make the gap 0 (groups spread over the bins
   differently have different errors under it), and reaching 0 on it held the truth in
-  99–100% of samples. ``supports_gap`` rests on the test's p-value.
+  99–100% of samples. ``supports_gap`` rests on the test's p-value after the Holm
+  adjustment over every test of the audit (every rate of every view;
+  :mod:`.multiplicity`), each gap keeping its own ``p_value`` beside ``p_adjusted``.
 
 Small groups: a group enters a rate's headline gap, impact ratios and verdicts only with
 ``min_group_size`` rows and ``min_class_rows`` rows in the rate's denominator; otherwise
@@ -50,14 +59,16 @@ from .calibration_interval import (boundary_lower_end, equal_error_draws, group_
 from ..errors import ConfigError, InvalidValueError
 from ..params import invalid
 from ..results.fairness import (AttributeFairness, ClassFairness, FairnessCalibration, FairnessResult, GapEstimate,
-                                GroupCalibration, GroupRates, LeftOut, RateInterval, ThresholdSweep)
+                                GroupCalibration, GroupRates, LeftOut, Multiplicity, RateInterval, ThresholdSweep)
 from ..stats import Estimate, finite_or_none, percentile_interval
 from .counts import GroupCounts, GroupSums, _factorize, score_bin_edges
 from .disparity import chi_square, p_value, permuted_successes, permuted_tables
 from .impact import four_fifths, impact_ratios_to, ll144_view
-from .intervals import RATE_METHODS, gamma_cell_draws, include_point, max_gap_interval, rate_interval
+from .intervals import (RATE_METHODS, gamma_cell_draws, impact_ratio_intervals, include_point, max_gap_interval,
+                        rate_interval, ratio_gap_interval)
 from .metrics import (GAP_METRICS, RATE_REASONS, binary_rates, calibration_terms, debiased_squared_ce, gap_metrics,
                       gap_reason)
+from .multiplicity import METHOD as MULTIPLICITY_METHOD, adjust
 
 __all__ = ["FairnessReport", "GapEstimate", "fairness_report", "parse_reference", "SEPARATOR"]
 
@@ -426,7 +437,7 @@ class _ClassStats:
 def _class_stats(v: _View, rows: np.ndarray, counts: np.ndarray, sums: np.ndarray | None, c: int, *,
                  favorable: int | None, labelled: bool, n_draws: int, rng: np.random.Generator,
                  confidence: float, min_group_size: int, min_class_rows: int, rate_method: str,
-                 bin_centres: np.ndarray) -> _ClassStats:
+                 bin_centres: np.ndarray, n_perm: int) -> _ClassStats:
     m_rows = rows.sum(axis=-1)
     eligible = _eligibility(m_rows, c, min_group_size=min_group_size, min_class_rows=min_class_rows)
     kw = dict(labelled=labelled, favorable=favorable)
@@ -460,7 +471,7 @@ def _class_stats(v: _View, rows: np.ndarray, counts: np.ndarray, sums: np.ndarra
 
     # Permutation tests of "no disparity", on unweighted rows (one p-value per rate).
     row_sums = None if sums is None else np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0) * rows
-    p_rates = _disparity_p_values(rows, row_sums, c, favorable, labelled, eligible, n_draws, rng) if n_draws > 0 else {}
+    p_rates = _disparity_p_values(rows, row_sums, c, favorable, labelled, eligible, n_perm, rng) if n_draws > 0 else {}
     p_gap = {k: _gap_p_value(k, p_rates) for k in gaps_pt}
     p_ref = p_gap
 
@@ -480,6 +491,8 @@ def _class_stats(v: _View, rows: np.ndarray, counts: np.ndarray, sums: np.ndarra
             lo = hi = np.full(len(v.labels), np.nan)
         elif k in props and n_draws > 0:
             lo, hi = rate_interval(*props[k], confidence, rate_method)
+        elif k == "impact_ratio" and ("rate", "selection_rate") in got:
+            lo, hi = impact_ratio_intervals(got[("rate", "selection_rate")], eligible["selection_rate"], confidence)
         elif ("rate", k) in got:
             q = got[("rate", k)]
             lo, hi = np.full(len(v.labels), np.nan), np.full(len(v.labels), np.nan)
@@ -562,13 +575,17 @@ def _boundary_calibration(lo: np.ndarray, world: tuple[np.ndarray, ...], counts:
 
 def _max_gap_intervals(got: dict[tuple, np.ndarray], eligible: dict[str, np.ndarray], confidence: float, *,
                        ref: int | None) -> dict[str, tuple[float, float]]:
-    """Difference gaps (max − min, equalized odds) → :func:`~.intervals.max_gap_interval` of their rates' draws."""
+    """Difference gaps (max − min, equalized odds) → :func:`~.intervals.max_gap_interval` of their rates' draws;
+    ratio gaps (min / max, equalized-odds ratio, the lowest impact ratio) → :func:`~.intervals.ratio_gap_interval`."""
     out: dict[str, tuple[float, float]] = {}
     for name, (how, needs) in GAP_METRICS.items():
-        if how not in ("diff", "max_diff") or not all(("rate", r) in got for r in needs):
+        if not all(("rate", r) in got for r in needs):
             continue
         draws = [np.where(eligible[r], got[("rate", r)], np.nan) if r in eligible else got[("rate", r)] for r in needs]
-        out[name] = max_gap_interval(draws, confidence, ref=ref)
+        if how in ("diff", "max_diff"):
+            out[name] = max_gap_interval(draws, confidence, ref=ref)
+        else:
+            out[name] = ratio_gap_interval(draws, confidence, ref=ref)
     return out
 
 
@@ -650,7 +667,9 @@ def fairness_report(
         Local Law 144 view need it and are left out (with the reason) without it.
     class_labels: labels of the K classes (JSON keys of ``per_class``).
     reference_group: see :func:`parse_reference`; default the largest group of each view.
-    n_boot: posterior draws for gap intervals and permutations for the disparity tests.
+    n_boot: posterior draws for gap intervals and permutations for the disparity tests
+        (raised where needed so that p-values can pass the family adjustment:
+        :func:`_permutations`).
     confidence, rng: interval level, random stream.
     min_group_size, min_class_rows: a group enters headline gaps, impact ratios and
         verdicts for a rate only with at least ``min_group_size`` rows and
@@ -686,7 +705,8 @@ def fairness_report(
     edges = score_bin_edges(gc.score_bins)
     centres = (edges[:-1] + edges[1:]) / 2
     opts = dict(labelled=gc.labelled, n_draws=n_boot, confidence=confidence, min_group_size=min_group_size,
-                min_class_rows=min_class_rows, rate_method=rate_interval_method, bin_centres=centres)
+                min_class_rows=min_class_rows, rate_method=rate_interval_method, bin_centres=centres,
+                n_perm=_permutations(n_boot, len(views) * (1 if binary else k + 1), confidence))
 
     out: dict[str, AttributeFairness] = {}
     for v in views:
@@ -760,7 +780,88 @@ def fairness_report(
                 section["sweep"] = _sweep(v.labels, cnts, positive_index, edges, labelled=gc.labelled,
                                           favorable=favorable_index, eligible=stats[positive_index].eligible)
         out[v.name] = AttributeFairness(**section)
-    return FairnessResult(out)
+    return FairnessResult(_family_adjusted(out, 1.0 - confidence))
+
+
+_TESTS_PER_SCOPE = 8  # selection rate, TPR, FPR, TPR+FPR, precision, accuracy, mean score, calibration
+
+
+def _permutations(n_boot: int, scopes: int, confidence: float) -> int:
+    """Permutations per test: ``n_boot``, raised so that p-values resolve Holm's smallest threshold.
+
+    A permutation p-value is at least ``1 / (n_perm + 1)``; Holm's first threshold is
+    ``α / m`` for a family of m tests, so with too few permutations no gap could ever be
+    flagged. ``4 m / α`` permutations (m bounded by ``scopes`` × the tests per scope) put
+    the floor at a quarter of that threshold.
+    """
+    if n_boot <= 0:
+        return 0
+    return max(n_boot, int(np.ceil(4 * scopes * _TESTS_PER_SCOPE / (1.0 - confidence))))
+
+
+def _null_key(name: str, *, headline_of_classes: bool) -> str:
+    """The hypothesis a gap tests: the rate (or ``"tpr+fpr"``) whose permutation test it shares.
+
+    A multiclass view's headline impact ratio takes the favourable class's test, its
+    other headline gaps the worst-class (Bonferroni) one: they are different tests.
+    """
+    if name == "impact_ratio":
+        return "impact_ratio" if headline_of_classes else "selection_rate"
+    needs = GAP_METRICS[name][1] if name in GAP_METRICS else (name,)
+    return "+".join(_STRATUM.get(r, r) for r in needs)  # FNR shares TPR's test, TNR FPR's
+
+
+def _family_adjusted(views: dict[str, AttributeFairness], level: float) -> dict[str, AttributeFairness]:
+    """Every tested gap of every view with its Holm-adjusted p-value over the audit's family of tests.
+
+    The family is the distinct hypotheses (view, class for multiclass one-vs-rest or the
+    headline, rate); gaps built on one rate share its test and count once
+    (:mod:`.multiplicity`). Each view records the method, the family size and the level.
+    """
+    def tests(view: str, scope: str | None, gaps: Mapping[str, Any] | None, headline: bool):
+        for name, est in (gaps or {}).items():
+            if isinstance(est, GapEstimate) and np.isfinite(est.p_value):
+                yield (view, scope, _null_key(name, headline_of_classes=headline)), name, est
+
+    def scopes(view: str, entry: AttributeFairness):
+        multi = entry.per_class is not None
+        yield None, entry.metrics, multi
+        yield None, entry.reference_metrics, multi
+        for label, cf in (entry.per_class or {}).items():
+            yield label, cf.metrics, False
+            yield label, cf.reference_metrics, False
+
+    family: dict[Any, float] = {}
+    for view, entry in views.items():
+        for scope, gaps, headline in scopes(view, entry):
+            for key, _, est in tests(view, scope, gaps, headline):
+                family.setdefault(key, est.p_value)
+    if not family:
+        return views
+    adjusted = adjust(family)
+    record = Multiplicity(method=MULTIPLICITY_METHOD, family_size=len(family), level=round(float(level), 12))
+
+    def fixed(view: str, scope: str | None, gaps: Mapping[str, Any] | None, headline: bool) -> dict[str, Any] | None:
+        if gaps is None:
+            return None
+        out = dict(gaps)
+        for key, name, est in tests(view, scope, gaps, headline):
+            out[name] = dataclasses.replace(est, p_adjusted=adjusted[key])
+        return out
+
+    result: dict[str, AttributeFairness] = {}
+    for view, entry in views.items():
+        multi = entry.per_class is not None
+        changes: dict[str, Any] = {"metrics": fixed(view, None, entry.metrics, multi),
+                                   "reference_metrics": fixed(view, None, entry.reference_metrics, multi),
+                                   "multiplicity": record}
+        if multi:
+            changes["per_class"] = {label: dataclasses.replace(
+                cf, metrics=fixed(view, label, cf.metrics, False),
+                reference_metrics=fixed(view, label, cf.reference_metrics, False))
+                for label, cf in entry.per_class.items()}
+        result[view] = dataclasses.replace(entry, **changes)
+    return result
 
 
 def _favorable_selection(cells: np.ndarray, f: int) -> np.ndarray:

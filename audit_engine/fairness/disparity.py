@@ -45,6 +45,8 @@ def permuted_tables(table: np.ndarray, n_perm: int, rng: np.random.Generator) ->
 
     Permuting group labels among rows gives each group a multivariate hypergeometric draw
     of categories from what the groups before it left (drawn group by group).
+    Each multivariate draw is a chain of univariate hypergeometric draws (category by
+    category, from what is left), vectorised over the permutations.
     """
     table = np.asarray(np.round(table), dtype=np.int64)
     g, b = table.shape
@@ -52,13 +54,24 @@ def permuted_tables(table: np.ndarray, n_perm: int, rng: np.random.Generator) ->
     left = np.broadcast_to(table.sum(axis=0), (n_perm, b)).copy()
     sizes = table.sum(axis=1)
     for i in range(g - 1):
-        if i == 0:
-            draw = rng.multivariate_hypergeometric(left[0], int(sizes[0]), size=n_perm)
-        else:
-            draw = np.stack([rng.multivariate_hypergeometric(row, int(sizes[i])) for row in left])
-        out[:, i] = draw
-        left -= draw
+        want = np.full(n_perm, int(sizes[i]), dtype=np.int64)
+        rest = left.sum(axis=1)
+        for j in range(b):
+            rest = rest - left[:, j]
+            draw = want if j == b - 1 else _hypergeometric(left[:, j], rest, want, rng)
+            out[:, i, j] = draw
+            left[:, j] -= draw
+            want = want - draw
     out[:, g - 1] = left
+    return out
+
+
+def _hypergeometric(good: np.ndarray, bad: np.ndarray, sample: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Univariate hypergeometric draws, 0 where nothing is drawn (numpy wants ``ngood + nbad >= 1``)."""
+    ok = (sample > 0) & (good > 0)
+    out = np.zeros(good.shape, dtype=np.int64)
+    if ok.any():
+        out[ok] = rng.hypergeometric(good[ok], bad[ok], sample[ok])
     return out
 
 

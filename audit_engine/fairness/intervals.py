@@ -36,10 +36,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
+from scipy import stats as sps
 
 from ..stats import RATE_METHODS, rate_interval
 
-__all__ = ["rate_interval", "gamma_cell_draws", "include_point", "max_gap_interval", "PRIOR", "RATE_METHODS"]
+__all__ = ["rate_interval", "gamma_cell_draws", "include_point", "max_gap_interval", "ratio_gap_interval",
+           "simultaneous_critical_value", "impact_ratio_intervals", "PRIOR", "RATE_METHODS"]
 
 PRIOR = 0.5  # Dirichlet concentration per confusion cell (Jeffreys for one-vs-rest rates)
 _BLOCK = 4_000_000
@@ -89,8 +91,35 @@ def include_point(value: float, low: float, high: float) -> tuple[float, float]:
     return float(min(low, value)), float(max(high, value))
 
 
+def simultaneous_critical_value(draws: np.ndarray, alpha_side: float, lower_tail: np.ndarray) -> float:
+    """One-sided simultaneous critical value ``c`` over the columns of posterior draws (max-T).
+
+    draws: ``(r, m)`` posterior draws of m quantities; lower_tail: ``(m,)`` True where a
+    column's bound of interest is its lower one. Each column is standardised by its
+    posterior mean and standard deviation, signed so that its tail of interest is
+    negative, and ``c`` is minus the ``alpha_side`` quantile of each draw's smallest
+    standardised value: the bounds ``mean_k ∓ c · sd_k`` then hold all m quantities at
+    once with posterior probability ``1 − alpha_side`` (the single-step max-T band;
+    Hothorn, Bretz & Westfall 2008, Biom J 50:346, §3, with the joint law taken from the
+    draws). Correlated columns (pairs sharing a group) give a smaller ``c`` than
+    Bonferroni; ``c`` is clipped to ``[z_{1−alpha_side}, z_{1−alpha_side/m}]``. Standardised
+    values need no tail resolution of the draws (200 draws resolve ``alpha_side = 0.025``),
+    where per-column quantiles at a level near ``alpha_side / m`` would need thousands.
+    """
+    r, m = draws.shape
+    z_one = float(sps.norm.ppf(1 - alpha_side))
+    if m <= 1 or r < 2:
+        return z_one
+    mean, sd = draws.mean(axis=0), draws.std(axis=0, ddof=1)
+    sd = np.where(sd > 0, sd, np.inf)
+    t = (draws - mean) / sd
+    t = np.where(lower_tail[None, :], t, -t)
+    c = -float(np.quantile(t.min(axis=1), alpha_side))
+    return float(np.clip(c, z_one, sps.norm.ppf(1 - alpha_side / m)))
+
+
 def max_gap_interval(rate_draws: list[np.ndarray], confidence: float = 0.95, *,
-                     ref: int | None = None) -> tuple[float, float]:
+                     ref: int | None = None, simultaneous: bool = True) -> tuple[float, float]:
     """Interval of ``max`` over rates and pairs of groups of ``|x_i − x_j|`` from posterior draws.
 
     Parameters
@@ -102,32 +131,108 @@ def max_gap_interval(rate_draws: list[np.ndarray], confidence: float = 0.95, *,
         posterior quantiles ``l, u``.
     ref: the reference group's column: pairs are then ``(g, ref)`` only (the largest gap
         to the reference), else every pair ``i < j`` (the max − min gap).
+    simultaneous: the lower end from simultaneous lower bounds over the pairs that could
+        hold the maximum (below); False gives the plain maximum of the pairs' own ends.
 
     Returns
     -------
-    ``(low, high)`` = ``(max_k max(l_k, −u_k, 0), max_k max(u_k, −l_k))`` over the pairs k
-    of every rate; NaN when no pair is defined. See the module docstring for the
-    construction and its coverage.
+    ``(low, high)``; NaN when no pair is defined. The upper end is ``max_k max(u_k, −l_k)``:
+    it misses only when the pair holding the true maximum misses on its own (≤ α/2). The
+    lower end ``max_k max(l_k, −u_k, 0)`` misses when *any* pair's lower bound exceeds its
+    truth, which with m near-tied pairs happens with probability up to ``1 − (1 − α/2)^m``
+    (equalized odds with ten groups: 89.1% coverage, issue 23). So each pair's lower end
+    is taken on its side of 0 as ``mean ∓ c · sd`` of its draws, with the max-T critical
+    value ``c`` of :func:`simultaneous_critical_value` over all pairs (never above its own
+    equal-tailed end): the lower end then misses with probability about α/2 whatever the
+    number of ties. (Restricting the band to the pairs that could hold the maximum, as in
+    the two-step method of Romano, Shaikh & Wolf 2014, gave a smaller ``c`` but missed
+    more often in simulation: 5.0% against 4.0% on one side, ten groups with 32 tied pairs.)
     """
     alpha = 1.0 - confidence
-    lows: list[np.ndarray] = []
-    highs: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
     for x in rate_draws:
         x = np.asarray(x, dtype=np.float64)
-        cols = np.flatnonzero(np.isfinite(x).all(axis=0))
+        ok = np.flatnonzero(np.isfinite(x).all(axis=0))
         if ref is not None:
-            if ref not in cols:
+            if ref not in ok:
                 continue
-            others = cols[cols != ref]
+            others = ok[ok != ref]
             d = x[:, others] - x[:, [ref]]
         else:
-            i, j = np.triu_indices(len(cols), k=1)
-            d = x[:, cols[i]] - x[:, cols[j]]
-        if d.shape[1] == 0:
-            continue
-        lo, hi = np.quantile(d, [alpha / 2, 1 - alpha / 2], axis=0)
-        lows.append(np.maximum(np.maximum(lo, -hi), 0.0))
-        highs.append(np.maximum(hi, -lo))
-    if not lows:
+            i, j = np.triu_indices(len(ok), k=1)
+            d = x[:, ok[i]] - x[:, ok[j]]
+        if d.shape[1]:
+            cols.append(d)
+    if not cols:
         return float("nan"), float("nan")
-    return float(np.concatenate(lows).max()), float(np.concatenate(highs).max())
+    d = np.concatenate(cols, axis=1)
+    lo, hi = np.quantile(d, [alpha / 2, 1 - alpha / 2], axis=0)
+    lows = np.maximum(np.maximum(lo, -hi), 0.0)
+    highs = np.maximum(hi, -lo)
+    low = float(lows.max())
+    if simultaneous:
+        if d.shape[1] > 1:
+            lower_tail = np.median(d, axis=0) >= 0  # |d| is bounded below by the tail on d's own side
+            c = simultaneous_critical_value(d, alpha / 2, lower_tail)
+            mean, sd = d.mean(axis=0), d.std(axis=0, ddof=1)
+            bound = np.where(lower_tail, mean - c * sd, -(mean + c * sd))
+            # never above the pair's own equal-tailed lower end: the band only widens
+            low = float(np.minimum(np.maximum(bound, 0.0), lows).max())
+    return low, float(highs.max())
+
+
+def ratio_gap_interval(rate_draws: list[np.ndarray], confidence: float = 0.95, *,
+                       ref: int | None = None, simultaneous: bool = True) -> tuple[float, float]:
+    """Interval of ``min`` over rates and pairs of ``min(x_i, x_j) / max(x_i, x_j)`` from posterior draws.
+
+    The ratio gap is ``exp(−max_k |log x_i − log x_j|)``, a decreasing function of a max
+    gap of log rates, so its interval is :func:`max_gap_interval` of the log draws, mapped
+    back: ``[exp(−high), exp(−low)]``. The upper end (the side a near-tie pushes too low,
+    where a percentile interval of the draws' minimum left the truth above it in 11–23% of
+    samples; issue 23) comes from the simultaneous lower ends. Same arguments as
+    :func:`max_gap_interval`; rates must be ≥ 0 (a 0 draw counts as the smallest float).
+    """
+    logs = [np.log(np.maximum(np.asarray(x, dtype=np.float64), np.finfo(np.float64).tiny)) for x in rate_draws]
+    low, high = max_gap_interval(logs, confidence, ref=ref, simultaneous=simultaneous)
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return float("nan"), float("nan")
+    return float(np.exp(-high)), float(np.exp(-low))
+
+
+def impact_ratio_intervals(selection_draws: np.ndarray, eligible: np.ndarray, confidence: float = 0.95, *,
+                           simultaneous: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Intervals ``(g,)``, ``(g,)`` of each group's impact ratio ``x_g / max_h x_h`` (h over the eligible groups).
+
+    selection_draws: ``(r, g)`` posterior draws of the selection rates; eligible: ``(g,)``.
+    The ratio is ``exp(−max_h (log x_h − log x_g))``, the maximum taken over the eligible
+    groups (the group itself among them gives the term 0, so an eligible group's ratio is
+    at most 1). A percentile interval of the draws of the ratio divides by the draws'
+    maximum, which sits above the true maximum with near ties, and left the truth above
+    the interval in 12–22% of samples (ten and six unbalanced groups; issue 23). Here the
+    interval of the maximum is built from its terms as in :func:`max_gap_interval`, with
+    signed terms: upper end ``max_h u_h``, lower end the largest of the simultaneous lower
+    ends ``mean_h − c · sd_h`` (:func:`simultaneous_critical_value`). NaN where a group's
+    rate or every candidate is undefined.
+    """
+    alpha = 1.0 - confidence
+    x = np.log(np.maximum(np.asarray(selection_draws, dtype=np.float64), np.finfo(np.float64).tiny))
+    ok = np.isfinite(x).all(axis=0)
+    cand = np.flatnonzero(ok & np.asarray(eligible, dtype=bool))
+    g = x.shape[1]
+    low, high = np.full(g, np.nan), np.full(g, np.nan)
+    for i in np.flatnonzero(ok):
+        others = cand[cand != i]
+        if others.size == 0:
+            if i in cand:  # the only candidate: its ratio is 1 by construction
+                low[i] = high[i] = 1.0
+            continue
+        d = x[:, others] - x[:, [i]]  # (r, m) log x_h − log x_i
+        lo, hi = np.quantile(d, [alpha / 2, 1 - alpha / 2], axis=0)
+        top_low, top_high = float(lo.max()), float(hi.max())
+        if simultaneous and d.shape[1] > 1:
+            c = simultaneous_critical_value(d, alpha / 2, np.ones(d.shape[1], dtype=bool))
+            top_low = float(np.minimum(d.mean(axis=0) - c * d.std(axis=0, ddof=1), lo).max())
+        if i in cand:  # the group itself: a term 0 in the maximum
+            top_low, top_high = max(top_low, 0.0), max(top_high, 0.0)
+        low[i], high[i] = np.exp(-top_high), np.exp(-top_low)
+    return low, high

@@ -128,15 +128,19 @@ def debiased_squared_ce(n_bin: np.ndarray, positives_bin: np.ndarray, score_bin:
     """Debiased squared calibration error over score bins (Kumar, Liang & Ma 2019, eq. 4).
 
     ``Σ_b (n_b / n) [(ȳ_b − s̄_b)² − ȳ_b (1 − ȳ_b) / (n_b − 1)]`` with ȳ_b the observed
-    positive rate and s̄_b the mean score of bin b; bins with fewer than two rows add only
-    their plug-in term. Unbiased for the binned squared calibration error, so it is ≈ 0 on
-    average for a calibrated model and may be slightly negative. Arrays ``(..., B)`` → ``(...)``.
+    positive rate and s̄_b the mean score of bin b. Unbiased for the binned squared
+    calibration error, so it is ≈ 0 on average for a calibrated model and may be slightly
+    negative. A bin holding a single row (``n_b ≤ 1``) has no variance estimate of its
+    own; its plug-in term ``(y − s)²`` has expectation ``(π − s)² + π(1 − π)`` and alone
+    added +0.23 to a 5-row group whose truth was 0.027 (issue 23), so it is debiased with
+    the variance the score claims, ``s̄ (1 − s̄)``: unbiased for a calibrated bin
+    (π = s). Arrays ``(..., B)`` → ``(...)``.
     """
     n = n_bin.sum(axis=-1)
     ok = n_bin > 0
     ybar = np.divide(positives_bin, n_bin, out=np.zeros(np.broadcast(positives_bin, n_bin).shape), where=ok)
     sbar = np.divide(score_bin, n_bin, out=np.zeros(np.broadcast(score_bin, n_bin).shape), where=ok)
-    var = np.divide(ybar * (1.0 - ybar), n_bin - 1.0, out=np.zeros_like(ybar), where=n_bin > 1)
+    var = np.divide(ybar * (1.0 - ybar), n_bin - 1.0, out=sbar * (1.0 - sbar), where=n_bin > 1)
     terms = np.where(ok, n_bin * ((ybar - sbar) ** 2 - var), 0.0)
     return _div(terms.sum(axis=-1), n)
 

@@ -31,7 +31,8 @@ __all__ = ["GALLERY", "build_gallery", "main"]
 
 logger = logging.getLogger(__name__)
 
-_VIEW_FILES = {"audit": "report.html", "model-card": "model-card.html", "bias-audit": "bias-audit.html"}
+_VIEW_FILES = {"audit": "report.html", "model-card": "model-card.html", "bias-audit": "bias-audit.html",
+               "eu-ai-act": "eu-ai-act.html"}
 
 _COMPAS_CARD = {
     "name": "COMPAS-like recidivism score (fixture)",
@@ -102,6 +103,7 @@ def build_gallery(out: str | os.PathLike[str], *, root: str | os.PathLike[str] =
         folder = out_dir / ex.name
         target = folder / "audit.json"
         from ..result import AuditResult
+        from .compliance.eu_ai_act import eu_ai_act_json
         from .compliance.model_card_document import model_card_json
 
         typed = AuditResult.from_dict(doc)
@@ -117,6 +119,9 @@ def build_gallery(out: str | os.PathLike[str], *, root: str | os.PathLike[str] =
         card = folder / "model_card.json"  # the model card's machine-readable twin
         atomic_write_text(card, model_card_json(typed))
         written.append(card)
+        twin = folder / "eu_ai_act.json"  # the EU AI Act view's record, which its HTML was written from
+        atomic_write_text(twin, eu_ai_act_json(typed))
+        written.append(twin)
         entries.append((ex, doc["status"], [(t, f) for t, f in _VIEW_FILES.items() if (folder / f).exists()]))
         logger.info("gallery: %s written (%s)", ex.name, doc["status"])
     index = out_dir / "index.html"

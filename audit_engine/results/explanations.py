@@ -251,10 +251,15 @@ class Pathwise(Record):
 # ------------------------------------------------------------------------------ attention
 @record
 class AttentionAgreement(Record):
-    """Mean Spearman correlation with token occlusion (in [-1, 1], higher = same ranking)."""
+    """Mean Spearman correlation with token occlusion (in [-1, 1], higher = same ranking).
+
+    ``not_measurable``: why there is no agreement (NaN estimates), e.g. occlusion below
+    float32 resolution on a saturated model; None when measured.
+    """
 
     attention_vs_occlusion: Estimate
     rollout_vs_occlusion: Estimate
+    not_measurable: str | None = None
 
 
 @record

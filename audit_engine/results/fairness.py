@@ -29,7 +29,7 @@ from .record import Record, RecordMap, record
 
 __all__ = [
     "GapEstimate", "RateInterval", "GroupRates", "FourFifths", "LL144Category", "LL144View", "GroupCalibration",
-    "FairnessCalibration", "ThresholdSweep", "ClassFairness", "LeftOut", "AttributeFairness", "FairnessResult",
+    "FairnessCalibration", "ThresholdSweep", "ClassFairness", "LeftOut", "Multiplicity", "AttributeFairness", "FairnessResult",
     "RATE_KEYS", "CLASSIFICATION_RATES", "REGRESSION_RATES",
 ]
 
@@ -44,10 +44,19 @@ RATE_KEYS = CLASSIFICATION_RATES + REGRESSION_RATES
 class GapEstimate(Estimate):
     """A gap between groups: value, interval, and the permutation p-value of "no disparity".
 
-    ``supports_gap`` is True when ``p_value < level`` (1 − confidence): the data supports a
-    gap. It rests on the test, not on the interval; the interval's lower end is put at the
-    parity value (0 for a difference, 1 for a ratio) when the test does not reject, so the
-    two never disagree. NaN p-value: no test exists for this metric (``supports_gap`` None).
+    ``p_value`` is this gap's own test; ``p_adjusted`` is the same test Holm-adjusted over
+    the whole family of tests the audit reports (every rate of every view, intersections
+    included; :mod:`audit_engine.fairness.multiplicity`). ``supports_gap`` is True when
+    ``p_adjusted < level`` (1 − confidence), so the chance that a fair model shows any
+    "supports a gap" is at most ``level``; without an adjusted value (a gap made outside
+    an audit) it falls back to ``p_value``. NaN p-value: no test exists for this metric
+    (``supports_gap`` None).
+
+    The interval is a statement about this gap alone: its lower end is put at the parity
+    value (0 for a difference, 1 for a ratio) when the gap's *own* test does not reject,
+    so an interval that excludes parity always has ``p_value < level``; with many tests
+    it can exclude parity while ``supports_gap`` is False (significant alone, not after
+    the adjustment).
 
     ``level`` is not in the JSON (it is 1 − ``config.confidence``); :meth:`from_dict` picks
     one that gives back the written ``supports_gap``, so a round trip keeps the verdict.
@@ -55,14 +64,18 @@ class GapEstimate(Estimate):
 
     p_value: float = float("nan")
     level: float = field(default=0.05, compare=False)
+    p_adjusted: float = float("nan")
 
     @property
     def supports_gap(self) -> bool | None:
-        return None if not math.isfinite(self.p_value) else bool(self.p_value < self.level)
+        p = self.p_adjusted if math.isfinite(self.p_adjusted) else self.p_value
+        return None if not math.isfinite(p) else bool(p < self.level)
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
         out["p_value"] = finite_or_none(self.p_value)
+        if math.isfinite(self.p_adjusted):
+            out["p_adjusted"] = finite_or_none(self.p_adjusted)
         out["supports_gap"] = self.supports_gap
         return out
 
@@ -73,11 +86,13 @@ class GapEstimate(Estimate):
         if "p_value" not in doc:
             return base
         p = math.nan if doc.get("p_value") is None else float(doc["p_value"])
+        adjusted = math.nan if doc.get("p_adjusted") is None else float(doc["p_adjusted"])
+        decisive = adjusted if math.isfinite(adjusted) else p
         supports = doc.get("supports_gap")
         level = 0.05
-        if supports is not None and math.isfinite(p) and (p < level) != bool(supports):
-            level = math.nextafter(p, math.inf) if supports else p
-        return cls(base.value, base.ci_low, base.ci_high, p, level)
+        if supports is not None and math.isfinite(decisive) and (decisive < level) != bool(supports):
+            level = math.nextafter(decisive, math.inf) if supports else decisive
+        return cls(base.value, base.ci_low, base.ci_high, p, level, adjusted)
 
 
 # ------------------------------------------------------------------------------- groups
@@ -221,6 +236,21 @@ class ClassFairness(Record):
 
 
 @record
+class Multiplicity(Record):
+    """How ``supports_gap`` was adjusted for the number of tests (the same in every view of an audit).
+
+    ``method``: ``"holm"`` (family-wise error rate); ``family_size``: the distinct tests of
+    "no disparity" over every view of the audit (gaps that share a rate share its test);
+    ``level``: the family-wise error rate controlled (1 − confidence).
+    """
+
+    method: str
+    family_size: int
+    level: float
+    error_rate: str = "family-wise"
+
+
+@record
 class LeftOut(Record):
     """Why a group stays out of headline gaps and verdicts, and for which rates."""
 
@@ -262,6 +292,7 @@ class AttributeFairness(Record):
     calibration: FairnessCalibration | None = None
     sweep: ThresholdSweep | None = None
     unavailable: Mapping[str, str] | None = None
+    multiplicity: Multiplicity | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
@@ -298,12 +329,13 @@ class AttributeFairness(Record):
             r = ref.get(name)
             rows.append({
                 "metric": name, "value": est.value, "ci_low": est.ci_low, "ci_high": est.ci_high,
-                "p_value": getattr(est, "p_value", math.nan), "supports_gap": getattr(est, "supports_gap", None),
+                "p_value": getattr(est, "p_value", math.nan), "p_adjusted": getattr(est, "p_adjusted", math.nan),
+                "supports_gap": getattr(est, "supports_gap", None),
                 "reference_value": math.nan if r is None else r.value,
                 "reference_ci_low": math.nan if r is None else r.ci_low,
                 "reference_ci_high": math.nan if r is None else r.ci_high,
             })
-        columns = ["metric", "value", "ci_low", "ci_high", "p_value", "supports_gap", "reference_value",
+        columns = ["metric", "value", "ci_low", "ci_high", "p_value", "p_adjusted", "supports_gap", "reference_value",
                    "reference_ci_low", "reference_ci_high"]
         return pd.DataFrame(rows, columns=columns)
 

@@ -290,6 +290,11 @@ def fairness_blocks(fair: FairnessResult, ids: _Ids, *, confidence: float = 0.95
         "each number. A gap is one the data supports when its permutation test of no disparity gives "
         f"p < {fmt_number(1 - confidence)}; groups too small for a stable figure are shown with their numbers but left "
         "out of headline gaps and verdicts.")]
+    if (mult := first.multiplicity) is not None:
+        blocks.append(Paragraph(
+            f"This audit ran {mult.family_size} tests of no disparity (every gap of every attribute and intersection), so "
+            f"each p-value is {mult.method.capitalize()}-adjusted before it can flag a gap: a model that is fair on "
+            f"every one of them shows any \"supports a gap\" with a chance of at most {fmt_number(100 * mult.level)}%."))
     if first.task == "classification":
         if first.favorable_label is not None:
             blocks.append(Paragraph(f"Favourable outcome: class {first.favorable_label}. A selection is a prediction of "
