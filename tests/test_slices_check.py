@@ -31,7 +31,7 @@ FEATURES = ["age", "juv_fel_count", "juv_misd_count", "juv_other_count", "priors
 
 
 def _config(**kw):
-    return AuditConfig.from_toml(FIXTURES / "compas_logreg.toml").replace(checks=["slices"], **kw)
+    return AuditConfig.from_toml(FIXTURES / "compas_logreg.toml").replace(**{"checks": ["slices"], **kw})
 
 
 @pytest.fixture(scope="module")
@@ -196,11 +196,14 @@ def test_streamed_data_runs_on_the_hashed_sample(tmp_path):
     pytest.importorskip("pyarrow")
     path = tmp_path / "compas.parquet"
     pd.read_csv(data_path("compas.csv")).to_parquet(path)
-    cfg = _config(stream=True, sample_rows=2000, fairness={"chunk_rows": 1500})
+    cfg = _config(stream=True, sample_rows=2000, fairness={"chunk_rows": 1500}, checks=["slices", "robustness"],
+                  robustness={"max_rows": 300})
     result = ae.audit(model_path("compas_logreg.onnx"), path, config=cfg)
     s = result.slices
     assert s.sampled and s.rows == 2000 and any("hashed sample" in n for n in s.notes)
-    assert "slices" in result.to_dict()["data"]["stream"]["sampled_checks"]
+    assert result.data.rows == 5000
+    assert {"slices", "robustness"} <= set(result.to_dict()["data"]["stream"]["sampled_checks"])
+    assert result.robustness.rows == 300 and result.robustness.sampled
     ae.validate(result.to_dict())
 
 
@@ -208,3 +211,19 @@ def test_notebook_cards_show_the_slices(compas):
     first = " AND ".join(compas.slices.slices[0].predicates)
     for html in (compas._repr_html_(), compas.slices._repr_html_()):
         assert "slices discovered" in html and first.replace("&", "&amp;") in html
+
+
+def test_cli_runs_both_opt_in_checks(tmp_path):
+    from audit_engine.cli import main
+
+    out = tmp_path / "out"
+    code = main(["run", str(model_path("compas_logreg.onnx")), "--data", str(data_path("compas.csv")),
+                 "--config", str(FIXTURES / "compas_logreg.toml"), "--checks", "robustness", "slices",
+                 "--out", str(out)])
+    doc = json.loads((out / "audit.json").read_text())
+    assert code == 0 and doc["checks"]["robustness"]["status"] == "ran" and doc["checks"]["slices"]["status"] == "ran"
+    assert set(doc["checks"]) >= {"robustness", "slices"} and "performance" not in doc["checks"]
+    html = (out / "report.html").read_text()
+    assert 'id="section-robustness"' in html and 'id="section-slices"' in html
+    assert main(["run", str(model_path("compas_logreg.onnx")), "--data", str(data_path("compas.csv")),
+                 "--checks", "slice", "--out", str(tmp_path / "bad")]) == 2
