@@ -137,6 +137,11 @@ def test_policy_judges_max_slice_error_gap(compas):
     (bad,) = Policy.from_dict({"slices": {"max_max_slice_error_gap": gap / 2}}, defaults=False).judge(compas)
     assert ok.status == "pass" and bad.status == "fail" and bad.value == pytest.approx(gap)
     assert bad.path == "slices.max_slice_error_gap"
+    # the verdict's interval is the FCR-adjusted one, and says its own level (not the audit's 95%)
+    assert bad.confidence == pytest.approx(compas.slices.interval_level) and bad.confidence > 0.95
+    assert (bad.ci_low, bad.ci_high) == (compas.slices.max_slice_error_gap.ci_low, compas.slices.max_slice_error_gap.ci_high)
+    (path,) = Policy.from_dict({"rules": [{"metric": "slices.max_slice_error_gap", "max": 0.5}]}, defaults=False).judge(compas)
+    assert path.status == "pass" and path.confidence == pytest.approx(compas.slices.interval_level)
     cfg = _config(policy={"slices": {"max_max_slice_error_gap": gap / 2}})
     again = ae.audit(model_path("compas_logreg.onnx"), data_path("compas.csv"), config=cfg)
     assert [v.status for v in again.verdicts if v.check == "slices"] == ["fail"]
