@@ -227,3 +227,13 @@ def test_notebook_cards_show_the_flip_rates(compas):
     jitter = next(x for x in compas.robustness.results if x.kind == "jitter" and x.level == level)
     for html in (compas._repr_html_(), compas.robustness._repr_html_()):
         assert "Robustness" in html and f"{jitter.flip_rate.value:.3f}" in html
+
+
+def test_eu_ai_act_view_cites_the_flip_rate(compas):
+    from audit_engine.report.compliance.eu_ai_act import eu_ai_act_document
+
+    doc = eu_ai_act_document(compas)
+    rows = [e for item in doc["items"] for e in item["evidence"] if e["source"] == "robustness.max_flip_rate"]
+    assert len(rows) == 1 and rows[0]["value"] == pytest.approx(compas.robustness.max_flip_rate.value)
+    assert not any("not tested by this audit" in m and "perturbation" in m
+                   for item in doc["items"] for m in item.get("not_evidenced", []))

@@ -232,3 +232,12 @@ def test_cli_runs_both_opt_in_checks(tmp_path):
     assert 'id="section-robustness"' in html and 'id="section-slices"' in html
     assert main(["run", str(model_path("compas_logreg.onnx")), "--data", str(data_path("compas.csv")),
                  "--checks", "slice", "--out", str(tmp_path / "bad")]) == 2
+
+
+def test_eu_ai_act_view_cites_the_slices(compas):
+    from audit_engine.report.compliance.eu_ai_act import eu_ai_act_document
+
+    doc = eu_ai_act_document(compas)
+    rows = {e["source"]: e for item in doc["items"] for e in item["evidence"] if e["source"].startswith("slices.")}
+    assert rows["slices.discovered"]["value"] == compas.slices.discovered
+    assert rows["slices.max_slice_error_gap"]["value"] == pytest.approx(compas.slices.max_slice_error_gap.value)
