@@ -204,11 +204,11 @@ CATALOG: tuple[MetricSpec, ...] = (
     # uncertainty: summaries (mean, median, p90, p99, max) of each measure over the rows
     *_uncertainty(),
     # robustness: the highest flip rate over perturbation kinds at the policy's severity level
-    _m("robustness", "max_flip_rate", UNIT_INTERVAL, "lower", "Flip rate under perturbation (highest kind)",
-       unit="a share", path="robustness.max_flip_rate"),
+    _m("robustness", "flip_rate", UNIT_INTERVAL, "lower", "Flip rate under perturbation (highest kind)",
+       unit="a share", path="robustness.flip_rate"),
     # slices: the largest gap in loss between a discovered slice and the rest
-    _m("slices", "max_slice_error_gap", NONNEG, "lower", "Largest slice error gap (slice − rest)",
-       path="slices.max_slice_error_gap"),
+    _m("slices", "slice_error_gap", NONNEG, "lower", "Largest slice error gap (slice − rest)",
+       path="slices.slice_error_gap"),
     # compare: agreement between two models' decisions
     _m("compare", "rate", UNIT_INTERVAL, "higher"),
     _m("compare", "flip_rate", UNIT_INTERVAL, "lower"),

@@ -521,7 +521,7 @@ class RobustnessParams(Params):
     check: ClassVar[str] = "robustness"
     kinds: str | tuple[str, ...] = _p("auto", StrOptions(("auto",)), ListOf(STRING, min_len=1))  # auto: per modality
     max_rows: int | None = _p(None, _int(1, 10**7), NONE, unit="rows")  # None: 1000 tabular, 100 images
-    policy_level: int = _p(3, _int(1, 5), unit="a severity level")  # the level max_flip_rate reads
+    policy_level: int = _p(3, _int(1, 5), unit="a severity level")  # the level flip_rate reads
     top_k: int = _p(10, _int(0, 100_000), unit="rows")  # most fragile rows listed
 
 

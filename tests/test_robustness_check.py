@@ -102,23 +102,23 @@ def test_compas_audit_validates_and_matches_onnxruntime(compas):
     rates = [res.flip_rate.value for res in r.results]
     assert rates[0] < rates[-1]
     top = max((res for res in r.results if res.level == 3), key=lambda res: res.flip_rate.value)
-    assert r.max_flip_rate.value == top.flip_rate.value and r.max_flip_rate.kind == "jitter"
-    assert r.max_flip_rate.ci_low == top.flip_rate.ci_low
+    assert r.flip_rate.value == top.flip_rate.value and r.flip_rate.kind == "jitter"
+    assert r.flip_rate.ci_low == top.flip_rate.ci_low
 
 
-def test_policy_judges_max_flip_rate(compas):
-    value = compas.robustness.max_flip_rate.value
+def test_policy_judges_flip_rate(compas):
+    value = compas.robustness.flip_rate.value
     assert 0 < value < 0.5
-    lenient = Policy.from_dict({"robustness": {"max_max_flip_rate": 0.5}}, defaults=False).judge(compas)
-    strict = Policy.from_dict({"robustness": {"max_max_flip_rate": value / 2}}, defaults=False).judge(compas)
+    lenient = Policy.from_dict({"robustness": {"max_flip_rate": 0.5}}, defaults=False).judge(compas)
+    strict = Policy.from_dict({"robustness": {"max_flip_rate": value / 2}}, defaults=False).judge(compas)
     (ok,), (bad,) = lenient, strict
     assert ok.status == "pass" and bad.status == "fail"
-    assert bad.value == pytest.approx(value) and bad.path == "robustness.max_flip_rate"
+    assert bad.value == pytest.approx(value) and bad.path == "robustness.flip_rate"
     # the same rule written as a path, and in the audit itself (the config's policy)
-    cfg = _compas_config(policy={"robustness": {"max_max_flip_rate": value / 2}})
+    cfg = _compas_config(policy={"robustness": {"max_flip_rate": value / 2}})
     again = ae.audit(model_path("compas_logreg.onnx"), data_path("compas.csv"), config=cfg)
     assert [v.status for v in again.verdicts if v.check == "robustness"] == ["fail"]
-    path_rule = Policy.from_dict({"rules": [{"metric": "robustness.max_flip_rate", "max": 0.5}]}, defaults=False)
+    path_rule = Policy.from_dict({"rules": [{"metric": "robustness.flip_rate", "max": 0.5}]}, defaults=False)
     assert [v.status for v in path_rule.judge(compas)] == ["pass"]
 
 
@@ -173,7 +173,7 @@ def test_regression_flips_nothing_and_shifts_scores():
     r = result.robustness
     ae.validate(result.to_dict())
     assert "regression" in r.decision
-    assert all(x.flip_rate.value == 0 for x in r.results) and r.max_flip_rate.value == 0
+    assert all(x.flip_rate.value == 0 for x in r.results) and r.flip_rate.value == 0
     shifts = [x.score_shift.value for x in r.results if x.kind == "jitter"]
     assert shifts[0] > 0 and shifts[-1] > shifts[0]
 
@@ -201,7 +201,7 @@ def test_image_robustness_equals_the_core_on_the_same_rows():
         assert (mine.kind, mine.level, mine.severity) == (want.kind, want.level, want.severity)
         assert mine.flip_rate.flips == want.flip_rate.flips
         assert mine.score_shift.value == pytest.approx(want.score_shift[0], abs=1e-5)
-    assert r.max_flip_rate.value == pytest.approx(core.max_flip_rate)
+    assert r.flip_rate.value == pytest.approx(core.flip_rate)
     assert [f.row for f in r.fragile_rows][:3] == [i for i, _ in core.fragile_rows][:3]
     # the strongest noise flips more digits than the weakest
     noise = [x.flip_rate.value for x in r.results if x.kind == "noise"]
@@ -233,7 +233,7 @@ def test_eu_ai_act_view_cites_the_flip_rate(compas):
     from audit_engine.report.compliance.eu_ai_act import eu_ai_act_document
 
     doc = eu_ai_act_document(compas)
-    rows = [e for item in doc["items"] for e in item["evidence"] if e["source"] == "robustness.max_flip_rate"]
-    assert len(rows) == 1 and rows[0]["value"] == pytest.approx(compas.robustness.max_flip_rate.value)
+    rows = [e for item in doc["items"] for e in item["evidence"] if e["source"] == "robustness.flip_rate"]
+    assert len(rows) == 1 and rows[0]["value"] == pytest.approx(compas.robustness.flip_rate.value)
     assert not any("not tested by this audit" in m and "perturbation" in m
                    for item in doc["items"] for m in item.get("not_evidenced", []))

@@ -76,8 +76,8 @@ def test_compas_slices_validate_and_agree_with_scipy(compas):
         assert w.p_value == pytest.approx(stats.fisher_exact(table, alternative="greater")[1], rel=1e-6)
         assert w.p_adjusted <= s.fdr and w.p_adjusted >= w.p_value
     # the gap the policy reads: at least the largest reported effect (it looks at every discovered slice)
-    assert s.max_slice_error_gap.value >= max(w.effect.value for w in s.slices)
-    assert s.largest.effect == s.max_slice_error_gap
+    assert s.slice_error_gap.value >= max(w.effect.value for w in s.slices)
+    assert s.largest.effect == s.slice_error_gap
     mask = np.logical_and.reduce([_mask(frame, p) for p in s.largest.predicates])
     assert s.largest.size == int(mask.sum()) and s.largest.loss == pytest.approx(errors[mask].mean())
     # the schema checks the section: a negative size or a p-value above 1 is refused
@@ -100,11 +100,11 @@ def test_the_check_equals_the_core_on_an_independent_frame(compas):
     assert [w.predicates for w in compas.slices.slices] == [x.predicates for x in want.slices]
     assert [w.p_adjusted for w in compas.slices.slices] == pytest.approx([x.p_adjusted for x in want.slices])
     assert compas.slices.interval_level == pytest.approx(want.interval_level)
-    # max_slice_error_gap: the largest effect among EVERY discovered slice (all reported when top_k is huge)
+    # slice_error_gap: the largest effect among EVERY discovered slice (all reported when top_k is huge)
     every = search(preds, errors, top_k=10**6)
     assert len(every.slices) == every.discovered > len(compas.slices.slices)
     big = max(every.slices, key=lambda x: x.effect)
-    gap = compas.slices.max_slice_error_gap
+    gap = compas.slices.slice_error_gap
     assert (gap.value, gap.ci_low, gap.ci_high) == pytest.approx((big.effect, big.ci_low, big.ci_high))
 
 
@@ -130,19 +130,19 @@ def test_bh_adjustment_agrees_with_statsmodels():
         assert w.p_adjusted == pytest.approx(adjusted[w.predicates[0]], rel=1e-6)
 
 
-def test_policy_judges_max_slice_error_gap(compas):
-    gap = compas.slices.max_slice_error_gap.value
+def test_policy_judges_slice_error_gap(compas):
+    gap = compas.slices.slice_error_gap.value
     assert gap > 0
-    (ok,) = Policy.from_dict({"slices": {"max_max_slice_error_gap": 0.5}}, defaults=False).judge(compas)
-    (bad,) = Policy.from_dict({"slices": {"max_max_slice_error_gap": gap / 2}}, defaults=False).judge(compas)
+    (ok,) = Policy.from_dict({"slices": {"max_slice_error_gap": 0.5}}, defaults=False).judge(compas)
+    (bad,) = Policy.from_dict({"slices": {"max_slice_error_gap": gap / 2}}, defaults=False).judge(compas)
     assert ok.status == "pass" and bad.status == "fail" and bad.value == pytest.approx(gap)
-    assert bad.path == "slices.max_slice_error_gap"
+    assert bad.path == "slices.slice_error_gap"
     # the verdict's interval is the FCR-adjusted one, and says its own level (not the audit's 95%)
     assert bad.confidence == pytest.approx(compas.slices.interval_level) and bad.confidence > 0.95
-    assert (bad.ci_low, bad.ci_high) == (compas.slices.max_slice_error_gap.ci_low, compas.slices.max_slice_error_gap.ci_high)
-    (path,) = Policy.from_dict({"rules": [{"metric": "slices.max_slice_error_gap", "max": 0.5}]}, defaults=False).judge(compas)
+    assert (bad.ci_low, bad.ci_high) == (compas.slices.slice_error_gap.ci_low, compas.slices.slice_error_gap.ci_high)
+    (path,) = Policy.from_dict({"rules": [{"metric": "slices.slice_error_gap", "max": 0.5}]}, defaults=False).judge(compas)
     assert path.status == "pass" and path.confidence == pytest.approx(compas.slices.interval_level)
-    cfg = _config(policy={"slices": {"max_max_slice_error_gap": gap / 2}})
+    cfg = _config(policy={"slices": {"max_slice_error_gap": gap / 2}})
     again = ae.audit(model_path("compas_logreg.onnx"), data_path("compas.csv"), config=cfg)
     assert [v.status for v in again.verdicts if v.check == "slices"] == ["fail"]
 
@@ -153,8 +153,8 @@ def test_nothing_discovered_means_a_zero_gap():
     result = ae.audit(model_path("compas_logreg.onnx"), data_path("compas.csv"), config=cfg)
     s = result.slices
     ae.validate(result.to_dict())
-    assert s.discovered == 0 and s.slices == () and s.max_slice_error_gap.value == 0
-    (v,) = Policy.from_dict({"slices": {"max_max_slice_error_gap": 0.01}}, defaults=False).judge(result)
+    assert s.discovered == 0 and s.slices == () and s.slice_error_gap.value == 0
+    (v,) = Policy.from_dict({"slices": {"max_slice_error_gap": 0.01}}, defaults=False).judge(result)
     assert v.status == "pass"
 
 
@@ -240,4 +240,4 @@ def test_eu_ai_act_view_cites_the_slices(compas):
     doc = eu_ai_act_document(compas)
     rows = {e["source"]: e for item in doc["items"] for e in item["evidence"] if e["source"].startswith("slices.")}
     assert rows["slices.discovered"]["value"] == compas.slices.discovered
-    assert rows["slices.max_slice_error_gap"]["value"] == pytest.approx(compas.slices.max_slice_error_gap.value)
+    assert rows["slices.slice_error_gap"]["value"] == pytest.approx(compas.slices.slice_error_gap.value)

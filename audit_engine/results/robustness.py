@@ -6,7 +6,7 @@ Flip rate: the share of audited rows whose decision changes when the row is pert
 with a t interval. Per perturbation kind (:mod:`audit_engine.robustness.perturb`) at five
 severity levels; per sensitive group, with a test of whether the groups' flip rates differ.
 
->>> result.robustness.max_flip_rate          # the policy's figure: highest kind at policy_level
+>>> result.robustness.flip_rate          # the policy's figure: highest kind at policy_level
 >>> result.robustness.to_frame()             # one row per kind and level
 """
 
@@ -68,7 +68,7 @@ class FragileRow(Record):
 
 @record
 class MaxFlipRate(Record):
-    """The highest flip rate over kinds at ``level`` (the policy's ``max_flip_rate``), its kind and interval."""
+    """The highest flip rate over kinds at ``level`` (the policy's ``max_flip_rate`` rule), its kind and interval."""
 
     value: float
     ci_low: float
@@ -88,7 +88,7 @@ class RobustnessResult(Record):
     confidence: float
     policy_level: int
     kinds: tuple[str, ...]
-    max_flip_rate: MaxFlipRate
+    flip_rate: MaxFlipRate
     results: tuple[PerturbationResult, ...]
     fragile_rows: tuple[FragileRow, ...]
     skipped: Mapping[str, str]

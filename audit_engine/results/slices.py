@@ -8,7 +8,7 @@ family (``p_adjusted``), a slice is discovered when ``p_adjusted ≤ fdr``, and 
 slice's effect (slice loss − rest loss) has a Benjamini–Yekutieli false-coverage-rate
 interval at ``interval_level``.
 
->>> result.slices.max_slice_error_gap       # the policy's figure (0 when nothing was discovered)
+>>> result.slices.slice_error_gap       # the policy's figure (0 when nothing was discovered)
 >>> result.slices.to_frame()                # one row per reported slice
 """
 
@@ -43,7 +43,7 @@ class SlicesResult(Record):
     """``slices``: the search's family and findings on ``rows`` rows (the hashed sample when ``sampled``).
 
     ``slices``: the top ``top_k`` discovered slices by SliceLine's score; ``largest``: the discovered
-    slice of largest effect (ranked or not), whose effect is ``max_slice_error_gap``."""
+    slice of largest effect (ranked or not), whose effect is ``slice_error_gap``."""
 
     loss: str
     loss_kind: str
@@ -60,7 +60,7 @@ class SlicesResult(Record):
     discovered: int
     interval_level: float
     correction: str
-    max_slice_error_gap: Estimate
+    slice_error_gap: Estimate
     slices: tuple[WeakSlice, ...]
     largest: WeakSlice | None = None
     truncated_at_level: int | None = None

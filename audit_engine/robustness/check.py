@@ -16,7 +16,7 @@ What it does (the figures and their intervals: :mod:`.perturb`):
 - per group: the sensitive attributes of the sampled rows (``ctx.data.sensitive``);
 - randomness: ``ctx.rng("robustness", kind, level)`` per kind and severity level, so one
   kind's figures do not depend on which other kinds ran;
-- the policy's ``max_flip_rate``: the highest flip rate over the kinds at ``policy_level``
+- the policy's ``max_flip_rate`` rule: the highest flip rate over the kinds at ``policy_level``
   (default 3 of 5), with its Wilson interval.
 
 Text models are skipped for now (typos, casing, whitespace and punctuation need the
@@ -187,7 +187,7 @@ def run(ctx: AuditContext) -> CheckOutcome:
                        kind=worst.kind, level=worst.level))
     section = RobustnessResult(
         modality=kind_of_rows, rows=int(take.size), sampled=bool(take.size < ctx.rows.shape[0]), decision=decision,
-        confidence=core.confidence, policy_level=core.policy_level, kinds=tuple(kinds), max_flip_rate=top,
+        confidence=core.confidence, policy_level=core.policy_level, kinds=tuple(kinds), flip_rate=top,
         results=tuple(_result(r) for r in core.results),
         fragile_rows=tuple(FragileRow(row=i, mean_score_shift=s) for i, s in core.fragile_rows),
         skipped=skipped,

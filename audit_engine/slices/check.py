@@ -12,7 +12,7 @@ What it does (the search and its statistics: :mod:`.search`):
   (``min_size``, default max(30, 1% of the rows)); every slice reached is tested, the
   p-values BH-adjusted over that family at ``fdr``, the reported slices' effects with
   Benjamini–Yekutieli false-coverage-rate intervals;
-- the policy's ``max_slice_error_gap``: the largest effect (slice loss − rest loss) among every
+- the policy's ``max_slice_error_gap`` rule: the largest effect (slice loss − rest loss) among every
   discovered slice (reported in the top ``top_k`` or not) with its FCR interval, 0 when nothing
   was discovered.
 
@@ -101,7 +101,7 @@ def to_record(found: SliceSearch, loss_name: str, *, columns: tuple[str, ...], n
         fdr=found.fdr, tested=found.tested, tested_per_level=found.tested_per_level, discovered=found.discovered,
         interval_level=found.interval_level,
         correction="benjamini-hochberg p-values over every slice tested; benjamini-yekutieli FCR intervals",
-        max_slice_error_gap=gap, slices=slices, largest=big, truncated_at_level=found.truncated, notes=notes,
+        slice_error_gap=gap, slices=slices, largest=big, truncated_at_level=found.truncated, notes=notes,
     )
 
 

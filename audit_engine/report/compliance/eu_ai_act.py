@@ -173,7 +173,7 @@ def _slice_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
     largest = sl.get("largest")
     if isinstance(largest, dict):
         out.append(_row(f"Largest slice gap: {' AND '.join(largest.get('predicates') or [])}", None,
-                        "slices.max_slice_error_gap", est=sl.get("max_slice_error_gap"), n=largest.get("size")))
+                        "slices.slice_error_gap", est=sl.get("slice_error_gap"), n=largest.get("size")))
     return out
 
 
@@ -205,10 +205,10 @@ def _accuracy_robustness(doc: dict[str, Any], statements: dict[str, Any]) -> dic
         ev.append(_row("Predictive uncertainty measured", ", ".join(sorted(k for k in unc if isinstance(unc[k], dict)))
                        or "yes", "uncertainty"))
     rob = doc.get("robustness") or {}
-    top = rob.get("max_flip_rate") if isinstance(rob, dict) else None
+    top = rob.get("flip_rate") if isinstance(rob, dict) else None
     if isinstance(top, dict) and top.get("kind") is not None:
         ev.append(_row(f"Highest decision flip rate under perturbation ({metric_name(str(top['kind']))}, severity "
-                       f"level {top.get('level')} of 5)", None, "robustness.max_flip_rate", est=top,
+                       f"level {top.get('level')} of 5)", None, "robustness.flip_rate", est=top,
                        n=rob.get("rows")))
     missing = [] if rob else [
         "Robustness under realistic perturbation of the inputs (Art. 15(4)) was not tested by this audit.",

@@ -85,7 +85,7 @@ def section_blocks(result: AuditResult, ids: _Ids) -> list[Block]:
     r = result.robustness
     if r is None:
         return []
-    m = r.max_flip_rate
+    m = r.flip_rate
     sample = (f"a seeded sample of {fmt_number(r.rows)} audited rows" if r.sampled
               else f"the {fmt_number(r.rows)} audited rows")
     blocks: list[Block] = [Paragraph(

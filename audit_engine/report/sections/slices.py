@@ -37,10 +37,10 @@ def section_blocks(result: AuditResult, ids: _Ids) -> list[Block]:
         f"rate {s.fdr:g}); {fmt_number(s.discovered)} slices were discovered, and the intervals of the effects are "
         f"false-coverage-rate adjusted (Benjamini–Yekutieli, {100 * s.interval_level:.4g}% level).")]
     if s.discovered:
-        g = s.max_slice_error_gap
+        g = s.slice_error_gap
         blocks.append(Paragraph(
             f"Largest gap among the {fmt_number(s.discovered)} discovered slices (the policy's "
-            f"max_slice_error_gap): {fmt_number(g.value, percent=percent)}"
+            f"slice_error_gap): {fmt_number(g.value, percent=percent)}"
             + (f" in {' AND '.join(s.largest.predicates)} ({fmt_number(s.largest.size)} rows)"
                if s.largest is not None else "")
             + (";" if g.ci_low == g.ci_low and g.ci_high == g.ci_high else "")
