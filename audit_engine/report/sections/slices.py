@@ -39,8 +39,8 @@ def section_blocks(result: AuditResult, ids: _Ids) -> list[Block]:
     if s.discovered:
         g = s.slice_error_gap
         blocks.append(Paragraph(
-            f"Largest gap among the {fmt_number(s.discovered)} discovered slices (the policy's "
-            f"slice_error_gap): {fmt_number(g.value, percent=percent)}"
+            f"Largest gap among the {fmt_number(s.discovered)} discovered slices (what a policy's "
+            f"largest slice error gap rule judges): {fmt_number(g.value, percent=percent)}"
             + (f" in {' AND '.join(s.largest.predicates)} ({fmt_number(s.largest.size)} rows)"
                if s.largest is not None else "")
             + (";" if g.ci_low == g.ci_low and g.ci_high == g.ci_high else "")
