@@ -29,7 +29,7 @@ import pandas as pd
 
 from ._version import __version__
 from .bind import bind, check_target
-from .catalog import CHECK_NAMES
+from .catalog import DEFAULT_CHECKS, OPT_IN_CHECKS
 from .checks import CheckOutcome
 from .config import AuditConfig
 from .context import AuditContext, Chunk
@@ -58,6 +58,8 @@ CHECK_MODULES = {
     "explanations": "audit_engine.explain.check",
     "ood": "audit_engine.ood.check",
     "uncertainty": "audit_engine.uncertainty.check",
+    "robustness": "audit_engine.robustness.check",
+    "slices": "audit_engine.slices.check",
 }
 
 
@@ -68,7 +70,7 @@ def _module(name: str) -> Any:
 def _prechecks(data: AuditData, config: AuditConfig) -> None:
     """Each configured check's ``precheck(data, config)``, if it has one: what it would refuse
     about the data (a single sensitive group, an unknown reference group) before any model call."""
-    for name in config.checks if config.checks is not None else CHECK_NAMES:
+    for name in config.checks if config.checks is not None else DEFAULT_CHECKS:
         hook = getattr(_module(name), "precheck", None)
         if hook is not None:
             hook(data, config)
@@ -153,7 +155,7 @@ def prepare(
     if bound.data.y is not None and head.task == "classification":
         _ = head.y_index, head.positive_index  # validate labels up front, before any file is written
     _ = head.favorable_index  # favorable_label must be one of the model's classes
-    wanted = config.checks if config.checks is not None else CHECK_NAMES
+    wanted = config.checks if config.checks is not None else DEFAULT_CHECKS
     tallies = {}
     for name in wanted:
         factory = getattr(_module(name), "tally", None)
@@ -185,7 +187,8 @@ def prepare(
     if sample_data.y is not None:
         check_target(sample_data)
     summary = StreamSummary(parquet, n, chunk_rows, int(config.sample_rows), config.backend, parquet.sha256(),
-                            time.perf_counter() - started, shift="ood" in tallies)
+                            time.perf_counter() - started, shift="ood" in tallies,
+                            sampled_opt_in=tuple(c for c in wanted if c in OPT_IN_CHECKS))
     ctx = AuditContext(bound.model, sample_data, bound.space, bound.evaluator, config,
                        bound.space.encode(sample_data), sample_proba, reference=head.reference,
                        reference_rows=head.reference_rows, ood_data=head.ood_data, ood_rows=head.ood_rows,
@@ -276,7 +279,7 @@ def run_checks(ctx: AuditContext, *, started: float | None = None) -> AuditResul
     """
     started = time.perf_counter() if started is None else started
     config = ctx.config
-    wanted = config.checks if config.checks is not None else CHECK_NAMES
+    wanted = config.checks if config.checks is not None else DEFAULT_CHECKS
     modules = {name: _module(name) for name in wanted}  # parameters: validated when the config was built
     sections: dict[str, Any] = {}
     checks: dict[str, Any] = {}

@@ -11,7 +11,8 @@ its unit. Everything that needs one of these facts reads it here:
 - the report layer (:func:`audit_engine.report.format.metric_name`) and the verdict
   sentences (:mod:`audit_engine.verdict_text`): the label.
 
-``CHECK_NAMES`` is the one list of checks, in the order they run and appear.
+``CHECK_NAMES`` is the one list of checks, in the order they run and appear; ``DEFAULT_CHECKS``
+those that run when the config names none (``robustness`` and ``slices`` are opt-in).
 
 This module imports nothing but the standard library, so every layer may read it.
 """
@@ -23,12 +24,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 __all__ = [
-    "MetricSpec", "CATALOG", "CHECK_NAMES", "SECTION_TITLES", "TERMS", "spec", "specs", "metric_range", "better",
+    "MetricSpec", "CATALOG", "CHECK_NAMES", "DEFAULT_CHECKS", "OPT_IN_CHECKS", "SECTION_TITLES", "TERMS", "spec", "specs", "metric_range", "better",
     "label", "section_metrics", "shorthand_metrics", "policy_names",
 ]
 
-CHECK_NAMES: tuple[str, ...] = ("performance", "fairness", "explanations", "ood", "uncertainty")
+CHECK_NAMES: tuple[str, ...] = ("performance", "fairness", "explanations", "ood", "uncertainty", "robustness",
+                                 "slices")
 """Every check, in the order the audit runs them and the report shows them."""
+
+DEFAULT_CHECKS: tuple[str, ...] = ("performance", "fairness", "explanations", "ood", "uncertainty")
+"""The checks an audit runs when the config names none (``checks`` unset)."""
+
+OPT_IN_CHECKS: tuple[str, ...] = tuple(c for c in CHECK_NAMES if c not in DEFAULT_CHECKS)
+"""Checks that run only when the config's ``checks`` (or ``--checks``) lists them; an audit that
+does not name them says nothing about them (they are not listed as "not tested")."""
 
 SECTION_TITLES: dict[str, str] = {
     "performance": "Performance",
@@ -36,6 +45,8 @@ SECTION_TITLES: dict[str, str] = {
     "explanations": "Explanations",
     "ood": "Out of distribution",
     "uncertainty": "Uncertainty",
+    "robustness": "Robustness",
+    "slices": "Weak slices",
 }
 
 _INF = math.inf
@@ -192,6 +203,12 @@ CATALOG: tuple[MetricSpec, ...] = (
     _ood("drifted_fraction", UNIT_INTERVAL, "lower", "Drifted fraction", path="ood.shift_summary.drifted_fraction"),
     # uncertainty: summaries (mean, median, p90, p99, max) of each measure over the rows
     *_uncertainty(),
+    # robustness: the highest flip rate over perturbation kinds at the policy's severity level
+    _m("robustness", "flip_rate", UNIT_INTERVAL, "lower", "Flip rate under perturbation (highest kind)",
+       unit="a share", path="robustness.flip_rate"),
+    # slices: the largest gap in loss between a discovered slice and the rest
+    _m("slices", "slice_error_gap", NONNEG, "lower", "Largest slice error gap (slice − rest)",
+       path="slices.slice_error_gap"),
     # compare: agreement between two models' decisions
     _m("compare", "rate", UNIT_INTERVAL, "higher"),
     _m("compare", "flip_rate", UNIT_INTERVAL, "lower"),

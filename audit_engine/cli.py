@@ -90,7 +90,7 @@ def _add_run_options(p: argparse.ArgumentParser, *, data_required: bool = True) 
     p.add_argument("--ood-data", default=None, help="known out-of-distribution data to evaluate OOD scores")
     p.add_argument("--checks", nargs="+", default=None,
                    choices=list(CHECK_NAMES),
-                   help="checks to run (default: all that apply)")
+                   help="checks to run (default: all that apply, except the opt-in robustness and slices)")
     p.add_argument("--config", default=None, help="audit.toml with settings and the policy")
     p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
     p.add_argument("--bootstrap", type=int, default=None, dest="n_bootstrap", help="bootstrap replicates (default 1000)")

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .catalog import CHECK_NAMES
+from .catalog import CHECK_NAMES, OPT_IN_CHECKS
 from .errors import ConfigError
 from .params import audience
 from .policy import PathRule, Policy, PolicyError, Rule, Verdict
@@ -71,13 +71,14 @@ class AuditConfig:
     stream: read a Parquet file / folder in chunks (``fairness.chunk_rows`` rows) with memory
         bounded by the chunk: True, False, or None (auto: when it declares over 256 MiB);
         ``sample_rows``: the seeded sample the row-needing checks then run on.
-    checks: which checks to run (default: every one that applies).
+    checks: which checks to run (default: the default checks, ``catalog.DEFAULT_CHECKS``, each
+        where it applies; ``robustness`` and ``slices`` run only when listed here).
     n_bootstrap, confidence: bootstrap replicates and interval level for every interval.
     max_chunk_bytes: the Evaluator's memory budget per model call.
     tokenizer, text_column, max_length: text models: the ``tokenizer.json`` that turns the
         ``text_column`` (default ``"text"``) into the model's token inputs, truncated / padded
         to ``max_length`` tokens (default: the model's static sequence length, else 128).
-    performance, fairness, explanations, ood, uncertainty: per-check parameters
+    performance, fairness, explanations, ood, uncertainty, robustness, slices: per-check parameters
         (validated by each check).
     policy: the release gate: a :class:`Policy`, or its TOML form (a table of per-check
         rules and ``rules``, or a list of path rules), parsed with :meth:`Policy.from_dict`.
@@ -114,6 +115,8 @@ class AuditConfig:
     explanations: Mapping[str, Any] = field(default_factory=dict)
     ood: Mapping[str, Any] = field(default_factory=dict)
     uncertainty: Mapping[str, Any] = field(default_factory=dict)
+    robustness: Mapping[str, Any] = field(default_factory=dict)
+    slices: Mapping[str, Any] = field(default_factory=dict)
     policy: Policy = field(default_factory=Policy)
     model_card: Mapping[str, Any] = field(default_factory=dict)
     eu_ai_act: Mapping[str, Any] = field(default_factory=dict)
@@ -195,6 +198,8 @@ class AuditConfig:
             elif isinstance(value, Mapping):
                 value = _plain(value)
             if f.name == "eu_ai_act" and not value:  # written statements are recorded only when written
+                continue
+            if f.name in OPT_IN_CHECKS and not value:  # opt-in checks' tables: recorded only when written
                 continue
             out[f.name] = value
         return out

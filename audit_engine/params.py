@@ -14,7 +14,7 @@ Three kinds of owner use it:
   and the CLI-only flags (:data:`CLI_SETTINGS`, :func:`check_setting`);
 - each check's parameters: a frozen, typed :class:`Params` dataclass per check
   (:class:`PerformanceParams`, :class:`FairnessParams`, :class:`ExplanationsParams`,
-  :class:`OODParams`, :class:`UncertaintyParams`; :data:`PARAMS` by check name) whose
+  :class:`OODParams`, :class:`UncertaintyParams`, :class:`RobustnessParams`, :class:`SlicesParams`; :data:`PARAMS` by check name) whose
   fields carry the defaults and the constraints; ``AuditConfig.params(name)`` returns one;
 - the public Python functions, through the :func:`validate_params` decorator.
 
@@ -49,7 +49,8 @@ from .errors import ConfigError
 __all__ = [
     "Interval", "StrOptions", "TypeOf", "TypeName", "OneOf", "ListOf", "Table", "Setting",
     "SETTINGS", "CHECK_PARAMS", "CLI_SETTINGS", "API_PARAMS",
-    "Params", "PerformanceParams", "FairnessParams", "ExplanationsParams", "OODParams", "UncertaintyParams", "PARAMS",
+    "Params", "PerformanceParams", "FairnessParams", "ExplanationsParams", "OODParams", "UncertaintyParams",
+    "RobustnessParams", "SlicesParams", "PARAMS",
     "validate_config", "validate_params", "check_setting", "parse_bytes", "describe_value", "invalid",
     "AUDIENCE", "audience",
 ]
@@ -513,8 +514,34 @@ class UncertaintyParams(Params):
     histogram_bins: int = _p(20, _int(1, MAX_BINS), unit="bins")
 
 
+@dataclass(frozen=True)
+class RobustnessParams(Params):
+    """``[robustness]``: which perturbations, on how many rows, and the severity level the policy judges."""
+
+    check: ClassVar[str] = "robustness"
+    kinds: str | tuple[str, ...] = _p("auto", StrOptions(("auto",)), ListOf(STRING, min_len=1))  # auto: per modality
+    max_rows: int | None = _p(None, _int(1, 10**7), NONE, unit="rows")  # None: 1000 tabular, 100 images
+    policy_level: int = _p(3, _int(1, 5), unit="a severity level")  # the level flip_rate reads
+    top_k: int = _p(10, _int(0, 100_000), unit="rows")  # most fragile rows listed
+
+
+@dataclass(frozen=True)
+class SlicesParams(Params):
+    """``[slices]``: the loss, the lattice's depth and pruning, the predicates, the false-discovery rate."""
+
+    check: ClassVar[str] = "slices"
+    metric: str = _p("error", StrOptions(("error", "log_loss")))  # regression: absolute error whatever this says
+    max_level: int = _p(3, _int(1, 3), unit="predicates per slice")
+    min_size: int | None = _p(None, _int(1, 10**9), NONE, unit="rows")  # None: max(30, 1% of the rows)
+    bins: int = _p(4, _int(2, 100), unit="quantile bins")
+    max_categories: int = _p(10, _int(1, 1_000), unit="categories")
+    fdr: float = _p(0.05, _real(0, 1, "neither"), unit="a false-discovery rate")
+    top_k: int = _p(10, _int(1, 100_000), unit="slices")
+
+
 PARAMS: dict[str, type[Params]] = {cls.check: cls for cls in (
-    PerformanceParams, FairnessParams, ExplanationsParams, OODParams, UncertaintyParams)}
+    PerformanceParams, FairnessParams, ExplanationsParams, OODParams, UncertaintyParams, RobustnessParams,
+    SlicesParams)}
 """Each check's :class:`Params` class, by check name (the order of ``catalog.CHECK_NAMES``)."""
 
 CHECK_PARAMS: dict[str, dict[str, Setting]] = {name: cls.settings() for name, cls in PARAMS.items()}

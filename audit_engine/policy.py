@@ -291,6 +291,7 @@ def _estimate(value: Any) -> tuple[float | None, float | None, float | None]:
 
 
 _STATS = ("mean", "median", "p90", "p99", "max")
+_OWN_LEVEL = ("slices",)  # sections whose intervals carry their own confidence (``interval_level``)
 
 
 def _leaf_metric(path: str) -> str:
@@ -546,16 +547,19 @@ class Policy:
         judge_intersections = bool(_get(fairness_params, "judge_intersections") or False)
         ran = [str(k) for k in (_get(result, "checks") or {}) if "." not in str(k)]
         order = [n for n in ran if n in sections] + [n for n in sections if n not in ran]
+        # a section whose intervals have their own level (slices: false-coverage-rate adjusted) says so
+        levels = {name: _finite(_get(s, "interval_level")) if name in _OWN_LEVEL else confidence
+                  for name, s in sections.items()}
         verdicts: list[Verdict] = []
         for check in order:
-            verdicts.extend(self._judge_shorthand(check, sections[check], confidence, judge_intersections))
+            verdicts.extend(self._judge_shorthand(check, sections[check], levels[check], judge_intersections))
         doc = {name: encode(section) for name, section in sections.items()}
         for rule in self.path_rules:
             if rule.compare_only:
                 continue
             for path, stars, value in resolve(doc, rule.path):
                 verdicts.append(rule.judge_value(value, path=path, subject=" / ".join(stars) or None,
-                                                 confidence=confidence))
+                                                 confidence=levels.get(path.split(".", 1)[0], confidence)))
         verdicts.extend(_class_order(_get(result, "model"), sections.get("performance")))
         return tuple(verdicts)
 

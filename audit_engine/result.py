@@ -32,6 +32,8 @@ from .results.fairness import FairnessResult
 from .results.ood import OODResult
 from .results.performance import PerformanceResult
 from .results.record import Record, record
+from .results.robustness import RobustnessResult
+from .results.slices import SlicesResult
 from .results.uncertainty import UncertaintyResult
 
 __all__ = [
@@ -194,6 +196,8 @@ class AuditResult(Record):
     explanations: ExplanationsResult | None = None
     ood: OODResult | None = None
     uncertainty: UncertaintyResult | None = None
+    robustness: RobustnessResult | None = None
+    slices: SlicesResult | None = None
     verdicts: tuple[Verdict, ...] = ()
     checks: Mapping[str, CheckRecord] = field(default_factory=dict)
     evaluations: Evaluations

@@ -69,6 +69,7 @@ class StreamSummary:
     sha256: str
     seconds: float
     shift: bool = False  # the shift tests tallied every streamed row
+    sampled_opt_in: tuple[str, ...] = ()  # opt-in checks of this audit that also run on the sample
 
     def data_block(self) -> dict[str, Any]:
         """Overrides of audit.json's ``data`` block: the whole source, not the sample."""
@@ -81,7 +82,7 @@ class StreamSummary:
                 "chunk_rows": int(self.chunk_rows),
                 "backend": self.backend,
                 "sample": describe(min(self.sample_rows, self.n_rows)),
-                "sampled_checks": ["explanations", "ood", "uncertainty"],
+                "sampled_checks": ["explanations", "ood", "uncertainty", *self.sampled_opt_in],
                 "streamed_checks": ["performance", "fairness"] + (["ood.shift"] if self.shift else []),
             },
         }

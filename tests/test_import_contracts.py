@@ -18,7 +18,8 @@ import audit_engine as ae
 
 ROOT = Path(ae.__file__).parent
 CHECK_PACKAGES = ("audit_engine.performance", "audit_engine.performance_tally", "audit_engine.fairness",
-                  "audit_engine.ood", "audit_engine.explain", "audit_engine.uncertainty")
+                  "audit_engine.ood", "audit_engine.explain", "audit_engine.uncertainty", "audit_engine.robustness",
+                  "audit_engine.slices")
 
 
 def _modules() -> dict[str, Path]:

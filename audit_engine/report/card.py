@@ -188,6 +188,10 @@ def _audit(r: AuditResult) -> str:
         body.append(_section("Uncertainty", _table(["method", "measure (nats)", "mean"], [
             (_e(name), _e(measure), _num(m.summary[measure].mean)) for name, m in r.uncertainty.methods.items()
             for measure in m.summary], numeric=(2,))))
+    if r.robustness is not None:
+        body.append(_section("Robustness", _robustness_table(r.robustness)))
+    if r.slices is not None:
+        body.append(_section("Weak slices", _slices_table(r.slices)))
     ev = r.evaluations
     note = f"{ev.model_calls} model calls, {ev.rows_evaluated} rows evaluated. Full report: ae.render(result, path)."
     return _wrap(f"Audit of {r.model.path.rsplit('/', 1)[-1]}", r.status, "".join(body), note)
@@ -263,6 +267,29 @@ def _uncertainty_section(u: UncertaintySection) -> str:
     queue = [(_num(q.row), _num(q.priority), _e(q.reason)) for q in u.review_queue]
     body += _section("Review queue", _table(["row", "priority", "reason"], queue, numeric=(0, 1)))
     return _wrap(f"Uncertainty ({u.rows} rows)", None, body, "to_frame(); review_frame() for the queue.")
+
+
+def _robustness_table(r: Any) -> str:
+    """Flip rate per kind at the policy's level (highest first)."""
+    at = sorted((x for x in r.results if x.level == r.policy_level), key=lambda x: -x.flip_rate.value)
+    return _table([f"perturbation (level {r.policy_level})", "flip rate [interval]", "score shift"],
+                  [(_e(x.kind), _est(x.flip_rate.to_dict()), _est(x.score_shift)) for x in at], numeric=(1, 2))
+
+
+def _robustness(r: Any) -> str:
+    body = _robustness_table(r) + _section("Not tested", _list([f"{_e(k)}: {_e(v)}" for k, v in r.skipped.items()]))
+    return _wrap(f"Robustness ({r.rows} rows, {r.modality})", None, body, "to_frame() for every kind and level.")
+
+
+def _slices_table(s: Any) -> str:
+    rows = [(_e(" AND ".join(w.predicates)), _num(w.size), _est(w.effect), _num(w.p_adjusted)) for w in s.slices]
+    head = (f'<div class="ae-muted">{_num(s.discovered)} of {_num(s.tested)} slices discovered '
+            f"(BH, FDR {_num(s.fdr)}; {_e(s.loss)})</div>")
+    return head + _table(["slice", "rows", "effect [FCR interval]", "p (BH)"], rows, numeric=(1, 2, 3))
+
+
+def _slices(s: Any) -> str:
+    return _wrap(f"Weak slices ({s.rows} rows)", None, _slices_table(s), "to_frame() for the slices.")
 
 
 def _uncertainty(u: UncertaintyResult) -> str:
@@ -351,6 +378,8 @@ _CARDS: dict[str, Any] = {  # by the defining module and class name, most specif
     "audit_engine.results.ood.OODResult": _ood,
     "audit_engine.results.uncertainty.UncertaintyResult": _uncertainty_section,
     "audit_engine.uncertainty.api.UncertaintyResult": _uncertainty,
+    "audit_engine.results.robustness.RobustnessResult": _robustness,
+    "audit_engine.results.slices.SlicesResult": _slices,
     "audit_engine.explain.attribution.Attribution": _attribution,
     "audit_engine.compare.Comparison": _comparison,
     "audit_engine.results.record.Record": _record,

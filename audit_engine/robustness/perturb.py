@@ -79,8 +79,11 @@ def _spread(rows: np.ndarray) -> np.ndarray:
 
 def perturb(kind: str, rows: np.ndarray, severity: float, rng: np.random.Generator, *,
             categorical: np.ndarray | None = None, reference: np.ndarray | None = None,
-            spatial_axes: tuple[int, ...] = ()) -> np.ndarray:
-    """A perturbed copy of ``rows`` (n, *row_shape); ``reference`` gives spreads, categories and ranges."""
+            spatial_axes: tuple[int, ...] = (), missable: np.ndarray | None = None) -> np.ndarray:
+    """A perturbed copy of ``rows`` (n, *row_shape); ``reference`` gives spreads, categories and ranges.
+
+    ``missable``: (d,) bool, the features ``missing`` may set missing (default: every feature;
+    a model input that takes strings, for one, cannot hold NaN)."""
     ref = rows if reference is None else reference
     out = np.array(rows, dtype=np.float64, copy=True)
     n = out.shape[0]
@@ -97,7 +100,10 @@ def perturb(kind: str, rows: np.ndarray, severity: float, rng: np.random.Generat
     if kind in ("category_swap", "missing"):
         flat = out.reshape(n, -1)
         cats = np.zeros(flat.shape[1], dtype=bool) if categorical is None else categorical.reshape(-1)
-        columns = np.flatnonzero(cats) if kind == "category_swap" else np.arange(flat.shape[1])
+        if kind == "category_swap":
+            columns = np.flatnonzero(cats)
+        else:
+            columns = np.arange(flat.shape[1]) if missable is None else np.flatnonzero(missable.reshape(-1))
         hit = rng.random((n, columns.size)) < severity
         if kind == "missing":
             sub = flat[:, columns]
@@ -240,12 +246,14 @@ def robustness(predict: Callable[[np.ndarray], np.ndarray], decide: Callable[[np
                categorical: np.ndarray | None = None, reference: np.ndarray | None = None,
                spatial_axes: tuple[int, ...] = (), groups: Mapping[str, np.ndarray] | None = None,
                positive_index: int | None = None, confidence: float = 0.95, policy_level: int = 3,
-               top_rows: int = 10, row_ids: np.ndarray | None = None) -> RobustnessResult:
+               top_rows: int = 10, row_ids: np.ndarray | None = None,
+               missable: np.ndarray | None = None) -> RobustnessResult:
     """Perturb ``rows`` by every kind at the five severities and measure flips (see the module docstring).
 
     ``predict(rows) -> (n, k)`` scores (the Evaluator), ``decide(scores) -> (n,)`` decisions;
     ``rng_for(kind, level)`` the random stream of one (kind, level), so results do not depend
-    on which other kinds ran. ``groups``: {attribute: (n,) labels} for per-group flip rates.
+    on which other kinds ran. ``groups``: {attribute: (n,) labels} for per-group flip rates;
+    ``missable``: the features ``missing`` may set missing (see :func:`perturb`).
     """
     base = predict(rows)
     base_decision = decide(base)
@@ -256,7 +264,7 @@ def robustness(predict: Callable[[np.ndarray], np.ndarray], decide: Callable[[np
     for kind in kinds:
         for level, severity in enumerate(SEVERITIES[kind], start=1):
             moved_rows = perturb(kind, rows, severity, rng_for(kind, level), categorical=categorical,
-                                 reference=reference, spatial_axes=spatial_axes)
+                                 reference=reference, spatial_axes=spatial_axes, missable=missable)
             moved = predict(moved_rows)
             flips = decide(moved) != base_decision
             k = int(flips.sum())

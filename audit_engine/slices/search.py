@@ -168,7 +168,7 @@ class SliceSearch:
 
     ``tested``: slices tested (the family BH adjusts over), per level in ``tested_per_level``;
     ``discovered``: how many had ``p_adjusted ≤ fdr``; ``slices``: the top ``top_k`` of them by
-    score; ``interval_level``: the FCR-adjusted confidence of their intervals; ``truncated``:
+    score; ``largest``: the discovered slice of largest effect, ranked or not (None when none); ``interval_level``: the FCR-adjusted confidence of their intervals; ``truncated``:
     the level at which the candidate cap stopped the search (None when it did not).
     """
 
@@ -185,6 +185,7 @@ class SliceSearch:
     slices: tuple[Slice, ...]
     truncated: int | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    largest: Slice | None = None
 
     @property
     def max_effect(self) -> float:
@@ -300,6 +301,10 @@ def search(preds: Predicates, loss: np.ndarray, *, max_level: int = 3, min_size:
     with np.errstate(divide="ignore", invalid="ignore"):
         score = ALPHA_SCORE * (loss_s / mean - 1) - (1 - ALPHA_SCORE) * (n / n_s - 1) if mean > 0 else loss_s * 0
     order = found[np.argsort(-score[found], kind="mergesort")][:top_k]
+    n_shown = order.size
+    if found.size:  # the discovered slice of largest effect joins the reported ones for its interval
+        effect_found = loss_s[found] - rest[found]
+        order = np.r_[order, found[int(np.argmax(effect_found))]]
     if kind == "binary":
         low, high = newcombe_difference(s1[order], n_s[order], t1 - s1[order], n - n_s[order], level_fcr)
     else:
@@ -309,9 +314,10 @@ def search(preds: Predicates, loss: np.ndarray, *, max_level: int = 3, min_size:
         se = np.sqrt(v_s / n_s[order] + v_r / n_r)
         half = _st.norm.ppf(0.5 + level_fcr / 2) * se
         low, high = loss_s[order] - rest[order] - half, loss_s[order] - rest[order] + half
-    slices = tuple(
+    every = tuple(
         Slice(tuple(preds.names[i] for i in members[j]), int(n_s[j]), float(loss_s[j]), float(rest[j]),
               float(loss_s[j] - rest[j]), float(lo), float(hi), float(p[j]), float(p_adj[j]), float(score[j]))
         for j, lo, hi in zip(order, low, high))
+    slices, largest = every[:n_shown], (every[-1] if found.size else None)
     return SliceSearch(kind, n, mean, min_size, max_level, fdr, m, tuple(per_level), int(found.size), level_fcr,
-                       slices, truncated, tuple(notes))
+                       slices, truncated, tuple(notes), largest)

@@ -162,8 +162,23 @@ def _not_run(doc: dict[str, Any]) -> list[str]:
             for k, v in (doc.get("checks") or {}).items() if isinstance(v, dict) and v.get("status") != "ran"]
 
 
+def _slice_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Weak slices beyond the declared groups (a known limitation the data shows), when the audit searched them."""
+    sl = doc.get("slices")
+    if not isinstance(sl, dict):
+        return []
+    out = [_row(f"Slices where the model does worse than the rest ({sl.get('loss')}; BH-adjusted at "
+                f"false-discovery rate {sl.get('fdr')})", sl.get("discovered"), "slices.discovered",
+                tested=sl.get("tested"))]
+    largest = sl.get("largest")
+    if isinstance(largest, dict):
+        out.append(_row(f"Largest slice gap: {' AND '.join(largest.get('predicates') or [])}", None,
+                        "slices.slice_error_gap", est=sl.get("slice_error_gap"), n=largest.get("size")))
+    return out
+
+
 def _transparency(doc: dict[str, Any], statements: dict[str, Any]) -> dict[str, Any]:
-    ev = _performance_rows(doc) + _group_rows(doc)
+    ev = _performance_rows(doc) + _group_rows(doc) + _slice_rows(doc)
     missing = [f"Not tested by this audit — {line}." for line in _not_run(doc)]
     if not doc.get("performance"):
         missing.append(f"No accuracy figures: {_check_reason(doc, 'performance')}.")
@@ -189,10 +204,17 @@ def _accuracy_robustness(doc: dict[str, Any], statements: dict[str, Any]) -> dic
     if unc:
         ev.append(_row("Predictive uncertainty measured", ", ".join(sorted(k for k in unc if isinstance(unc[k], dict)))
                        or "yes", "uncertainty"))
-    missing = [
+    rob = doc.get("robustness") or {}
+    top = rob.get("flip_rate") if isinstance(rob, dict) else None
+    if isinstance(top, dict) and top.get("kind") is not None:
+        ev.append(_row(f"Highest decision flip rate under perturbation ({metric_name(str(top['kind']))}, severity "
+                       f"level {top.get('level')} of 5)", None, "robustness.flip_rate", est=top,
+                       n=rob.get("rows")))
+    missing = [] if rob else [
         "Robustness under realistic perturbation of the inputs (Art. 15(4)) was not tested by this audit.",
-        "Consistency across model versions (Art. 15(1)) needs two audits: run audit-engine compare on the versions.",
     ]
+    missing.append(
+        "Consistency across model versions (Art. 15(1)) needs two audits: run audit-engine compare on the versions.")
     if not ood:
         missing.append(f"Behaviour on data unlike the evaluation data: {_check_reason(doc, 'ood')}.")
     if not ev:

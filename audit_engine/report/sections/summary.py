@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 from ..blocks import AuditView, Block, Cell, Finding, Paragraph, STATUSES, Section, Table
 from ..format import (SECTION_TITLES, _Ids, _status, check_part_name, fmt_datetime, fmt_number, humane,
                       metric_name, plain)
-from . import explanations, fairness, ood, performance, uncertainty
+from ...catalog import OPT_IN_CHECKS
+from . import explanations, fairness, ood, performance, robustness, slices, uncertainty
 from .first_screen import key_facts, model_identity
 from .reproducibility import _reproducibility
 
@@ -33,15 +34,21 @@ _BUILDERS: dict[str, Callable[[AuditResult, _Ids], list[Block]]] = {
     "explanations": explanations.section_blocks,
     "ood": ood.section_blocks,
     "uncertainty": uncertainty.section_blocks,
+    "robustness": robustness.section_blocks,
+    "slices": slices.section_blocks,
 }
 _SEVERITY = {"fail": 0, "warn": 1, "pass": 2}
 
 
 def check_sections(result: AuditResult, ids: _Ids) -> list[Section]:
-    """One Section per known check: its blocks when it ran, else why it did not (skipped, error, absent)."""
+    """One Section per known check: its blocks when it ran, else why it did not (skipped, error, absent).
+
+    An opt-in check (``catalog.OPT_IN_CHECKS``) the audit did not name has no Section at all."""
     out = []
     for key, title in SECTION_TITLES.items():
         info = result.checks.get(key)
+        if info is None and key in OPT_IN_CHECKS:  # an opt-in check nobody asked for: not part of this report
+            continue
         if info is None or getattr(result, key) is None:
             if info is not None and info.status == "error":
                 reason = f"the check failed with an internal error ({info.error_type or 'error'}: {info.error})"
@@ -74,7 +81,7 @@ def not_tested(result: AuditResult) -> list[tuple[str, str]]:
             items.append((check_part_name(key), f"failed with an internal error ({info.error_type or 'error'}); "
                                                 "its results are missing"))
     for key in SECTION_TITLES:
-        if key not in result.checks:
+        if key not in result.checks and key not in OPT_IN_CHECKS:
             items.append((SECTION_TITLES[key], "not part of this audit (not among the configured checks)"))
     if result.fairness is not None and result.data.target is None:
         items.append(("Fairness — error rates", "no target column (--target), so only selection rates were compared: "
