@@ -91,7 +91,7 @@ def _streamed_prechecks(parquet: ParquetSource, config: AuditConfig, chunk_rows:
     any model call: one pass over the sensitive columns alone, keeping each distinct group
     combination with its count (memory: the number of combinations, not of rows)."""
     names = list(config.sensitive or ())
-    wanted = config.checks if config.checks is not None else CHECK_NAMES
+    wanted = config.checks if config.checks is not None else DEFAULT_CHECKS
     hook = getattr(_module("fairness"), "precheck", None) if "fairness" in wanted else None
     if not names or hook is None:
         return
