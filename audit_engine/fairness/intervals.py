@@ -36,6 +36,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
+from scipy import stats as sps
 
 from ..stats import RATE_METHODS, rate_interval
 
