@@ -6,7 +6,6 @@ AuditData keeps the raw columns; binding them to the model's inputs is the job o
 
 from __future__ import annotations
 
-import csv
 import difflib
 import hashlib
 import os
@@ -20,7 +19,10 @@ import numpy as np
 from ..errors import ColumnError, DataError, DataNotFoundError, InvalidValueError
 from ..limits import check_data_file, not_a_file
 from ..params import validate_params
-from .parquet import ParquetSource
+from .csv_source import CSV_SEPARATORS, CsvSource, is_csv_source
+from .csv_source import csv_header as _csv_header
+from .csv_source import refuse_duplicates as _refuse_duplicates
+from .parquet import ParquetSource, is_parquet_source
 
 if TYPE_CHECKING:  # pandas is imported where data is read (0.4 s): inspect and `import audit_engine` skip it
     import pandas as pd
@@ -133,8 +135,8 @@ def _read(path: Path) -> tuple[pd.DataFrame | None, dict[str, np.ndarray] | None
     suffix = path.suffix.lower()
     check_data_file(path)  # declared sizes against the memory budget, pickles refused, before loading
     try:
-        if suffix in (".csv", ".txt", ".tsv"):
-            sep = "\t" if suffix == ".tsv" else ","
+        if suffix in CSV_SEPARATORS:
+            sep = CSV_SEPARATORS[suffix]
             _refuse_duplicates(_csv_header(path, sep), f"The header of {str(path)!r}")
             return pd.read_csv(path, sep=sep), None
         if suffix in (".parquet", ".pq"):
@@ -169,9 +171,9 @@ def load_data(
 
     Parameters
     ----------
-    source: a path (.csv, .parquet, .npz with ``x`` and optional ``y`` — or, for a model
-        with several inputs, one array per model input name and optional ``y`` — .npy), a
-        DataFrame, a numpy array (n, ...), or an AuditData (returned as is).
+    source: a path (.csv, .parquet, .npz with ``x`` and optional ``y`` — or one array per
+        model input name and optional ``y`` — .npy; a folder of Parquet or of CSV files, in
+        sorted path order), a DataFrame, a numpy array (n, ...), or an AuditData (returned as is).
     target: the label column (tabular); for .npz the ``y`` array is the target.
     sensitive: columns holding protected attributes (kept as strings).
     features: feature columns; default every column but the target and sensitive ones.
@@ -196,6 +198,12 @@ def load_data(
             arrays["y"] = np.asarray(y)
     else:
         file = Path(source)
+        if file.is_dir() and not is_parquet_source(file) and is_csv_source(file):
+            # a folder of CSV files, read whole through the streamed source's reader (one dtype per column)
+            table = CsvSource.open(file)
+            frame = pd.concat([f for _, f in table.chunks(table.n_rows)], ignore_index=True)
+            return load_data(frame, target=target, sensitive=sensitive, features=features)._replace_source(
+                str(file), table.sha256())
         if file.is_dir():  # a folder of Parquet files, read whole (the streamed source reads it in chunks)
 
             check_data_file(file)  # every footer: the files' schemas agree, the total fits the memory budget
@@ -211,7 +219,7 @@ def load_data(
         odd = not_a_file(file)
         if odd is not None:
             raise DataError(f"The data path {str(file)!r} is {odd}, not a file; pass a .csv, .parquet, .npz or .npy "
-                            "file (or a folder of Parquet files).")
+                            "file (or a folder of Parquet or CSV files).")
         if not file.is_file():
             raise DataNotFoundError(f"Data file {str(file)!r} does not exist; check the path.")
         path = str(file)
@@ -314,26 +322,6 @@ def _per_input(arrays: dict[str, np.ndarray], path: str | None, sensitive: Seque
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text if len(text) <= 300 else text[:297] + "..."
-
-
-def _csv_header(path: Path, sep: str) -> list[str]:
-    """The column names of a CSV's first line as written (pandas renames a repeated 'a' to 'a.1')."""
-    try:
-        with path.open(encoding="utf-8", errors="replace", newline="") as fh:
-            first = fh.readline(1 << 20)
-    except OSError:
-        return []
-    return next(csv.reader([first], delimiter=sep), [])
-
-
-def _refuse_duplicates(names: Sequence[str], where: str) -> None:
-    seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            raise ColumnError(
-                f"{where} names the column {name!r} twice; a feature must have one name, so rename or drop one of them."
-            )
-        seen.add(name)
 
 
 def _refuse_time_features(frame: pd.DataFrame, features: Sequence[str]) -> None:
