@@ -6,8 +6,10 @@ AuditData keeps the raw columns; binding them to the model's inputs is the job o
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,7 +29,9 @@ from .parquet import ParquetSource, is_parquet_source
 if TYPE_CHECKING:  # pandas is imported where data is read (0.4 s): inspect and `import audit_engine` skip it
     import pandas as pd
 
-__all__ = ["AuditData", "load_data"]
+__all__ = ["AuditData", "load_data", "select_inputs"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -47,6 +51,9 @@ class AuditData:
     sensitive: DataFrame (n, s) of sensitive attributes as strings (missing stays NaN).
     features: names of the feature columns (tabular); None for arrays.
     path, sha256: where the data came from and its digest (of the file, or of the values).
+    extra: arrays of an .npz beside ``x``, ``y`` and the sensitive ones.
+    inputs: one array per model input name (see :func:`select_inputs`).
+    ignored: arrays of the file that feed no model input (:func:`select_inputs`), by name.
     """
 
     frame: pd.DataFrame | None
@@ -59,6 +66,7 @@ class AuditData:
     sha256: str
     extra: dict[str, np.ndarray] = field(default_factory=dict)
     inputs: dict[str, np.ndarray] | None = None
+    ignored: tuple[str, ...] = ()
 
     @property
     def n_rows(self) -> int:
@@ -84,6 +92,7 @@ class AuditData:
             sha256=self.sha256,
             extra={k: v[index] for k, v in self.extra.items()},
             inputs=None if self.inputs is None else {k: v[index] for k, v in self.inputs.items()},
+            ignored=self.ignored,
         )
 
     def _replace_source(self, path: str, sha256: str) -> AuditData:
@@ -101,6 +110,7 @@ class AuditData:
             **({"inputs": {k: list(v.shape[1:]) for k, v in self.inputs.items()}} if self.inputs is not None else {}),
             "target": self.target,
             "sensitive": self.sensitive_names,
+            **({"ignored_arrays": list(self.ignored)} if self.ignored else {}),
         }
 
 
@@ -317,6 +327,43 @@ def _per_input(arrays: dict[str, np.ndarray], path: str | None, sensitive: Seque
             digest.update(np.ascontiguousarray(inputs[k]).tobytes())
         sha = digest.hexdigest()
     return AuditData(None, None, "y" if y_values is not None else None, y_values, sens, None, path, sha, inputs=inputs)
+
+
+def select_inputs(data: AuditData, names: Sequence[str]) -> AuditData:
+    """Array data named by the model's inputs: arrays named after inputs win over the ``x`` convention.
+
+    When every name in ``names`` (the model's inputs, in order) is an array of ``data`` (``x``
+    and the arrays beside it, or the per-input arrays of an .npz without ``x``), the data is
+    fed by name: one input reads its array as ``array`` (rows of any shape, as ``x`` would be),
+    several read one array each as ``inputs``; every other array (``y`` and the sensitive
+    arrays aside) is left out, listed in ``ignored`` and logged. Otherwise ``data`` is
+    returned as is (the ``x`` convention, or the binding's own sentence on what is missing).
+
+    Raises DataError when a named array does not have ``n`` rows of at least one dimension.
+    """
+    if data.inputs is not None:
+        arrays = dict(data.inputs)
+    elif data.array is not None:
+        arrays = {"x": data.array, **data.extra}
+    else:
+        return data
+    names = list(names)
+    if not names or any(name not in arrays for name in names) or names == ["x"]:
+        return data
+    if data.inputs is not None and set(arrays) == set(names):
+        return data
+    n = data.n_rows
+    chosen = {name: np.asarray(arrays[name]) for name in names}
+    bad = {k: list(v.shape) for k, v in chosen.items() if v.ndim < 2 or v.shape[0] != n}
+    if bad:
+        raise DataError(f"The arrays of {data.path!r} named after the model's inputs must each have shape (n, ...) "
+                        f"with the data's {n} rows; got {bad}.")
+    ignored = tuple(sorted(k for k in arrays if k not in chosen))
+    logger.warning("The data names every model input (%s); its other arrays %s are not model inputs and are ignored.",
+                   ", ".join(names), list(ignored))
+    if len(names) == 1:
+        return dataclasses.replace(data, array=chosen[names[0]], inputs=None, extra={}, ignored=ignored)
+    return dataclasses.replace(data, array=None, inputs=chosen, extra={}, ignored=ignored)
 
 
 def _one_line(exc: BaseException) -> str:
