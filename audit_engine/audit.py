@@ -35,7 +35,6 @@ from .config import AuditConfig
 from .context import AuditContext, Chunk
 from .data.labels import class_indices
 from .data.loader import AuditData, load_data
-from .data.parquet import ParquetSource
 from .errors import AuditEngineError
 from .evaluator.base import Progress
 from .model.loader import OnnxModel
@@ -43,8 +42,7 @@ from .params import validate_params
 from .result import AuditResult, CheckError, CheckRecord, DataInfo, EngineInfo, Evaluations, ModelInfo, to_jsonable
 from .results.record import Record, RecordMap
 from .sources import (ChunkSource, InMemorySource, ParquetChunks, RayChunks, SourceChunk, StreamSummary, group_columns,
-                      needed_columns,
-                      should_stream)
+                      needed_columns, open_table, should_stream)
 from .stats import child_rng
 from .stream.sample import HashedSample
 
@@ -86,7 +84,7 @@ def _before_model_call(data: AuditData, config: AuditConfig, streamed: bool) -> 
         _prechecks(data, config)
 
 
-def _streamed_prechecks(parquet: ParquetSource, config: AuditConfig, chunk_rows: int) -> None:
+def _streamed_prechecks(parquet: Any, config: AuditConfig, chunk_rows: int) -> None:
     """What a check would refuse about the groups of a streamed source, from every row, before
     any model call: one pass over the sensitive columns alone, keeping each distinct group
     combination with its count (memory: the number of combinations, not of rows)."""
@@ -119,7 +117,7 @@ def prepare(
     """Bind the model to the data, feed every row through the checks' tallies, and return the context.
 
     One path whatever the source (:mod:`audit_engine.sources`): data in memory is bound whole
-    and scored once; a Parquet source beyond memory (or ``stream`` / ``backend = "ray"``) is
+    and scored once; a Parquet source beyond memory, or a Parquet or CSV source with ``stream`` / ``backend = "ray"``, is
     bound on its first rows and scored chunk by chunk, locally or by Ray actors. Either way
     the scored chunks (aligned to global row indices, ``fairness.chunk_rows`` rows) are
     labelled once and added to the tally of every wanted check that declares one
@@ -138,7 +136,7 @@ def prepare(
                     before_model_call=lambda d: _before_model_call(d, config, streamed))
     parquet = None
     if streamed:
-        parquet = ParquetSource.open(data)
+        parquet = open_table(data)  # Parquet or CSV: chunks of the same rows and values
         _streamed_prechecks(parquet, config, chunk_rows)  # every row's groups, before any model call
         bound = bind(model, parquet.head(min(_HEAD_ROWS, parquet.n_rows)), target_check=False, **settings)
         bound.data.path = parquet.path
@@ -176,7 +174,7 @@ def prepare(
     sample = HashedSample(int(config.sample_rows), _seed_word(config.seed))
     n = _feed(source, head, tallies, chunk_rows, sample=sample, progress=progress)
     if n != parquet.n_rows:
-        raise RuntimeError(f"streamed {n} rows, the Parquet metadata declares {parquet.n_rows}")
+        raise RuntimeError(f"streamed {n} rows, the source declares {parquet.n_rows}")
     index, frame, sample_proba = sample.result()
     columns = needed_columns(parquet, bound.data)
     absent = [c for c in columns if c not in frame.columns]

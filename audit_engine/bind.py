@@ -6,7 +6,9 @@ Every entry point that scores data (``audit``, the streamed head, the Ray actors
 guards in the same order:
 
 1. :func:`~audit_engine.model.loader.load_model` (a path; an :class:`OnnxModel` is used as is);
-2. :func:`~audit_engine.data.loader.load_data`, then
+2. :func:`~audit_engine.data.loader.load_data` and
+   :func:`~audit_engine.data.loader.select_inputs` (array data that names every model
+   input is read by name, whatever else it holds), then
    :meth:`FeatureSpace.bind <audit_engine.data.space.FeatureSpace.bind>` (with ``also``:
    every other dataset that will be encoded, so categorical codes cover them all);
 3. :func:`~audit_engine.evaluator.guards.check_float32_range` on every encoded dataset;
@@ -28,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .data.loader import AuditData, load_data
+from .data.loader import AuditData, load_data, select_inputs
 from .data.space import FeatureSpace
 from .errors import InvalidValueError, ModelRuntimeError
 from .evaluator.base import Progress
@@ -114,8 +116,10 @@ def bind(
     """
     if not isinstance(model, OnnxModel):
         model = load_model(model, provider=provider, output=output, output_kind=output_kind, threads=threads)
-    data = load_data(data, target=target, sensitive=sensitive, features=features)
-    others = {name: load_data(part, features=features) for name, part in (extras or {}).items() if part is not None}
+    names = [spec.name for spec in model.session_inputs]
+    data = select_inputs(load_data(data, target=target, sensitive=sensitive, features=features), names)
+    others = {name: select_inputs(load_data(part, features=features), names)
+              for name, part in (extras or {}).items() if part is not None}
     if before_model_call is not None:
         before_model_call(data)
     space = FeatureSpace.bind(model, data, features=features, also=list(others.values()), tokenizer=tokenizer,

@@ -95,10 +95,10 @@ def _add_run_options(p: argparse.ArgumentParser, *, data_required: bool = True) 
     p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
     p.add_argument("--bootstrap", type=int, default=None, dest="n_bootstrap", help="bootstrap replicates (default 1000)")
     p.add_argument("--backend", choices=["local", "ray"], default=None,
-                   help="evaluation backend: local, or ray (Ray Data over Parquet; pip install 'audit-engine[ray]')")
+                   help="evaluation backend: local, or ray (Ray actors over Parquet or CSV; pip install 'audit-engine[ray]')")
     p.add_argument("--ray-address", default=None, metavar="ADDR", help="Ray cluster to join (default: start a local Ray)")
     p.add_argument("--stream", action="store_const", const=True, default=None,
-                   help="read Parquet --data in chunks, memory bounded by the chunk (default: auto, over 256 MiB)")
+                   help="read Parquet or CSV --data in chunks, memory bounded by the chunk (default: auto, Parquet over 256 MiB)")
     p.add_argument("--sample-rows", type=int, default=None, metavar="N",
                    help="streaming: rows of the seeded sample explanations / OOD / uncertainty run on (default 20000)")
     p.add_argument("--junit", default=None, metavar="FILE",

@@ -66,10 +66,10 @@ class AuditConfig:
     output, output_kind: which model output to audit and how to read it.
     classes: the labels of the model's output columns, in column order, when the graph
         does not name them (default: the graph's labels, else a guess from the target).
-    provider: ``auto`` | ``cpu`` | ``cuda``; backend: ``local`` | ``ray`` (Ray Data, streams
-        the Parquet data; ``ray_address``: the cluster, default a local Ray).
-    stream: read a Parquet file / folder in chunks (``fairness.chunk_rows`` rows) with memory
-        bounded by the chunk: True, False, or None (auto: when it declares over 256 MiB);
+    provider: ``auto`` | ``cpu`` | ``cuda``; backend: ``local`` | ``ray`` (Ray actors score the
+        streamed Parquet or CSV data; ``ray_address``: the cluster, default a local Ray).
+    stream: read a Parquet or CSV file / folder in chunks (``fairness.chunk_rows`` rows) with
+        memory bounded by the chunk: True, False, or None (auto: Parquet declaring over 256 MiB);
         ``sample_rows``: the seeded sample the row-needing checks then run on.
     checks: which checks to run (default: the default checks, ``catalog.DEFAULT_CHECKS``, each
         where it applies; ``robustness`` and ``slices`` run only when listed here).

@@ -144,6 +144,7 @@ class DataInfo(Record):
     target: str | None
     sensitive: tuple[str, ...]
     layout: str | None = None
+    ignored_arrays: tuple[str, ...] | None = None  # arrays of the file that feed no model input (data named by input)
 
 
 @record

@@ -1,4 +1,4 @@
-"""Where the scored rows come from: rows in memory, a streamed Parquet source, Ray actors.
+"""Where the scored rows come from: rows in memory, a streamed Parquet or CSV source, Ray actors.
 
 Every source yields :class:`SourceChunk` s of exactly ``chunk_rows`` rows (the last may be
 shorter) aligned to global row indices (rows ``[k·R, (k+1)·R)``), in row order, each with
@@ -6,10 +6,12 @@ the model's outputs; :func:`audit_engine.audit.prepare` labels them once and fee
 check's tally. Sources differ only in where rows and scores come from:
 
 - :class:`InMemorySource`: slices of the bound data and of its scores (scored in one pass);
-- :class:`ParquetChunks`: a :class:`~audit_engine.data.parquet.ParquetSource` read chunk by
+- :class:`ParquetChunks`: a :class:`~audit_engine.data.parquet.ParquetSource` or a
+  :class:`~audit_engine.data.csv_source.CsvSource` (a :data:`TableSource`) read chunk by
   chunk, each chunk encoded and scored through the driver's Evaluator;
-- :class:`RayChunks`: the same Parquet files read by Ray Data and scored by actors with the
-  driver's output binding (:mod:`audit_engine.stream.ray_backend`), re-cut to the same chunks.
+- :class:`RayChunks`: the same files scored by Ray actors with the driver's output binding
+  (:mod:`audit_engine.stream.ray_backend`: Parquet read by Ray Data, CSV read by the driver's
+  pandas and sent to the actors), re-cut to the same chunks.
 
 So the tallies, and the figures computed from them, are the same whichever source fed them.
 """
@@ -26,6 +28,7 @@ import pandas as pd
 from .bind import Bound
 from .data.labels import label_key
 from .data.loader import AuditData
+from .data.csv_source import CsvSource, is_csv_source
 from .data.parquet import ParquetSource, is_parquet_source
 from .errors import ConfigError, InvalidValueError
 from .evaluator.guards import check_float32_range
@@ -33,10 +36,19 @@ from .stream.ray_backend import require_ray, scored_chunks
 from .stream.sample import describe
 
 __all__ = ["SourceChunk", "ChunkSource", "InMemorySource", "ParquetChunks", "RayChunks", "should_stream",
-           "group_columns", "needed_columns", "AUTO_STREAM_BYTES", "StreamSummary"]
+           "group_columns", "needed_columns", "AUTO_STREAM_BYTES", "StreamSummary", "TableSource", "open_table"]
+
+TableSource = ParquetSource | CsvSource
+"""A streamable table: both read chunks aligned to global rows with the values the local loader gives."""
+
+
+def open_table(path: Any) -> TableSource:
+    """The streamed source of ``path``: Parquet when it is or holds Parquet files, else CSV."""
+    return ParquetSource.open(path) if is_parquet_source(path) else CsvSource.open(path)
 
 AUTO_STREAM_BYTES = 256 * 1024**2
-"""``stream = None`` (auto) streams a Parquet source declaring more than this in memory (rows × columns × 8 bytes)."""
+"""``stream = None`` (auto) streams a Parquet source declaring more than this in memory (rows × columns × 8 bytes);
+a CSV source is streamed only when asked (``stream = true`` or ``backend = "ray"``)."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +73,7 @@ class SourceChunk:
 class StreamSummary:
     """How a streamed source was read: audit.json's ``data`` block (the tallies live in the context)."""
 
-    source: ParquetSource
+    source: TableSource
     n_rows: int
     chunk_rows: int
     sample_rows: int
@@ -115,13 +127,13 @@ class InMemorySource:
 
 
 class ParquetChunks:
-    """A Parquet source read in chunks, each encoded and scored through ``bound``'s Evaluator.
+    """A Parquet or CSV source read in chunks, each encoded and scored through ``bound``'s Evaluator.
 
     ``bound`` is the source's head bound to the model (:func:`audit_engine.bind.bind`); its
     space and output binding serve every chunk.
     """
 
-    def __init__(self, source: ParquetSource, bound: Bound) -> None:
+    def __init__(self, source: TableSource, bound: Bound) -> None:
         self.source = source
         self.bound = bound
         self.n_rows = source.n_rows
@@ -137,13 +149,13 @@ class ParquetChunks:
 
 
 class RayChunks:
-    """The Parquet files scored by Ray actors (:func:`audit_engine.stream.ray_backend.scored_chunks`).
+    """The Parquet or CSV files scored by Ray actors (:func:`audit_engine.stream.ray_backend.scored_chunks`).
 
     ``with_features``: the actors send the feature columns back too, and the driver encodes
     them (a tally needs the rows: the shift tests).
     """
 
-    def __init__(self, source: ParquetSource, bound: Bound, config: Any, *, with_features: bool) -> None:
+    def __init__(self, source: TableSource, bound: Bound, config: Any, *, with_features: bool) -> None:
         self.source = source
         self.bound = bound
         self.config = config
@@ -184,15 +196,19 @@ def should_stream(source: Any, config: Any) -> bool:
         require_ray()  # one sentence on how to install it, before anything is loaded
     if wanted is False and backend == "local":
         return False
-    if not is_parquet_source(source):
+    parquet = is_parquet_source(source)
+    if not parquet and not is_csv_source(source):
         if wanted or backend == "ray":
             raise ConfigError(
-                f"Streaming{' on Ray' if backend == 'ray' else ''} needs --data to be a Parquet file or a folder of "
-                f"Parquet files; got {str(source)[:200]!r}. Convert the data to Parquet or drop --stream/--backend ray."
+                f"Streaming{' on Ray' if backend == 'ray' else ''} needs --data to be a Parquet or CSV file or a folder "
+                f"of them (tables read in chunks of rows); got {str(source)[:200]!r}. Convert the data to Parquet or "
+                "CSV, or drop --stream/--backend ray to read it whole."
             )
         return False
     if wanted or backend == "ray":
         return True
+    if not parquet:  # CSV declares no size; auto reads it whole, as the local loader always did
+        return False
     src = ParquetSource.open(source)
     return src.n_rows * max(1, len(src.columns)) * 8 > AUTO_STREAM_BYTES
 
@@ -219,7 +235,7 @@ def chunk_data(frame: pd.DataFrame, head: AuditData) -> AuditData:
     return AuditData(frame, None, head.target, None, pd.DataFrame(index=frame.index), head.features, head.path, "")
 
 
-def needed_columns(source: ParquetSource, head: AuditData) -> list[str]:
+def needed_columns(source: TableSource, head: AuditData) -> list[str]:
     """Features, target and sensitive columns, each once, checked against the source's schema."""
     wanted = list(head.features or []) + ([head.target] if head.target else []) + head.sensitive_names
     source.check_columns(wanted)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -59,10 +60,33 @@ def test_ray_survives_a_dead_actor(ray_local, compas_folder, tmp_path, monkeypat
     assert _stable(local) == _stable(on_ray)
 
 
-def test_ray_backend_needs_parquet(ray_local, tmp_path, capsys):
-    code = main(["run", str(model_path("compas_logreg.onnx")), "--data", str(data_path("compas.csv")),
-                 "--target", "two_year_recid", "--backend", "ray", "--out", str(tmp_path / "o")])
-    assert code == 2 and "Parquet" in capsys.readouterr().err
+def test_ray_backend_needs_a_table(ray_local, tmp_path, capsys):
+    arrays = tmp_path / "rows.npy"
+    np.save(arrays, np.zeros((10, 5), dtype=np.float32))
+    code = main(["run", str(model_path("compas_logreg.onnx")), "--data", str(arrays),
+                 "--backend", "ray", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Streaming on Ray needs --data to be a Parquet or CSV file" in err
+
+
+def test_ray_reads_csv_like_local_and_survives_a_dead_actor(ray_local, tmp_path, monkeypatch):
+    """Oracle: the in-memory audit of compas.csv. The driver reads the CSV in chunks and feeds the actors;
+    one actor dies on its first chunk, is restarted and the chunk retried."""
+    from audit_engine.stream.ray_backend import FAULT_ENV
+
+    marker = tmp_path / "kill-once"
+    marker.write_text("x")
+    monkeypatch.setenv(FAULT_ENV, str(marker))
+    local = ae.audit(model_path("compas_logreg.onnx"), data_path("compas.csv"),
+                     config=_config().replace(stream=False)).to_dict()
+    on_ray = ae.audit(model_path("compas_logreg.onnx"), data_path("compas.csv"), config=_config(backend="ray")).to_dict()
+    assert not marker.exists()
+    ae.validate(on_ray)
+    assert on_ray["data"]["stream"]["backend"] == "ray" and on_ray["evaluations"]["rows_evaluated"] == 5000
+    assert on_ray["data"]["sha256"] == local["data"]["sha256"]
+    for key in ("data", "performance", "fairness", "verdicts", "status"):
+        got = on_ray[key] if key != "data" else {k: v for k, v in on_ray[key].items() if k != "stream"}
+        assert got == local[key], key
 
 
 def test_without_ray_one_sentence(tmp_path, capsys, monkeypatch, compas_folder):

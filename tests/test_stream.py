@@ -197,12 +197,72 @@ def test_auto_streams_large_parquet(compas_folder, monkeypatch):
     assert "stream" not in doc["data"]
 
 
-def test_stream_needs_parquet(tmp_path, capsys):
-    code = main(["run", str(model_path("compas_logreg.onnx")), "--data", str(data_path("compas.csv")),
-                 "--target", "two_year_recid", "--stream", "--out", str(tmp_path / "o")])
+def test_stream_needs_a_table(tmp_path, capsys):
+    arrays = tmp_path / "rows.npz"
+    np.savez(arrays, x=np.zeros((10, 5), dtype=np.float32), y=np.arange(10) % 2)
+    code = main(["run", str(model_path("compas_logreg.onnx")), "--data", str(arrays),
+                 "--stream", "--out", str(tmp_path / "o")])
     assert code == 2
-    assert "Parquet" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "Parquet or CSV" in err and "drop --stream" in err
     assert not (tmp_path / "o" / "audit.json").exists()
+
+
+def test_stream_reads_compas_csv_like_memory(tmp_path):
+    """The CSV streamed in chunks (local backend) gives the in-memory audit of the same file, digest included."""
+    memory = ae.audit(model_path("compas_logreg.onnx"), data_path("compas.csv"), config=_config(stream=False)).to_dict()
+    doc = ae.audit(model_path("compas_logreg.onnx"), data_path("compas.csv"), config=_config(stream=True)).to_dict()
+    assert doc["data"]["stream"]["backend"] == "local" and doc["data"]["stream"]["files"] == 1
+    assert doc["data"]["sha256"] == memory["data"]["sha256"]
+    for key in ("data", "performance", "fairness", "verdicts", "status"):
+        got = doc[key] if key != "data" else {k: v for k, v in doc[key].items() if k != "stream"}
+        assert got == memory[key], key
+
+
+def _awkward_csv_lines(n: int = 1000) -> list[str]:
+    """Columns whose dtype pandas infers differently chunk by chunk: integers with one blank late, booleans
+    with one blank late, numbers then a word late, an empty column, plain text, plain floats, plain booleans."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"i": rng.integers(0, 9, n), "x": rng.normal(size=n) / 3, "b": rng.random(n) > 0.5,
+                          "t": rng.integers(0, 5, n).astype(str), "s": rng.choice(["a", "b"], n), "e": [""] * n,
+                          "bb": rng.random(n) > 0.5})
+    lines = frame.to_csv(index=False).splitlines()
+    cells = lines[900].split(",")
+    cells[0] = cells[2] = ""
+    cells[3] = "zz"
+    lines[900] = ",".join(cells)
+    return lines
+
+
+@pytest.mark.parametrize("scan_rows", [100, 1 << 16])
+def test_csv_source_chunks_equal_pandas_whole_read(tmp_path, scan_rows):
+    """Oracle: ``pd.read_csv`` of the whole file (what load_data does): every chunk has its dtypes, and the
+    chunks put together are that frame, for a file and for the same rows cut into a folder of files."""
+    from audit_engine.data.csv_source import CsvSource
+
+    lines = _awkward_csv_lines()
+    (tmp_path / "one.csv").write_text("\n".join(lines) + "\n")
+    whole = pd.read_csv(tmp_path / "one.csv")
+    assert whole["i"].dtype == np.float64 and whole["b"].dtype == object and whole["t"].dtype != object
+    folder = tmp_path / "parts"
+    (folder / "b").mkdir(parents=True)
+    (folder / "a.csv").write_text("\n".join(lines[:400]) + "\n")  # sorted paths: a.csv, b/c.tsv
+    (folder / "b" / "c.tsv").write_text("\n".join(line.replace(",", "\t") for line in [lines[0], *lines[400:]]) + "\n")
+    for path in (tmp_path / "one.csv", folder):
+        src = CsvSource.open(path, scan_rows=scan_rows)
+        assert src.n_rows == len(whole) and src.columns == tuple(whole.columns)
+        for size in (128, 1000, 4096):
+            chunks = [frame for _, frame in src.chunks(size)]
+            assert [len(f) for f in chunks] == [min(size, len(whole) - k) for k in range(0, len(whole), size)]
+            for frame in chunks:
+                pd.testing.assert_series_equal(frame.dtypes, whole.dtypes)
+            pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), whole)
+        index = np.array([0, 5, 399, 400, 401, 900, 999])
+        pd.testing.assert_frame_equal(src.take(index, ["t", "x"]), whole.iloc[index][["t", "x"]].reset_index(drop=True))
+    # the folder read whole by load_data is the same frame, with the folder's digest
+    data = ae.load_data(folder)
+    pd.testing.assert_frame_equal(data.frame, whole)
+    assert data.sha256 == CsvSource.open(folder).sha256() != ae.load_data(tmp_path / "one.csv").sha256
 
 
 def test_source_reads_exact_chunks(compas_folder):

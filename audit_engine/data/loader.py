@@ -6,9 +6,10 @@ AuditData keeps the raw columns; binding them to the model's inputs is the job o
 
 from __future__ import annotations
 
-import csv
+import dataclasses
 import difflib
 import hashlib
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,12 +21,17 @@ import numpy as np
 from ..errors import ColumnError, DataError, DataNotFoundError, InvalidValueError
 from ..limits import check_data_file, not_a_file
 from ..params import validate_params
-from .parquet import ParquetSource
+from .csv_source import CSV_SEPARATORS, CsvSource, is_csv_source
+from .csv_source import csv_header as _csv_header
+from .csv_source import refuse_duplicates as _refuse_duplicates
+from .parquet import ParquetSource, is_parquet_source
 
 if TYPE_CHECKING:  # pandas is imported where data is read (0.4 s): inspect and `import audit_engine` skip it
     import pandas as pd
 
-__all__ = ["AuditData", "load_data"]
+__all__ = ["AuditData", "load_data", "select_inputs"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -45,6 +51,9 @@ class AuditData:
     sensitive: DataFrame (n, s) of sensitive attributes as strings (missing stays NaN).
     features: names of the feature columns (tabular); None for arrays.
     path, sha256: where the data came from and its digest (of the file, or of the values).
+    extra: arrays of an .npz beside ``x``, ``y`` and the sensitive ones.
+    inputs: one array per model input name (see :func:`select_inputs`).
+    ignored: arrays of the file that feed no model input (:func:`select_inputs`), by name.
     """
 
     frame: pd.DataFrame | None
@@ -57,6 +66,7 @@ class AuditData:
     sha256: str
     extra: dict[str, np.ndarray] = field(default_factory=dict)
     inputs: dict[str, np.ndarray] | None = None
+    ignored: tuple[str, ...] = ()
 
     @property
     def n_rows(self) -> int:
@@ -82,6 +92,7 @@ class AuditData:
             sha256=self.sha256,
             extra={k: v[index] for k, v in self.extra.items()},
             inputs=None if self.inputs is None else {k: v[index] for k, v in self.inputs.items()},
+            ignored=self.ignored,
         )
 
     def _replace_source(self, path: str, sha256: str) -> AuditData:
@@ -99,6 +110,7 @@ class AuditData:
             **({"inputs": {k: list(v.shape[1:]) for k, v in self.inputs.items()}} if self.inputs is not None else {}),
             "target": self.target,
             "sensitive": self.sensitive_names,
+            **({"ignored_arrays": list(self.ignored)} if self.ignored else {}),
         }
 
 
@@ -133,8 +145,8 @@ def _read(path: Path) -> tuple[pd.DataFrame | None, dict[str, np.ndarray] | None
     suffix = path.suffix.lower()
     check_data_file(path)  # declared sizes against the memory budget, pickles refused, before loading
     try:
-        if suffix in (".csv", ".txt", ".tsv"):
-            sep = "\t" if suffix == ".tsv" else ","
+        if suffix in CSV_SEPARATORS:
+            sep = CSV_SEPARATORS[suffix]
             _refuse_duplicates(_csv_header(path, sep), f"The header of {str(path)!r}")
             return pd.read_csv(path, sep=sep), None
         if suffix in (".parquet", ".pq"):
@@ -169,9 +181,9 @@ def load_data(
 
     Parameters
     ----------
-    source: a path (.csv, .parquet, .npz with ``x`` and optional ``y`` — or, for a model
-        with several inputs, one array per model input name and optional ``y`` — .npy), a
-        DataFrame, a numpy array (n, ...), or an AuditData (returned as is).
+    source: a path (.csv, .parquet, .npz with ``x`` and optional ``y`` — or one array per
+        model input name and optional ``y`` — .npy; a folder of Parquet or of CSV files, in
+        sorted path order), a DataFrame, a numpy array (n, ...), or an AuditData (returned as is).
     target: the label column (tabular); for .npz the ``y`` array is the target.
     sensitive: columns holding protected attributes (kept as strings).
     features: feature columns; default every column but the target and sensitive ones.
@@ -196,6 +208,12 @@ def load_data(
             arrays["y"] = np.asarray(y)
     else:
         file = Path(source)
+        if file.is_dir() and not is_parquet_source(file) and is_csv_source(file):
+            # a folder of CSV files, read whole through the streamed source's reader (one dtype per column)
+            table = CsvSource.open(file)
+            frame = pd.concat([f for _, f in table.chunks(table.n_rows)], ignore_index=True)
+            return load_data(frame, target=target, sensitive=sensitive, features=features)._replace_source(
+                str(file), table.sha256())
         if file.is_dir():  # a folder of Parquet files, read whole (the streamed source reads it in chunks)
 
             check_data_file(file)  # every footer: the files' schemas agree, the total fits the memory budget
@@ -211,7 +229,7 @@ def load_data(
         odd = not_a_file(file)
         if odd is not None:
             raise DataError(f"The data path {str(file)!r} is {odd}, not a file; pass a .csv, .parquet, .npz or .npy "
-                            "file (or a folder of Parquet files).")
+                            "file (or a folder of Parquet or CSV files).")
         if not file.is_file():
             raise DataNotFoundError(f"Data file {str(file)!r} does not exist; check the path.")
         path = str(file)
@@ -311,29 +329,46 @@ def _per_input(arrays: dict[str, np.ndarray], path: str | None, sensitive: Seque
     return AuditData(None, None, "y" if y_values is not None else None, y_values, sens, None, path, sha, inputs=inputs)
 
 
+def select_inputs(data: AuditData, names: Sequence[str]) -> AuditData:
+    """Array data named by the model's inputs: arrays named after inputs win over the ``x`` convention.
+
+    When every name in ``names`` (the model's inputs, in order) is an array of ``data`` (``x``
+    and the arrays beside it, or the per-input arrays of an .npz without ``x``), the data is
+    fed by name: one input reads its array as ``array`` (rows of any shape, as ``x`` would be),
+    several read one array each as ``inputs``; every other array (``y`` and the sensitive
+    arrays aside) is left out, listed in ``ignored`` and logged. Otherwise ``data`` is
+    returned as is (the ``x`` convention, or the binding's own sentence on what is missing).
+
+    Raises DataError when a named array does not have ``n`` rows of at least one dimension.
+    """
+    if data.inputs is not None:
+        arrays = dict(data.inputs)
+    elif data.array is not None:
+        arrays = {"x": data.array, **data.extra}
+    else:
+        return data
+    names = list(names)
+    if not names or any(name not in arrays for name in names) or names == ["x"]:
+        return data
+    if data.inputs is not None and set(arrays) == set(names):
+        return data
+    n = data.n_rows
+    chosen = {name: np.asarray(arrays[name]) for name in names}
+    bad = {k: list(v.shape) for k, v in chosen.items() if v.ndim < 2 or v.shape[0] != n}
+    if bad:
+        raise DataError(f"The arrays of {data.path!r} named after the model's inputs must each have shape (n, ...) "
+                        f"with the data's {n} rows; got {bad}.")
+    ignored = tuple(sorted(k for k in arrays if k not in chosen))
+    logger.warning("The data names every model input (%s); its other arrays %s are not model inputs and are ignored.",
+                   ", ".join(names), list(ignored))
+    if len(names) == 1:
+        return dataclasses.replace(data, array=chosen[names[0]], inputs=None, extra={}, ignored=ignored)
+    return dataclasses.replace(data, array=None, inputs=chosen, extra={}, ignored=ignored)
+
+
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text if len(text) <= 300 else text[:297] + "..."
-
-
-def _csv_header(path: Path, sep: str) -> list[str]:
-    """The column names of a CSV's first line as written (pandas renames a repeated 'a' to 'a.1')."""
-    try:
-        with path.open(encoding="utf-8", errors="replace", newline="") as fh:
-            first = fh.readline(1 << 20)
-    except OSError:
-        return []
-    return next(csv.reader([first], delimiter=sep), [])
-
-
-def _refuse_duplicates(names: Sequence[str], where: str) -> None:
-    seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            raise ColumnError(
-                f"{where} names the column {name!r} twice; a feature must have one name, so rename or drop one of them."
-            )
-        seen.add(name)
 
 
 def _refuse_time_features(frame: pd.DataFrame, features: Sequence[str]) -> None:

@@ -1,4 +1,4 @@
-"""The Ray Data backend: Parquet read by ``ray.data.read_parquet``, scored by actors.
+"""The Ray backend: Parquet read by ``ray.data.read_parquet``, CSV read by the driver, scored by actors.
 
 Each actor (a callable class under ``map_batches``) holds one onnxruntime session made
 from the model bytes, which are put in the object store once (``ray.put``); it scores
@@ -16,6 +16,18 @@ Order, not worker timing, decides every figure: the dataset keeps its row order
 source's chunks (:func:`audit_engine.audit.prepare`), so the same seed gives the same
 audit.json on ``local`` and ``ray`` apart from timings and call counts. A dead actor is
 restarted and its batch retried by Ray (``max_restarts`` / ``max_task_retries``).
+
+CSV is not read by ``ray.data.read_csv``: Ray Data parses CSV with pyarrow, whose type
+inference is not pandas' (it runs per file and per block, turns ISO dates into
+timestamps, has other missing-value and boolean spellings, and its float parsing may differ
+in the last bit from pandas' parser), so the rows could reach the actors with other values
+or dtypes than the local loader's ``pd.read_csv`` gives, and the figures would differ. The
+row order would hold (``preserve_order``), the values would not. Instead the driver reads
+the CSV in chunks of ``chunk_rows`` rows with pandas
+(:class:`~audit_engine.data.csv_source.CsvSource`: the loader's options, one dtype per
+column) and sends each chunk to a pool of the same :class:`_Scorer` actors, at most two
+chunks per actor in flight, taking the results back in row order: the numbers are those of
+the local backend, and the driver's memory is bounded by a few chunks.
 """
 
 from __future__ import annotations
@@ -25,6 +37,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,7 +47,7 @@ import pandas as pd
 
 from ..bind import bind_rows
 from ..data.loader import AuditData
-from ..data.parquet import rebatch
+from ..data.parquet import ParquetSource, rebatch
 from ..errors import ConfigError
 from ..model.loader import load_model
 
@@ -78,6 +91,8 @@ class _Scorer:
 
     def __init__(self, model_bytes: bytes, provider: str, output: str, output_kind: str | None, binding: Any,
                  space: Any, max_chunk_bytes: int, keep: list[str], fault: str | None) -> None:
+        if isinstance(model_bytes, list):  # [reference]: nested, so a restarted actor does not need Ray to keep
+            model_bytes = model_bytes[0]   # the constructor's arguments (the driver holds the reference)
         if not isinstance(model_bytes, (bytes, bytearray, memoryview)):  # the object-store reference
             import ray
 
@@ -92,6 +107,10 @@ class _Scorer:
         self.evaluator = bind_rows(model, space, None, binding=binding, max_chunk_bytes=max_chunk_bytes)
         self.keep = keep
         self.fault = fault
+
+    def score(self, batch: pd.DataFrame) -> pd.DataFrame:
+        """The actor method the driver calls with a CSV chunk (see the module doc)."""
+        return self(batch)
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         if self.fault and os.path.exists(self.fault):
@@ -126,17 +145,22 @@ def scored_chunks(source: Any, model: Any, evaluator: Any, head: Any, columns: l
     model_ref = ray.put(Path(model.path).read_bytes())
     actors = gpus if use_gpu else max(1, int(resources.get("CPU", 1)) - 1)
     compute = {"num_gpus": 1} if use_gpu else {"num_cpus": 1}
-    # the guard also in the worker processes that list and read the files (see _guard_fsspec_http)
-    setup = {"worker_process_setup_hook": "audit_engine.stream.ray_backend._guard_fsspec_http"}
-    ds = ray.data.read_parquet(list(source.files), runtime_env=setup).select_columns(columns)
-    with warnings.catch_warnings():  # Ray >= 2.5x deprecates ray_remote_args_fn; Ray Data retries by default anyway
-        warnings.simplefilter("ignore", DeprecationWarning)
-        scored = _map(ds, model_ref, model, evaluator, keep, use_gpu, actors, compute, chunk_rows)
+    kwargs = _scorer_kwargs(model_ref, model, evaluator, keep, use_gpu)
     k = evaluator.n_outputs if evaluator.task == "classification" else 1
     names = [f"{_PREFIX}{j}" for j in range(k)]
     started = time.perf_counter()
-    batches = scored.iter_batches(batch_size=chunk_rows, batch_format="pandas")
-    for start, frame in rebatch(batches, chunk_rows):
+    if isinstance(source, ParquetSource):
+        # the guard also in the worker processes that list and read the files (see _guard_fsspec_http)
+        setup = {"worker_process_setup_hook": "audit_engine.stream.ray_backend._guard_fsspec_http"}
+        ds = ray.data.read_parquet(list(source.files), runtime_env=setup).select_columns(columns)
+        with warnings.catch_warnings():  # Ray >= 2.5x deprecates ray_remote_args_fn; Ray Data retries by default anyway
+            warnings.simplefilter("ignore", DeprecationWarning)
+            scored = _map(ds, kwargs, evaluator, actors, compute, chunk_rows)
+        batches = scored.iter_batches(batch_size=chunk_rows, batch_format="pandas")
+        chunks: Iterator[tuple[int, pd.DataFrame]] = rebatch(batches, chunk_rows)
+    else:  # CSV: read by the driver with pandas (see the module doc), scored by actors
+        chunks = _driver_fed(ray, source, columns, kwargs, actors, compute, chunk_rows)
+    for start, frame in chunks:
         proba = frame[names].to_numpy(dtype=np.float64)
         evaluator.stats.rows_evaluated += len(frame)
         evaluator.stats.model_calls += 1
@@ -144,8 +168,17 @@ def scored_chunks(source: Any, model: Any, evaluator: Any, head: Any, columns: l
         yield start, frame[keep], proba
 
 
-def _map(ds: Any, model_ref: Any, model: Any, evaluator: Any, keep: list[str], use_gpu: bool, actors: int,
-         compute: dict[str, Any], chunk_rows: int) -> Any:
+def _scorer_kwargs(model_ref: Any, model: Any, evaluator: Any, keep: list[str], use_gpu: bool) -> dict[str, Any]:
+    """The :class:`_Scorer` constructor's arguments: the model, the driver's binding and space."""
+    return {
+        "model_bytes": model_ref, "provider": "cuda" if use_gpu else "cpu", "output": model.output,
+        "output_kind": model.output_kind, "binding": evaluator.binding,
+        "space": evaluator.space, "max_chunk_bytes": evaluator.max_chunk_bytes, "keep": keep,
+        "fault": os.environ.get(FAULT_ENV),
+    }
+
+
+def _map(ds: Any, kwargs: dict[str, Any], evaluator: Any, actors: int, compute: dict[str, Any], chunk_rows: int) -> Any:
     """``map_batches`` of :class:`_Scorer` over a pool of ``actors`` actors, retried when one dies."""
     import ray
 
@@ -153,13 +186,29 @@ def _map(ds: Any, model_ref: Any, model: Any, evaluator: Any, keep: list[str], u
         _Scorer,
         batch_format="pandas",
         batch_size=max(1, min(chunk_rows, evaluator.rows_per_chunk)),
-        fn_constructor_kwargs={
-            "model_bytes": model_ref, "provider": "cuda" if use_gpu else "cpu", "output": model.output,
-            "output_kind": model.output_kind, "binding": evaluator.binding,
-            "space": evaluator.space, "max_chunk_bytes": evaluator.max_chunk_bytes, "keep": keep,
-            "fault": os.environ.get(FAULT_ENV),
-        },
+        fn_constructor_kwargs=kwargs,
         compute=ray.data.ActorPoolStrategy(size=actors),
         ray_remote_args_fn=lambda: {"max_restarts": _RESTARTS, "max_task_retries": _RESTARTS},
         **compute,
     )
+
+
+def _driver_fed(ray: Any, source: Any, columns: list[str], kwargs: dict[str, Any], actors: int,
+                compute: dict[str, Any], chunk_rows: int) -> Iterator[tuple[int, pd.DataFrame]]:
+    """``(start_row, scored frame)`` of ``source``'s chunks (read here), scored by ``actors`` :class:`_Scorer`
+    actors, in row order; at most two chunks per actor in flight (bounded memory)."""
+    remote = ray.remote(max_restarts=_RESTARTS, max_task_retries=_RESTARTS, **compute)(_Scorer)
+    pool = [remote.remote(**dict(kwargs, model_bytes=[kwargs["model_bytes"]])) for _ in range(actors)]
+    pending: deque[tuple[int, Any]] = deque()
+    try:
+        for i, (start, frame) in enumerate(source.chunks(chunk_rows, columns=columns)):
+            pending.append((start, pool[i % actors].score.remote(frame)))
+            if len(pending) >= 2 * actors:
+                start, ref = pending.popleft()
+                yield start, ray.get(ref)
+        while pending:
+            start, ref = pending.popleft()
+            yield start, ray.get(ref)
+    finally:
+        for actor in pool:
+            ray.kill(actor)
