@@ -393,7 +393,8 @@ def test_property_any_value_for_any_key_is_accepted_or_refused_in_one_line(key, 
         config = ae.AuditConfig.from_dict(table)
     except ae.ConfigError as exc:
         assert "\n" not in str(exc) and str(exc).endswith(".")
-        assert repr(name) in str(exc) or f"'{section}.{name}'" in str(exc) or f"'{name}'" in str(exc), str(exc)
+        assert (repr(name) in str(exc) or f"'{section}.{name}'" in str(exc) or f"'{name}'" in str(exc)
+                or f"[{name}]" in str(exc) or f"{name} parameter" in str(exc)), str(exc)  # a table names itself
         assert not setting.is_satisfied_by(value) or name in ("sensitive", "features", "checks", "classes")  # plus semantic checks (distinct, known)
         return
     assert setting.is_satisfied_by(value)
