@@ -31,7 +31,6 @@ the streamed source reads such a column as text throughout.
 from __future__ import annotations
 
 import csv
-import hashlib
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ColumnError, DataError, DataNotFoundError, InvalidValueError
-from .parquet import rebatch
+from .parquet import files_sha256, rebatch
 
 if TYPE_CHECKING:  # pandas is imported where rows are read (start-up time, as in data/parquet.py)
     import pandas as pd
@@ -186,17 +185,8 @@ class CsvSource:
                 raise ColumnError(f"The column {name!r} is not in the CSV data (columns: {shown}).")
 
     def sha256(self) -> str:
-        """Digest of the files' bytes (a folder: with their names relative to ``path``), in order;
-        a single file's digest is that of its bytes, as :func:`~audit_engine.data.loader.load_data` gives it."""
-        digest = hashlib.sha256()
-        root = Path(self.path)
-        for file in self.files:
-            if root.is_dir():
-                digest.update(Path(file).relative_to(root).as_posix().encode() + b"\x00")
-            with open(file, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 22), b""):
-                    digest.update(block)
-        return digest.hexdigest()
+        """Digest of the files (:func:`~audit_engine.data.parquet.files_sha256`), as for Parquet."""
+        return files_sha256(self.path, self.files)
 
     def head(self, n: int, columns: Sequence[str] | None = None) -> pd.DataFrame:
         """The first ``n`` rows (or fewer) as a DataFrame."""

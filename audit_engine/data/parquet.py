@@ -100,22 +100,9 @@ class ParquetSource:
                 raise ColumnError(f"The column {name!r} is not in the Parquet data (columns: {shown}).")
 
     def sha256(self) -> str:
-        """Digest of the files' bytes (and their names relative to ``path``), in order; a single
-        file's digest is that of its bytes, as :func:`~audit_engine.data.loader.load_data` gives it."""
-        digest = hashlib.sha256()
-        root = Path(self.path)
-        if root.is_file():
-            with open(root, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 22), b""):
-                    digest.update(block)
-            return digest.hexdigest()
-        for file in self.files:
-            rel = Path(file).relative_to(root).as_posix() if root.is_dir() else Path(file).name
-            digest.update(rel.encode() + b"\x00")
-            with open(file, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 22), b""):
-                    digest.update(block)
-        return digest.hexdigest()
+        """Digest of the files (:func:`files_sha256`): a single file's is that of its bytes, as
+        :func:`~audit_engine.data.loader.load_data` gives it; a folder's covers names and bytes."""
+        return files_sha256(self.path, self.files)
 
     def head(self, n: int, columns: Sequence[str] | None = None) -> pd.DataFrame:
         """The first ``n`` rows (or fewer) as a DataFrame."""
@@ -138,6 +125,21 @@ class ParquetSource:
         batches = dataset.to_batches(columns=cols, batch_size=min(chunk_rows, 1 << 16), batch_readahead=2,
                                      fragment_readahead=1, use_threads=False)
         yield from rebatch((b.to_pandas() for b in batches if b.num_rows), chunk_rows)
+
+
+def files_sha256(path: str | os.PathLike[str], files: Sequence[str]) -> str:
+    """The digest of a table's files, in order: a single file's bytes; for a folder, each file's
+    name relative to it (then a NUL) and its bytes, so renaming or moving a file changes it too."""
+    digest = hashlib.sha256()
+    root = Path(path)
+    folder = root.is_dir()
+    for file in files:
+        if folder:
+            digest.update(Path(file).relative_to(root).as_posix().encode() + b"\x00")
+        with open(file, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 22), b""):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 def rebatch(frames: Iterable[pd.DataFrame], chunk_rows: int) -> Iterator[tuple[int, pd.DataFrame]]:
