@@ -208,14 +208,6 @@ def test_image_robustness_equals_the_core_on_the_same_rows():
     assert noise[-1] >= noise[0] and SEVERITIES["noise"][-1] > SEVERITIES["noise"][0]
 
 
-def test_text_model_is_skipped_with_a_reason():
-    cfg = AuditConfig(target="label", tokenizer=str(model_path("reviews_tokenizer.json")), checks=["robustness"])
-    result = ae.audit(model_path("reviews_transformer.onnx"), data_path("reviews.csv"), config=cfg)
-    info = result.checks["robustness"]
-    assert info.status == "skipped" and "text" in info.reason and result.robustness is None
-    ae.validate(result.to_dict())
-
-
 def test_unknown_kind_is_refused_in_one_sentence():
     cfg = _compas_config(robustness={"kinds": ["blur"]})
     with pytest.raises(ae.errors.ConfigError, match="Unknown robustness kind"):

@@ -79,7 +79,8 @@ class MaxFlipRate(Record):
 
 @record
 class RobustnessResult(Record):
-    """``robustness``: flips under perturbation of ``rows`` audited rows (a seeded sample when ``sampled``)."""
+    """``robustness``: flips under perturbation of ``rows`` audited rows (a seeded sample when ``sampled``);
+    ``modality``: ``tabular``, ``image`` or ``text`` (raw strings edited before the tokenizer)."""
 
     modality: str
     rows: int

@@ -3,7 +3,7 @@
 What it does (the figures and their intervals: :mod:`.perturb`):
 
 - rows: a seeded sample of at most ``max_rows`` audited rows (default 1000 tabular rows,
-  100 images; ``ctx.rng("robustness", "sample")``), ``rows`` in feature space;
+  100 images, 200 texts; ``ctx.rng("robustness", "sample")``), ``rows`` in feature space;
 - kinds (``kinds = "auto"``): tabular ``jitter``, ``category_swap`` (when a feature is
   categorical, from ``ctx.space.categorical_mask``) and ``missing`` (only when the model
   returns finite outputs on missing values: probed on a few rows through the Evaluator
@@ -16,15 +16,19 @@ What it does (the figures and their intervals: :mod:`.perturb`):
 - per group: the sensitive attributes of the sampled rows (``ctx.data.sensitive``);
 - randomness: ``ctx.rng("robustness", kind, level)`` per kind and severity level, so one
   kind's figures do not depend on which other kinds ran;
+- text models (a tokenizer binding, ``ctx.space.text``): kinds ``typo``, ``casing``,
+  ``whitespace``, ``punctuation`` (:mod:`.text`) edit the raw strings of the text column of the
+  sampled rows (``ctx.data.frame[text_column]``); the edited frame is encoded by
+  ``ctx.space.encode`` exactly as the audit encoded the original (the model's tokenizer,
+  truncation and padding), then scored through the Evaluator like any other rows. Default
+  200 rows;
 - the policy's ``max_flip_rate`` rule: the highest flip rate over the kinds at ``policy_level``
   (default 3 of 5), with its Wilson interval.
-
-Text models are skipped for now (typos, casing, whitespace and punctuation need the
-tokenizer's side of the input, which the check does not perturb yet).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -35,23 +39,24 @@ from ..errors import ConfigError, ModelRuntimeError
 from ..params import RobustnessParams
 from ..results.robustness import FlipRate, FragileRow, GroupDisparity, MaxFlipRate, PerturbationResult, RobustnessResult
 from ..stats import Estimate
-from .perturb import IMAGE, TABULAR, robustness
+from .perturb import IMAGE, TABULAR, TEXT, robustness
+from .text import perturb_texts
 
 __all__ = ["Params", "applies", "run", "modality", "sample_index", "decider", "missable_mask", "missing_supported",
            "DEFAULT_ROWS"]
 
 Params = RobustnessParams
 
-DEFAULT_ROWS = {"tabular": 1000, "image": 100}
+DEFAULT_ROWS = {"tabular": 1000, "image": 100, "text": 200}
 """Rows perturbed when ``max_rows`` is not set, by modality."""
 
 _PROBE_ROWS = 64  # at most this many rows probe the model's answer to missing values
 
 
 def modality(ctx: Any) -> str | None:
-    """``"image"``, ``"tabular"`` or None (text, or rows that are neither)."""
+    """``"text"`` (a tokenizer binding), ``"image"``, ``"tabular"`` or None (rows that are none of these)."""
     if ctx.space.text is not None:
-        return None
+        return "text"
     if ctx.space.is_image:
         return "image"
     if ctx.space.features or len(ctx.space.row_shape) == 1:
@@ -60,11 +65,8 @@ def modality(ctx: Any) -> str | None:
 
 
 def applies(ctx: Any) -> str | None:
-    if ctx.space.text is not None:
-        return ("robustness does not perturb text yet (character typos, casing, whitespace and punctuation are "
-                "planned); this model reads text, so the check is skipped")
     if modality(ctx) is None:
-        return (f"robustness perturbs tabular rows or images; these rows have shape {list(ctx.space.row_shape)} "
+        return (f"robustness perturbs tabular rows, images or text read through a tokenizer; these rows have shape {list(ctx.space.row_shape)} "
                 "and no image layout")
     if ctx.rows.shape[0] < 2:
         return f"the audited data has {ctx.rows.shape[0]} row; flip rates need at least 2"
@@ -129,7 +131,7 @@ def missing_supported(ctx: Any, rows: np.ndarray, missable: np.ndarray) -> bool:
 
 def _kinds(ctx: AuditContext, params: RobustnessParams, kind_of_rows: str, rows: np.ndarray,
            categorical: np.ndarray, missable: np.ndarray) -> tuple[list[str], dict[str, str]]:
-    allowed = TABULAR if kind_of_rows == "tabular" else IMAGE
+    allowed = {"tabular": TABULAR, "image": IMAGE, "text": TEXT}[kind_of_rows]
     asked = allowed if params.kinds == "auto" else tuple(params.kinds)
     unknown = [k for k in asked if k not in allowed]
     if unknown:
@@ -148,6 +150,28 @@ def _kinds(ctx: AuditContext, params: RobustnessParams, kind_of_rows: str, rows:
         else:
             kinds.append(kind)
     return kinds, skipped
+
+
+def text_perturber(ctx: Any, take: np.ndarray) -> Callable[[str, float, np.random.Generator], np.ndarray]:
+    """``f(kind, severity, rng) -> (len(take), *row_shape)``: the sampled rows' texts perturbed
+    (:func:`.text.perturb_texts`, row order, one stream) and encoded as the audit encodes text.
+
+    The perturbed rows are an :class:`~audit_engine.data.AuditData` like the audited one (the
+    sampled rows of its frame, target and sensitive attributes) whose text column holds the
+    edited strings; ``ctx.space.encode`` tokenises it with the bound tokenizer."""
+    column = ctx.space.text.column
+    frame = ctx.data.frame.iloc[take].copy()
+    texts = frame[column].astype(str).tolist()  # the strings the encoder tokenises
+    sub = dataclasses.replace(
+        ctx.data, frame=frame, y=None if ctx.data.y is None else np.asarray(ctx.data.y)[take],
+        sensitive=ctx.data.sensitive.iloc[take] if ctx.data.sensitive is not None else ctx.data.sensitive)
+
+    def encoded(kind: str, severity: float, rng: np.random.Generator) -> np.ndarray:
+        moved = frame.copy()
+        moved[column] = perturb_texts(kind, texts, severity, rng)
+        return ctx.space.encode(dataclasses.replace(sub, frame=moved))
+
+    return encoded
 
 
 def _spatial_axes(ctx: AuditContext) -> tuple[int, ...]:
@@ -178,7 +202,8 @@ def run(ctx: AuditContext) -> CheckOutcome:
                       spatial_axes=_spatial_axes(ctx) if kind_of_rows == "image" else (),
                       groups=groups, positive_index=ctx.positive_index, confidence=float(ctx.config.confidence),
                       policy_level=int(params.policy_level), top_rows=int(params.top_k), row_ids=take,
-                      missable=missable)
+                      missable=missable,
+                      perturb_rows=text_perturber(ctx, take) if kind_of_rows == "text" else None)
     at_level = [r for r in core.results if r.level == core.policy_level]
     worst = max(at_level, key=lambda r: r.flip_rate.value, default=None)
     top = (MaxFlipRate(value=0.0, ci_low=float("nan"), ci_high=float("nan"), kind=None, level=core.policy_level)

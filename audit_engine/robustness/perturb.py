@@ -16,7 +16,10 @@ Kinds (``feature space`` rows, as the Evaluator takes them):
 - images ``noise`` (Gaussian, σ a share of the pixel range), ``blur`` (Gaussian filter over the
   spatial axes), ``brightness`` (a shift), ``contrast`` (a scale about each image's mean) and
   ``quantise`` (fewer grey levels), five severities each as in ImageNet-C (Hendrycks &
-  Dietterich 2019), clipped to the data's range.
+  Dietterich 2019), clipped to the data's range;
+- text ``typo``, ``casing``, ``whitespace`` and ``punctuation``: edits of the raw strings
+  (:mod:`.text`), which the caller re-encodes through the model's tokenizer and passes in as
+  ``perturb_rows`` (token ids are never perturbed directly).
 
 Figures, each with an interval (rows are independent, one draw each):
 
@@ -39,8 +42,9 @@ from scipy import ndimage
 from scipy import stats as _st
 
 from ..slices.search import newcombe_difference
+from .text import TEXT, TEXT_SEVERITIES
 
-__all__ = ["SEVERITIES", "FlipEstimate", "KindResult", "RobustnessResult", "flip_rate_expected_linear",
+__all__ = ["SEVERITIES", "TABULAR", "IMAGE", "TEXT", "FlipEstimate", "KindResult", "RobustnessResult", "flip_rate_expected_linear",
            "perturb", "robustness", "wilson"]
 
 SEVERITIES: dict[str, tuple[float, ...]] = {
@@ -52,6 +56,7 @@ SEVERITIES: dict[str, tuple[float, ...]] = {
     "brightness": (0.1, 0.2, 0.3, 0.4, 0.5),       # shift as a share of the range
     "contrast": (0.75, 0.6, 0.45, 0.3, 0.2),       # scale about the image mean
     "quantise": (64, 32, 16, 8, 4),                # grey levels kept
+    **TEXT_SEVERITIES,                             # text kinds: see :mod:`.text`
 }
 TABULAR = ("jitter", "category_swap", "missing")
 IMAGE = ("noise", "blur", "brightness", "contrast", "quantise")
@@ -247,13 +252,17 @@ def robustness(predict: Callable[[np.ndarray], np.ndarray], decide: Callable[[np
                spatial_axes: tuple[int, ...] = (), groups: Mapping[str, np.ndarray] | None = None,
                positive_index: int | None = None, confidence: float = 0.95, policy_level: int = 3,
                top_rows: int = 10, row_ids: np.ndarray | None = None,
-               missable: np.ndarray | None = None) -> RobustnessResult:
+               missable: np.ndarray | None = None,
+               perturb_rows: Callable[[str, float, np.random.Generator], np.ndarray] | None = None) -> RobustnessResult:
     """Perturb ``rows`` by every kind at the five severities and measure flips (see the module docstring).
 
     ``predict(rows) -> (n, k)`` scores (the Evaluator), ``decide(scores) -> (n,)`` decisions;
     ``rng_for(kind, level)`` the random stream of one (kind, level), so results do not depend
     on which other kinds ran. ``groups``: {attribute: (n,) labels} for per-group flip rates;
     ``missable``: the features ``missing`` may set missing (see :func:`perturb`).
+    ``perturb_rows(kind, severity, rng) -> (n, *row_shape)``: the perturbed ``rows`` when they
+    are not perturbed in feature space (text: the raw strings edited and re-encoded); by
+    default :func:`perturb`.
     """
     base = predict(rows)
     base_decision = decide(base)
@@ -263,8 +272,11 @@ def robustness(predict: Callable[[np.ndarray], np.ndarray], decide: Callable[[np
     out: list[KindResult] = []
     for kind in kinds:
         for level, severity in enumerate(SEVERITIES[kind], start=1):
-            moved_rows = perturb(kind, rows, severity, rng_for(kind, level), categorical=categorical,
-                                 reference=reference, spatial_axes=spatial_axes, missable=missable)
+            if perturb_rows is not None:
+                moved_rows = perturb_rows(kind, float(severity), rng_for(kind, level))
+            else:
+                moved_rows = perturb(kind, rows, severity, rng_for(kind, level), categorical=categorical,
+                                     reference=reference, spatial_axes=spatial_axes, missable=missable)
             moved = predict(moved_rows)
             flips = decide(moved) != base_decision
             k = int(flips.sum())

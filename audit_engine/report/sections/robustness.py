@@ -20,10 +20,14 @@ if TYPE_CHECKING:
 
 _KIND_NAMES = {"jitter": "Jitter", "category_swap": "Category swap", "missing": "Missing values",
                "noise": "Gaussian noise", "blur": "Blur", "brightness": "Brightness", "contrast": "Contrast",
-               "quantise": "Quantisation"}
+               "quantise": "Quantisation", "typo": "Character typos", "casing": "Casing",
+               "whitespace": "Whitespace", "punctuation": "Punctuation"}
 _SEVERITY_UNITS = {"jitter": "× each feature's spread", "category_swap": "share of cells",
                    "missing": "share of cells", "noise": "σ, share of the range", "blur": "σ in pixels",
-                   "brightness": "shift, share of the range", "contrast": "scale", "quantise": "grey levels"}
+                   "brightness": "shift, share of the range", "contrast": "scale", "quantise": "grey levels",
+                   "typo": "edit probability per letter or digit", "casing": "share of words swapcased",
+                   "whitespace": "share of word gaps doubled or removed",
+                   "punctuation": "share of words losing or gaining an end mark"}
 
 
 def _flip(f: FlipRate) -> Cell:
@@ -92,6 +96,11 @@ def section_blocks(result: AuditResult, ids: _Ids) -> list[Block]:
         f"Each row of {sample} ({r.modality} data) was perturbed once per kind and severity level and scored "
         f"again; a row "
         f"flips when its decision changes (decision: {r.decision}). Higher flip rates mean less robust decisions.")]
+    if r.modality == "text":
+        blocks.append(Paragraph(
+            "The texts were edited as written (typos, casing, whitespace, punctuation) and then tokenised by the "
+            "model's own tokenizer; an edit the tokenizer normalises away (a lower-casing tokenizer and casing, for "
+            "one) cannot flip a decision.", "muted"))
     if m.kind is not None:
         blocks.append(Paragraph(
             f"Highest flip rate at the policy's level {m.level}: {fmt_number(m.value, percent=True)} under "
