@@ -218,7 +218,8 @@ def test_text_audit_validates_and_flips_equal_onnxruntime(reviews):
 
 def _strip(doc):
     if isinstance(doc, dict):
-        return {k: _strip(v) for k, v in doc.items() if k != "created" and k != "seconds" and not k.endswith("_seconds")}
+        return {k: _strip(v) for k, v in doc.items()
+                if k not in ("created", "seconds") and not k.endswith("_seconds")}
     if isinstance(doc, list):
         return [_strip(v) for v in doc]
     return doc

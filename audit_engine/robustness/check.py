@@ -66,7 +66,8 @@ def modality(ctx: Any) -> str | None:
 
 def applies(ctx: Any) -> str | None:
     if modality(ctx) is None:
-        return (f"robustness perturbs tabular rows, images or text read through a tokenizer; these rows have shape {list(ctx.space.row_shape)} "
+        return ("robustness perturbs tabular rows, images or text read through a tokenizer; these rows have shape "
+                f"{list(ctx.space.row_shape)} "
                 "and no image layout")
     if ctx.rows.shape[0] < 2:
         return f"the audited data has {ctx.rows.shape[0]} row; flip rates need at least 2"

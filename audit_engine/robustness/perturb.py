@@ -44,8 +44,8 @@ from scipy import stats as _st
 from ..slices.search import newcombe_difference
 from .text import TEXT, TEXT_SEVERITIES
 
-__all__ = ["SEVERITIES", "TABULAR", "IMAGE", "TEXT", "FlipEstimate", "KindResult", "RobustnessResult", "flip_rate_expected_linear",
-           "perturb", "robustness", "wilson"]
+__all__ = ["SEVERITIES", "TABULAR", "IMAGE", "TEXT", "FlipEstimate", "KindResult", "RobustnessResult",
+           "flip_rate_expected_linear", "perturb", "robustness", "wilson"]
 
 SEVERITIES: dict[str, tuple[float, ...]] = {
     "jitter": (0.02, 0.05, 0.1, 0.2, 0.5),
