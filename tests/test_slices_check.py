@@ -241,3 +241,62 @@ def test_eu_ai_act_view_cites_the_slices(compas):
     rows = {e["source"]: e for item in doc["items"] for e in item["evidence"] if e["source"].startswith("slices.")}
     assert rows["slices.discovered"]["value"] == compas.slices.discovered
     assert rows["slices.slice_error_gap"]["value"] == pytest.approx(compas.slices.slice_error_gap.value)
+
+
+def _recount(frame: pd.DataFrame, loss: np.ndarray, record) -> int:
+    """Every reported slice's size and mean loss, recounted with pandas from its predicate text."""
+    checked = 0
+    for s in record.slices:
+        m = np.logical_and.reduce([_mask(frame, p) for p in s.predicates])
+        assert s.size == int(m.sum())
+        assert np.isclose(s.loss, loss[m].mean()) and np.isclose(s.rest_loss, loss[~m].mean())
+        checked += 1
+    return checked
+
+
+def test_text_slices_read_the_texts_length_and_the_groups():
+    """Oracle: onnxruntime on feeds built with ``tokenizers`` in the test (errors per row), word counts
+    with str.split, pandas for the slices."""
+    from .test_text import TEXT_MODEL, TOK, _direct_feeds, _session, _softmax
+
+    frame = pd.read_csv(data_path("reviews.csv"))
+    cfg = AuditConfig(target="label", sensitive=("group",), tokenizer=str(TOK), checks=("slices",),
+                      slices={"min_size": 20, "fdr": 0.999, "top_k": 1000, "max_level": 2})
+    result = ae.audit(TEXT_MODEL, data_path("reviews.csv"), config=cfg)
+    ae.validate(json.loads(result.to_json()))
+    rec = result.slices
+    assert rec is not None and rec.columns[0] == "text length (words)" and "group" in rec.columns
+    assert "text" not in rec.columns  # each text would be its own category
+    out = _session(TEXT_MODEL).run(None, _direct_feeds(frame["text"].astype(str).tolist()))[0]
+    proba = _softmax(out) if (out.min() < 0 or not np.allclose(out.sum(axis=1), 1, atol=1e-4)) else out
+    errors = (proba.argmax(axis=1) != frame["label"].to_numpy()).astype(float)
+    oracle = pd.DataFrame({"text length (words)": frame["text"].astype(str).str.split().str.len(),
+                           "group": frame["group"].astype(str)})
+    assert np.isclose(rec.mean_loss, errors.mean())
+    assert rec.tested > 5
+    assert _recount(oracle, errors, rec) == len(rec.slices) > 0  # a loose FDR: most slices tested are reported
+
+
+def test_image_slices_read_brightness_and_contrast():
+    """Oracle: onnxruntime on the images (log loss per row: the CNN errs too rarely for error slices),
+    numpy for each image's mean and spread, pandas for the slices."""
+    from .test_text import _softmax
+
+    arrays = np.load(data_path("digits.npz"))
+    x, y = arrays["x"], arrays["y"]
+    cfg = AuditConfig(checks=("slices",), slices={"metric": "log_loss", "min_size": 30, "fdr": 0.999, "top_k": 1000,
+                                                  "max_level": 2})
+    result = ae.audit(model_path("digits_cnn.onnx"), data_path("digits.npz"), config=cfg)
+    ae.validate(json.loads(result.to_json()))
+    rec = result.slices
+    assert rec.columns == ("image brightness (mean pixel)", "image contrast (pixel standard deviation)")
+    sess = ort.InferenceSession(str(model_path("digits_cnn.onnx")), providers=["CPUExecutionProvider"])
+    out = sess.run(None, {sess.get_inputs()[0].name: x.astype(np.float32)})[0].astype(np.float64)
+    proba = out if (out.min() >= 0 and np.allclose(out.sum(axis=1), 1, atol=1e-4)) else _softmax(out)
+    loss = -np.log(np.clip(proba[np.arange(len(y)), y], 1e-15, 1.0))
+    flat = x.reshape(len(x), -1).astype(np.float64)
+    oracle = pd.DataFrame({"image brightness (mean pixel)": flat.mean(axis=1),
+                           "image contrast (pixel standard deviation)": flat.std(axis=1)})
+    assert rec.loss == "log_loss" and np.isclose(rec.mean_loss, loss.mean(), rtol=1e-4)
+    assert rec.tested > 5
+    assert _recount(oracle, loss, rec) == len(rec.slices) > 0

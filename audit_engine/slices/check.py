@@ -2,9 +2,11 @@
 
 What it does (the search and its statistics: :mod:`.search`):
 
-- columns: the feature columns and the sensitive attributes, with their raw values (from
-  ``ctx.data.frame`` and ``ctx.data.sensitive``), so predicates read as the data writes
-  them (``c_charge_degree = F``, ``age in [25, 31)``);
+- columns (:func:`slice_frame`): the feature columns and the sensitive attributes, with their
+  raw values (from ``ctx.data.frame`` and ``ctx.data.sensitive``), so predicates read as the
+  data writes them (``c_charge_degree = F``, ``age in [25, 31)``); a text model's slices are
+  described by the text's length in words and the frame's other columns, an image model's by
+  each image's brightness and contrast, both with the sensitive attributes;
 - loss per row (higher = worse): the audit's decision errors (``predicted_index !=
   y_index``, 0/1) for a classifier, or its log loss when ``metric = "log_loss"``; the
   absolute error for a regression (whatever ``metric`` says);
@@ -16,7 +18,7 @@ What it does (the search and its statistics: :mod:`.search`):
   discovered slice (reported in the top ``top_k`` or not) with its FCR interval, 0 when nothing
   was discovered.
 
-Needs a target and tabular data with its columns. On streamed data it runs on the hashed
+Needs a target. On streamed data it runs on the hashed
 sample (``ctx.rows`` / ``ctx.data`` are the sample) and the section says so (``sampled``).
 """
 
@@ -34,7 +36,7 @@ from ..results.slices import SlicesResult, WeakSlice
 from ..stats import Estimate
 from .search import Slice, SliceSearch, predicates, search
 
-__all__ = ["Params", "applies", "run", "slice_frame", "row_loss"]
+__all__ = ["Params", "applies", "run", "slice_frame", "row_loss", "TEXT_LENGTH", "BRIGHTNESS", "CONTRAST"]
 
 Params = SlicesParams
 
@@ -42,18 +44,43 @@ Params = SlicesParams
 def applies(ctx: Any) -> str | None:
     if ctx.data.y is None:
         return "weak-slice discovery compares errors, which need a target column (--target)"
-    if ctx.space.text is not None:
-        return "weak-slice discovery reads tabular columns; this model reads text"
-    if ctx.data.frame is None or not ctx.data.features:
-        return "weak-slice discovery needs tabular data with named columns (a CSV, Parquet or DataFrame)"
+    if ctx.space.text is None and not ctx.space.is_image and (ctx.data.frame is None or not ctx.data.features) \
+            and ctx.data.sensitive.shape[1] == 0:
+        return ("weak-slice discovery needs columns to describe slices: tabular features, a text column, images "
+                "or sensitive attributes")
     return None
 
 
+TEXT_LENGTH = "text length (words)"
+BRIGHTNESS = "image brightness (mean pixel)"
+CONTRAST = "image contrast (pixel standard deviation)"
+
+
 def slice_frame(ctx: Any) -> pd.DataFrame:
-    """The columns searched: the feature columns (raw) then the sensitive attributes not among them."""
-    features = [str(c) for c in ctx.data.features]
-    frame = ctx.data.frame[features].reset_index(drop=True)
-    extra = [c for c in ctx.data.sensitive.columns if str(c) not in features]
+    """The columns searched, raw, so that predicates read as the data writes them:
+
+    - tabular data: the feature columns;
+    - text (a tokenised text column): the text's length in words (:data:`TEXT_LENGTH`) and the
+      frame's other columns, never the text itself (each text is its own category);
+    - images and other arrays: each row's mean and standard deviation over its values
+      (:data:`BRIGHTNESS`, :data:`CONTRAST`), computed from the rows the model reads;
+
+    then the sensitive attributes not among them.
+    """
+    space = ctx.space
+    if space.text is not None and ctx.data.frame is not None:
+        column = space.text.column
+        texts = ctx.data.frame[column].astype(str).reset_index(drop=True)
+        others = [c for c in ctx.data.frame.columns if c != column and c != ctx.data.target
+                  and c not in set(ctx.data.sensitive.columns)]
+        frame = pd.concat([pd.DataFrame({TEXT_LENGTH: texts.str.split().str.len().astype(np.int64)}),
+                           ctx.data.frame[others].reset_index(drop=True)], axis=1)
+    elif ctx.data.frame is not None and ctx.data.features and not space.is_image:
+        frame = ctx.data.frame[[str(c) for c in ctx.data.features]].reset_index(drop=True)
+    else:
+        flat = np.asarray(ctx.rows, dtype=np.float64).reshape(len(ctx.rows), -1)
+        frame = pd.DataFrame({BRIGHTNESS: flat.mean(axis=1), CONTRAST: flat.std(axis=1)})
+    extra = [c for c in ctx.data.sensitive.columns if str(c) not in {str(x) for x in frame.columns}]
     if extra:
         frame = pd.concat([frame, ctx.data.sensitive[extra].reset_index(drop=True)], axis=1)
     frame.columns = [str(c) for c in frame.columns]

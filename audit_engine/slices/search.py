@@ -30,6 +30,7 @@ Reported slices are ranked by SliceLine's score ``α (ē_S / ē − 1) − (1 �
 from __future__ import annotations
 
 import math
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +58,15 @@ def _fmt(x: float) -> str:
     return f"{x:.4g}"
 
 
+def _edge(x: float, rounding: str) -> float:
+    """``x`` at 4 significant digits (``decimal`` rounding mode), as the float its text parses to, so
+    that a predicate's name (:func:`_fmt`) selects exactly the rows its mask holds."""
+    if x == 0 or not math.isfinite(x):
+        return float(x)
+    d = Decimal(repr(float(x)))
+    return float(d.quantize(Decimal(1).scaleb(d.adjusted() - 3), rounding=rounding))
+
+
 def predicates(frame: pd.DataFrame, *, bins: int = 4, max_categories: int = 10) -> Predicates:
     """The predicates of every column of ``frame``.
 
@@ -74,7 +84,11 @@ def predicates(frame: pd.DataFrame, *, bins: int = 4, max_categories: int = 10) 
         numeric = pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
         if numeric and present.nunique() > max_categories:
             values = col.to_numpy(dtype=np.float64)
-            edges = np.unique(np.quantile(present.to_numpy(dtype=np.float64), np.linspace(0, 1, bins + 1)))
+            quantiles = np.quantile(present.to_numpy(dtype=np.float64), np.linspace(0, 1, bins + 1))
+            # Edges at 4 significant digits, the outer ones rounded outwards: the names are the slices.
+            edges = np.unique([_edge(quantiles[0], ROUND_FLOOR),
+                               *(_edge(q, ROUND_HALF_EVEN) for q in quantiles[1:-1]),
+                               _edge(quantiles[-1], ROUND_CEILING)])
             for k in range(len(edges) - 1):
                 lo, hi = edges[k], edges[k + 1]
                 last = k == len(edges) - 2
