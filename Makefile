@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: setup setup-test demo test reports bench fixtures clean
+.PHONY: setup setup-test demo test test-simulations reports bench fixtures clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ demo: setup
 
 test: setup-test
 	$(PY) -m pytest -q
+
+# The coverage and false-positive-rate simulations (tests marked `simulation`; tests/conftest.py
+# lists them): left out of `make test` to keep the unit suite short, run by CI after it.
+test-simulations: setup-test
+	$(PY) -m pytest -q -m simulation
 
 reports: setup
 	$(PY) -m audit_engine.report.gallery --out reports

@@ -117,3 +117,36 @@ try:
     _hsettings.load_profile(_os.environ.get("HYPOTHESIS_PROFILE", "ci" if _os.environ.get("CI") else "default"))
 except ImportError:  # hypothesis is a test extra
     pass
+
+
+# Coverage and false-positive-rate simulations: many simulated audits each, so they run apart
+# from the unit suite (`make test-simulations`; .ci/run runs both). Each still asserts what it
+# measures; BENCHMARKS.md holds the full-size runs.
+SIMULATIONS = frozenset({
+    "tests/test_fairness_multiplicity.py::test_a_fair_model_with_two_attributes_is_rarely_flagged",
+    "tests/test_coverage_harness.py::test_parallel_workers_count_the_same_samples",
+    "tests/test_coverage_harness.py::test_fairness_intervals_cover_in_a_small_simulation",
+    "tests/test_fairness_intervals.py::test_disparity_test_false_positive_rate_under_the_null",
+    "tests/test_fairness_intervals.py::test_calibration_gap_interval_is_not_stretched_to_parity_by_the_curve_test",
+    "tests/test_fairness_gap_coverage.py::test_many_tied_pairs_miss_at_most_a_little_on_the_side_the_ties_push",
+    "tests/test_fairness_gap_coverage.py::test_plain_pairwise_ends_are_what_fails_with_ties",
+    "tests/test_performance_tally.py::test_macro_auc_interval_width_matches_the_spread_of_the_macro_auc",
+    "tests/test_performance_tally.py::test_regression_intervals_cover_the_truth",
+    "tests/test_group_calibration_coverage.py::test_group_intervals_hold_the_truth_from_5_to_100_rows",
+    "tests/test_performance.py::test_debiased_ece_interval_covers_zero_for_a_calibrated_model",
+    "tests/test_calibration_boundary.py::test_calibrated_model_holds_zero_at_nominal_rate",
+    "tests/test_calibration_boundary.py::test_small_positive_error_still_held",
+    "tests/test_gap_calibration_intervals.py::test_calibration_gap_interval_covers_zero_at_about_the_level_for_a_calibrated_model",
+    "tests/test_gap_calibration_intervals.py::test_calibration_gap_interval_covers_zero_for_equally_miscalibrated_groups",
+    "tests/test_gap_calibration_intervals.py::test_calibration_gap_interval_covers_a_true_gap",
+    "tests/test_gap_calibration_intervals.py::test_tiny_group_calibration_interval_covers_a_25_row_group",
+    "tests/test_mc_error_interval.py::test_interval_covers_the_many_pass_value_with_few_groups",
+    "tests/test_robustness.py::test_jitter_flip_rate_matches_the_closed_form",
+    "tests/test_slices.py::test_null_world_false_discovery_rate",
+})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.split("[")[0] in SIMULATIONS:
+            item.add_marker(pytest.mark.simulation)
