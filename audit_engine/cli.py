@@ -396,14 +396,31 @@ class _Echo:
 
     def info(self, text: str) -> None:
         if not self.quiet:
-            print(_safe(text), file=sys.stderr if self.json_mode else sys.stdout)
+            _write(_safe(text), sys.stderr if self.json_mode else sys.stdout)
 
     def emit(self, doc: dict[str, Any]) -> None:
         """The ``--json`` document on stdout (once per command)."""
         if self.json_mode and not self.emitted:
-            print(json.dumps(doc, indent=2, allow_nan=False))
-            sys.stdout.flush()
+            _write(json.dumps(doc, indent=2, allow_nan=False), sys.stdout)
             self.emitted = True
+
+
+def _write(text: str, stream: Any) -> None:
+    """One line on ``stream``; a reader that closed the pipe (``| head``) stops the lines, not
+    the command: its exit code stays the audit's (the rest of the output goes nowhere)."""
+    try:
+        print(text, file=stream, flush=True)
+    except BrokenPipeError:
+        _silence(stream)
+
+
+def _silence(stream: Any) -> None:
+    """Point ``stream``'s file descriptor at /dev/null, so the interpreter's flush at exit
+    does not raise again on the closed pipe."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 _ECHO = _Echo()
@@ -423,7 +440,7 @@ def _safe(text: str) -> str:
 
 def _say(text: str) -> None:
     """One line of ``inspect``'s text on stdout, safe for a terminal."""
-    print(_safe(text))
+    _write(_safe(text), sys.stdout)
 
 
 def _fail(code: int, line: str) -> int:
@@ -685,7 +702,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     info.update(found.to_dict())  # task / output kind / classes as the Evaluator resolves them
     info["fixed_batch"] = model.fixed_batch
     if args.json:
-        print(json.dumps(info, indent=2))
+        _write(json.dumps(info, indent=2), sys.stdout)
         return EXIT_PASS
     _say(f"{info['path']}  (sha256 {info['sha256'][:16]}…, opset {info['opset']}, producer {info['producer'] or 'unknown'})")
     _say("inputs:")
@@ -757,14 +774,14 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         checked = verify(args.folder, model=args.model, public_key=args.pub)
     except VerificationError as exc:
         if args.json:
-            print(json.dumps({"verified": False, "error": _one_line(exc)}))
+            _write(json.dumps({"verified": False, "error": _one_line(exc)}), sys.stdout)
         print(f"audit-engine: verification failed: {_one_line(exc)}", file=sys.stderr)
         return EXIT_POLICY_FAIL
     if args.json:
-        print(json.dumps({"verified": True, **checked.to_dict()}, indent=2))
+        _write(json.dumps({"verified": True, **checked.to_dict()}, indent=2), sys.stdout)
     else:
-        print(f"Verified: {len(checked.files)} file(s) signed by key {checked.keyid[:16]}…; model sha256 "
-              f"{checked.model_sha256[:16]}…; audit status {checked.status} (audit-engine {checked.engine_version}).")
+        _write(f"Verified: {len(checked.files)} file(s) signed by key {checked.keyid[:16]}…; model sha256 "
+              f"{checked.model_sha256[:16]}…; audit status {checked.status} (audit-engine {checked.engine_version}).", sys.stdout)
     return EXIT_PASS
 
 
@@ -844,6 +861,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MemoryError:
         return _fail(EXIT_BAD_INPUT, "audit-engine: error: the audit ran out of memory; audit a sample of the data, "
                      "or lower [explanations] lime_samples, --bootstrap or --max-memory.")
+    except BrokenPipeError:  # stdout's reader left (``| head``): what was written stands
+        _silence(sys.stdout)
+        return EXIT_PASS
     except KeyboardInterrupt:
         return _fail(EXIT_SIGINT, "audit-engine: interrupted (Ctrl-C); no partial output is left.")
     except Interrupted as exc:
@@ -892,6 +912,9 @@ def entry() -> None:
     except KeyboardInterrupt:
         print("audit-engine: interrupted (Ctrl-C); no partial output is left.", file=sys.stderr)
         code = EXIT_SIGINT
+    except BrokenPipeError:  # --help piped to a reader that left before the end
+        _silence(sys.stdout)
+        code = EXIT_PASS
     if code in (EXIT_SIGINT, EXIT_SIGTERM) or code > 128 or abandoned_work():
         sys.stdout.flush()
         sys.stderr.flush()

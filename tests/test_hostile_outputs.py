@@ -693,3 +693,17 @@ def test_bad_groups_are_refused_before_any_model_call(case, extra, phrase, sourc
     _refused(["run", str(model), "--data", str(data), "--target", "y", "--sensitive", "g", "--features",
               "a", "b", "c", "--no-progress", "--timeout", "60", *stream, *extra, "--out", str(work / "out")], work,
              capsys, phrase)
+
+
+@pytest.mark.parametrize("words", [["inspect", "fixtures/models/compas_pipeline.onnx"], ["--help"],
+                                   ["inspect", "fixtures/models/compas_pipeline.onnx", "--json"]])
+def test_a_reader_that_leaves_the_pipe_is_no_internal_error(words):
+    """``audit-engine inspect m.onnx | head -1``: the reader leaves early; that is no bug (was exit 3
+    with "internal error: BrokenPipeError"). ``| true`` closes the pipe before the first line."""
+    import shlex
+
+    command = " ".join(shlex.quote(w) for w in [sys.executable, "-m", "audit_engine", *words])
+    proc = subprocess.run(["bash", "-c", f"set -o pipefail; {command} | true"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr
