@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .data.loader import file_sha256
 from .errors import AuditEngineError, ConfigError, DataNotFoundError
 from .outdir import LOG_PREFIX, MANIFEST
 
@@ -78,14 +79,6 @@ def pae(payload_type: str, body: bytes) -> bytes:
     """DSSE v1 pre-authentication encoding of ``body`` under ``payload_type``."""
     kind = payload_type.encode("utf-8")
     return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(body), body)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _read_bytes(path: Path, what: str, fix: str) -> bytes:
@@ -194,7 +187,7 @@ def statement(folder: str | os.PathLike[str]) -> dict[str, Any]:
     root = Path(folder)
     audit_path, doc = _audit_json(root)
     model = doc.get("model") or {}
-    files = [{"name": n, "digest": {"sha256": _sha256(root / n)}} for n in _covered_files(root)]
+    files = [{"name": n, "digest": {"sha256": file_sha256(root / n)}} for n in _covered_files(root)]
     verdicts = [{"check": v.get("check"), "metric": v.get("metric"), "status": v.get("status")}
                 for v in doc.get("verdicts") or [] if isinstance(v, dict)]
     statuses = {v["status"] for v in verdicts}
@@ -205,7 +198,7 @@ def statement(folder: str | os.PathLike[str]) -> dict[str, Any]:
                      "digest": {"sha256": str(model.get("sha256", ""))}}],
         "predicateType": PREDICATE_TYPE,
         "predicate": {
-            "audit": {"name": audit_path.name, "digest": {"sha256": _sha256(audit_path)}},
+            "audit": {"name": audit_path.name, "digest": {"sha256": file_sha256(audit_path)}},
             "status": status,
             "verdicts": verdicts,
             "engine": {"name": "audit-engine", "version": str((doc.get("engine") or {}).get("version", ""))},
@@ -286,7 +279,7 @@ def verify(folder: str | os.PathLike[str], *, model: str | os.PathLike[str],
                                 f"{str(public_key)!r}: the attestation was edited, or another key signed it.")
     stmt = json.loads(body)  # signed, so well-formed as the signer wrote it
     pred = stmt["predicate"]
-    model_sha = _sha256(model_path)
+    model_sha = file_sha256(model_path)
     wanted = {s["digest"]["sha256"] for s in stmt["subject"]}
     if model_sha not in wanted:
         raise VerificationError(f"The model {str(model_path)!r} (sha256 {model_sha[:16]}…) is not the model this "
@@ -297,7 +290,7 @@ def verify(folder: str | os.PathLike[str], *, model: str | os.PathLike[str],
         file = root / name
         if not file.is_file():
             raise VerificationError(f"{name!r}, listed in the attestation, is missing from {str(root)!r}.")
-        if _sha256(file) != entry["digest"]["sha256"]:
+        if file_sha256(file) != entry["digest"]["sha256"]:
             raise VerificationError(f"{name!r} in {str(root)!r} was changed after the audit was signed "
                                     "(its sha256 differs from the attested one).")
         checked.append(name)

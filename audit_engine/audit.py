@@ -21,7 +21,6 @@ import logging
 import os
 import time
 import traceback
-import types
 from typing import Any
 
 import numpy as np
@@ -65,13 +64,18 @@ def _module(name: str) -> Any:
     return importlib.import_module(CHECK_MODULES[name])
 
 
-def _prechecks(data: AuditData, config: AuditConfig) -> None:
-    """Each configured check's ``precheck(data, config)``, if it has one: what it would refuse
-    about the data (a single sensitive group, an unknown reference group) before any model call."""
-    for name in config.checks if config.checks is not None else DEFAULT_CHECKS:
-        hook = getattr(_module(name), "precheck", None)
-        if hook is not None:
-            hook(data, config)
+def _precheck_hooks(config: AuditConfig) -> list[Any]:
+    """The ``precheck(sensitive, config, *, weights=None)`` of each configured check that has one."""
+    wanted = config.checks if config.checks is not None else DEFAULT_CHECKS
+    return [hook for name in wanted if (hook := getattr(_module(name), "precheck", None)) is not None]
+
+
+def _prechecks(sensitive: pd.DataFrame, config: AuditConfig, *, weights: np.ndarray | None = None) -> None:
+    """What each configured check would refuse about the sensitive attributes (a single group,
+    an unknown reference group), before any model call. ``weights``: rows each line of
+    ``sensitive`` stands for (a streamed source's distinct group combinations)."""
+    for hook in _precheck_hooks(config):
+        hook(sensitive, config, weights=weights)
 
 
 def _before_model_call(data: AuditData, config: AuditConfig, streamed: bool) -> None:
@@ -81,7 +85,7 @@ def _before_model_call(data: AuditData, config: AuditConfig, streamed: bool) -> 
     judged by the checks once every row was counted."""
     config.policy.check_subjects(data.sensitive_names)
     if not streamed:
-        _prechecks(data, config)
+        _prechecks(data.sensitive, config)
 
 
 def _streamed_prechecks(parquet: Any, config: AuditConfig, chunk_rows: int) -> None:
@@ -89,9 +93,7 @@ def _streamed_prechecks(parquet: Any, config: AuditConfig, chunk_rows: int) -> N
     any model call: one pass over the sensitive columns alone, keeping each distinct group
     combination with its count (memory: the number of combinations, not of rows)."""
     names = list(config.sensitive or ())
-    wanted = config.checks if config.checks is not None else DEFAULT_CHECKS
-    hook = getattr(_module("fairness"), "precheck", None) if "fairness" in wanted else None
-    if not names or hook is None:
+    if not names or not _precheck_hooks(config):
         return
     parquet.check_columns(names)
     counts = None
@@ -101,7 +103,7 @@ def _streamed_prechecks(parquet: Any, config: AuditConfig, chunk_rows: int) -> N
     assert counts is not None  # ParquetSource.open refuses a source without rows
     combos = counts.index.to_frame(index=False)
     combos.columns = names
-    hook(types.SimpleNamespace(sensitive=combos), config, weights=counts.to_numpy(dtype=np.float64))
+    _prechecks(combos, config, weights=counts.to_numpy(dtype=np.float64))
 
 
 @validate_params("prepare")

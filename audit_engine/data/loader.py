@@ -114,7 +114,8 @@ class AuditData:
         }
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes (what audit.json's ``data.sha256`` holds for a file)."""
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -268,7 +269,7 @@ def load_data(
                     f"The target column {target!r} has {bad} missing values; drop or fill those rows."
                 )
         sens = pd.DataFrame({name: _as_group_strings(frame[name]) for name in sensitive})
-        sha = _file_sha256(Path(path)) if path else _frame_sha256(frame)
+        sha = file_sha256(Path(path)) if path else _frame_sha256(frame)
         return AuditData(frame, None, target, y_values, sens, feature_list, path, sha)
 
     assert arrays is not None
@@ -287,7 +288,7 @@ def load_data(
         if name not in arrays:
             raise _missing_column("sensitive", name, list(arrays))
         sens[name] = _as_group_strings(pd.Series(arrays[name]))
-    sha = _file_sha256(Path(path)) if path else hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()
+    sha = file_sha256(Path(path)) if path else hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()
     extra = {k: v for k, v in arrays.items() if k not in ("x", "y") and k not in sensitive}
     return AuditData(None, x, "y" if y_values is not None else None, y_values, sens, None, path, sha, extra)
 
@@ -319,7 +320,7 @@ def _per_input(arrays: dict[str, np.ndarray], path: str | None, sensitive: Seque
             raise _missing_column("sensitive", name, list(arrays))
         sens[name] = _as_group_strings(pd.Series(arrays[name]))
     if path:
-        sha = _file_sha256(Path(path))
+        sha = file_sha256(Path(path))
     else:
         digest = hashlib.sha256()
         for k in sorted(inputs):

@@ -44,15 +44,15 @@ __all__ = ["Params", "applies", "tally", "run", "counts_from_context", "GroupTal
 Params = FairnessParams
 
 
-def precheck(data: Any, config: Any, *, weights: Any = None) -> None:
-    """Before any model call: the sensitive attributes have two groups or more and the
-    reference group is one of them (:func:`~.analysis.check_groups`). ``weights``: rows each
-    line of ``data.sensitive`` stands for (a streamed source's distinct group combinations)."""
-    if data.sensitive is None or data.sensitive.shape[1] == 0:
+def precheck(sensitive: Any, config: Any, *, weights: Any = None) -> None:
+    """Before any model call: the sensitive attributes (a DataFrame, as ``AuditData.sensitive``)
+    have two groups or more and the reference group is one of them
+    (:func:`~.analysis.check_groups`). ``weights``: rows each line stands for (a streamed
+    source's distinct group combinations)."""
+    if sensitive is None or sensitive.shape[1] == 0:
         return
     p = config.params("fairness")
-    check_groups(data.sensitive, reference_group=p.reference_group, max_order=p.max_intersection_order,
-                 weights=weights)
+    check_groups(sensitive, reference_group=p.reference_group, max_order=p.max_intersection_order, weights=weights)
 
 
 def applies(ctx: Any) -> str | None:

@@ -41,7 +41,7 @@ import numpy as np
 from scipy import ndimage
 from scipy import stats as _st
 
-from ..slices.search import newcombe_difference
+from ..stats import newcombe_difference, rate_interval
 from .text import TEXT, TEXT_SEVERITIES
 
 __all__ = ["SEVERITIES", "TABULAR", "IMAGE", "TEXT", "FlipEstimate", "KindResult", "RobustnessResult",
@@ -63,16 +63,8 @@ IMAGE = ("noise", "blur", "brightness", "contrast", "quantise")
 
 
 def wilson(k: np.ndarray | int, n: np.ndarray | int, confidence: float) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval for k successes in n trials."""
-    z = float(_st.norm.ppf(0.5 + confidence / 2))
-    k = np.asarray(k, dtype=np.float64)
-    n = np.asarray(n, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = k / n
-        den = 1 + z**2 / n
-        mid = (p + z**2 / (2 * n)) / den
-        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / den
-    return np.clip(mid - half, 0, 1), np.clip(mid + half, 0, 1)
+    """Wilson score interval for k successes in n trials (:func:`audit_engine.stats.rate_interval`)."""
+    return rate_interval(np.asarray(k), np.asarray(n), confidence, method="wilson")
 
 
 def _spread(rows: np.ndarray) -> np.ndarray:

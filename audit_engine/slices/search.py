@@ -38,6 +38,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
+from ..stats import newcombe_difference
+
 __all__ = ["Predicates", "Slice", "SliceSearch", "benjamini_hochberg", "newcombe_difference", "predicates", "search"]
 
 ALPHA_SCORE = 0.95
@@ -130,28 +132,6 @@ def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
     out = np.empty(m)
     out[order] = np.minimum(adjusted, 1.0)
     return out
-
-
-def _wilson(k: np.ndarray, n: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
-    p = k / n
-    den = 1 + z**2 / n
-    mid = (p + z**2 / (2 * n)) / den
-    half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / den
-    return mid - half, mid + half
-
-
-def newcombe_difference(k1: np.ndarray, n1: np.ndarray, k2: np.ndarray, n2: np.ndarray,
-                        confidence: float) -> tuple[np.ndarray, np.ndarray]:
-    """Newcombe's hybrid score interval (1998, method 10) for ``k1/n1 − k2/n2`` at ``confidence``."""
-    z = float(_st.norm.ppf(0.5 + confidence / 2))
-    k1, n1, k2, n2 = (np.asarray(a, dtype=np.float64) for a in (k1, n1, k2, n2))
-    p1, p2 = k1 / n1, k2 / n2
-    l1, u1 = _wilson(k1, n1, z)
-    l2, u2 = _wilson(k2, n2, z)
-    d = p1 - p2
-    low = d - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
-    high = d + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
-    return low, high
 
 
 @dataclass(frozen=True)
